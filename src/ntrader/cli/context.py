@@ -1,0 +1,83 @@
+"""What every command shares: global flags and the database, opened on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from ntrader.db.database import Database
+
+
+@dataclass
+class AppContext:
+    database_url: str | None = None
+    json_output: bool = False
+    debug: bool = False
+    _database: Database | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            from ntrader.db.database import Database
+            from ntrader.utils.settings import get_settings
+
+            url = self.database_url or get_settings().resolved_database_url
+            self._database = Database(url)
+        return self._database
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()
+
+
+def app_context() -> AppContext:
+    return click.get_current_context().ensure_object(AppContext)
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(AppContext).json_output = True
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(AppContext).debug = True
+
+
+def _set_database_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.ensure_object(AppContext).database_url = value
+
+
+json_option = click.option(
+    "--json",
+    "json_output",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_json,
+    help="Print one JSON object on stdout and nothing else.",
+)
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_debug,
+    help="Show tracebacks and debug logs.",
+)
+database_option = click.option(
+    "--database-url",
+    envvar="NTRADER_DATABASE_URL",
+    expose_value=False,
+    callback=_set_database_url,
+    help="SQLAlchemy URL of the store (default: SQLite in the user data dir).",
+)
+
+
+def common_options(command: click.Command) -> click.Command:
+    """Let the global flags also follow a subcommand: `ntrader data list --json`."""
+    for option in (json_option, debug_option, database_option):
+        command = option(command)
+    return command

@@ -1,0 +1,44 @@
+"""Click parameter types shared by commands."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from ntrader.models.enums import Timeframe
+
+
+class TimeframeType(click.ParamType):
+    name = "TIMEFRAME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> (
+        Timeframe
+    ):
+        if isinstance(value, Timeframe):
+            return value
+        try:
+            return Timeframe.parse(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class DateType(click.ParamType):
+    """A calendar date, YYYY-MM-DD."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> (
+        date
+    ):
+        if isinstance(value, date):
+            return value
+        try:
+            return datetime.strptime(str(value).strip(), "%Y-%m-%d").date()
+        except ValueError:
+            self.fail(f"{value!r} is not a date like 2020-01-31", param, ctx)
+
+
+TIMEFRAME = TimeframeType()
+DATE = DateType()

@@ -1,0 +1,260 @@
+"""How results look: rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from rich.panel import Panel
+from rich.table import Table
+
+from ntrader.cli.output import (
+    fmt_money,
+    fmt_num,
+    fmt_pct,
+    print_json,
+    print_success,
+    print_warning,
+    signed_style,
+    stdout,
+)
+from ntrader.models.enums import RunStatus, Timeframe
+
+if TYPE_CHECKING:
+    from ntrader.db.repositories import BarCoverage
+    from ntrader.models.backtest import RunRecord
+    from ntrader.services.backtest_service import BacktestOutcome
+    from ntrader.services.data_service import ImportResult
+    from ntrader.services.simulation import SimulationResult
+
+
+def fmt_ts(ts_ns: int, timeframe: Timeframe) -> str:
+    stamp = pd.Timestamp(ts_ns, tz="UTC")
+    if timeframe is Timeframe.DAILY:
+        return stamp.strftime("%Y-%m-%d")
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render_import_result(result: ImportResult, *, json_output: bool) -> None:
+    first = fmt_ts(result.first_ts, result.timeframe)
+    last = fmt_ts(result.last_ts, result.timeframe)
+    if json_output:
+        print_json(
+            {
+                "file": str(result.file),
+                "instrument_id": result.instrument_id,
+                "timeframe": result.timeframe.value,
+                "rows_in_file": result.rows_in_file,
+                "rows_imported": result.rows_imported,
+                "rows_already_present": result.rows_already_present,
+                "first_bar": first,
+                "last_bar": last,
+                "price_precision": result.price_precision,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+        return
+    if result.rows_imported == 0:
+        print_success(
+            f"{result.file.name}: all {result.rows_in_file:,} bars were already stored; "
+            "nothing added."
+        )
+    else:
+        print_success(
+            f"Imported {result.rows_imported:,} {result.timeframe.value} bars of "
+            f"{result.instrument_id} from {result.file.name}"
+        )
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("rows imported", f"{result.rows_imported:,}")
+    table.add_row("rows already present", f"{result.rows_already_present:,}")
+    table.add_row("date range", f"{first} → {last}")
+    rate = result.rows_in_file / result.seconds if result.seconds > 0 else 0
+    table.add_row("time", f"{result.seconds:.2f} s ({rate:,.0f} rows/s)")
+    stdout().print(table)
+
+
+def render_coverage(rows: Sequence[BarCoverage], *, json_output: bool) -> None:
+    if json_output:
+        print_json(
+            [
+                {
+                    "instrument_id": row.instrument_id,
+                    "timeframe": row.timeframe.value,
+                    "rows": row.rows,
+                    "first_bar": fmt_ts(row.first_ts, row.timeframe),
+                    "last_bar": fmt_ts(row.last_ts, row.timeframe),
+                }
+                for row in rows
+            ]
+        )
+        return
+    if not rows:
+        print_warning(
+            "No bars are stored yet. Import some with "
+            "`ntrader data import --file F.csv --instrument SYMBOL`."
+        )
+        return
+    table = Table(title="Stored bars", title_justify="left")
+    table.add_column("Instrument", style="bold cyan")
+    table.add_column("Timeframe")
+    table.add_column("Rows", justify="right")
+    table.add_column("First bar")
+    table.add_column("Last bar")
+    for row in rows:
+        table.add_row(
+            row.instrument_id,
+            row.timeframe.value,
+            f"{row.rows:,}",
+            fmt_ts(row.first_ts, row.timeframe),
+            fmt_ts(row.last_ts, row.timeframe),
+        )
+    stdout().print(table)
+
+
+def summary_rows(metrics: dict[str, Any], final_equity: float, initial: float) -> list[tuple]:
+    returns, risk, trading = metrics["returns"], metrics["risk"], metrics["trading"]
+    bench = metrics.get("benchmark", {})
+    return [
+        ("Total Return", fmt_pct(returns["total_return"]), signed_style(returns["total_return"])),
+        ("CAGR", fmt_pct(returns["cagr"]), signed_style(returns["cagr"])),
+        ("Sharpe Ratio", fmt_num(risk["sharpe_ratio"]), signed_style(risk["sharpe_ratio"])),
+        ("Max Drawdown", fmt_pct(risk["max_drawdown"]), "red" if risk["max_drawdown"] else ""),
+        ("Volatility", fmt_pct(risk["volatility"], signed=False), ""),
+        ("Trades", str(trading["total_trades"]), ""),
+        ("Win Rate", fmt_pct(trading["win_rate"], 1, signed=False), ""),
+        ("Profit Factor", _profit_factor(trading), ""),
+        (
+            "Benchmark Return",
+            fmt_pct(bench.get("benchmark_return")),
+            signed_style(bench.get("benchmark_return")),
+        ),
+        ("Initial Capital", fmt_money(initial), ""),
+        ("Final Equity", fmt_money(final_equity), signed_style(final_equity - initial)),
+    ]
+
+
+def _profit_factor(trading: dict[str, Any]) -> str:
+    if trading["profit_factor"] is None and trading["winning_trades"] and not trading["losing_trades"]:
+        return "∞ (no losses)"
+    return fmt_num(trading["profit_factor"])
+
+
+def render_summary_table(
+    title: str, metrics: dict[str, Any], final_equity: float, initial: float
+) -> None:
+    stdout().print(f"[bold]{title}[/]")
+    table = Table(show_header=False)
+    table.add_column("Metric", style="bold")
+    table.add_column("Value", justify="right")
+    for label, value, style in summary_rows(metrics, final_equity, initial):
+        table.add_row(label, f"[{style}]{value}[/]" if style else value)
+    stdout().print(table)
+
+
+def simulation_payload(result: SimulationResult, initial: float) -> dict[str, Any]:
+    return {
+        "metrics": result.metrics,
+        "initial_capital": initial,
+        "final_equity": result.final_equity,
+        "bars": result.bars_used,
+        "engine_seconds": round(result.engine_seconds, 4),
+    }
+
+
+def render_backtest_outcome(outcome: BacktestOutcome, *, json_output: bool) -> None:
+    run, result = outcome.run, outcome.result
+    config = run.config
+    if json_output:
+        print_json(
+            {
+                "id": run.id,
+                "status": run.status.value,
+                "config": config.model_dump(mode="json"),
+                "trades_count": run.trades_count,
+                "data_fingerprint": run.data_fingerprint,
+                "warnings": list(outcome.warnings),
+                **simulation_payload(result, config.initial_capital),
+            }
+        )
+        return
+    for warning in outcome.warnings:
+        print_warning(warning)
+    title = (
+        f"{config.strategy_type} on {', '.join(config.instruments)} "
+        f"{config.timeframe.value} {config.start} → {config.end}"
+    )
+    render_summary_table(title, result.metrics, result.final_equity, config.initial_capital)
+    stdout().print(
+        f"[dim]Run {run.id} · {result.bars_used:,} bars · "
+        f"engine {result.engine_seconds:.2f} s · `ntrader backtest show {run.id[:8]}`[/]"
+    )
+
+
+_STATUS_STYLE = {
+    RunStatus.COMPLETED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.INTERRUPTED: "yellow",
+    RunStatus.RUNNING: "cyan",
+    RunStatus.PENDING: "dim",
+}
+
+
+def run_payload(run: RunRecord) -> dict[str, Any]:
+    return run.model_dump(mode="json")
+
+
+def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: bool) -> None:
+    if json_output:
+        print_json([run_payload(run) for run in runs])
+        return
+    if ids_only:
+        for run in runs:
+            stdout().print(run.id)
+        return
+    if not runs:
+        print_warning("No backtests yet. Run one with `ntrader backtest run` or `ntrader demo`.")
+        return
+    table = Table(title="Backtests", title_justify="left")
+    for column in ("ID", "Created", "Strategy", "Instruments", "Period", "Status", "Return"):
+        table.add_column(column, justify="right" if column == "Return" else "left")
+    for run in runs:
+        total = (run.metrics or {}).get("returns", {}).get("total_return")
+        table.add_row(
+            run.id[:8],
+            run.created_at.strftime("%Y-%m-%d %H:%M"),
+            run.config.strategy_type,
+            ",".join(run.config.instruments),
+            f"{run.config.start} → {run.config.end}",
+            f"[{_STATUS_STYLE[run.status]}]{run.status.value}[/]",
+            f"[{signed_style(total)}]{fmt_pct(total)}[/]" if total is not None else "—",
+        )
+    stdout().print(table)
+
+
+def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
+    if json_output:
+        print_json(run_payload(run))
+        return
+    config = run.config
+    details = Table(show_header=False, box=None, padding=(0, 2))
+    details.add_row("status", f"[{_STATUS_STYLE[run.status]}]{run.status.value}[/]")
+    if run.error_message:
+        details.add_row("error", f"[red]{run.error_message}[/]")
+    details.add_row("strategy", f"{config.strategy_type} {config.parameters}")
+    details.add_row("instruments", ", ".join(config.instruments))
+    details.add_row("period", f"{config.start} → {config.end} ({config.timeframe.value})")
+    details.add_row("capital", fmt_money(config.initial_capital))
+    details.add_row("created", run.created_at.isoformat(timespec="seconds"))
+    if run.duration_seconds is not None:
+        details.add_row("duration", f"{run.duration_seconds:.2f} s")
+    if run.trades_count is not None:
+        details.add_row(
+            "trades", f"{run.trades_count} ({run.winning_trades} won, {run.losing_trades} lost)"
+        )
+    details.add_row("data fingerprint", run.data_fingerprint or "—")
+    details.add_row("versions", f"ntrader {run.ntrader_version}, nautilus {run.nautilus_version}")
+    stdout().print(Panel(details, title=f"Backtest {run.id}", title_align="left"))
+    if run.metrics:
+        final = config.initial_capital * (1 + run.metrics["returns"]["total_return"])
+        render_summary_table("Metrics", run.metrics, final, config.initial_capital)

@@ -1,0 +1,37 @@
+"""Error types that map to the CLI's exit codes (SPEC §4).
+
+Services raise these; the CLI turns them into one clear sentence and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class NtraderError(Exception):
+    """Base class: a problem the user can act on, shown without a traceback."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UserInputError(NtraderError):
+    """Bad input or something not found: exit code 1."""
+
+    exit_code = 1
+
+
+class NotFoundError(UserInputError):
+    """A named thing (instrument, run, strategy) does not exist."""
+
+
+class DataValidationError(UserInputError):
+    """A data file breaks a rule (SPEC §9); nothing was written."""
+
+
+class ServiceUnavailableError(NtraderError):
+    """A service the command needs (database, Redis, IB Gateway) is unreachable: exit code 3."""
+
+    exit_code = 3

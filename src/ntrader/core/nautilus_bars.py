@@ -1,0 +1,56 @@
+"""Stored bars as nautilus ``Bar`` objects, stamped at the bar's close."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from nautilus_trader.model.data import Bar, BarType
+
+from ntrader.models.bars import BarArrays
+from ntrader.models.enums import Timeframe
+from ntrader.models.instrument import InstrumentSpec
+
+_BAR_SPEC = {
+    Timeframe.MINUTE_1: "1-MINUTE",
+    Timeframe.MINUTE_5: "5-MINUTE",
+    Timeframe.HOUR_1: "1-HOUR",
+    Timeframe.DAILY: "1-DAY",
+}
+
+# Where a daily bar closes: US equities at 16:00 New York, FX at the 17:00 New York roll.
+_SESSION_CLOSE = {"FX": "17:00"}
+_DEFAULT_SESSION_CLOSE = "16:00"
+_SESSION_ZONE = "America/New_York"
+
+
+def bar_type_for(spec: InstrumentSpec, timeframe: Timeframe) -> BarType:
+    return BarType.from_str(f"{spec.instrument_id}-{_BAR_SPEC[timeframe]}-LAST-EXTERNAL")
+
+
+def close_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarray) -> np.ndarray:
+    """When each bar completes: open + length, or the session close for daily bars.
+
+    Strategies see a bar only at its close, so none can act on prices it could not know yet.
+    """
+    if timeframe is not Timeframe.DAILY:
+        return open_ns + np.int64(timeframe.seconds * 1_000_000_000)
+    days = pd.to_datetime(open_ns, utc=True).normalize().tz_localize(None)
+    close_hhmm = _SESSION_CLOSE.get(spec.asset_class.value, _DEFAULT_SESSION_CLOSE)
+    local_close = (days + pd.Timedelta(close_hhmm + ":00")).tz_localize(_SESSION_ZONE)
+    return local_close.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
+
+
+def to_nautilus_bars(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -> list[Bar]:
+    ts = close_times_ns(spec, timeframe, data.ts).astype(np.uint64)
+    return Bar.from_raw_arrays_to_list(
+        bar_type_for(spec, timeframe),
+        spec.price_precision,
+        0,
+        data.open,
+        data.high,
+        data.low,
+        data.close,
+        data.volume,
+        ts,
+        ts,
+    )

@@ -1,0 +1,223 @@
+"""Runs one backtest through nautilus' BacktestEngine and reads back what happened."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.backtest.models import FixedFeeModel
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
+from nautilus_trader.model.identifiers import TraderId, Venue
+from nautilus_trader.model.objects import Currency, Money
+from nautilus_trader.model.position import Position
+
+from ntrader.core.nautilus_bars import bar_type_for, close_times_ns, to_nautilus_bars
+from ntrader.core.nautilus_instruments import to_nautilus
+from ntrader.core.strategy_registry import StrategyType
+from ntrader.models.backtest import TradeRecord
+from ntrader.models.bars import BarArrays
+from ntrader.models.enums import Timeframe, TradeSide
+from ntrader.models.instrument import InstrumentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentBars:
+    spec: InstrumentSpec
+    timeframe: Timeframe
+    bars: BarArrays
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    initial_capital: float = 100_000.0
+    commission_per_order: float = 1.0
+    risk_pct: float = 1.0
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class Fills:
+    """Every fill of the run, as columns: enough to rebuild the equity curve."""
+
+    instrument_id: np.ndarray  # str
+    ts: np.ndarray  # int64 ns
+    signed_qty: np.ndarray  # float64: + buy, - sell
+    price: np.ndarray
+    commission: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    trades: list[TradeRecord]
+    fills: Fills
+    final_balance: float
+    engine_seconds: float
+
+
+def build_engine(
+    strategy_type: StrategyType,
+    parameters: dict[str, Any],
+    inputs: Sequence[InstrumentBars],
+    settings: EngineSettings,
+) -> BacktestEngine:
+    """An engine loaded with venues, instruments, bars and one strategy per instrument."""
+    engine = BacktestEngine(
+        config=BacktestEngineConfig(
+            trader_id=TraderId("NTRADER-001"),
+            logging=LoggingConfig(log_level="ERROR", bypass_logging=True),
+            run_analysis=False,
+        )
+    )
+    currency = Currency.from_str(settings.currency)
+    # Each venue gets the capital of the instruments that trade there (equal sleeves).
+    sleeves = Counter(item.spec.venue for item in inputs)
+    for venue, count in sleeves.items():
+        engine.add_venue(
+            venue=Venue(venue),
+            oms_type=OmsType.HEDGING,
+            account_type=AccountType.CASH,
+            base_currency=currency,
+            starting_balances=[Money(settings.initial_capital * count / len(inputs), currency)],
+            fee_model=FixedFeeModel(Money(settings.commission_per_order, currency)),
+        )
+    strategy_class, config_class = strategy_type.load()
+    for item in inputs:
+        engine.add_instrument(to_nautilus(item.spec))
+        engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
+        config = config_class(
+            strategy_id=f"{strategy_type.name.upper()}-{item.spec.symbol}",
+            instrument_id=to_nautilus(item.spec).id,
+            bar_type=bar_type_for(item.spec, item.timeframe),
+            risk_pct=settings.risk_pct,
+            **parameters,
+        )
+        engine.add_strategy(strategy_class(config))
+    engine.sort_data()
+    return engine
+
+
+def run_engine(
+    strategy_type: StrategyType,
+    parameters: dict[str, Any],
+    inputs: Sequence[InstrumentBars],
+    settings: EngineSettings,
+) -> EngineOutput:
+    engine = build_engine(strategy_type, parameters, inputs, settings)
+    started = time.perf_counter()
+    try:
+        engine.run()
+        elapsed = time.perf_counter() - started
+        positions = engine.cache.positions()
+        currency = Currency.from_str(settings.currency)
+        final_balance = sum(
+            engine.portfolio.account(Venue(venue)).balance_total(currency).as_double()
+            for venue in {item.spec.venue for item in inputs}
+        )
+        return EngineOutput(
+            trades=[_trade_record(position) for position in positions],
+            fills=_fills(positions),
+            final_balance=final_balance,
+            engine_seconds=elapsed,
+        )
+    finally:
+        engine.dispose()
+
+
+def _utc(ts_ns: int) -> datetime:
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
+
+
+def _trade_record(position: Position) -> TradeRecord:
+    entry_price = float(position.avg_px_open)
+    quantity = float(position.peak_qty)
+    commission = sum(money.as_double() for money in position.commissions())
+    closed = position.is_closed
+    pnl = position.realized_pnl.as_double() if closed and position.realized_pnl else None
+    return TradeRecord(
+        instrument_id=str(position.instrument_id),
+        side=TradeSide.LONG if position.entry == OrderSide.BUY else TradeSide.SHORT,
+        quantity=quantity,
+        entry_time=_utc(position.ts_opened),
+        entry_price=entry_price,
+        exit_time=_utc(position.ts_closed) if closed else None,
+        exit_price=float(position.avg_px_close) if closed else None,
+        commission=commission,
+        pnl=pnl,
+        pnl_pct=pnl / (entry_price * quantity) if pnl is not None else None,
+        is_open=not closed,
+    )
+
+
+def _fills(positions: Sequence[Position]) -> Fills:
+    rows = [
+        (
+            str(fill.instrument_id),
+            fill.ts_event,
+            float(fill.last_qty) * (1.0 if fill.order_side == OrderSide.BUY else -1.0),
+            float(fill.last_px),
+            fill.commission.as_double(),
+        )
+        for position in positions
+        for fill in position.events
+    ]
+    rows.sort(key=lambda row: row[1])
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    return Fills(
+        instrument_id=np.array(columns[0], dtype=object),
+        ts=np.array(columns[1], dtype=np.int64),
+        signed_qty=np.array(columns[2], dtype=np.float64),
+        price=np.array(columns[3], dtype=np.float64),
+        commission=np.array(columns[4], dtype=np.float64),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioPath:
+    """Cash, holdings and equity at every bar close of the run."""
+
+    ts: np.ndarray  # int64 ns
+    cash: np.ndarray
+    quantities: dict[str, np.ndarray]
+    equity: np.ndarray
+
+
+def portfolio_path(
+    inputs: Sequence[InstrumentBars], fills: Fills, initial_capital: float
+) -> PortfolioPath:
+    """Mark-to-market portfolio at every bar close.
+
+    Built from the fills alone (cash flows plus holdings at the close), so it does not
+    depend on the account type and can be checked against nautilus' own balance.
+    """
+    times = np.unique(
+        np.concatenate([close_times_ns(i.spec, i.timeframe, i.bars.ts) for i in inputs])
+    )
+    cash_flow = -fills.signed_qty * fills.price - fills.commission
+    cash = initial_capital + _cumulative_at(fills.ts, cash_flow, times)
+    equity = cash.copy()
+    quantities: dict[str, np.ndarray] = {}
+    for item in inputs:
+        mine = fills.instrument_id == item.spec.instrument_id
+        quantity = _cumulative_at(fills.ts[mine], fills.signed_qty[mine], times)
+        closes = close_times_ns(item.spec, item.timeframe, item.bars.ts)
+        index = np.searchsorted(closes, times, side="right") - 1
+        last_close = np.where(index >= 0, item.bars.close[np.maximum(index, 0)], 0.0)
+        equity += quantity * last_close
+        quantities[item.spec.instrument_id] = quantity
+    return PortfolioPath(ts=times, cash=cash, quantities=quantities, equity=equity)
+
+
+def _cumulative_at(event_ts: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Sum of ``values`` whose time is at or before each of ``times``."""
+    if event_ts.size == 0:
+        return np.zeros(times.shape[0])
+    order = np.argsort(event_ts, kind="stable")
+    cumulative = np.concatenate([[0.0], np.cumsum(values[order])])
+    return cumulative[np.searchsorted(event_ts[order], times, side="right")]

@@ -1,0 +1,302 @@
+"""Repositories: the storage interface services use. One code path for every backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from ntrader.core.errors import NotFoundError, UserInputError
+from ntrader.db import bar_bulk
+from ntrader.db.tables import (
+    backtest_configurations,
+    backtest_results,
+    bars,
+    instruments,
+    portfolio_snapshots,
+    trades,
+)
+from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, RunRecord, TradeRecord
+from ntrader.models.bars import BarArrays
+from ntrader.models.enums import AssetClass, RunStatus, Timeframe
+from ntrader.models.instrument import InstrumentSpec
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstrument:
+    pk: int
+    spec: InstrumentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class BarCoverage:
+    instrument_id: str
+    timeframe: Timeframe
+    rows: int
+    first_ts: int
+    last_ts: int
+
+
+class InstrumentRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get(self, instrument_id: str) -> StoredInstrument | None:
+        row = self._connection.execute(
+            select(instruments).where(instruments.c.instrument_id == instrument_id.upper())
+        ).one_or_none()
+        return None if row is None else _instrument_from_row(row._mapping)
+
+    def by_symbol(self, symbol: str) -> list[StoredInstrument]:
+        rows = self._connection.execute(
+            select(instruments).where(instruments.c.symbol == symbol.upper())
+        ).all()
+        return [_instrument_from_row(row._mapping) for row in rows]
+
+    def all(self) -> list[StoredInstrument]:
+        rows = self._connection.execute(select(instruments).order_by(instruments.c.instrument_id))
+        return [_instrument_from_row(row._mapping) for row in rows]
+
+    def add(self, spec: InstrumentSpec) -> StoredInstrument:
+        values = spec.model_dump(mode="json")
+        pk = self._connection.execute(
+            insert(instruments).values(
+                **values,
+                instrument_id=spec.instrument_id,
+                tick_size=spec.tick_size,
+                created_at=utc_now(),
+            )
+        ).inserted_primary_key[0]
+        return StoredInstrument(pk=int(pk), spec=spec)
+
+    def raise_precision(self, stored: StoredInstrument, precision: int) -> StoredInstrument:
+        """Precision belongs to the instrument: finer data widens it, never narrows it."""
+        if precision <= stored.spec.price_precision:
+            return stored
+        spec = stored.spec.model_copy(update={"price_precision": precision})
+        self._connection.execute(
+            update(instruments)
+            .where(instruments.c.id == stored.pk)
+            .values(price_precision=precision, tick_size=spec.tick_size)
+        )
+        return StoredInstrument(pk=stored.pk, spec=spec)
+
+
+def _instrument_from_row(row: Any) -> StoredInstrument:
+    spec = InstrumentSpec(
+        symbol=row["symbol"],
+        venue=row["venue"],
+        asset_class=AssetClass(row["asset_class"]),
+        currency=row["currency"],
+        price_precision=row["price_precision"],
+        lot_size=row["lot_size"],
+        trading_hours=row["trading_hours"],
+        margin_requirement=row["margin_requirement"],
+    )
+    return StoredInstrument(pk=int(row["id"]), spec=spec)
+
+
+class BarRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
+        """Store bars; those already present are skipped. Returns how many were new."""
+        return bar_bulk.insert_bars(self._connection, instrument.pk, timeframe.value, data)
+
+    def load(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> BarArrays:
+        columns = bar_bulk.fetch_bars(
+            self._connection, instrument.pk, timeframe.value, start_ns, end_ns
+        )
+        return BarArrays(**columns, price_precision=instrument.spec.price_precision)
+
+    def coverage(
+        self, instrument_id: str | None = None, timeframe: Timeframe | None = None
+    ) -> list[BarCoverage]:
+        query = (
+            select(
+                instruments.c.instrument_id,
+                bars.c.timeframe,
+                func.count(),
+                func.min(bars.c.ts),
+                func.max(bars.c.ts),
+            )
+            .join(instruments, instruments.c.id == bars.c.instrument_id)
+            .group_by(instruments.c.instrument_id, bars.c.timeframe)
+            .order_by(instruments.c.instrument_id, bars.c.timeframe)
+        )
+        if instrument_id:
+            query = query.where(instruments.c.instrument_id == instrument_id.upper())
+        if timeframe:
+            query = query.where(bars.c.timeframe == timeframe.value)
+        return [
+            BarCoverage(iid, Timeframe(tf), int(rows), int(first), int(last))
+            for iid, tf, rows, first, last in self._connection.execute(query)
+        ]
+
+    def count(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> int:
+        return int(
+            self._connection.execute(
+                select(func.count()).where(
+                    and_(
+                        bars.c.instrument_id == instrument.pk,
+                        bars.c.timeframe == timeframe.value,
+                        bars.c.ts >= start_ns,
+                        bars.c.ts < end_ns,
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+class BacktestRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def create(self, config: BacktestConfig, strategy_id: str | None = None) -> str:
+        """Store the configuration and a PENDING run for it; returns the run id."""
+        configuration_id = str(uuid.uuid4())
+        run_id = str(uuid.uuid4())
+        now = utc_now()
+        self._connection.execute(
+            insert(backtest_configurations).values(
+                id=configuration_id,
+                strategy_id=strategy_id,
+                strategy_type=config.strategy_type,
+                config=config.model_dump(mode="json"),
+                created_at=now,
+            )
+        )
+        self._connection.execute(
+            insert(backtest_results).values(
+                id=run_id,
+                configuration_id=configuration_id,
+                status=RunStatus.PENDING.value,
+                created_at=now,
+            )
+        )
+        return run_id
+
+    def mark_running(self, run_id: str, *, pid: int, versions: tuple[str, str]) -> None:
+        self._set(
+            run_id,
+            status=RunStatus.RUNNING.value,
+            started_at=utc_now(),
+            host_pid=pid,
+            ntrader_version=versions[0],
+            nautilus_version=versions[1],
+        )
+
+    def mark_finished(
+        self, run_id: str, status: RunStatus, error_message: str | None = None
+    ) -> None:
+        self._set(run_id, status=status.value, error_message=error_message, completed_at=utc_now())
+
+    def complete(
+        self,
+        run_id: str,
+        *,
+        metrics: dict[str, Any],
+        trade_records: Sequence[TradeRecord],
+        snapshots: Sequence[PortfolioSnapshot],
+        data_fingerprint: str,
+    ) -> None:
+        closed = [t for t in trade_records if not t.is_open and t.pnl is not None]
+        self._insert_trades(run_id, trade_records)
+        self._insert_snapshots(run_id, snapshots)
+        self._set(
+            run_id,
+            status=RunStatus.COMPLETED.value,
+            completed_at=utc_now(),
+            metrics=metrics,
+            trades_count=len(closed),
+            winning_trades=sum(1 for t in closed if (t.pnl or 0) > 0),
+            losing_trades=sum(1 for t in closed if (t.pnl or 0) <= 0),
+            data_fingerprint=data_fingerprint,
+        )
+
+    def get(self, run_ref: str) -> RunRecord:
+        """A run by full id, unique id prefix, or ``latest``."""
+        query = _run_select()
+        ref = run_ref.strip().lower()
+        if ref == "latest":
+            rows = self._connection.execute(
+                query.order_by(backtest_results.c.created_at.desc()).limit(1)
+            ).all()
+        else:
+            rows = self._connection.execute(
+                query.where(backtest_results.c.id.startswith(ref, autoescape=True)).limit(2)
+            ).all()
+        if not rows:
+            raise NotFoundError(
+                f"No backtest matches {run_ref!r}.",
+                hint="Run `ntrader backtest list` to see the stored runs.",
+            )
+        if len(rows) > 1:
+            raise UserInputError(
+                f"The id prefix {run_ref!r} matches more than one backtest.",
+                hint="Give more characters of the id.",
+            )
+        return _run_from_row(rows[0]._mapping)
+
+    def list(
+        self, *, status: RunStatus | None = None, strategy_type: str | None = None, last: int = 20
+    ) -> list[RunRecord]:
+        query = _run_select().order_by(backtest_results.c.created_at.desc()).limit(last)
+        if status:
+            query = query.where(backtest_results.c.status == status.value)
+        if strategy_type:
+            query = query.where(backtest_configurations.c.strategy_type == strategy_type)
+        return [_run_from_row(row._mapping) for row in self._connection.execute(query)]
+
+    def trades(self, run_id: str) -> list[TradeRecord]:
+        rows = self._connection.execute(
+            select(trades).where(trades.c.backtest_id == run_id).order_by(trades.c.entry_time)
+        )
+        fields = TradeRecord.model_fields
+        return [
+            TradeRecord(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows
+        ]
+
+    def _set(self, run_id: str, **values: Any) -> None:
+        self._connection.execute(
+            update(backtest_results).where(backtest_results.c.id == run_id).values(**values)
+        )
+
+    def _insert_trades(self, run_id: str, records: Iterable[TradeRecord]) -> None:
+        rows = [
+            {"id": str(uuid.uuid4()), "backtest_id": run_id, **record.model_dump()}
+            for record in records
+        ]
+        if rows:
+            self._connection.execute(insert(trades), rows)
+
+    def _insert_snapshots(self, run_id: str, snapshots: Iterable[PortfolioSnapshot]) -> None:
+        rows = [{"backtest_id": run_id, **snapshot.model_dump()} for snapshot in snapshots]
+        if rows:
+            self._connection.execute(insert(portfolio_snapshots), rows)
+
+
+def _run_select():  # type: ignore[no-untyped-def]
+    return select(backtest_results, backtest_configurations.c.config).join(
+        backtest_configurations,
+        backtest_configurations.c.id == backtest_results.c.configuration_id,
+    )
+
+
+def _run_from_row(row: Any) -> RunRecord:
+    fields = RunRecord.model_fields
+    values = {k: v for k, v in row.items() if k in fields and k != "config"}
+    return RunRecord(**values, config=BacktestConfig.model_validate(row["config"]))

@@ -1,0 +1,199 @@
+"""SQLAlchemy table definitions: the schema every migration builds towards (SPEC §5)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite drops the zone on its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument_id", String(64), nullable=False, unique=True),
+    Column("symbol", String(32), nullable=False, index=True),
+    Column("venue", String(32), nullable=False),
+    Column("asset_class", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("price_precision", SmallInteger, nullable=False),
+    Column("tick_size", Float, nullable=False),
+    Column("lot_size", Float, nullable=False, default=1.0),
+    Column("trading_hours", JSON, nullable=True),
+    Column("margin_requirement", Float, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Bars are keyed by (instrument, timeframe, open time): the key is the unique rule and the
+# index every range read uses. ``ts`` is UTC nanoseconds since the epoch (bar open time).
+bars = Table(
+    "bars",
+    metadata,
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("open", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("close", Float, nullable=False),
+    Column("volume", Float, nullable=False),
+    PrimaryKeyConstraint("instrument_id", "timeframe", "ts"),
+    sqlite_with_rowid=False,
+)
+
+strategies = Table(
+    "strategies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("strategy_type", String(64), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+backtest_configurations = Table(
+    "backtest_configurations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("strategy_id", String(36), ForeignKey("strategies.id"), nullable=True),
+    Column("strategy_type", String(64), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+backtest_results = Table(
+    "backtest_results",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "configuration_id",
+        String(36),
+        ForeignKey("backtest_configurations.id"),
+        nullable=False,
+    ),
+    Column("status", String(16), nullable=False, index=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("completed_at", UtcDateTime, nullable=True),
+    Column("trades_count", Integer, nullable=True),
+    Column("winning_trades", Integer, nullable=True),
+    Column("losing_trades", Integer, nullable=True),
+    Column("metrics", JSON, nullable=True),
+    Column("data_fingerprint", String(64), nullable=True),
+    Column("ntrader_version", String(32), nullable=True),
+    Column("nautilus_version", String(32), nullable=True),
+    Column("host_pid", Integer, nullable=True),
+)
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "backtest_id",
+        String(36),
+        ForeignKey("backtest_results.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("instrument_id", String(64), nullable=False),
+    Column("side", String(5), nullable=False),
+    Column("quantity", Float, nullable=False),
+    Column("entry_time", UtcDateTime, nullable=False),
+    Column("entry_price", Float, nullable=False),
+    Column("exit_time", UtcDateTime, nullable=True),
+    Column("exit_price", Float, nullable=True),
+    Column("commission", Float, nullable=False),
+    Column("slippage_cost", Float, nullable=False),
+    Column("pnl", Float, nullable=True),
+    Column("pnl_pct", Float, nullable=True),
+    Column("is_open", Boolean, nullable=False),
+)
+
+portfolio_snapshots = Table(
+    "portfolio_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "backtest_id",
+        String(36),
+        ForeignKey("backtest_results.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("ts", UtcDateTime, nullable=False),
+    Column("cash", Float, nullable=False),
+    Column("positions", JSON, nullable=False),
+    Column("total_value", Float, nullable=False),
+    Column("margin_used", Float, nullable=False),
+    Column("buying_power", Float, nullable=False),
+    Index("ix_portfolio_snapshots_backtest_ts", "backtest_id", "ts"),
+)
+
+performance_reports = Table(
+    "performance_reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "backtest_id",
+        String(36),
+        ForeignKey("backtest_results.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("report_type", String(8), nullable=False),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("file_path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("metadata", JSON, nullable=True),
+)

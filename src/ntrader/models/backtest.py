@@ -1,0 +1,116 @@
+"""Backtest configuration and the records a run leaves behind (SPEC §5)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ntrader.models.enums import RunStatus, Timeframe, TradeSide
+
+DEFAULT_START = date(2019, 1, 1)
+DEFAULT_END = date(2024, 12, 31)
+
+
+class BacktestConfig(BaseModel):
+    """Everything needed to run (and re-run) one backtest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    strategy_type: str
+    strategy_name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    instruments: tuple[str, ...] = Field(min_length=1, max_length=10)
+    start: date = DEFAULT_START
+    end: date = DEFAULT_END
+    timeframe: Timeframe = Timeframe.DAILY
+    initial_capital: float = Field(default=100_000.0, ge=1_000)
+    position_size_pct: float = Field(default=1.0, ge=0.1, le=10.0)
+    commission_per_order: float = Field(default=1.0, ge=0)
+    benchmark: str = "SPY"
+    data_source: str = "db"
+
+    @field_validator("instruments", mode="before")
+    @classmethod
+    def _split_instruments(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",")]
+        return tuple(str(part).strip().upper() for part in value if str(part).strip())
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> BacktestConfig:
+        if self.end <= self.start:
+            raise ValueError(f"the end date {self.end} must be after the start date {self.start}")
+        return self
+
+    @property
+    def start_ns(self) -> int:
+        return _date_ns(self.start)
+
+    @property
+    def end_ns(self) -> int:
+        """Exclusive bound: the end date is included whole."""
+        return _date_ns(self.end) + 86_400 * 1_000_000_000
+
+
+def _date_ns(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+class TradeRecord(BaseModel):
+    """One round trip (closed) or an open position at the end of the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instrument_id: str
+    side: TradeSide
+    quantity: float = Field(gt=0)
+    entry_time: datetime
+    entry_price: float
+    exit_time: datetime | None = None
+    exit_price: float | None = None
+    commission: float = Field(ge=0)
+    slippage_cost: float = 0.0
+    pnl: float | None = None
+    pnl_pct: float | None = None
+    is_open: bool = False
+
+
+class PortfolioSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ts: datetime
+    cash: float
+    positions: dict[str, float]
+    total_value: float
+    margin_used: float = 0.0
+    buying_power: float
+
+
+class RunRecord(BaseModel):
+    """A stored run: its configuration and, once finished, its outcome."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    configuration_id: str
+    config: BacktestConfig
+    status: RunStatus
+    error_message: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    trades_count: int | None = None
+    winning_trades: int | None = None
+    losing_trades: int | None = None
+    metrics: dict[str, Any] | None = None
+    data_fingerprint: str | None = None
+    ntrader_version: str | None = None
+    nautilus_version: str | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return (self.completed_at - self.started_at).total_seconds()

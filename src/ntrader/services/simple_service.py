@@ -1,0 +1,35 @@
+"""`run-simple`: a backtest on generated data, with no database involved."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ntrader.core import strategy_registry
+from ntrader.core.runner import InstrumentBars
+from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import Timeframe
+from ntrader.models.instrument import InstrumentSpec
+from ntrader.services.simulation import SimulationResult, simulate
+from ntrader.utils.mock_data import sine_wave_bars
+
+MOCK_INSTRUMENT = InstrumentSpec(symbol="MOCK", venue="SIM")
+
+
+def run_on_mock_data(
+    strategy: str, parameters: dict[str, object], bars: int = 750
+) -> tuple[BacktestConfig, SimulationResult]:
+    strategy_type = strategy_registry.resolve(strategy)
+    validated = strategy_type.validate(parameters).model_dump()
+    data = sine_wave_bars(bars)
+    first, last = (date.fromtimestamp(int(ts) / 1e9) for ts in (data.ts[0], data.ts[-1]))
+    config = BacktestConfig(
+        strategy_type=strategy_type.name,
+        parameters=validated,
+        instruments=(MOCK_INSTRUMENT.instrument_id,),
+        start=first,
+        end=last,
+        timeframe=Timeframe.DAILY,
+        data_source="mock",
+    )
+    inputs = [InstrumentBars(spec=MOCK_INSTRUMENT, timeframe=Timeframe.DAILY, bars=data)]
+    return config, simulate(config, strategy_type, inputs)

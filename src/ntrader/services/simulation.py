@@ -1,0 +1,120 @@
+"""One backtest from bars in memory to trades, equity, snapshots and metrics (no storage)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ntrader.core.nautilus_bars import close_times_ns
+from ntrader.core.runner import (
+    EngineSettings,
+    InstrumentBars,
+    PortfolioPath,
+    portfolio_path,
+    run_engine,
+)
+from ntrader.core.strategy_registry import StrategyType
+from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, TradeRecord
+from ntrader.services.metrics import compute_metrics
+
+# Days are counted in New York time, where US sessions open and close.
+_DAY_ZONE = "America/New_York"
+
+
+@dataclass(frozen=True, slots=True)
+class DailyEquity:
+    """Equity at the initial capital, then at the last bar close of each trading day."""
+
+    ts: np.ndarray  # int64 ns; the first entry is the first bar's open
+    equity: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    trades: list[TradeRecord]
+    daily: DailyEquity
+    snapshots: list[PortfolioSnapshot]
+    metrics: dict[str, dict[str, Any]]
+    final_equity: float
+    engine_seconds: float
+    bars_used: int
+
+
+def daily_equity(path: PortfolioPath, initial_capital: float, first_open_ns: int) -> DailyEquity:
+    last_of_day = _last_index_per_day(path.ts)
+    return DailyEquity(
+        ts=np.concatenate([[first_open_ns], path.ts[last_of_day]]).astype(np.int64),
+        equity=np.concatenate([[initial_capital], path.equity[last_of_day]]),
+    )
+
+
+def _last_index_per_day(ts: np.ndarray) -> np.ndarray:
+    days = pd.to_datetime(ts, utc=True).tz_convert(_DAY_ZONE).normalize().as_unit("ns").asi8
+    is_last = np.append(days[1:] != days[:-1], True)
+    return np.flatnonzero(is_last)
+
+
+def benchmark_on_days(
+    daily: DailyEquity, bench_close_ns: np.ndarray, bench: InstrumentBars
+) -> np.ndarray | None:
+    """Benchmark price on the same days as the equity curve (buy and hold from the first open)."""
+    if bench.bars.is_empty:
+        return None
+    index = np.searchsorted(bench_close_ns, daily.ts[1:], side="right") - 1
+    if index[0] < 0:
+        return None
+    return np.concatenate([[bench.bars.open[0]], bench.bars.close[index]])
+
+
+def snapshots_at(
+    path: PortfolioPath, daily: DailyEquity, fill_ts: np.ndarray
+) -> list[PortfolioSnapshot]:
+    """A snapshot at each day's close and at each fill (SPEC §5)."""
+    wanted = np.union1d(daily.ts[1:], fill_ts)
+    index = np.clip(np.searchsorted(path.ts, wanted, side="right") - 1, 0, None)
+    return [
+        PortfolioSnapshot(
+            ts=datetime.fromtimestamp(int(path.ts[i]) / 1e9, tz=UTC),
+            cash=float(path.cash[i]),
+            positions={k: float(q[i]) for k, q in path.quantities.items() if q[i] != 0},
+            total_value=float(path.equity[i]),
+            margin_used=0.0,
+            buying_power=max(float(path.cash[i]), 0.0),
+        )
+        for i in np.unique(index)
+    ]
+
+
+def simulate(
+    config: BacktestConfig,
+    strategy_type: StrategyType,
+    inputs: Sequence[InstrumentBars],
+    benchmark: InstrumentBars | None = None,
+) -> SimulationResult:
+    settings = EngineSettings(
+        initial_capital=config.initial_capital,
+        commission_per_order=config.commission_per_order,
+        risk_pct=config.position_size_pct,
+    )
+    output = run_engine(strategy_type, config.parameters, inputs, settings)
+    path = portfolio_path(inputs, output.fills, config.initial_capital)
+    first_open = min(int(item.bars.ts[0]) for item in inputs)
+    daily = daily_equity(path, config.initial_capital, first_open)
+    bench_prices = None
+    if benchmark is not None:
+        bench_close = close_times_ns(benchmark.spec, benchmark.timeframe, benchmark.bars.ts)
+        bench_prices = benchmark_on_days(daily, bench_close, benchmark)
+    return SimulationResult(
+        trades=output.trades,
+        daily=daily,
+        snapshots=snapshots_at(path, daily, output.fills.ts),
+        metrics=compute_metrics(daily.equity, output.trades, benchmark=bench_prices),
+        final_equity=float(path.equity[-1]),
+        engine_seconds=output.engine_seconds,
+        bars_used=sum(len(item.bars) for item in inputs),
+    )

@@ -1,0 +1,42 @@
+"""Settings from the environment (``NTRADER_*``), a ``.env`` file and defaults."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The user data dir (XDG): ``$XDG_DATA_HOME/ntrader`` or ``~/.local/share/ntrader``."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "ntrader"
+
+
+class Settings(BaseSettings):
+    """Everything a command may need to know about its surroundings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NTRADER_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite in the data dir."
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: str = "WARNING"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'ntrader.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
