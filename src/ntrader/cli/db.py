@@ -49,9 +49,7 @@ def current() -> None:
     engine = _engine()
     revision, head = current_revision(engine), head_revision(engine)
     if app_context().json_output:
-        print_json(
-            {"database": describe_url(str(engine.url)), "current": revision, "head": head}
-        )
+        print_json({"database": describe_url(str(engine.url)), "current": revision, "head": head})
         return
     state = "[green]up to date[/]" if revision == head else "[yellow]needs `ntrader db upgrade`[/]"
     stdout().print(f"{describe_url(str(engine.url))}: revision {revision or 'none'} ({state})")

@@ -13,9 +13,9 @@ from ntrader.models.enums import Timeframe
 class TimeframeType(click.ParamType):
     name = "TIMEFRAME"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> (
-        Timeframe
-    ):
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Timeframe:
         if isinstance(value, Timeframe):
             return value
         try:
@@ -29,9 +29,7 @@ class DateType(click.ParamType):
 
     name = "YYYY-MM-DD"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> (
-        date
-    ):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
         if isinstance(value, date):
             return value
         try:

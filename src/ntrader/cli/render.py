@@ -135,7 +135,11 @@ def summary_rows(metrics: dict[str, Any], final_equity: float, initial: float) -
 
 
 def _profit_factor(trading: dict[str, Any]) -> str:
-    if trading["profit_factor"] is None and trading["winning_trades"] and not trading["losing_trades"]:
+    if (
+        trading["profit_factor"] is None
+        and trading["winning_trades"]
+        and not trading["losing_trades"]
+    ):
         return "∞ (no losses)"
     return fmt_num(trading["profit_factor"])
 

@@ -36,7 +36,10 @@ def run_simple(strategy: str, data: str, bars: int, fast_period: int, slow_perio
     config, result = run_on_mock_data(strategy, parameters, bars)
     if ctx.json_output:
         print_json(
-            {"config": config.model_dump(mode="json"), **simulation_payload(result, config.initial_capital)}
+            {
+                "config": config.model_dump(mode="json"),
+                **simulation_payload(result, config.initial_capital),
+            }
         )
         return
     render_summary_table(

@@ -1,0 +1,73 @@
+"""Shared fixtures: real SQLite files and a real PostgreSQL database per test session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from ntrader.db.engine import create_db_engine, ensure_schema
+from ntrader.db.tables import metadata
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = REPO_ROOT / "data"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "NTRADER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _unavailable(reason: str) -> None:
+    # In CI a missing service is a failure, never a silent skip.
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: services must be up)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (per xdist worker), dropped after."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"ntrader_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        _unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    engine = create_db_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty_postgres(url: str) -> None:
+    engine = create_db_engine(url)
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated store: a SQLite file, or the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ntrader.db'}"
+    url = request.getfixturevalue("postgres_session_url")
+    _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def sample_dir() -> Path:
+    return SAMPLE_DIR
