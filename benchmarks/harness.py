@@ -53,39 +53,24 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-@dataclass
-class Paired:
-    """Samples of a measured thing and of its floor, taken alternately in the same repetitions."""
+def interleave(repeat: int, actions: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run every action once per repetition, rotating which goes first.
 
-    measured: list[float] = field(default_factory=list)
-    floor: list[float] = field(default_factory=list)
-
-    @property
-    def ratios(self) -> list[float]:
-        return [m / f for m, f in zip(self.measured, self.floor, strict=True)]
-
-    @property
-    def ratio(self) -> float:
-        """Median of the per-repetition ratios: each ratio compares runs made moments apart."""
-        return median(self.ratios)
-
-
-def interleave(
-    repeat: int, measured: Callable[[], float], floor: Callable[[], float]
-) -> Paired:
-    """Run ``measured`` and ``floor`` once per repetition, swapping their order every time.
-
-    Each callable does its own untimed set-up and returns the seconds of the timed part.
+    Each action does its own untimed set-up and returns the seconds of its timed part, so a
+    measured thing and its floor are always timed moments apart, under the same machine load.
     """
-    paired = Paired()
+    names = list(actions)
+    samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeat):
-        if rep % 2 == 0:
-            paired.floor.append(floor())
-            paired.measured.append(measured())
-        else:
-            paired.measured.append(measured())
-            paired.floor.append(floor())
-    return paired
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(actions[name]())
+    return samples
+
+
+def ratios(measured: Sequence[float], floor: Sequence[float]) -> list[float]:
+    """Per-repetition ratios; their median is the reported ratio."""
+    return [m / f for m, f in zip(measured, floor, strict=True)]
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -95,7 +80,7 @@ def fmt_seconds(seconds: float) -> str:
 
 
 def spread(values: Sequence[float]) -> str:
-    return f"{fmt_seconds(min(values))}–{fmt_seconds(max(values))}"
+    return f"{fmt_seconds(min(values))} to {fmt_seconds(max(values))}"
 
 
 # --- databases -----------------------------------------------------------------------------------
@@ -103,10 +88,6 @@ def spread(values: Sequence[float]) -> str:
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
-
-
-def _admin_conninfo() -> str:
-    return PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 class PostgresServer:
@@ -146,7 +127,9 @@ class PostgresServer:
         return self._admin_url.rsplit("/", 1)[0] + f"/{name}"
 
     def drop(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1]
+        self._drop_name(url.rsplit("/", 1)[1])
+
+    def _drop_name(self, name: str) -> None:
         with psycopg.connect(self._conninfo, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -163,7 +146,7 @@ class PostgresServer:
     def close(self) -> None:
         for name in list(self._created):
             try:
-                self.drop(f"/{name}")
+                self._drop_name(name)
             except psycopg.Error as exc:  # keep dropping the others
                 print(f"warning: could not drop database {name}: {exc}")
 
@@ -176,3 +159,62 @@ def open_database(url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+class Backend:
+    """Where a case gets fresh databases: a SQLite file or a PostgreSQL database."""
+
+    name: str
+
+    def fresh(self, label: str) -> str:
+        raise NotImplementedError
+
+    def release(self, url: str) -> None:
+        raise NotImplementedError
+
+    def settle(self, url: str) -> None:
+        """Called after bulk-loading set-up data, before timing reads of it."""
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._counter = 0
+
+    def fresh(self, label: str) -> str:
+        self._counter += 1
+        return sqlite_url(self._directory / f"{label}{self._counter}.db")
+
+    def release(self, url: str) -> None:
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+class PostgresBackend(Backend):
+    name = "postgresql"
+
+    def __init__(self, server: PostgresServer) -> None:
+        self._server = server
+
+    def fresh(self, label: str) -> str:
+        return self._server.create(label)
+
+    def release(self, url: str) -> None:
+        self._server.drop(url)
+
+    def settle(self, url: str) -> None:
+        self._server.vacuum_analyze(url, "bars")
+
+
+@contextmanager
+def fresh_database(backend: Backend, label: str) -> Iterator[Database]:
+    """A new migrated database, dropped (or deleted) afterwards even if the block raises."""
+    url = backend.fresh(label)
+    try:
+        with open_database(url) as database:
+            yield database
+    finally:
+        backend.release(url)

@@ -159,3 +159,13 @@ def test_coverage_lists_each_instrument_and_timeframe(database: Database, sample
         ("AAPL.NASDAQ", Timeframe.MINUTE_1, 7620),
         ("AAPL.NASDAQ", Timeframe.DAILY, 1510),
     ]
+
+
+def test_schema_head_constant_matches_alembic(database_url: str) -> None:
+    from ntrader.db.engine import SCHEMA_HEAD, create_db_engine, current_revision, head_revision
+
+    engine = create_db_engine(database_url)
+    assert head_revision(engine) == SCHEMA_HEAD
+    Database(database_url).dispose()
+    assert current_revision(engine) == SCHEMA_HEAD
+    engine.dispose()

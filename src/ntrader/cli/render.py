@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.panel import Panel
 from rich.table import Table
 
@@ -20,6 +19,7 @@ from ntrader.cli.output import (
     stdout,
 )
 from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.utils.timeutil import ns_to_datetime
 
 if TYPE_CHECKING:
     from ntrader.db.repositories import BarCoverage
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def fmt_ts(ts_ns: int, timeframe: Timeframe) -> str:
-    stamp = pd.Timestamp(ts_ns, tz="UTC")
+    stamp = ns_to_datetime(ts_ns)
     if timeframe is Timeframe.DAILY:
         return stamp.strftime("%Y-%m-%d")
     return stamp.strftime("%Y-%m-%d %H:%M UTC")

@@ -6,7 +6,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from ntrader.models.backtest import TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
 from ntrader.models.instrument import InstrumentSpec
+from ntrader.utils.timeutil import ns_to_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +130,6 @@ def run_engine(
         engine.dispose()
 
 
-def _utc(ts_ns: int) -> datetime:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
-
-
 def _trade_record(position: Position) -> TradeRecord:
     entry_price = float(position.avg_px_open)
     quantity = float(position.peak_qty)
@@ -144,9 +140,9 @@ def _trade_record(position: Position) -> TradeRecord:
         instrument_id=str(position.instrument_id),
         side=TradeSide.LONG if position.entry == OrderSide.BUY else TradeSide.SHORT,
         quantity=quantity,
-        entry_time=_utc(position.ts_opened),
+        entry_time=ns_to_datetime(position.ts_opened),
         entry_price=entry_price,
-        exit_time=_utc(position.ts_closed) if closed else None,
+        exit_time=ns_to_datetime(position.ts_closed) if closed else None,
         exit_price=float(position.avg_px_close) if closed else None,
         commission=commission,
         pnl=pnl,

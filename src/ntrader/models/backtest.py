@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ntrader.models.enums import RunStatus, Timeframe, TradeSide
+from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
 DEFAULT_START = date(2019, 1, 1)
 DEFAULT_END = date(2024, 12, 31)
@@ -46,16 +47,12 @@ class BacktestConfig(BaseModel):
 
     @property
     def start_ns(self) -> int:
-        return _date_ns(self.start)
+        return date_to_ns(self.start)
 
     @property
     def end_ns(self) -> int:
         """Exclusive bound: the end date is included whole."""
-        return _date_ns(self.end) + 86_400 * 1_000_000_000
-
-
-def _date_ns(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000_000
+        return date_to_ns(self.end) + NS_PER_DAY
 
 
 class TradeRecord(BaseModel):

@@ -19,9 +19,9 @@ from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus, Timeframe
-from ntrader.services.data_service import NS_PER_DAY
 from ntrader.services.instruments import find_stored
 from ntrader.services.simulation import SimulationResult, simulate
+from ntrader.utils.timeutil import NS_PER_DAY
 
 MIN_TRADING_DAYS = 30
 

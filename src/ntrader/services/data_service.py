@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ntrader.core.errors import NotFoundError, UserInputError
 from ntrader.core.instrument_catalog import default_spec
@@ -17,11 +16,10 @@ from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import BarCoverage, StoredInstrument
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import AssetClass, Timeframe
-from ntrader.services.csv_loader import read_bars_csv
 from ntrader.services.instruments import find_stored, split_instrument
+from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
 _INSERT_CHUNK = 250_000
-NS_PER_DAY = 86_400 * 1_000_000_000
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called with (stage, done, total) as an import parses and stores rows."""
@@ -55,10 +53,6 @@ class ImportRequest:
     timezone: str = "UTC"
 
 
-def date_to_ns(day: date) -> int:
-    return int(pd.Timestamp(day, tz="UTC").value)
-
-
 class DataService:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -67,6 +61,8 @@ class DataService:
         self, request: ImportRequest, on_progress: ProgressCallback | None = None
     ) -> ImportResult:
         """Validate the whole file, then store it in one transaction (all or nothing)."""
+        from ntrader.services.csv_loader import read_bars_csv  # pandas: only when importing
+
         started = time.perf_counter()
         report = on_progress or (lambda _stage, _done, _total: None)
         data = read_bars_csv(
@@ -156,6 +152,8 @@ class DataService:
                 f"No {timeframe.value} bars of {stored.spec.instrument_id} in that range.",
                 hint="`ntrader data list` shows the stored ranges.",
             )
+        import pandas as pd
+
         precision = stored.spec.price_precision
         frame = pd.DataFrame(
             {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from ntrader.core import strategy_registry
 from ntrader.core.runner import InstrumentBars
 from ntrader.models.backtest import BacktestConfig
@@ -11,6 +9,7 @@ from ntrader.models.enums import Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.mock_data import sine_wave_bars
+from ntrader.utils.timeutil import ns_to_datetime
 
 MOCK_INSTRUMENT = InstrumentSpec(symbol="MOCK", venue="SIM")
 
@@ -21,7 +20,7 @@ def run_on_mock_data(
     strategy_type = strategy_registry.resolve(strategy)
     validated = strategy_type.validate(parameters).model_dump()
     data = sine_wave_bars(bars)
-    first, last = (date.fromtimestamp(int(ts) / 1e9) for ts in (data.ts[0], data.ts[-1]))
+    first, last = (ns_to_datetime(int(ts)).date() for ts in (data.ts[0], data.ts[-1]))
     config = BacktestConfig(
         strategy_type=strategy_type.name,
         parameters=validated,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from ntrader.core.runner import (
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, TradeRecord
 from ntrader.services.metrics import compute_metrics
+from ntrader.utils.timeutil import ns_to_datetime
 
 # Days are counted in New York time, where US sessions open and close.
 _DAY_ZONE = "America/New_York"
@@ -79,7 +79,7 @@ def snapshots_at(
     index = np.clip(np.searchsorted(path.ts, wanted, side="right") - 1, 0, None)
     return [
         PortfolioSnapshot(
-            ts=datetime.fromtimestamp(int(path.ts[i]) / 1e9, tz=UTC),
+            ts=ns_to_datetime(int(path.ts[i])),
             cash=float(path.cash[i]),
             positions={k: float(q[i]) for k, q in path.quantities.items() if q[i] != 0},
             total_value=float(path.equity[i]),

@@ -1,0 +1,474 @@
+"""The benchmark cases. Each returns table rows; see benchmarks/README.md for what they mean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from datagen import (
+    RTH_BARS_PER_DAY,
+    consecutive_minutes,
+    daily_opens,
+    random_walk_bars,
+    rth_minutes,
+    trading_days,
+    write_csv,
+)
+from harness import (
+    Backend,
+    Row,
+    fmt_seconds,
+    fresh_database,
+    interleave,
+    median,
+    ratios,
+    spread,
+    timed,
+)
+
+from ntrader.core import strategy_registry
+from ntrader.core.instrument_catalog import default_spec
+from ntrader.core.nautilus_bars import to_nautilus_bars
+from ntrader.core.runner import EngineSettings, InstrumentBars, build_engine
+from ntrader.db.database import Database
+from ntrader.db.repositories import StoredInstrument
+from ntrader.models.backtest import BacktestConfig
+from ntrader.models.bars import BarArrays
+from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.services.backtest_service import BacktestOutcome, BacktestService
+from ntrader.services.data_service import DataService, ImportRequest
+
+SYMBOL = "BENCH"
+IMPORT_TARGET_ROWS_PER_S = 200_000
+LOAD_TARGET_RATIO = 2.0
+BACKTEST_TARGET_RATIO = 1.25
+STARTUP_TARGET_S = 0.5
+BACKTEST_YEAR = 2023
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    import_rows: int = 1_000_000
+    load_bars: int = 400_000
+    backtest_days: int = 252
+    startup_runs_per_repeat: int = 4
+
+
+FULL = Sizes()
+QUICK = Sizes(import_rows=200_000, load_bars=100_000, backtest_days=40)
+
+
+@dataclass
+class BenchContext:
+    repeat: int
+    sizes: Sizes
+    workdir: Path
+    backends: Sequence[Backend]
+    skipped_backends: dict[str, str] = field(default_factory=dict)  # name -> reason
+    log: Callable[[str], None] = print
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def _skipped_rows(ctx: BenchContext, benchmark: str) -> list[Row]:
+    return [
+        Row(benchmark, name, "-", "-", "-", "skipped", notes=reason)
+        for name, reason in ctx.skipped_backends.items()
+    ]
+
+
+def _store(database: Database, timeframe: Timeframe, bars: BarArrays) -> StoredInstrument:
+    with database.transaction() as repos:
+        found = repos.instruments.by_symbol(SYMBOL)
+        stored = found[0] if found else repos.instruments.add(default_spec(SYMBOL))
+        added = repos.bars.add(stored, timeframe, bars)
+    if added != len(bars):
+        raise RuntimeError(f"stored {added} of {len(bars)} set-up bars")
+    return stored
+
+
+# --- 1. CSV import -------------------------------------------------------------------------------
+
+
+def bench_import(ctx: BenchContext) -> list[Row]:
+    rows_in_file = ctx.sizes.import_rows
+    title = f"CSV import, {_count(rows_in_file)} 1-min rows"
+    ctx.log(f"generating a {rows_in_file:,}-row CSV")
+    bars = random_walk_bars(consecutive_minutes("2020-01-01", rows_in_file), seed=1)
+    csv_path = write_csv(bars, ctx.workdir / "import.csv")
+    megabytes = csv_path.stat().st_size / 1e6
+
+    def import_once(backend: Backend) -> Callable[[], float]:
+        def action() -> float:
+            with fresh_database(backend, "import") as database:
+                service = DataService(database)
+                request = ImportRequest(
+                    file=csv_path, instrument=SYMBOL, timeframe=Timeframe.MINUTE_1
+                )
+                outcome: list[int] = []
+                seconds = timed(lambda: outcome.append(service.import_csv(request).rows_imported))
+            if outcome != [rows_in_file]:
+                raise RuntimeError(f"imported {outcome} rows, expected {rows_in_file}")
+            ctx.log(f"  import {backend.name}: {fmt_seconds(seconds)}")
+            return seconds
+
+        return action
+
+    samples = interleave(ctx.repeat, {b.name: import_once(b) for b in ctx.backends})
+    result: list[Row] = []
+    for backend in ctx.backends:
+        seconds = samples[backend.name]
+        throughput = rows_in_file / median(seconds)
+        result.append(
+            Row(
+                benchmark=title,
+                backend=backend.name,
+                median=fmt_seconds(median(seconds)),
+                value=f"{throughput:,.0f} rows/s",
+                target=f"≥ {IMPORT_TARGET_ROWS_PER_S:,} rows/s",
+                verdict="PASS" if throughput >= IMPORT_TARGET_ROWS_PER_S else "FAIL",
+                notes=f"{megabytes:.0f} MB file; range {spread(seconds)}",
+                samples_s=seconds,
+                metrics={"rows": rows_in_file, "rows_per_s": throughput},
+            )
+        )
+    return result + _skipped_rows(ctx, title)
+
+
+# --- 2. stored bars -> nautilus Bars -------------------------------------------------------------
+
+
+def bench_load(ctx: BenchContext) -> list[Row]:
+    count = ctx.sizes.load_bars
+    title = f"Load {_count(count)} stored 1-min bars → Bars"
+    bars = random_walk_bars(consecutive_minutes("2022-01-03", count), seed=2)
+    result: list[Row] = []
+    for backend in ctx.backends:
+        with fresh_database(backend, "load") as database:
+            ctx.log(f"storing {count:,} bars in {backend.name}")
+            stored = _store(database, Timeframe.MINUTE_1, bars)
+            backend.settle(database.url)
+            samples = _load_samples(ctx.repeat, database, stored, bars)
+        ctx.log(f"  load {backend.name}: {_brief(samples)}")
+        result.append(
+            _ratio_row(
+                title,
+                backend.name,
+                samples["measured"],
+                samples["floor"],
+                LOAD_TARGET_RATIO,
+                floor_name="same arrays in memory",
+            )
+        )
+    return result + _skipped_rows(ctx, title)
+
+
+def _load_samples(
+    repeat: int, database: Database, stored: StoredInstrument, bars: BarArrays
+) -> dict[str, list[float]]:
+    timeframe = Timeframe.MINUTE_1
+    start_ns, end_ns = int(bars.ts[0]), int(bars.ts[-1]) + 1
+
+    def from_store() -> int:
+        with database.transaction() as repos:
+            data = repos.bars.load(stored, timeframe, start_ns, end_ns)
+        return len(to_nautilus_bars(stored.spec, timeframe, data))
+
+    def from_memory() -> int:
+        return len(to_nautilus_bars(stored.spec, timeframe, bars))
+
+    actions = {
+        "measured": lambda: _timed_count(from_store, len(bars)),
+        "floor": lambda: _timed_count(from_memory, len(bars)),
+    }
+    for action in actions.values():  # warm-up: query plans, page cache, allocator
+        action()
+    return interleave(repeat, actions)
+
+
+def _brief(samples: dict[str, list[float]]) -> str:
+    return ", ".join(f"{name} {fmt_seconds(median(values))}" for name, values in samples.items())
+
+
+def _timed_count(action: Callable[[], int], expected: int) -> float:
+    got: list[int] = []
+    seconds = timed(lambda: got.append(action()))
+    if got != [expected]:
+        raise RuntimeError(f"got {got} bars, expected {expected}")
+    return seconds
+
+
+def _ratio_row(
+    title: str,
+    backend: str,
+    measured: list[float],
+    floor: list[float],
+    target_ratio: float | None,
+    *,
+    floor_name: str,
+    notes: str = "",
+) -> Row:
+    per_rep = ratios(measured, floor)
+    ratio = median(per_rep)
+    if target_ratio is None:
+        target, verdict = "info", "info"
+    else:
+        target = f"≤ {target_ratio:.2f}x"
+        verdict = "PASS" if ratio <= target_ratio else "FAIL"
+    return Row(
+        benchmark=title,
+        backend=backend,
+        median=fmt_seconds(median(measured)),
+        value=f"{ratio:.2f}x",
+        target=target,
+        verdict=verdict,  # type: ignore[arg-type]
+        floor=fmt_seconds(median(floor)),
+        notes="; ".join(part for part in (f"floor: {floor_name}", notes) if part),
+        samples_s=measured,
+        floor_samples_s=floor,
+        ratios=per_rep,
+        metrics={"ratio": ratio},
+    )
+
+
+# --- 3. backtest run -----------------------------------------------------------------------------
+
+
+def bench_backtest(ctx: BenchContext) -> list[Row]:
+    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
+    minute_bars = random_walk_bars(rth_minutes(days), seed=3)
+    daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
+    title = f"backtest run, {_count(len(minute_bars))} 1-min bars"
+    config = BacktestConfig(
+        strategy_type="sma_crossover",
+        instruments=(SYMBOL,),
+        timeframe=Timeframe.MINUTE_1,
+        start=date(BACKTEST_YEAR, 1, 1),
+        end=date(BACKTEST_YEAR, 12, 31),
+        benchmark=SYMBOL,
+    )
+    result: list[Row] = []
+    for backend in ctx.backends:
+        with fresh_database(backend, "backtest") as database:
+            ctx.log(
+                f"storing {len(minute_bars):,} minute and {len(daily_bars)} daily bars "
+                f"in {backend.name}"
+            )
+            stored = _store(database, Timeframe.MINUTE_1, minute_bars)
+            _store(database, Timeframe.DAILY, daily_bars)
+            backend.settle(database.url)
+            run = _BacktestSamples(database, stored, minute_bars, config)
+            ctx.log(f"  warm-up backtest ({backend.name})")
+            run.service()
+            run.bare_engine()
+            samples = interleave(
+                ctx.repeat,
+                {"floor": run.bare_engine, "service": run.service, "cli": run.cli},
+            )
+        ctx.log(f"  backtest {backend.name}: {_brief(samples)}")
+        result.append(
+            _ratio_row(
+                f"{title} (service)",
+                backend.name,
+                samples["service"],
+                samples["floor"],
+                BACKTEST_TARGET_RATIO,
+                floor_name="bare engine.run()",
+                notes=f"engine.run inside the service {fmt_seconds(median(run.engine_inside))}; "
+                f"{run.trades} trades",
+            )
+        )
+        result.append(
+            _ratio_row(
+                f"{title} (CLI subprocess)",
+                backend.name,
+                samples["cli"],
+                samples["floor"],
+                None,
+                floor_name="bare engine.run()",
+                notes="includes interpreter start-up and imports",
+            )
+        )
+    return result + _skipped_rows(ctx, title)
+
+
+class _BacktestSamples:
+    """The three timed things of the backtest case, on one database."""
+
+    def __init__(
+        self, database: Database, stored: StoredInstrument, bars: BarArrays, config: BacktestConfig
+    ) -> None:
+        self._database = database
+        self._config = config
+        self._service = BacktestService(database)
+        self._strategy_type = strategy_registry.resolve(config.strategy_type)
+        self._parameters = self._strategy_type.validate(config.parameters).model_dump()
+        self._inputs = [InstrumentBars(spec=stored.spec, timeframe=config.timeframe, bars=bars)]
+        self._settings = EngineSettings(
+            initial_capital=config.initial_capital,
+            commission_per_order=config.commission_per_order,
+            risk_pct=config.position_size_pct,
+        )
+        self.engine_inside: list[float] = []
+        self.trades = 0
+
+    def service(self) -> float:
+        """The whole ``BacktestService.run``: load, run, metrics, persist."""
+        outcomes: list[BacktestOutcome] = []
+        seconds = timed(lambda: outcomes.append(self._service.run(self._config)))
+        outcome = outcomes[0]
+        if outcome.run.status is not RunStatus.COMPLETED:
+            raise RuntimeError(f"the backtest ended {outcome.run.status}")
+        self.engine_inside.append(outcome.result.engine_seconds)
+        self.trades = outcome.run.trades_count or 0
+        return seconds
+
+    def bare_engine(self) -> float:
+        """The floor: only ``engine.run()`` of an engine built on the same bars and strategy."""
+        engine = build_engine(self._strategy_type, self._parameters, self._inputs, self._settings)
+        try:
+            return timed(engine.run)
+        finally:
+            engine.dispose()
+
+    def cli(self) -> float:
+        return _cli_backtest(self._database.url, self._config)
+
+
+def _daily_from_minutes(minutes: BarArrays, day_opens: np.ndarray) -> BarArrays:
+    """Daily bars that agree with the minute bars (open, high, low, close, volume per day)."""
+    per_day = RTH_BARS_PER_DAY
+    shape = (-1, per_day)
+    return BarArrays(
+        ts=day_opens,
+        open=minutes.open.reshape(shape)[:, 0].copy(),
+        high=minutes.high.reshape(shape).max(axis=1),
+        low=minutes.low.reshape(shape).min(axis=1),
+        close=minutes.close.reshape(shape)[:, -1].copy(),
+        volume=minutes.volume.reshape(shape).sum(axis=1),
+        price_precision=minutes.price_precision,
+    )
+
+
+@cache
+def _scripts_dir() -> Path:
+    return Path(sysconfig.get_path("scripts"))
+
+
+def _ntrader_script() -> Path:
+    return _scripts_dir() / "ntrader"
+
+
+def _run(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    started = time.perf_counter()
+    completed = subprocess.run(list(args), capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args)} exited {completed.returncode}: {completed.stderr.strip()[-2000:]}"
+        )
+    return seconds, completed.stdout
+
+
+def _cli_backtest(url: str, config: BacktestConfig) -> float:
+    env = {**os.environ, "NTRADER_DATABASE_URL": url}
+    args = [
+        str(_ntrader_script()),
+        "backtest",
+        "run",
+        "--strategy",
+        config.strategy_type,
+        "--instruments",
+        ",".join(config.instruments),
+        "--timeframe",
+        config.timeframe.value,
+        "--start",
+        config.start.isoformat(),
+        "--end",
+        config.end.isoformat(),
+        "--benchmark",
+        config.benchmark,
+        "--json",
+    ]
+    seconds, stdout = _run(args, env)
+    json.loads(stdout)  # the command printed one JSON object
+    return seconds
+
+
+# --- 4. start-up ---------------------------------------------------------------------------------
+
+_MODULES_PROBE = """
+import json, sys
+from ntrader.cli import main as entry
+sys.argv = ["ntrader", "--help"]
+import contextlib, io
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        entry.main()
+    except SystemExit:
+        pass
+heavy = ("nautilus_trader", "pandas", "numpy", "sqlalchemy", "alembic", "pydantic", "plotly",
+         "rich", "psycopg", "structlog")
+print(json.dumps({name: name in sys.modules for name in heavy}))
+"""
+
+
+def help_imports() -> dict[str, bool]:
+    """Which heavy packages ``ntrader --help`` imports (run in a fresh interpreter)."""
+    _, stdout = _run([sys.executable, "-c", _MODULES_PROBE])
+    return {str(k): bool(v) for k, v in json.loads(stdout).items()}
+
+
+def bench_startup(ctx: BenchContext) -> list[Row]:
+    ntrader = [str(_ntrader_script()), "--help"]
+    python = [sys.executable, "-c", "pass"]
+    for _ in range(2):  # warm-up: page cache, .pyc files
+        _run(ntrader)
+        _run(python)
+    runs = ctx.repeat * ctx.sizes.startup_runs_per_repeat
+    samples = interleave(
+        runs, {"ntrader": lambda: _run(ntrader)[0], "python": lambda: _run(python)[0]}
+    )
+    imported = help_imports()
+    nautilus = imported.pop("nautilus_trader")
+    seconds = median(samples["ntrader"])
+    verdict = "PASS" if seconds < STARTUP_TARGET_S and not nautilus else "FAIL"
+    also = ", ".join(name for name, loaded in imported.items() if loaded) or "none"
+    per_rep = ratios(samples["ntrader"], samples["python"])
+    return [
+        Row(
+            benchmark="ntrader --help start-up",
+            backend="-",
+            median=fmt_seconds(seconds),
+            value=f"{median(per_rep):.1f}x",
+            target=f"< {STARTUP_TARGET_S} s, no nautilus",
+            verdict=verdict,
+            floor=fmt_seconds(median(samples["python"])),
+            nautilus_on_help="YES" if nautilus else "no",
+            notes=f"floor: python -c pass; {runs} runs; --help imports: {also}",
+            samples_s=samples["ntrader"],
+            floor_samples_s=samples["python"],
+            ratios=per_rep,
+            metrics={"help_imports": {"nautilus_trader": nautilus, **imported}},
+        )
+    ]
+
+
+CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
+    "import": bench_import,
+    "load": bench_load,
+    "backtest": bench_backtest,
+    "startup": bench_startup,
+}

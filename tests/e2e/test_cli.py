@@ -1,0 +1,273 @@
+"""The ``ntrader`` CLI as a user runs it: a subprocess, exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import NTRADER, RunCli
+
+pytestmark = pytest.mark.slow
+
+
+def test_version_and_help(run_cli: RunCli) -> None:
+    assert run_cli("--version").stdout.strip() == "ntrader, version 0.1.0"
+    help_text = run_cli("--help").stdout
+    for command in ("demo", "run-simple", "data", "backtest", "db"):
+        assert command in help_text
+
+
+def test_help_does_not_import_nautilus() -> None:
+    probe = (
+        "import sys\n"
+        "from ntrader.cli.main import cli\n"
+        "try:\n"
+        "    cli.main(['--help'], standalone_mode=False)\n"
+        "finally:\n"
+        "    print('NAUTILUS' if 'nautilus_trader' in sys.modules else 'LAZY', file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stderr.strip().endswith("LAZY")
+
+
+def test_run_simple_shows_a_positive_return(run_cli: RunCli) -> None:
+    table = run_cli("run-simple").stdout
+    for label in ("Total Return", "Trades", "Win Rate"):
+        assert label in table
+    payload = json.loads(
+        run_cli("run-simple", "--strategy", "sma", "--data", "mock", "--json").stdout
+    )
+    assert payload["metrics"]["returns"]["total_return"] > 0
+    assert payload["metrics"]["trading"]["total_trades"] > 0
+    # Deterministic: the same command gives the same numbers.
+    again = json.loads(run_cli("run-simple", "--json").stdout)
+    assert again["metrics"] == payload["metrics"]
+
+
+def test_demo_uses_the_xdg_data_dir_and_is_idempotent(
+    run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    first = run_cli("demo")
+    assert "Total Return" in first.stdout
+    assert "1,510 new" in first.stderr
+    database = Path(cli_env["XDG_DATA_HOME"]) / "ntrader" / "ntrader.db"
+    assert database.is_file()
+    second = run_cli("demo", "--json")
+    payload = json.loads(second.stdout)
+    assert [item["rows_imported"] for item in payload["imports"]] == [0, 0, 0]
+    assert payload["backtest"]["status"] == "COMPLETED"
+    runs = json.loads(run_cli("backtest", "list", "--json").stdout)
+    assert len(runs) == 2
+
+
+def test_import_list_export_round_trip(
+    run_cli: RunCli, database_url: str, sample_dir: Path, tmp_path: Path
+) -> None:
+    imported = json.loads(
+        run_cli(
+            "data",
+            "import",
+            "--file",
+            str(sample_dir / "AAPL_1min.csv"),
+            "--instrument",
+            "AAPL",
+            "--timeframe",
+            "1MIN",
+            "--json",
+            database_url=database_url,
+        ).stdout
+    )
+    assert imported["rows_imported"] == 7620
+    assert imported["first_bar"] == "2024-11-01 13:30 UTC"
+    again = run_cli(
+        "data",
+        "import",
+        "--file",
+        str(sample_dir / "AAPL_1min.csv"),
+        "--instrument",
+        "AAPL",
+        "--timeframe",
+        "1MIN",
+        database_url=database_url,
+    )
+    assert "already stored; nothing added" in again.stderr
+    listing = json.loads(run_cli("data", "list", "--json", database_url=database_url).stdout)
+    assert listing == [
+        {
+            "instrument_id": "AAPL.NASDAQ",
+            "timeframe": "1MIN",
+            "rows": 7620,
+            "first_bar": "2024-11-01 13:30 UTC",
+            "last_bar": "2024-11-29 17:59 UTC",
+        }
+    ]
+    table = run_cli("data", "list", database_url=database_url).stdout
+    assert "AAPL.NASDAQ" in table
+    exported = tmp_path / "out" / "aapl.csv"
+    run_cli(
+        "data",
+        "export",
+        "--instrument",
+        "AAPL",
+        "--timeframe",
+        "1MIN",
+        "--start",
+        "2024-11-04",
+        "--end",
+        "2024-11-04",
+        "--output",
+        str(exported),
+        database_url=database_url,
+    )
+    lines = exported.read_text().splitlines()
+    assert lines[0] == "timestamp,open,high,low,close,volume"
+    assert len(lines) == 1 + 390
+    assert lines[1].startswith("2024-11-04T14:30:00Z,")
+    # What export writes, import reads back as already present.
+    back = json.loads(
+        run_cli(
+            "data",
+            "import",
+            "--file",
+            str(exported),
+            "--instrument",
+            "AAPL",
+            "--timeframe",
+            "1MIN",
+            "--json",
+            database_url=database_url,
+        ).stdout
+    )
+    assert (back["rows_imported"], back["rows_already_present"]) == (0, 390)
+
+
+def _import_daily(run_cli: RunCli, sample_dir: Path, database_url: str) -> None:
+    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
+        run_cli(
+            "data",
+            "import",
+            "--file",
+            str(sample_dir / name),
+            "--instrument",
+            symbol,
+            database_url=database_url,
+        )
+
+
+def test_backtest_run_json_show_and_list(
+    run_cli: RunCli, database_url: str, sample_dir: Path
+) -> None:
+    _import_daily(run_cli, sample_dir, database_url)
+    result = run_cli(
+        "backtest",
+        "run",
+        "--strategy",
+        "sma_crossover",
+        "--instruments",
+        "AAPL",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-12-31",
+        "--fast-period",
+        "5",
+        "--slow-period",
+        "20",
+        "--json",
+        database_url=database_url,
+    )
+    payload = json.loads(result.stdout)  # stdout is exactly one JSON document
+    assert payload["status"] == "COMPLETED"
+    assert payload["config"]["parameters"]["fast_period"] == 5
+    assert set(payload["metrics"]) == {"returns", "risk", "trading", "benchmark"}
+    assert payload["metrics"]["benchmark"]["benchmark_return"] is not None
+    shown = json.loads(
+        run_cli("backtest", "show", payload["id"][:8], "--json", database_url=database_url).stdout
+    )
+    assert shown["id"] == payload["id"]
+    assert shown["metrics"] == payload["metrics"]
+    human = run_cli("backtest", "show", "latest", database_url=database_url).stdout
+    assert payload["id"] in human
+    assert "Sharpe Ratio" in human
+    ids = run_cli("backtest", "list", "--format", "ids", database_url=database_url).stdout.split()
+    assert ids == [payload["id"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--start", "2030-01-01", "--end", "2030-12-31"],
+            "No DAILY bars of AAPL.NASDAQ between 2030-01-01 and 2030-12-31",
+        ),
+        (["--start", "2021-01-01", "--end", "2020-01-01"], "must be after the start date"),
+        (["--start", "2024-12-01", "--end", "2024-12-31"], "needs at least 30"),
+        (["--strategy", "turtle"], "Unknown strategy 'turtle'; known strategies: sma_crossover"),
+        (["--instruments", "APPL"], "Did you mean AAPL"),
+        (
+            ["--fast-period", "50", "--slow-period", "20"],
+            "fast_period (50) must be less than slow_period (20)",
+        ),
+    ],
+)
+def test_backtest_refusals_are_one_sentence_exit_1_and_store_nothing(
+    run_cli: RunCli, sample_dir: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'refusals.db'}"
+    _import_daily(run_cli, sample_dir, url)
+    base = [
+        "backtest",
+        "run",
+        "--instruments",
+        "AAPL",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-12-31",
+    ]
+    result = run_cli(*base, *args, database_url=url, check_exit=1)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert json.loads(run_cli("backtest", "list", "--json", database_url=url).stdout) == []
+
+
+def test_debug_shows_the_traceback(run_cli: RunCli, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'debug.db'}"
+    result = run_cli(
+        "backtest", "run", "--instruments", "NOPE", "--debug", database_url=url, check_exit=1
+    )
+    assert "Traceback" in result.stderr
+
+
+def test_unreachable_database_exits_3(run_cli: RunCli) -> None:
+    result = run_cli(
+        "data", "list", database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", check_exit=3
+    )
+    assert (
+        "Cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none" in result.stderr
+    )
+
+
+def test_usage_error_exits_2(run_cli: RunCli) -> None:
+    result = run_cli(
+        "backtest", "run", "--timeframe", "2MIN", "--instruments", "AAPL", check_exit=2
+    )
+    assert "unknown timeframe '2MIN'" in result.stderr
+
+
+def test_db_upgrade_and_current(run_cli: RunCli, database_url: str) -> None:
+    upgraded = json.loads(run_cli("db", "upgrade", "--json", database_url=database_url).stdout)
+    assert upgraded["to"] == "0001"
+    current = json.loads(run_cli("db", "current", "--json", database_url=database_url).stdout)
+    assert current["current"] == current["head"] == "0001"
+
+
+def test_console_script_is_installed() -> None:
+    assert NTRADER.is_file()
