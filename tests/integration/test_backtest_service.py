@@ -139,3 +139,32 @@ def test_run_ids_resolve_by_prefix_and_latest(database: Database) -> None:
     with pytest.raises(NotFoundError):
         service.get("ffffffff")
     assert [r.id for r in service.list(status=RunStatus.COMPLETED)] == [run.id]
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "message"),
+    [
+        (KeyboardInterrupt(), RunStatus.INTERRUPTED, "interrupted by the user"),
+        (RuntimeError("engine exploded"), RunStatus.FAILED, "RuntimeError: engine exploded"),
+    ],
+)
+def test_a_run_that_stops_early_is_marked(
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    raised: BaseException,
+    status: RunStatus,
+    message: str,
+) -> None:
+    from ntrader.services import backtest_service
+
+    def stop(*_args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(backtest_service, "simulate", stop)
+    with pytest.raises(type(raised)):
+        BacktestService(database).run(_config())
+    run = BacktestService(database).get("latest")
+    assert run.status is status
+    assert run.error_message == message
+    assert run.completed_at is not None
+    assert run.metrics is None

@@ -28,7 +28,7 @@ def import_progress(name: str, *, enabled: bool) -> Iterator[Callable[[str, int,
         TimeElapsedColumn(),
         console=stderr(),
         transient=True,
-        disable=not enabled,
+        disable=not (enabled and stderr().is_terminal),
     )
     tasks: dict[str, int] = {}
 
@@ -45,7 +45,7 @@ def import_progress(name: str, *, enabled: bool) -> Iterator[Callable[[str, int,
 @contextmanager
 def stage_status(*, enabled: bool) -> Iterator[Callable[[str], None]]:
     """A spinner naming the current stage of a longer job."""
-    if not enabled:
+    if not (enabled and stderr().is_terminal):
         yield lambda _text: None
         return
     with stderr().status("Starting") as status:

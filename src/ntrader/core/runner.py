@@ -85,7 +85,7 @@ def build_engine(
             account_type=AccountType.CASH,
             base_currency=currency,
             starting_balances=[Money(settings.initial_capital * count / len(inputs), currency)],
-            fee_model=FixedFeeModel(Money(settings.commission_per_order, currency)),
+            fee_model=_fee_model(settings.commission_per_order, currency),
         )
     strategy_class, config_class = strategy_type.load()
     for item in inputs:
@@ -101,6 +101,11 @@ def build_engine(
         engine.add_strategy(strategy_class(config))
     engine.sort_data()
     return engine
+
+
+def _fee_model(per_order: float, currency: Currency) -> FixedFeeModel | None:
+    # nautilus refuses a zero fixed fee; its default model charges the instrument's zero fees.
+    return FixedFeeModel(Money(per_order, currency)) if per_order > 0 else None
 
 
 def run_engine(
