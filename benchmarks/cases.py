@@ -35,10 +35,13 @@ from harness import (
     spread,
     timed,
 )
+from nautilus_trader.config import StrategyConfig
+from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.trading.strategy import Strategy
 
 from ntrader.core import strategy_registry
 from ntrader.core.instrument_catalog import default_spec
-from ntrader.core.nautilus_bars import to_nautilus_bars
+from ntrader.core.nautilus_bars import bar_type_for, to_nautilus_bars
 from ntrader.core.runner import EngineSettings, InstrumentBars, build_engine
 from ntrader.db.database import Database
 from ntrader.db.repositories import StoredInstrument
@@ -347,6 +350,61 @@ class _BacktestSamples:
         return _cli_backtest(self._database.url, self._config)
 
 
+class _DoNothingConfig(StrategyConfig, frozen=True):
+    bar_type: BarType
+
+
+class _DoNothing(Strategy):
+    """Subscribes to the same bars and ignores them: the engine's own cost per bar."""
+
+    def __init__(self, config: _DoNothingConfig) -> None:
+        super().__init__(config)
+        self._bar_type = config.bar_type
+
+    def on_start(self) -> None:
+        self.subscribe_bars(self._bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        pass
+
+
+def bench_strategy(ctx: BenchContext) -> list[Row]:
+    """sma_crossover's own cost: its engine.run() against a do-nothing strategy's (SPEC §10)."""
+    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
+    bars = random_walk_bars(rth_minutes(days), seed=3)
+    spec = default_spec(SYMBOL)
+    strategy_type = strategy_registry.resolve("sma_crossover")
+    parameters = strategy_type.validate({}).model_dump()
+    inputs = [InstrumentBars(spec=spec, timeframe=Timeframe.MINUTE_1, bars=bars)]
+
+    def engine_run(do_nothing: bool) -> float:
+        engine = build_engine(strategy_type, parameters, inputs, EngineSettings())
+        try:
+            if do_nothing:
+                engine.clear_strategies()
+                bar_type = bar_type_for(spec, Timeframe.MINUTE_1)
+                engine.add_strategy(_DoNothing(_DoNothingConfig(bar_type=bar_type)))
+            return timed(engine.run)
+        finally:
+            engine.dispose()
+
+    actions = {"sma": lambda: engine_run(False), "nothing": lambda: engine_run(True)}
+    for action in actions.values():
+        action()
+    samples = interleave(ctx.repeat, actions)
+    ctx.log(f"  strategy: {_brief(samples)}")
+    return [
+        _ratio_row(
+            f"sma_crossover cost, {_count(len(bars))} 1-min bars",
+            "-",
+            samples["sma"],
+            samples["nothing"],
+            None,
+            floor_name="engine.run() of a do-nothing strategy on the same bars",
+        )
+    ]
+
+
 def _daily_from_minutes(minutes: BarArrays, day_opens: np.ndarray) -> BarArrays:
     """Daily bars that agree with the minute bars (open, high, low, close, volume per day)."""
     per_day = RTH_BARS_PER_DAY
@@ -470,5 +528,6 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "import": bench_import,
     "load": bench_load,
     "backtest": bench_backtest,
+    "strategy": bench_strategy,
     "startup": bench_startup,
 }

@@ -54,3 +54,20 @@ def run_cli(cli_env: dict[str, str], tmp_path: Path) -> RunCli:
         return result
 
     return run
+
+
+def import_bars(
+    run_cli: RunCli, path: Path, symbol: str, *extra: str, database_url: str, check_exit: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """`ntrader data import --file PATH --instrument SYMBOL [extra...]`."""
+    return run_cli(
+        "data",
+        "import",
+        "--file",
+        str(path),
+        "--instrument",
+        symbol,
+        *extra,
+        database_url=database_url,
+        check_exit=check_exit,
+    )

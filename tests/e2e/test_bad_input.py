@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunCli
+from tests.e2e.conftest import RunCli, import_bars
 
 pytestmark = pytest.mark.slow
 
@@ -47,28 +47,11 @@ def test_bad_file_is_refused_and_nothing_is_written(
     run_cli: RunCli, database_url: str, sample_dir: Path, tmp_path: Path, case: str
 ) -> None:
     content, words = CASES[case]
-    run_cli(
-        "data",
-        "import",
-        "--file",
-        str(sample_dir / "SPY_daily.csv"),
-        "--instrument",
-        "SPY",
-        database_url=database_url,
-    )
+    import_bars(run_cli, sample_dir / "SPY_daily.csv", "SPY", database_url=database_url)
     before = run_cli("data", "list", "--json", database_url=database_url).stdout
     bad = tmp_path / "bad_bars.csv"
     bad.write_text(content)
-    result = run_cli(
-        "data",
-        "import",
-        "--file",
-        str(bad),
-        "--instrument",
-        "SPY",
-        database_url=database_url,
-        check_exit=1,
-    )
+    result = import_bars(run_cli, bad, "SPY", database_url=database_url, check_exit=1)
     message = result.stderr
     assert "bad_bars.csv" in message
     for word in words:
@@ -79,15 +62,6 @@ def test_bad_file_is_refused_and_nothing_is_written(
 
 def test_missing_file(run_cli: RunCli, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    result = run_cli(
-        "data",
-        "import",
-        "--file",
-        str(tmp_path / "nope.csv"),
-        "--instrument",
-        "AAPL",
-        database_url=url,
-        check_exit=1,
-    )
+    result = import_bars(run_cli, tmp_path / "nope.csv", "AAPL", database_url=url, check_exit=1)
     assert "nope.csv" in result.stderr
     assert json.loads(run_cli("data", "list", "--json", database_url=url).stdout) == []

@@ -9,9 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import NTRADER, RunCli
+from tests.e2e.conftest import NTRADER, RunCli, import_bars
 
 pytestmark = pytest.mark.slow
+
+RUN_2020 = (
+    "backtest",
+    "run",
+    "--instruments",
+    "AAPL",
+    "--start",
+    "2020-01-01",
+    "--end",
+    "2020-12-31",
+)
 
 
 def test_version_and_help(run_cli: RunCli) -> None:
@@ -69,33 +80,15 @@ def test_demo_uses_the_xdg_data_dir_and_is_idempotent(
 def test_import_list_export_round_trip(
     run_cli: RunCli, database_url: str, sample_dir: Path, tmp_path: Path
 ) -> None:
+    minutes = sample_dir / "AAPL_1min.csv"
     imported = json.loads(
-        run_cli(
-            "data",
-            "import",
-            "--file",
-            str(sample_dir / "AAPL_1min.csv"),
-            "--instrument",
-            "AAPL",
-            "--timeframe",
-            "1MIN",
-            "--json",
-            database_url=database_url,
+        import_bars(
+            run_cli, minutes, "AAPL", "--timeframe", "1MIN", "--json", database_url=database_url
         ).stdout
     )
     assert imported["rows_imported"] == 7620
     assert imported["first_bar"] == "2024-11-01 13:30 UTC"
-    again = run_cli(
-        "data",
-        "import",
-        "--file",
-        str(sample_dir / "AAPL_1min.csv"),
-        "--instrument",
-        "AAPL",
-        "--timeframe",
-        "1MIN",
-        database_url=database_url,
-    )
+    again = import_bars(run_cli, minutes, "AAPL", "--timeframe", "1MIN", database_url=database_url)
     assert "already stored; nothing added" in again.stderr
     listing = json.loads(run_cli("data", "list", "--json", database_url=database_url).stdout)
     assert listing == [
@@ -131,17 +124,8 @@ def test_import_list_export_round_trip(
     assert lines[1].startswith("2024-11-04T14:30:00Z,")
     # What export writes, import reads back as already present.
     back = json.loads(
-        run_cli(
-            "data",
-            "import",
-            "--file",
-            str(exported),
-            "--instrument",
-            "AAPL",
-            "--timeframe",
-            "1MIN",
-            "--json",
-            database_url=database_url,
+        import_bars(
+            run_cli, exported, "AAPL", "--timeframe", "1MIN", "--json", database_url=database_url
         ).stdout
     )
     assert (back["rows_imported"], back["rows_already_present"]) == (0, 390)
@@ -149,15 +133,7 @@ def test_import_list_export_round_trip(
 
 def _import_daily(run_cli: RunCli, sample_dir: Path, database_url: str) -> None:
     for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
-        run_cli(
-            "data",
-            "import",
-            "--file",
-            str(sample_dir / name),
-            "--instrument",
-            symbol,
-            database_url=database_url,
-        )
+        import_bars(run_cli, sample_dir / name, symbol, database_url=database_url)
 
 
 def test_backtest_run_json_show_and_list(
@@ -165,16 +141,9 @@ def test_backtest_run_json_show_and_list(
 ) -> None:
     _import_daily(run_cli, sample_dir, database_url)
     result = run_cli(
-        "backtest",
-        "run",
+        *RUN_2020,
         "--strategy",
         "sma_crossover",
-        "--instruments",
-        "AAPL",
-        "--start",
-        "2020-01-01",
-        "--end",
-        "2020-12-31",
         "--fast-period",
         "5",
         "--slow-period",
@@ -221,17 +190,7 @@ def test_backtest_refusals_are_one_sentence_exit_1_and_store_nothing(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'refusals.db'}"
     _import_daily(run_cli, sample_dir, url)
-    base = [
-        "backtest",
-        "run",
-        "--instruments",
-        "AAPL",
-        "--start",
-        "2020-01-01",
-        "--end",
-        "2020-12-31",
-    ]
-    result = run_cli(*base, *args, database_url=url, check_exit=1)
+    result = run_cli(*RUN_2020, *args, database_url=url, check_exit=1)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,19 +38,15 @@ def app_context() -> AppContext:
     return click.get_current_context().ensure_object(AppContext)
 
 
-def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.ensure_object(AppContext).json_output = True
+def _store_in_context(attribute: str) -> Callable[[click.Context, click.Parameter, object], None]:
+    """An option callback that records a given value on the AppContext (before or after a
+    subcommand, whichever the user typed)."""
 
+    def callback(ctx: click.Context, _param: click.Parameter, value: object) -> None:
+        if value:
+            setattr(ctx.ensure_object(AppContext), attribute, value)
 
-def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.ensure_object(AppContext).debug = True
-
-
-def _set_database_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        ctx.ensure_object(AppContext).database_url = value
+    return callback
 
 
 json_option = click.option(
@@ -57,21 +54,21 @@ json_option = click.option(
     "json_output",
     is_flag=True,
     expose_value=False,
-    callback=_set_json,
+    callback=_store_in_context("json_output"),
     help="Print one JSON object on stdout and nothing else.",
 )
 debug_option = click.option(
     "--debug",
     is_flag=True,
     expose_value=False,
-    callback=_set_debug,
+    callback=_store_in_context("debug"),
     help="Show tracebacks and debug logs.",
 )
 database_option = click.option(
     "--database-url",
     envvar="NTRADER_DATABASE_URL",
     expose_value=False,
-    callback=_set_database_url,
+    callback=_store_in_context("database_url"),
     help="SQLAlchemy URL of the store (default: SQLite in the user data dir).",
 )
 

@@ -136,17 +136,22 @@ backtest_results = Table(
     Column("host_pid", Integer, nullable=True),
 )
 
-trades = Table(
-    "trades",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column(
+def _backtest_fk(*, index: bool) -> Column[str]:
+    """The owning run; a run's rows go when the run is deleted."""
+    return Column(
         "backtest_id",
         String(36),
         ForeignKey("backtest_results.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
-    ),
+        index=index,
+    )
+
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _backtest_fk(index=True),
     Column("instrument_id", String(64), nullable=False),
     Column("side", String(5), nullable=False),
     Column("quantity", Float, nullable=False),
@@ -165,12 +170,7 @@ portfolio_snapshots = Table(
     "portfolio_snapshots",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "backtest_id",
-        String(36),
-        ForeignKey("backtest_results.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _backtest_fk(index=False),
     Column("ts", UtcDateTime, nullable=False),
     Column("cash", Float, nullable=False),
     Column("positions", JSON, nullable=False),
@@ -184,13 +184,7 @@ performance_reports = Table(
     "performance_reports",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column(
-        "backtest_id",
-        String(36),
-        ForeignKey("backtest_results.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _backtest_fk(index=True),
     Column("report_type", String(8), nullable=False),
     Column("generated_at", UtcDateTime, nullable=False),
     Column("file_path", Text, nullable=False),
