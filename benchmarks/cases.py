@@ -27,6 +27,7 @@ from datagen import (
 from harness import (
     Backend,
     Row,
+    Verdict,
     fmt_seconds,
     fresh_database,
     interleave,
@@ -225,6 +226,7 @@ def _ratio_row(
 ) -> Row:
     per_rep = ratios(measured, floor)
     ratio = median(per_rep)
+    verdict: Verdict
     if target_ratio is None:
         target, verdict = "info", "info"
     else:
@@ -236,7 +238,7 @@ def _ratio_row(
         median=fmt_seconds(median(measured)),
         value=f"{ratio:.2f}x",
         target=target,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
         floor=fmt_seconds(median(floor)),
         notes="; ".join(part for part in (f"floor: {floor_name}", notes) if part),
         samples_s=measured,

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -136,8 +137,15 @@ def results_table(rows: list[Row], title: str) -> Table:
     return table
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    # Unwind normally, so the PostgreSQL databases and the temp directory are removed.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Piped to a file or a CI log, rich would wrap the table at 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=220)
     progress = Console(stderr=True)

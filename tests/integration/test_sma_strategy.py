@@ -14,6 +14,7 @@ from ntrader.core.runner import InstrumentBars
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
+from ntrader.models.execution import CommissionModel
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.simulation import simulate
 from ntrader.utils.timeutil import ns_to_datetime
@@ -72,7 +73,7 @@ def test_entries_and_exits_happen_on_the_crossing_bars_at_their_close() -> None:
         instruments=(SPEC.instrument_id,),
         start=date(2023, 1, 1),
         end=date(2023, 12, 31),
-        commission_per_order=0.0,
+        commission=CommissionModel(value=0.0),
     )
     result = simulate(
         config,

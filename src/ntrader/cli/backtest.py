@@ -55,10 +55,16 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, object]:
 )
 @click.option(
     "--commission",
-    type=float,
-    default=1.0,
+    default="1.0",
     show_default=True,
-    help="Fixed commission per order (USD).",
+    help="Commission: AMOUNT per order, per_share:0.005, ibkr, or percentage:0.1.",
+)
+@click.option(
+    "--slippage-bps",
+    type=click.FloatRange(0, 500),
+    default=0.0,
+    show_default=True,
+    help="Slippage against you, in basis points of the price.",
 )
 @click.option("--fast-period", type=int, default=None, help="SMA crossover: fast period.")
 @click.option("--slow-period", type=int, default=None, help="SMA crossover: slow period.")
@@ -78,7 +84,8 @@ def run(
     timeframe: Timeframe,
     capital: float,
     position_size: float,
-    commission: float,
+    commission: str,
+    slippage_bps: float,
     fast_period: int | None,
     slow_period: int | None,
     params: tuple[str, ...],
@@ -99,6 +106,8 @@ def run(
     from ntrader.cli.render import render_backtest_outcome
     from ntrader.core.errors import UserInputError
     from ntrader.models.backtest import BacktestConfig
+    from ntrader.models.execution import CommissionModel
+    from ntrader.models.validation import describe_validation_error
     from ntrader.services.backtest_service import BacktestService
 
     ctx = app_context()
@@ -117,15 +126,19 @@ def run(
             timeframe=timeframe,
             initial_capital=capital,
             position_size_pct=position_size,
-            commission_per_order=commission,
+            commission=CommissionModel.parse(commission),
+            slippage_bps=slippage_bps,
             benchmark=benchmark.upper(),
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise UserInputError(f"Invalid backtest settings: {problems}.") from exc
+        raise UserInputError(
+            f"Invalid backtest settings: {describe_validation_error(exc)}."
+        ) from exc
+    except ValueError as exc:
+        raise UserInputError(
+            f"Invalid commission {commission!r}: {exc}.",
+            hint="Use an amount per order (1.0), per_share:0.005, ibkr, or percentage:0.1.",
+        ) from exc
     service = BacktestService(ctx.database)
     with stage_status(enabled=not ctx.json_output) as on_stage:
         outcome = service.run(config, on_stage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
+from ntrader.models.execution import CommissionModel, CommissionType
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.utils.timeutil import ns_to_datetime
 
@@ -37,7 +38,8 @@ class InstrumentBars:
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     initial_capital: float = 100_000.0
-    commission_per_order: float = 1.0
+    commission: CommissionModel = field(default_factory=CommissionModel)
+    slippage_bps: float = 0.0
     risk_pct: float = 1.0
     currency: str = "USD"
 
@@ -85,7 +87,7 @@ def build_engine(
             account_type=AccountType.CASH,
             base_currency=currency,
             starting_balances=[Money(settings.initial_capital * count / len(inputs), currency)],
-            fee_model=_fee_model(settings.commission_per_order, currency),
+            fee_model=_fee_model(settings.commission, currency),
         )
     strategy_class, config_class = strategy_type.load()
     for item in inputs:
@@ -103,9 +105,11 @@ def build_engine(
     return engine
 
 
-def _fee_model(per_order: float, currency: Currency) -> FixedFeeModel | None:
+def _fee_model(commission: CommissionModel, currency: Currency) -> FixedFeeModel | None:
+    if commission.type is not CommissionType.FIXED:
+        raise NotImplementedError(f"{commission.type} commission is not wired into the engine yet")
     # nautilus refuses a zero fixed fee; its default model charges the instrument's zero fees.
-    return FixedFeeModel(Money(per_order, currency)) if per_order > 0 else None
+    return FixedFeeModel(Money(commission.value, currency)) if commission.value > 0 else None
 
 
 def run_engine(

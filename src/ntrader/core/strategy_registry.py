@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ntrader.core.errors import UserInputError
+from ntrader.models.validation import describe_validation_error
 
 
 class SmaCrossoverParams(BaseModel):
@@ -52,20 +53,9 @@ class StrategyType:
             return self.params.model_validate(parameters)
         except ValidationError as exc:
             raise UserInputError(
-                f"Invalid parameters for {self.name}: {_describe(exc)}.",
+                f"Invalid parameters for {self.name}: {describe_validation_error(exc)}.",
                 hint=f"Parameters of {self.name}: {', '.join(self.params.model_fields)}.",
             ) from exc
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown parameter"
-        parts.append(f"{location}: {message}" if location else message)
-    return "; ".join(parts)
 
 
 BUILTIN_TYPES: tuple[StrategyType, ...] = (

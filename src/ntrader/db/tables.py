@@ -136,6 +136,7 @@ backtest_results = Table(
     Column("host_pid", Integer, nullable=True),
 )
 
+
 def _backtest_fk(*, index: bool) -> Column[str]:
     """The owning run; a run's rows go when the run is deleted."""
     return Column(

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ntrader.models.enums import RunStatus, Timeframe, TradeSide
+from ntrader.models.execution import CommissionModel
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
 DEFAULT_START = date(2019, 1, 1)
@@ -28,7 +29,8 @@ class BacktestConfig(BaseModel):
     timeframe: Timeframe = Timeframe.DAILY
     initial_capital: float = Field(default=100_000.0, ge=1_000)
     position_size_pct: float = Field(default=1.0, ge=0.1, le=10.0)
-    commission_per_order: float = Field(default=1.0, ge=0)
+    commission: CommissionModel = Field(default_factory=CommissionModel)
+    slippage_bps: float = Field(default=0.0, ge=0, le=500)
     benchmark: str = "SPY"
     data_source: str = "db"
 

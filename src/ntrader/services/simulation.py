@@ -98,7 +98,8 @@ def simulate(
 ) -> SimulationResult:
     settings = EngineSettings(
         initial_capital=config.initial_capital,
-        commission_per_order=config.commission_per_order,
+        commission=config.commission,
+        slippage_bps=config.slippage_bps,
         risk_pct=config.position_size_pct,
     )
     output = run_engine(strategy_type, config.parameters, inputs, settings)
