@@ -17,10 +17,17 @@ from ntrader.db.tables import (
     backtest_results,
     bars,
     instruments,
+    performance_reports,
     portfolio_snapshots,
     trades,
 )
-from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, RunRecord, TradeRecord
+from ntrader.models.backtest import (
+    BacktestConfig,
+    PortfolioSnapshot,
+    ReportRecord,
+    RunRecord,
+    TradeRecord,
+)
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import AssetClass, RunStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
@@ -268,6 +275,36 @@ class BacktestRepository:
         fields = TradeRecord.model_fields
         return [
             TradeRecord(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows
+        ]
+
+    def snapshots(self, run_id: str) -> list[PortfolioSnapshot]:
+        rows = self._connection.execute(
+            select(portfolio_snapshots)
+            .where(portfolio_snapshots.c.backtest_id == run_id)
+            .order_by(portfolio_snapshots.c.ts)
+        )
+        fields = PortfolioSnapshot.model_fields
+        return [
+            PortfolioSnapshot(**{k: v for k, v in row._mapping.items() if k in fields})
+            for row in rows
+        ]
+
+    def add_report(self, run_id: str, report: ReportRecord) -> None:
+        self._connection.execute(
+            insert(performance_reports).values(
+                backtest_id=run_id, **report.model_dump(by_alias=False)
+            )
+        )
+
+    def reports(self, run_id: str) -> list[ReportRecord]:
+        rows = self._connection.execute(
+            select(performance_reports)
+            .where(performance_reports.c.backtest_id == run_id)
+            .order_by(performance_reports.c.generated_at)
+        )
+        fields = ReportRecord.model_fields
+        return [
+            ReportRecord(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows
         ]
 
     def _set(self, run_id: str, **values: Any) -> None:

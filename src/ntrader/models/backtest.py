@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ntrader.models.enums import RunStatus, Timeframe, TradeSide
+from ntrader.models.enums import ReportType, RunStatus, Timeframe, TradeSide
 from ntrader.models.execution import CommissionModel
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
@@ -113,3 +113,16 @@ class RunRecord(BaseModel):
         if self.started_at is None or self.completed_at is None:
             return None
         return (self.completed_at - self.started_at).total_seconds()
+
+
+class ReportRecord(BaseModel):
+    """A generated report file (SPEC §5 PerformanceReport); sha256 is of the file's bytes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    report_type: ReportType
+    generated_at: datetime
+    file_path: str
+    sha256: str = Field(min_length=64, max_length=64)
+    metadata: dict[str, Any] | None = None
