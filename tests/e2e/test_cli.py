@@ -154,7 +154,7 @@ def test_backtest_run_json_show_and_list(
     payload = json.loads(result.stdout)  # stdout is exactly one JSON document
     assert payload["status"] == "COMPLETED"
     assert payload["config"]["parameters"]["fast_period"] == 5
-    assert set(payload["metrics"]) == {"returns", "risk", "trading", "benchmark"}
+    assert set(payload["metrics"]) == {"returns", "risk", "trading", "benchmark", "per_instrument"}
     assert payload["metrics"]["benchmark"]["benchmark_return"] is not None
     shown = json.loads(
         run_cli("backtest", "show", payload["id"][:8], "--json", database_url=database_url).stdout
@@ -223,9 +223,9 @@ def test_usage_error_exits_2(run_cli: RunCli) -> None:
 
 def test_db_upgrade_and_current(run_cli: RunCli, database_url: str) -> None:
     upgraded = json.loads(run_cli("db", "upgrade", "--json", database_url=database_url).stdout)
-    assert upgraded["to"] == "0001"
+    assert upgraded["to"] == "0002"
     current = json.loads(run_cli("db", "current", "--json", database_url=database_url).stdout)
-    assert current["current"] == current["head"] == "0001"
+    assert current["current"] == current["head"] == "0002"
 
 
 def test_console_script_is_installed() -> None:

@@ -14,8 +14,9 @@ from ntrader.db.database import Database
 from ntrader.db.tables import backtest_results, portfolio_snapshots, trades
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
-from ntrader.services.backtest_service import BacktestService
+from ntrader.services.backtest_service import BacktestService, RunInterruptedError
 from ntrader.services.data_service import DataService, ImportRequest
+from ntrader.services.run_history import RunHistory
 
 
 @pytest.fixture
@@ -138,20 +139,26 @@ def test_run_ids_resolve_by_prefix_and_latest(database: Database) -> None:
     assert service.get("latest").id == run.id
     with pytest.raises(NotFoundError):
         service.get("ffffffff")
-    assert [r.id for r in service.list(status=RunStatus.COMPLETED)] == [run.id]
+    assert [r.id for r in RunHistory(database).list(status=RunStatus.COMPLETED)] == [run.id]
 
 
 @pytest.mark.parametrize(
-    ("raised", "status", "message"),
+    ("raised", "expected", "status", "message"),
     [
-        (KeyboardInterrupt(), RunStatus.INTERRUPTED, "interrupted by the user"),
-        (RuntimeError("engine exploded"), RunStatus.FAILED, "RuntimeError: engine exploded"),
+        (
+            KeyboardInterrupt(),
+            RunInterruptedError,
+            RunStatus.INTERRUPTED,
+            "interrupted by the user",
+        ),
+        (RuntimeError("boom"), RuntimeError, RunStatus.FAILED, "RuntimeError: boom"),
     ],
 )
 def test_a_run_that_stops_early_is_marked(
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
     raised: BaseException,
+    expected: type[BaseException],
     status: RunStatus,
     message: str,
 ) -> None:
@@ -161,7 +168,7 @@ def test_a_run_that_stops_early_is_marked(
         raise raised
 
     monkeypatch.setattr(backtest_service, "simulate", stop)
-    with pytest.raises(type(raised)):
+    with pytest.raises(expected):
         BacktestService(database).run(_config())
     run = BacktestService(database).get("latest")
     assert run.status is status

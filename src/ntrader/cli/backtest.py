@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from pathlib import Path
+from typing import Any
 
 import click
 
 from ntrader.cli.context import app_context, common_options
-from ntrader.cli.params import DATE, TIMEFRAME
-from ntrader.models.backtest import DEFAULT_END, DEFAULT_START
-from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.cli.params import DATE, TIMEFRAME, parse_params
+from ntrader.models.backtest import DEFAULT_END, DEFAULT_START, BacktestConfig
+from ntrader.models.enums import RunStatus
 
 
 @click.group()
@@ -17,29 +18,40 @@ def backtest() -> None:
     """Run backtests and look at stored runs."""
 
 
-def parse_params(pairs: tuple[str, ...]) -> dict[str, object]:
-    """``k=v`` pairs (repeatable, or comma-separated) with numbers and booleans typed."""
-    import yaml
+_OPTION_FIELDS = {
+    # CLI option -> BacktestConfig field, for flags that override a config file.
+    "strategy": "strategy_type",
+    "instruments": "instruments",
+    "start": "start",
+    "end": "end",
+    "timeframe": "timeframe",
+    "capital": "initial_capital",
+    "position_size": "position_size_pct",
+    "slippage_bps": "slippage_bps",
+    "benchmark": "benchmark",
+}
 
-    parsed: dict[str, object] = {}
-    for item in (part for pair in pairs for part in pair.split(",") if part.strip()):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--param")
-        parsed[key.strip()] = yaml.safe_load(value.strip())
-    return parsed
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source is not click.core.ParameterSource.DEFAULT
 
 
 @backtest.command("run")
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="YAML configuration file (see configs/examples/); flags given too override it.",
+)
+@click.option(
     "--strategy",
     default="sma_crossover",
     show_default=True,
-    help="Strategy type (sma_crossover; alias sma).",
+    help="A stored strategy's name, or a strategy type (sma_crossover; alias sma).",
 )
-@click.option(
-    "--instruments", required=True, help="Comma-separated symbols, e.g. AAPL or AAPL,SPY."
-)
+@click.option("--instruments", default=None, help="Comma-separated symbols, e.g. AAPL or AAPL,SPY.")
 @click.option("--start", type=DATE, default=str(DEFAULT_START), show_default=True)
 @click.option("--end", type=DATE, default=str(DEFAULT_END), show_default=True)
 @click.option("--timeframe", type=TIMEFRAME, default="DAILY", show_default=True)
@@ -76,72 +88,90 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, object]:
 )
 @click.option("--benchmark", default="SPY", show_default=True, help="Benchmark symbol.")
 @common_options
-def run(
-    strategy: str,
-    instruments: str,
-    start: date,
-    end: date,
-    timeframe: Timeframe,
-    capital: float,
-    position_size: float,
-    commission: str,
-    slippage_bps: float,
-    fast_period: int | None,
-    slow_period: int | None,
-    params: tuple[str, ...],
-    benchmark: str,
-) -> None:
+@click.pass_context
+def run(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
     """Run a backtest on stored bars and keep it in the run history.
 
     \b
     Examples:
       ntrader backtest run --strategy sma_crossover --instruments AAPL \\
           --start 2020-01-01 --end 2020-12-31
-      ntrader backtest run --strategy sma --instruments AAPL --fast-period 10 \\
-          --slow-period 50 --json
+      ntrader backtest run --strategy sma --instruments AAPL,SPY --fast-period 10 \\
+          --slow-period 50 --commission ibkr --slippage-bps 2 --json
+      ntrader backtest run --config configs/examples/sma_config.yaml --start 2021-01-01
     """
+    config = _build_config(ctx, config_file, options)
+    _run_and_render(config)
+
+
+@backtest.command("run-config")
+@click.argument("config_file", type=click.Path(path_type=Path, dir_okay=False))
+@common_options
+def run_config(config_file: Path) -> None:
+    """Run the backtest a YAML configuration file describes.
+
+    \b
+    Example:
+      ntrader backtest run-config configs/examples/momentum_config.yaml
+    """
+    from ntrader.utils.config_loader import load_backtest_file
+
+    _run_and_render(load_backtest_file(config_file).to_config())
+
+
+def _build_config(
+    ctx: click.Context, config_file: Path | None, options: dict[str, Any]
+) -> BacktestConfig:
+    """A file's configuration with the flags given on top, or the flags alone."""
     from pydantic import ValidationError
 
-    from ntrader.cli.progress import stage_status
-    from ntrader.cli.render import render_backtest_outcome
     from ntrader.core.errors import UserInputError
-    from ntrader.models.backtest import BacktestConfig
     from ntrader.models.execution import CommissionModel
     from ntrader.models.validation import describe_validation_error
-    from ntrader.services.backtest_service import BacktestService
+    from ntrader.utils.config_loader import load_backtest_file
 
-    ctx = app_context()
-    parameters = parse_params(params)
-    if fast_period is not None:
-        parameters["fast_period"] = fast_period
-    if slow_period is not None:
-        parameters["slow_period"] = slow_period
+    overrides: dict[str, Any] = {
+        field: options[name] for name, field in _OPTION_FIELDS.items() if _given(ctx, name)
+    }
+    parameters = parse_params(options["params"])
+    for name in ("fast_period", "slow_period"):
+        if options[name] is not None:
+            parameters[name] = options[name]
     try:
-        config = BacktestConfig(
-            strategy_type=strategy,
-            parameters=parameters,
-            instruments=instruments,
-            start=start,
-            end=end,
-            timeframe=timeframe,
-            initial_capital=capital,
-            position_size_pct=position_size,
-            commission=CommissionModel.parse(commission),
-            slippage_bps=slippage_bps,
-            benchmark=benchmark.upper(),
-        )
+        if _given(ctx, "commission") or config_file is None:
+            overrides["commission"] = CommissionModel.parse(options["commission"])
+    except ValueError as exc:
+        raise UserInputError(
+            f"Invalid commission {options['commission']!r}: {exc}.",
+            hint="Use an amount per order (1.0), per_share:0.005, ibkr, or percentage:0.1.",
+        ) from exc
+    if config_file is not None:
+        base = load_backtest_file(config_file).to_config().model_dump()
+        if "strategy_type" in overrides:
+            base["parameters"], base["strategy_name"] = {}, None
+    elif options["instruments"] is None:
+        raise click.UsageError("Give --instruments (or a --config file).")
+    else:
+        base = {"strategy_type": options["strategy"]}
+    base["parameters"] = {**base.get("parameters", {}), **parameters}
+    if "benchmark" in overrides:
+        overrides["benchmark"] = overrides["benchmark"].upper()
+    try:
+        return BacktestConfig.model_validate({**base, **overrides})
     except ValidationError as exc:
         raise UserInputError(
             f"Invalid backtest settings: {describe_validation_error(exc)}."
         ) from exc
-    except ValueError as exc:
-        raise UserInputError(
-            f"Invalid commission {commission!r}: {exc}.",
-            hint="Use an amount per order (1.0), per_share:0.005, ibkr, or percentage:0.1.",
-        ) from exc
-    service = BacktestService(ctx.database)
+
+
+def _run_and_render(config: BacktestConfig) -> None:
+    from ntrader.cli.progress import stage_status
+    from ntrader.cli.render import render_backtest_outcome
+    from ntrader.services.backtest_service import BacktestService
+
+    ctx = app_context()
     with stage_status(enabled=not ctx.json_output) as on_stage:
-        outcome = service.run(config, on_stage)
+        outcome = BacktestService(ctx.database).run(config, on_stage)
     render_backtest_outcome(outcome, json_output=ctx.json_output)
 
 
@@ -164,10 +194,10 @@ def run(
 def list_(strategy: str | None, status: str | None, last: int, output_format: str) -> None:
     """List stored backtests, newest first."""
     from ntrader.cli.render import render_run_list
-    from ntrader.services.backtest_service import BacktestService
+    from ntrader.services.run_history import RunHistory
 
     ctx = app_context()
-    runs = BacktestService(ctx.database).list(
+    runs = RunHistory(ctx.database).list(
         status=RunStatus(status.upper()) if status else None, strategy=strategy, last=last
     )
     render_run_list(runs, json_output=ctx.json_output, ids_only=output_format == "ids")
@@ -179,7 +209,41 @@ def list_(strategy: str | None, status: str | None, last: int, output_format: st
 def show(run_id: str) -> None:
     """Show one run: configuration, metrics, trade count. RUN_ID: id, prefix, or `latest`."""
     from ntrader.cli.render import render_run_detail
+    from ntrader.services.run_history import RunHistory
+
+    ctx = app_context()
+    render_run_detail(RunHistory(ctx.database).get(run_id), json_output=ctx.json_output)
+
+
+@backtest.command("rerun")
+@click.argument("run_id")
+@common_options
+def rerun(run_id: str) -> None:
+    """Run a stored backtest again from its configuration and say if the result is identical.
+
+    The new run reads the same bars when the data has not changed (same fingerprint), and a
+    deterministic engine must then give the same metrics.
+    """
+    from ntrader.cli.progress import stage_status
+    from ntrader.cli.render import render_rerun
     from ntrader.services.backtest_service import BacktestService
 
     ctx = app_context()
-    render_run_detail(BacktestService(ctx.database).get(run_id), json_output=ctx.json_output)
+    with stage_status(enabled=not ctx.json_output) as on_stage:
+        comparison = BacktestService(ctx.database).rerun(run_id, on_stage)
+    render_rerun(comparison, json_output=ctx.json_output)
+
+
+@backtest.command("resume")
+@click.argument("run_id")
+@common_options
+def resume(run_id: str) -> None:
+    """Re-run an interrupted backtest (or a stale RUNNING one) into the same record."""
+    from ntrader.cli.progress import stage_status
+    from ntrader.cli.render import render_backtest_outcome
+    from ntrader.services.backtest_service import BacktestService
+
+    ctx = app_context()
+    with stage_status(enabled=not ctx.json_output) as on_stage:
+        outcome = BacktestService(ctx.database).resume(run_id, on_stage)
+    render_backtest_outcome(outcome, json_output=ctx.json_output)

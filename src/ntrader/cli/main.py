@@ -16,6 +16,7 @@ _COMMANDS = {
     "run-simple": "ntrader.cli.simple:run_simple",
     "data": "ntrader.cli.data:data",
     "backtest": "ntrader.cli.backtest:backtest",
+    "strategy": "ntrader.cli.strategy:strategy",
     "db": "ntrader.cli.db:db",
 }
 

@@ -40,3 +40,16 @@ class DateType(click.ParamType):
 
 TIMEFRAME = TimeframeType()
 DATE = DateType()
+
+
+def parse_params(pairs: tuple[str, ...], option: str = "--param") -> dict[str, object]:
+    """``k=v`` pairs (repeatable, or comma-separated) with numbers and booleans typed."""
+    import yaml
+
+    parsed: dict[str, object] = {}
+    for item in (part for pair in pairs for part in pair.split(",") if part.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint=option)
+        parsed[key.strip()] = yaml.safe_load(value.strip())
+    return parsed

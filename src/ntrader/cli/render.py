@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.panel import Panel
 from rich.table import Table
 
@@ -24,7 +25,7 @@ from ntrader.utils.timeutil import ns_to_datetime
 if TYPE_CHECKING:
     from ntrader.db.repositories import BarCoverage
     from ntrader.models.backtest import RunRecord
-    from ntrader.services.backtest_service import BacktestOutcome
+    from ntrader.services.backtest_service import BacktestOutcome, RerunComparison
     from ntrader.services.data_service import ImportResult
     from ntrader.services.simulation import SimulationResult
 
@@ -156,6 +157,26 @@ def render_summary_table(
     stdout().print(table)
 
 
+def render_per_instrument(metrics: dict[str, Any]) -> None:
+    """Each instrument's share, for runs on more than one."""
+    figures = metrics.get("per_instrument") or {}
+    if len(figures) < 2:
+        return
+    table = Table(title="Per instrument", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("Instrument", "Trades", "Win Rate", "Net PnL", "Contribution", "Open"):
+        table.add_column(column, justify="left" if column == "Instrument" else "right")
+    for instrument_id, row in figures.items():
+        table.add_row(
+            instrument_id,
+            str(row["total_trades"]),
+            fmt_pct(row["win_rate"], 1, signed=False),
+            f"[{signed_style(row['net_pnl'])}]{fmt_money(row['net_pnl'])}[/]",
+            f"[{signed_style(row['return_contribution'])}]{fmt_pct(row['return_contribution'])}[/]",
+            str(row["open_positions"]),
+        )
+    stdout().print(table)
+
+
 def simulation_payload(result: SimulationResult, initial: float) -> dict[str, Any]:
     return {
         "metrics": result.metrics,
@@ -189,6 +210,7 @@ def render_backtest_outcome(outcome: BacktestOutcome, *, json_output: bool) -> N
         f"{config.timeframe.value} {config.start} → {config.end}"
     )
     render_summary_table(title, result.metrics, result.final_equity, config.initial_capital)
+    render_per_instrument(result.metrics)
     stdout().print(
         f"[dim]Run {run.id} · {result.bars_used:,} bars · "
         f"engine {result.engine_seconds:.2f} s · `ntrader backtest show {run.id[:8]}`[/]"
@@ -208,9 +230,19 @@ def run_payload(run: RunRecord) -> dict[str, Any]:
     return run.model_dump(mode="json")
 
 
+def _status_text(run: RunRecord) -> str:
+    from ntrader.services.run_history import is_stale
+
+    if is_stale(run):
+        return "[yellow]RUNNING (stale)[/]"
+    return f"[{_STATUS_STYLE[run.status]}]{run.status.value}[/]"
+
+
 def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: bool) -> None:
+    from ntrader.services.run_history import is_stale
+
     if json_output:
-        print_json([run_payload(run) for run in runs])
+        print_json([{**run_payload(run), "stale": is_stale(run)} for run in runs])
         return
     if ids_only:
         for run in runs:
@@ -219,18 +251,23 @@ def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: b
     if not runs:
         print_warning("No backtests yet. Run one with `ntrader backtest run` or `ntrader demo`.")
         return
-    table = Table(title="Backtests", title_justify="left")
+    table = Table(title="Backtests (newest first)", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("ID", "Created", "Strategy", "Instruments", "Period", "Status", "Return"):
-        table.add_column(column, justify="right" if column == "Return" else "left")
+        table.add_column(
+            column,
+            justify="right" if column == "Return" else "left",
+            no_wrap=column in {"ID", "Status", "Return", "Period"},
+        )
     for run in runs:
         total = (run.metrics or {}).get("returns", {}).get("total_return")
+        config = run.config
         table.add_row(
-            run.id[:8],
-            run.created_at.strftime("%Y-%m-%d %H:%M"),
-            run.config.strategy_type,
-            ",".join(run.config.instruments),
-            f"{run.config.start} → {run.config.end}",
-            f"[{_STATUS_STYLE[run.status]}]{run.status.value}[/]",
+            f"[cyan]{run.id[:8]}[/]",
+            run.created_at.strftime("%m-%d %H:%M"),
+            config.strategy_name or config.strategy_type,
+            ",".join(i.split(".")[0] for i in config.instruments),
+            f"{config.start}\n{config.end} {config.timeframe.value}",
+            _status_text(run),
             f"[{signed_style(total)}]{fmt_pct(total)}[/]" if total is not None else "—",
         )
     stdout().print(table)
@@ -242,13 +279,23 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
         return
     config = run.config
     details = Table(show_header=False, box=None, padding=(0, 2))
-    details.add_row("status", f"[{_STATUS_STYLE[run.status]}]{run.status.value}[/]")
+    details.add_row("status", _status_text(run))
     if run.error_message:
         details.add_row("error", f"[red]{run.error_message}[/]")
-    details.add_row("strategy", f"{config.strategy_type} {config.parameters}")
+    label = (
+        f"{config.strategy_name} ({config.strategy_type})"
+        if config.strategy_name
+        else (config.strategy_type)
+    )
+    details.add_row("strategy", f"{label} {config.parameters}")
     details.add_row("instruments", ", ".join(config.instruments))
     details.add_row("period", f"{config.start} → {config.end} ({config.timeframe.value})")
     details.add_row("capital", fmt_money(config.initial_capital))
+    details.add_row(
+        "execution",
+        f"commission {config.commission.describe()}, slippage {config.slippage_bps:g} bps, "
+        f"risk {config.position_size_pct:g}% per trade, benchmark {config.benchmark}",
+    )
     details.add_row("created", run.created_at.isoformat(timespec="seconds"))
     if run.duration_seconds is not None:
         details.add_row("duration", f"{run.duration_seconds:.2f} s")
@@ -262,3 +309,38 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
     if run.metrics:
         final = config.initial_capital * (1 + run.metrics["returns"]["total_return"])
         render_summary_table("Metrics", run.metrics, final, config.initial_capital)
+
+
+def render_rerun(comparison: RerunComparison, *, json_output: bool) -> None:
+    new_run = comparison.outcome.run
+    if json_output:
+        print_json(
+            {
+                "original_id": comparison.original.id,
+                "new_id": new_run.id,
+                "same_data": comparison.same_data,
+                "identical": comparison.identical,
+                "differences": [
+                    {"metric": name, "before": before, "after": after}
+                    for name, before, after in comparison.differences()
+                ],
+            }
+        )
+        return
+    render_backtest_outcome(comparison.outcome, json_output=False)
+    if comparison.identical:
+        print_success(
+            f"Identical to {comparison.original.id[:8]}: same data fingerprint, same metrics."
+        )
+        return
+    if not comparison.same_data:
+        print_warning(
+            f"The stored bars changed since {comparison.original.id[:8]} ran "
+            "(different data fingerprint), so the results may differ."
+        )
+    table = Table(title="Changed metrics", title_justify="left")
+    for column in ("Metric", "Before", "After"):
+        table.add_column(column)
+    for name, before, after in comparison.differences():
+        table.add_row(name, str(before), str(after))
+    stdout().print(table)

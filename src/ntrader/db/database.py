@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from ntrader.db.engine import connect, create_db_engine, describe_url, ensure_schema
-from ntrader.db.repositories import BacktestRepository, BarRepository, InstrumentRepository
+from ntrader.db.repositories import (
+    BacktestRepository,
+    BarRepository,
+    InstrumentRepository,
+    StrategyRepository,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +25,7 @@ class Repositories:
     instruments: InstrumentRepository
     bars: BarRepository
     backtests: BacktestRepository
+    strategies: StrategyRepository
 
 
 class Database:
@@ -43,6 +49,7 @@ class Database:
                 instruments=InstrumentRepository(connection),
                 bars=BarRepository(connection),
                 backtests=BacktestRepository(connection),
+                strategies=StrategyRepository(connection),
             )
 
     def dispose(self) -> None:

@@ -19,6 +19,7 @@ from ntrader.db.tables import (
     instruments,
     performance_reports,
     portfolio_snapshots,
+    strategies,
     trades,
 )
 from ntrader.models.backtest import (
@@ -29,8 +30,9 @@ from ntrader.models.backtest import (
     TradeRecord,
 )
 from ntrader.models.bars import BarArrays
-from ntrader.models.enums import AssetClass, RunStatus, Timeframe
+from ntrader.models.enums import AssetClass, RunStatus, StrategyStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
+from ntrader.models.strategy import StrategyRecord
 
 
 def utc_now() -> datetime:
@@ -175,32 +177,45 @@ class BacktestRepository:
     def create(self, config: BacktestConfig, strategy_id: str | None = None) -> str:
         """Store the configuration and a PENDING run for it; returns the run id."""
         configuration_id = str(uuid.uuid4())
-        run_id = str(uuid.uuid4())
-        now = utc_now()
         self._connection.execute(
             insert(backtest_configurations).values(
                 id=configuration_id,
                 strategy_id=strategy_id,
                 strategy_type=config.strategy_type,
                 config=config.model_dump(mode="json"),
-                created_at=now,
+                created_at=utc_now(),
             )
         )
+        return self.create_for(configuration_id)
+
+    def create_for(self, configuration_id: str) -> str:
+        """A new PENDING run of a stored configuration; returns the run id."""
+        run_id = str(uuid.uuid4())
         self._connection.execute(
             insert(backtest_results).values(
                 id=run_id,
                 configuration_id=configuration_id,
                 status=RunStatus.PENDING.value,
-                created_at=now,
+                created_at=utc_now(),
             )
         )
         return run_id
 
-    def mark_running(self, run_id: str, *, pid: int, versions: tuple[str, str]) -> None:
+    def configuration_id_of(self, run_id: str) -> str:
+        return str(
+            self._connection.execute(
+                select(backtest_results.c.configuration_id).where(backtest_results.c.id == run_id)
+            ).scalar_one()
+        )
+
+    def mark_running(self, run_id: str, *, host: str, pid: int, versions: tuple[str, str]) -> None:
         self._set(
             run_id,
             status=RunStatus.RUNNING.value,
             started_at=utc_now(),
+            completed_at=None,
+            error_message=None,
+            host=host,
             host_pid=pid,
             ntrader_version=versions[0],
             nautilus_version=versions[1],
@@ -259,13 +274,23 @@ class BacktestRepository:
         return _run_from_row(rows[0]._mapping)
 
     def list(
-        self, *, status: RunStatus | None = None, strategy_type: str | None = None, last: int = 20
+        self,
+        *,
+        status: RunStatus | None = None,
+        strategy_type: str | None = None,
+        strategy_name: str | None = None,
+        last: int = 20,
     ) -> list[RunRecord]:
+        """Newest first, filtered by status, strategy type or stored strategy name."""
         query = _run_select().order_by(backtest_results.c.created_at.desc()).limit(last)
         if status:
             query = query.where(backtest_results.c.status == status.value)
         if strategy_type:
             query = query.where(backtest_configurations.c.strategy_type == strategy_type)
+        if strategy_name:
+            query = query.join(
+                strategies, strategies.c.id == backtest_configurations.c.strategy_id
+            ).where(func.lower(strategies.c.name) == strategy_name.strip().lower())
         return [_run_from_row(row._mapping) for row in self._connection.execute(query)]
 
     def trades(self, run_id: str) -> list[TradeRecord]:
@@ -308,9 +333,20 @@ class BacktestRepository:
         ]
 
     def _set(self, run_id: str, **values: Any) -> None:
-        self._connection.execute(
-            update(backtest_results).where(backtest_results.c.id == run_id).values(**values)
+        """Update a run that is not yet COMPLETED: completed runs are immutable."""
+        result = self._connection.execute(
+            update(backtest_results)
+            .where(
+                backtest_results.c.id == run_id,
+                backtest_results.c.status != RunStatus.COMPLETED.value,
+            )
+            .values(**values)
         )
+        if result.rowcount != 1:
+            raise UserInputError(
+                f"Backtest {run_id} is completed and cannot be changed.",
+                hint="Run it again with `ntrader backtest rerun`.",
+            )
 
     def _insert_trades(self, run_id: str, records: Iterable[TradeRecord]) -> None:
         rows = [
@@ -337,3 +373,53 @@ def _run_from_row(row: Any) -> RunRecord:
     fields = RunRecord.model_fields
     values = {k: v for k, v in row.items() if k in fields and k != "config"}
     return RunRecord(**values, config=BacktestConfig.model_validate(row["config"]))
+
+
+class StrategyRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        name: str,
+        strategy_type: str,
+        parameters: dict[str, Any],
+        description: str | None = None,
+    ) -> StrategyRecord:
+        now = utc_now()
+        record = StrategyRecord(
+            id=str(uuid.uuid4()),
+            name=name,
+            strategy_type=strategy_type,
+            parameters=parameters,
+            status=StrategyStatus.DRAFT,
+            description=description,
+            created_at=now,
+            updated_at=now,
+        )
+        self._connection.execute(insert(strategies).values(**record.model_dump()))
+        return record
+
+    def get(self, name: str) -> StrategyRecord | None:
+        row = self._connection.execute(
+            select(strategies).where(func.lower(strategies.c.name) == name.strip().lower())
+        ).one_or_none()
+        return None if row is None else StrategyRecord(**row._mapping)
+
+    def list(
+        self, *, strategy_type: str | None = None, status: StrategyStatus | None = None
+    ) -> list[StrategyRecord]:
+        query = select(strategies).order_by(strategies.c.name)
+        if strategy_type:
+            query = query.where(strategies.c.strategy_type == strategy_type)
+        if status:
+            query = query.where(strategies.c.status == status.value)
+        return [StrategyRecord(**row._mapping) for row in self._connection.execute(query)]
+
+    def update(self, record: StrategyRecord, **changes: Any) -> StrategyRecord:
+        updated = record.model_copy(update={**changes, "updated_at": utc_now()})
+        values = updated.model_dump(include={*changes, "updated_at"})
+        self._connection.execute(
+            update(strategies).where(strategies.c.id == record.id).values(**values)
+        )
+        return updated

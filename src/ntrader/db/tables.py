@@ -134,6 +134,7 @@ backtest_results = Table(
     Column("ntrader_version", String(32), nullable=True),
     Column("nautilus_version", String(32), nullable=True),
     Column("host_pid", Integer, nullable=True),
+    Column("host", String(255), nullable=True),
 )
 
 

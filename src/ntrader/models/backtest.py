@@ -107,6 +107,8 @@ class RunRecord(BaseModel):
     data_fingerprint: str | None = None
     ntrader_version: str | None = None
     nautilus_version: str | None = None
+    host: str | None = None
+    host_pid: int | None = None
 
     @property
     def duration_seconds(self) -> float | None:

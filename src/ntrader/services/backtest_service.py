@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ntrader import __version__
 from ntrader.core import strategy_registry
-from ntrader.core.errors import NotFoundError, UserInputError
+from ntrader.core.errors import NotFoundError, NtraderError, UserInputError
 from ntrader.core.runner import InstrumentBars
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.services.instruments import find_stored
+from ntrader.services.run_history import RunHistory, is_stale
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.timeutil import NS_PER_DAY
 
@@ -33,6 +36,44 @@ class BacktestOutcome:
     run: RunRecord
     result: SimulationResult
     warnings: tuple[str, ...]
+
+
+class RunInterruptedError(NtraderError):
+    """Ctrl-C during a run: the run is stored as INTERRUPTED and can be resumed."""
+
+    exit_code = 130
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"Backtest {run_id} was interrupted and is stored as INTERRUPTED.",
+            hint=f"Resume it with `ntrader backtest resume {run_id[:8]}`.",
+        )
+        self.run_id = run_id
+
+
+@dataclass(frozen=True, slots=True)
+class RerunComparison:
+    original: RunRecord
+    outcome: BacktestOutcome
+
+    @property
+    def same_data(self) -> bool:
+        return self.original.data_fingerprint == self.outcome.run.data_fingerprint
+
+    @property
+    def identical(self) -> bool:
+        return self.same_data and self.original.metrics == self.outcome.run.metrics
+
+    def differences(self) -> list[tuple[str, Any, Any]]:
+        """(metric path, before, after) for every metric that changed."""
+        before, after = self.original.metrics or {}, self.outcome.run.metrics or {}
+        changed = []
+        for group in sorted(set(before) | set(after)):
+            left, right = before.get(group) or {}, after.get(group) or {}
+            for key in sorted(set(left) | set(right)):
+                if left.get(key) != right.get(key):
+                    changed.append((f"{group}.{key}", left.get(key), right.get(key)))
+        return changed
 
 
 def fingerprint(inputs: list[InstrumentBars]) -> str:
@@ -59,28 +100,105 @@ class BacktestService:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    def prepare(self, config: BacktestConfig) -> BacktestConfig:
-        """The configuration with its strategy resolved and parameters validated and filled."""
-        strategy_type = strategy_registry.resolve(config.strategy_type)
-        params = strategy_type.validate(config.parameters)
-        return config.model_copy(
-            update={"strategy_type": strategy_type.name, "parameters": params.model_dump()}
-        )
+    def prepare(
+        self, config: BacktestConfig, *, use_stored: bool = True
+    ) -> tuple[BacktestConfig, str | None]:
+        """The configuration with its strategy resolved, parameters validated and filled.
 
-    def run(self, config: BacktestConfig, on_stage: StageCallback | None = None) -> BacktestOutcome:
-        """Validate everything, then run and store the outcome (PENDING → RUNNING → done)."""
-        stage = on_stage or (lambda _text: None)
-        config = self.prepare(config)
-        strategy_type = strategy_registry.resolve(config.strategy_type)
-        stage("Loading bars")
-        warnings: list[str] = []
+        ``strategy_type`` may name a stored strategy (it must be active; its parameters are
+        the base, the configuration's own override them) or a strategy type. Returns the
+        stored strategy's id too, when there is one.
+        """
+        from ntrader.services.strategy_service import StrategyService
+
+        strategies = StrategyService(self._database)
+        stored = None
+        for name in dict.fromkeys((config.strategy_type, config.strategy_name)):
+            if use_stored and name and stored is None:
+                stored = strategies.for_backtest(name)
+        type_name = stored.strategy_type if stored else config.strategy_type
+        base_parameters = stored.parameters if stored else {}
+        strategy_type = strategy_registry.resolve(type_name)
+        params = strategy_type.validate({**base_parameters, **config.parameters})
+        resolved = config.model_copy(
+            update={
+                "strategy_type": strategy_type.name,
+                "strategy_name": stored.name if stored else config.strategy_name,
+                "parameters": params.model_dump(),
+            }
+        )
+        return resolved, stored.id if stored else None
+
+    def run(
+        self,
+        config: BacktestConfig,
+        on_stage: StageCallback | None = None,
+        *,
+        strategy_id: str | None = None,
+    ) -> BacktestOutcome:
+        """Validate everything, then run and store the outcome (PENDING → RUNNING → done).
+
+        With ``strategy_id`` the run belongs to that stored strategy whatever its status
+        (``strategy validate`` runs drafts this way).
+        """
+        config, stored_id = self.prepare(config, use_stored=strategy_id is None)
+        (on_stage or (lambda _text: None))("Loading bars")
         with self._database.transaction() as repos:
-            inputs = [self._load(repos, name, config) for name in config.instruments]
-            benchmark = self._load_benchmark(repos, config, warnings)
-            run_id = repos.backtests.create(config)
+            inputs, benchmark, warnings = self._load_all(repos, config)
+            run_id = repos.backtests.create(config, strategy_id=strategy_id or stored_id)
+        return self._execute(run_id, config, inputs, benchmark, warnings, on_stage)
+
+    def resume(self, run_ref: str, on_stage: StageCallback | None = None) -> BacktestOutcome:
+        """Run an interrupted (or stale) run again from its stored configuration, into the
+        same record."""
+        run = self.get(run_ref)
+        if not (run.status is RunStatus.INTERRUPTED or is_stale(run)):
+            raise UserInputError(
+                f"Backtest {run.id} is {run.status.value}; only interrupted runs (or stale "
+                "RUNNING ones) can be resumed.",
+                hint="Use `ntrader backtest rerun` to run a finished backtest again.",
+            )
+        with self._database.transaction() as repos:
+            inputs, benchmark, warnings = self._load_all(repos, run.config)
+        strategy_type = strategy_registry.resolve(run.config.strategy_type)
+        strategy_type.validate(run.config.parameters)
+        return self._execute(run.id, run.config, inputs, benchmark, warnings, on_stage)
+
+    def rerun(self, run_ref: str, on_stage: StageCallback | None = None) -> RerunComparison:
+        """Run a stored configuration again as a new run and compare the two."""
+        original = self.get(run_ref)
+        with self._database.transaction() as repos:
+            inputs, benchmark, warnings = self._load_all(repos, original.config)
+            configuration_id = repos.backtests.configuration_id_of(original.id)
+            run_id = repos.backtests.create_for(configuration_id)
+        outcome = self._execute(run_id, original.config, inputs, benchmark, warnings, on_stage)
+        return RerunComparison(original=original, outcome=outcome)
+
+    def _load_all(
+        self, repos: Repositories, config: BacktestConfig
+    ) -> tuple[list[InstrumentBars], InstrumentBars | None, list[str]]:
+        warnings: list[str] = []
+        inputs = [self._load(repos, name, config) for name in config.instruments]
+        benchmark = self._load_benchmark(repos, config, warnings)
+        return inputs, benchmark, warnings
+
+    def _execute(
+        self,
+        run_id: str,
+        config: BacktestConfig,
+        inputs: list[InstrumentBars],
+        benchmark: InstrumentBars | None,
+        warnings: list[str],
+        on_stage: StageCallback | None,
+    ) -> BacktestOutcome:
+        stage = on_stage or (lambda _text: None)
+        strategy_type = strategy_registry.resolve(config.strategy_type)
         with self._database.transaction() as repos:
             repos.backtests.mark_running(
-                run_id, pid=os.getpid(), versions=(__version__, version("nautilus_trader"))
+                run_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                versions=(__version__, version("nautilus_trader")),
             )
         try:
             stage("Running the engine")
@@ -94,9 +212,9 @@ class BacktestService:
                     snapshots=result.snapshots,
                     data_fingerprint=fingerprint(inputs),
                 )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self._finish(run_id, RunStatus.INTERRUPTED, "interrupted by the user")
-            raise
+            raise RunInterruptedError(run_id) from exc
         except Exception as exc:
             self._finish(run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
@@ -161,12 +279,4 @@ class BacktestService:
         return InstrumentBars(spec=stored.spec, timeframe=Timeframe.DAILY, bars=bars)
 
     def get(self, run_ref: str) -> RunRecord:
-        with self._database.transaction() as repos:
-            return repos.backtests.get(run_ref)
-
-    def list(
-        self, *, status: RunStatus | None = None, strategy: str | None = None, last: int = 20
-    ) -> list[RunRecord]:
-        strategy_type = strategy_registry.resolve(strategy).name if strategy else None
-        with self._database.transaction() as repos:
-            return repos.backtests.list(status=status, strategy_type=strategy_type, last=last)
+        return RunHistory(self._database).get(run_ref)

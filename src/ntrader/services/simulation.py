@@ -90,6 +90,29 @@ def snapshots_at(
     ]
 
 
+def per_instrument_figures(
+    inputs: Sequence[InstrumentBars], trades: Sequence[TradeRecord], initial_capital: float
+) -> dict[str, dict[str, float | int | None]]:
+    """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL."""
+    figures: dict[str, dict[str, float | int | None]] = {}
+    for item in inputs:
+        instrument_id = item.spec.instrument_id
+        mine = [t for t in trades if t.instrument_id == instrument_id]
+        pnls = [t.pnl for t in mine if not t.is_open and t.pnl is not None]
+        wins = sum(1 for pnl in pnls if pnl > 0)
+        net = float(sum(pnls))
+        figures[instrument_id] = {
+            "bars": len(item.bars),
+            "total_trades": len(pnls),
+            "winning_trades": wins,
+            "win_rate": wins / len(pnls) if pnls else None,
+            "open_positions": sum(1 for t in mine if t.is_open),
+            "net_pnl": net,
+            "return_contribution": net / initial_capital,
+        }
+    return figures
+
+
 def simulate(
     config: BacktestConfig,
     strategy_type: StrategyType,
@@ -110,11 +133,15 @@ def simulate(
     if benchmark is not None:
         bench_close = close_times_ns(benchmark.spec, benchmark.timeframe, benchmark.bars.ts)
         bench_prices = benchmark_on_days(daily, bench_close, benchmark)
+    metrics = compute_metrics(daily.equity, output.trades, benchmark=bench_prices)
+    metrics["per_instrument"] = per_instrument_figures(
+        inputs, output.trades, config.initial_capital
+    )
     return SimulationResult(
         trades=output.trades,
         daily=daily,
         snapshots=snapshots_at(path, daily, output.fills.ts),
-        metrics=compute_metrics(daily.equity, output.trades, benchmark=bench_prices),
+        metrics=metrics,
         final_equity=float(path.equity[-1]),
         engine_seconds=output.engine_seconds,
         bars_used=sum(len(item.bars) for item in inputs),

@@ -1,0 +1,127 @@
+"""How stored strategies look in the terminal and in JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from ntrader.cli.output import print_json, print_success, print_warning, stdout
+from ntrader.models.enums import StrategyStatus
+
+if TYPE_CHECKING:
+    from ntrader.models.strategy import StrategyRecord
+    from ntrader.services.strategy_service import ValidationReport
+
+_STATUS_STYLE = {
+    StrategyStatus.DRAFT: "yellow",
+    StrategyStatus.ACTIVE: "green",
+    StrategyStatus.ARCHIVED: "dim",
+}
+
+
+def _params_text(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in parameters.items())
+
+
+def render_strategy_list(records: Sequence[StrategyRecord], *, json_output: bool) -> None:
+    if json_output:
+        print_json([r.model_dump(mode="json") for r in records])
+        return
+    if not records:
+        print_warning(
+            "No strategies stored yet. Create one with "
+            "`ntrader strategy create --name NAME --type sma_crossover`."
+        )
+        return
+    table = Table(title="Strategies", title_justify="left")
+    for column in ("Name", "Type", "Status", "Parameters", "Updated"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            f"[bold]{r.name}[/]",
+            r.strategy_type,
+            f"[{_STATUS_STYLE[r.status]}]{r.status.value}[/]",
+            _params_text(r.parameters),
+            r.updated_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    stdout().print(table)
+
+
+def render_strategy(record: StrategyRecord, *, json_output: bool, note: str = "") -> None:
+    if json_output:
+        print_json(record.model_dump(mode="json"))
+        return
+    if note:
+        print_success(f"{record.name}: {note}")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("name", f"[bold]{record.name}[/]")
+    table.add_row("type", record.strategy_type)
+    table.add_row("status", f"[{_STATUS_STYLE[record.status]}]{record.status.value}[/]")
+    for key, value in record.parameters.items():
+        table.add_row(f"  {key}", str(value))
+    if record.description:
+        table.add_row("description", record.description)
+    table.add_row("id", f"[dim]{record.id}[/]")
+    stdout().print(table)
+
+
+def render_strategy_types(*, json_output: bool) -> None:
+    from ntrader.core import strategy_registry
+
+    kinds = [strategy_registry.resolve(name) for name in strategy_registry.known_names()]
+    if json_output:
+        print_json(
+            [
+                {
+                    "name": kind.name,
+                    "aliases": list(kind.aliases),
+                    "description": kind.description,
+                    "parameters": kind.params.model_json_schema()["properties"],
+                }
+                for kind in kinds
+            ]
+        )
+        return
+    table = Table(title="Strategy types", title_justify="left")
+    for column in ("Type", "Aliases", "Parameters (defaults)", "What it does"):
+        table.add_column(column)
+    for kind in kinds:
+        defaults = {name: f.default for name, f in kind.params.model_fields.items()}
+        table.add_row(
+            f"[bold]{kind.name}[/]",
+            ", ".join(kind.aliases),
+            _params_text(defaults),
+            kind.description,
+        )
+    stdout().print(table)
+
+
+def render_validation(report: ValidationReport, *, json_output: bool) -> None:
+    if json_output:
+        print_json(
+            {
+                "name": report.strategy.name,
+                "instrument": report.instrument,
+                "start": report.start,
+                "end": report.end,
+                "orders": report.orders,
+                "produced_signal": report.produced_signal,
+                "status": report.strategy.status.value,
+                "run_id": report.run_id,
+            }
+        )
+        return
+    period = f"{report.instrument} {report.start} → {report.end}"
+    if report.produced_signal:
+        print_success(
+            f"{report.strategy.name} produced {report.orders} orders on {period}; "
+            f"status: {report.strategy.status.value}."
+        )
+    else:
+        print_warning(
+            f"{report.strategy.name} produced no signal on {period}; it stays "
+            f"{report.strategy.status.value}. Try other parameters or another instrument."
+        )
+    stdout().print(f"[dim]Run {report.run_id} · `ntrader backtest show {report.run_id[:8]}`[/]")

@@ -1,0 +1,110 @@
+"""The YAML backtest configuration file (``backtest run --config F.yaml``).
+
+```yaml
+strategy: {name: my_sma, type: SMA_CROSSOVER, parameters: {fast_period: 12, slow_period: 26}}
+instruments: [AAPL.NASDAQ, SPY.NYSE]        # 1-10; bare symbols also accepted
+period: {start: "2020-01-01", end: "2020-12-31"}
+timeframe: DAILY
+portfolio: {initial_capital: 100000, position_size_pct: 1.0}
+execution: {commission: {type: fixed, value: 1.0}, slippage_bps: 0}
+benchmark: SPY
+data: {source: db}
+output: {directory: ./results, save_trades: true, save_portfolio_snapshots: true}
+```
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ntrader.models.backtest import DEFAULT_END, DEFAULT_START, BacktestConfig
+from ntrader.models.enums import Timeframe
+from ntrader.models.execution import CommissionModel
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrategySection(_Section):
+    """Either a stored strategy by ``name``, or a ``type`` with ``parameters``."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    type: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _name_or_type(self) -> StrategySection:
+        if not self.name and not self.type:
+            raise ValueError("give a strategy type, or the name of a stored strategy")
+        return self
+
+
+class PeriodSection(_Section):
+    start: date = DEFAULT_START
+    end: date = DEFAULT_END
+
+
+class PortfolioSection(_Section):
+    initial_capital: float = Field(default=100_000.0, ge=1_000)
+    position_size_pct: float = Field(default=1.0, ge=0.1, le=10.0)
+
+
+class ExecutionSection(_Section):
+    commission: CommissionModel = Field(default_factory=CommissionModel)
+    slippage_bps: float = Field(default=0.0, ge=0, le=500)
+
+
+class DataSection(_Section):
+    source: Literal["db"] = "db"
+
+
+class OutputSection(_Section):
+    directory: Path | None = None
+    save_trades: bool = True
+    save_portfolio_snapshots: bool = True
+
+
+class BacktestFile(_Section):
+    strategy: StrategySection
+    instruments: list[str] = Field(min_length=1, max_length=10)
+    period: PeriodSection = Field(default_factory=PeriodSection)
+    timeframe: Timeframe = Timeframe.DAILY
+    portfolio: PortfolioSection = Field(default_factory=PortfolioSection)
+    execution: ExecutionSection = Field(default_factory=ExecutionSection)
+    benchmark: str = "SPY"
+    data: DataSection = Field(default_factory=DataSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+    @field_validator("timeframe", mode="before")
+    @classmethod
+    def _timeframe(cls, value: Any) -> Any:
+        return Timeframe.parse(value) if isinstance(value, str) else value
+
+    @field_validator("instruments", mode="before")
+    @classmethod
+    def _instruments(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+
+    def to_config(self) -> BacktestConfig:
+        """The run configuration; a stored strategy's name stands in for the type until the
+        backtest service resolves it."""
+        return BacktestConfig(
+            strategy_type=self.strategy.type or self.strategy.name or "",
+            strategy_name=self.strategy.name,
+            parameters=self.strategy.parameters,
+            instruments=tuple(self.instruments),
+            start=self.period.start,
+            end=self.period.end,
+            timeframe=self.timeframe,
+            initial_capital=self.portfolio.initial_capital,
+            position_size_pct=self.portfolio.position_size_pct,
+            commission=self.execution.commission,
+            slippage_bps=self.execution.slippage_bps,
+            benchmark=self.benchmark.upper(),
+            data_source=self.data.source,
+        )
