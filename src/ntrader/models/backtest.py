@@ -15,6 +15,11 @@ DEFAULT_START = date(2019, 1, 1)
 DEFAULT_END = date(2024, 12, 31)
 
 
+def check_period(start: date, end: date) -> None:
+    if end <= start:
+        raise ValueError(f"the end date {end} must be after the start date {start}")
+
+
 class BacktestConfig(BaseModel):
     """Everything needed to run (and re-run) one backtest."""
 
@@ -43,8 +48,7 @@ class BacktestConfig(BaseModel):
 
     @model_validator(mode="after")
     def _end_after_start(self) -> BacktestConfig:
-        if self.end <= self.start:
-            raise ValueError(f"the end date {self.end} must be after the start date {self.start}")
+        check_period(self.start, self.end)
         return self
 
     @property

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ntrader.models.backtest import DEFAULT_END, DEFAULT_START, BacktestConfig
+from ntrader.models.backtest import DEFAULT_END, DEFAULT_START, BacktestConfig, check_period
 from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel
 
@@ -47,6 +47,11 @@ class StrategySection(_Section):
 class PeriodSection(_Section):
     start: date = DEFAULT_START
     end: date = DEFAULT_END
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> PeriodSection:
+        check_period(self.start, self.end)
+        return self
 
 
 class PortfolioSection(_Section):

@@ -1,0 +1,134 @@
+"""The run history: rerun, resume, stale runs and immutability."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ntrader.core.errors import UserInputError
+from ntrader.db.database import Database
+from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import RunStatus
+from ntrader.services import backtest_service
+from ntrader.services.backtest_service import BacktestService, RunInterruptedError
+from ntrader.services.data_service import DataService, ImportRequest
+from ntrader.services.run_history import RunHistory, is_stale
+
+CONFIG = BacktestConfig(
+    strategy_type="sma",
+    instruments=("AAPL", "SPY"),
+    start=date(2021, 1, 1),
+    end=date(2022, 12, 31),
+)
+
+
+@pytest.fixture
+def database(database_url: str, sample_dir: Path) -> Database:
+    db = Database(database_url)
+    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
+        DataService(db).import_csv(ImportRequest(file=sample_dir / name, instrument=symbol))
+    yield db
+    db.dispose()
+
+
+def _interrupted_run(database: Database, monkeypatch: pytest.MonkeyPatch) -> str:
+    def interrupt(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(backtest_service, "simulate", interrupt)
+        with pytest.raises(RunInterruptedError) as caught:
+            BacktestService(database).run(CONFIG)
+    assert "ntrader backtest resume" in (caught.value.hint or "")
+    return caught.value.run_id
+
+
+def test_rerun_on_the_same_data_is_identical(database: Database) -> None:
+    service = BacktestService(database)
+    first = service.run(CONFIG).run
+    comparison = service.rerun(first.id[:8])
+    assert comparison.identical
+    assert comparison.differences() == []
+    assert comparison.outcome.run.id != first.id
+    assert len(RunHistory(database).list()) == 2
+
+
+def test_rerun_notices_changed_data(database: Database, tmp_path: Path) -> None:
+    service = BacktestService(database)
+    first = service.run(CONFIG).run
+    extra = tmp_path / "late.csv"
+    extra.write_text("date,open,high,low,close,volume\n2022-12-31,10,11,9,10,100\n")
+    DataService(database).import_csv(ImportRequest(file=extra, instrument="AAPL"))
+    comparison = service.rerun(first.id)
+    assert not comparison.same_data
+    assert not comparison.identical
+
+
+def test_resume_finishes_an_interrupted_run_in_the_same_record(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _interrupted_run(database, monkeypatch)
+    assert RunHistory(database).get(run_id).status is RunStatus.INTERRUPTED
+    outcome = BacktestService(database).resume(run_id)
+    assert outcome.run.id == run_id
+    assert outcome.run.status is RunStatus.COMPLETED
+    assert outcome.run.error_message is None
+    assert len(RunHistory(database).list()) == 1
+    reference = BacktestService(database).run(CONFIG).run
+    assert outcome.run.metrics == reference.metrics
+
+
+def test_completed_runs_cannot_be_resumed_or_changed(database: Database) -> None:
+    run = BacktestService(database).run(CONFIG).run
+    with pytest.raises(UserInputError, match="only interrupted runs"):
+        BacktestService(database).resume(run.id)
+    with database.transaction() as repos, pytest.raises(UserInputError, match="cannot be changed"):
+        repos.backtests.mark_finished(run.id, RunStatus.FAILED, "tampering")
+    assert RunHistory(database).get(run.id).status is RunStatus.COMPLETED
+
+
+def test_a_killed_run_shows_as_stale_and_can_be_resumed(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _interrupted_run(database, monkeypatch)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with database.transaction() as repos:
+        repos.backtests.mark_running(
+            run_id, host=socket.gethostname(), pid=int(dead.stdout), versions=("x", "y")
+        )
+    run = RunHistory(database).get(run_id)
+    assert run.status is RunStatus.RUNNING
+    assert is_stale(run)
+    assert BacktestService(database).resume(run_id).run.status is RunStatus.COMPLETED
+
+
+def test_a_live_run_is_not_stale(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = _interrupted_run(database, monkeypatch)
+    with database.transaction() as repos:
+        repos.backtests.mark_running(
+            run_id, host=socket.gethostname(), pid=os.getpid(), versions=("x", "y")
+        )
+    assert not is_stale(RunHistory(database).get(run_id))
+    with pytest.raises(UserInputError, match="only interrupted runs"):
+        BacktestService(database).resume(run_id)
+
+
+def test_multi_instrument_runs_report_each_instrument(database: Database) -> None:
+    result = BacktestService(database).run(CONFIG).result
+    figures = result.metrics["per_instrument"]
+    assert set(figures) == {"AAPL.NASDAQ", "SPY.NYSE"}
+    closed = [t for t in result.trades if not t.is_open]
+    assert sum(f["total_trades"] for f in figures.values()) == len(closed)
+    assert sum(f["net_pnl"] for f in figures.values()) == pytest.approx(sum(t.pnl for t in closed))
+    assert {t.instrument_id for t in result.trades} == {"AAPL.NASDAQ", "SPY.NYSE"}
