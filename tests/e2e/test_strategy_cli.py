@@ -1,0 +1,205 @@
+"""Strategy management, config files and the run history through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import RunCli, import_bars
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "configs" / "examples"
+
+
+@pytest.fixture
+def stocked(run_cli: RunCli, database_url: str, sample_dir: Path) -> str:
+    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
+        import_bars(run_cli, sample_dir / name, symbol, database_url=database_url)
+    return database_url
+
+
+def test_strategy_life_cycle(run_cli: RunCli, stocked: str, tmp_path: Path) -> None:
+    url = stocked
+    created = json.loads(
+        run_cli(
+            "strategy",
+            "create",
+            "--name",
+            "quick",
+            "--type",
+            "SMA_CROSSOVER",
+            "--params",
+            "fast_period=5,slow_period=20",
+            "--json",
+            database_url=url,
+        ).stdout
+    )
+    assert created["status"] == "draft"
+    duplicate = run_cli(
+        "strategy", "create", "--name", "quick", "--type", "sma", database_url=url, check_exit=1
+    )
+    assert "already exists" in duplicate.stderr
+    refused = run_cli(
+        "backtest",
+        "run",
+        "--strategy",
+        "quick",
+        "--instruments",
+        "AAPL",
+        database_url=url,
+        check_exit=1,
+    )
+    assert "is a draft" in refused.stderr
+    validated = json.loads(
+        run_cli(
+            "strategy", "validate", "quick", "--instrument", "AAPL", "--json", database_url=url
+        ).stdout
+    )
+    assert validated["produced_signal"] is True
+    assert validated["status"] == "active"
+    run_cli("strategy", "edit", "quick", "--params", "slow_period=30", database_url=url)
+    shown = json.loads(run_cli("strategy", "show", "quick", "--json", database_url=url).stdout)
+    assert shown["parameters"]["slow_period"] == 30
+    listed = json.loads(run_cli("strategy", "list", "--active", "--json", database_url=url).stdout)
+    assert [s["name"] for s in listed] == ["quick"]
+    exported = tmp_path / "quick.yaml"
+    run_cli("strategy", "export", "quick", "--output", str(exported), database_url=url)
+    assert yaml.safe_load(exported.read_text())["strategy"]["parameters"]["slow_period"] == 30
+    run = json.loads(
+        run_cli(
+            "backtest",
+            "run",
+            "--strategy",
+            "quick",
+            "--instruments",
+            "AAPL",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2021-12-31",
+            "--json",
+            database_url=url,
+        ).stdout
+    )
+    assert run["config"]["strategy_name"] == "quick"
+    by_name = run_cli(
+        "backtest", "list", "--strategy", "quick", "--format", "ids", database_url=url
+    )
+    # Newest first: this run, then the validation run, which also belongs to the strategy.
+    assert by_name.stdout.split() == [run["id"], validated["run_id"]]
+    run_cli("strategy", "archive", "quick", database_url=url)
+    archived = run_cli(
+        "strategy", "edit", "quick", "--params", "fast_period=3", database_url=url, check_exit=1
+    )
+    assert "archived and read-only" in archived.stderr
+    assert (
+        json.loads(run_cli("strategy", "list", "--active", "--json", database_url=url).stdout) == []
+    )
+
+
+def test_bad_parameter_is_named(run_cli: RunCli, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = run_cli(
+        "strategy",
+        "create",
+        "--name",
+        "x",
+        "--type",
+        "sma",
+        "--params",
+        "fast_period=40,slow_period=10",
+        database_url=url,
+        check_exit=1,
+    )
+    assert "fast_period (40) must be less than slow_period (10)" in result.stderr
+    unknown = run_cli(
+        "strategy",
+        "create",
+        "--name",
+        "x",
+        "--type",
+        "sma",
+        "--params",
+        "speed=3",
+        database_url=url,
+        check_exit=1,
+    )
+    assert "speed: unknown parameter" in unknown.stderr
+
+
+def test_config_file_with_overrides_and_rerun(run_cli: RunCli, stocked: str) -> None:
+    url = stocked
+    sma = str(EXAMPLES / "sma_config.yaml")
+    first = json.loads(
+        run_cli("backtest", "run", "--config", sma, "--json", database_url=url).stdout
+    )
+    assert first["config"]["instruments"] == ["AAPL.NASDAQ", "SPY.NYSE"]
+    assert set(first["metrics"]["per_instrument"]) == {"AAPL.NASDAQ", "SPY.NYSE"}
+    overridden = json.loads(
+        run_cli(
+            "backtest",
+            "run",
+            "--config",
+            sma,
+            "--start",
+            "2021-01-01",
+            "--end",
+            "2021-12-31",
+            "--capital",
+            "50000",
+            "--json",
+            database_url=url,
+        ).stdout
+    )
+    assert overridden["config"]["start"] == "2021-01-01"
+    assert overridden["config"]["initial_capital"] == 50000
+    assert overridden["config"]["parameters"]["fast_period"] == 12
+    same = json.loads(run_cli("backtest", "run-config", sma, "--json", database_url=url).stdout)
+    assert same["metrics"] == first["metrics"]
+    rerun = json.loads(
+        run_cli("backtest", "rerun", first["id"][:10], "--json", database_url=url).stdout
+    )
+    assert rerun["identical"] is True
+    assert rerun["differences"] == []
+    human = run_cli("backtest", "rerun", "latest", database_url=url)
+    assert "Identical to" in human.stderr
+    shown = run_cli("backtest", "show", first["id"], database_url=url).stdout
+    assert first["config"]["strategy_name"] in shown
+    assert first["data_fingerprint"] in shown
+
+
+def test_config_file_error_names_file_and_key(run_cli: RunCli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategy: {type: sma}\ninstruments: [AAPL]\nportfolio: {initial_capitl: 5}\n")
+    result = run_cli(
+        "backtest",
+        "run",
+        "--config",
+        str(bad),
+        database_url=f"sqlite:///{tmp_path / 'c.db'}",
+        check_exit=1,
+    )
+    assert f"{bad}: portfolio.initial_capitl: unknown key" in result.stderr
+
+
+def test_resume_refuses_completed_runs(run_cli: RunCli, stocked: str) -> None:
+    run = json.loads(
+        run_cli(
+            "backtest",
+            "run",
+            "--instruments",
+            "AAPL",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2020-12-31",
+            "--json",
+            database_url=stocked,
+        ).stdout
+    )
+    result = run_cli("backtest", "resume", run["id"], database_url=stocked, check_exit=1)
+    assert "only interrupted runs" in result.stderr
