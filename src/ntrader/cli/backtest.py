@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ntrader.cli.context import app_context, common_options
 from ntrader.cli.params import DATE, TIMEFRAME, parse_params
-from ntrader.models.backtest import DEFAULT_END, DEFAULT_START, BacktestConfig
+from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
 from ntrader.models.enums import RunStatus
+
+if TYPE_CHECKING:
+    from ntrader.models.backtest import BacktestConfig
 
 
 @click.group()
@@ -126,6 +129,7 @@ def _build_config(
     from pydantic import ValidationError
 
     from ntrader.core.errors import UserInputError
+    from ntrader.models.backtest import BacktestConfig
     from ntrader.models.execution import CommissionModel
     from ntrader.models.validation import describe_validation_error
     from ntrader.utils.config_loader import load_backtest_file

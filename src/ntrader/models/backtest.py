@@ -7,12 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
 from ntrader.models.enums import ReportType, RunStatus, Timeframe, TradeSide
 from ntrader.models.execution import CommissionModel
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
-
-DEFAULT_START = date(2019, 1, 1)
-DEFAULT_END = date(2024, 12, 31)
 
 
 def check_period(start: date, end: date) -> None:

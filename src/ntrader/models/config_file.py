@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ntrader.models.backtest import DEFAULT_END, DEFAULT_START, BacktestConfig, check_period
+from ntrader.models.backtest import BacktestConfig, check_period
+from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
 from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel
 

@@ -1,0 +1,8 @@
+"""Default values shared by models and the CLI (kept import-light for start-up)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+DEFAULT_START = date(2019, 1, 1)
+DEFAULT_END = date(2024, 12, 31)
