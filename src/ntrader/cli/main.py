@@ -18,6 +18,7 @@ _COMMANDS = {
     "backtest": "ntrader.cli.backtest:backtest",
     "strategy": "ntrader.cli.strategy:strategy",
     "db": "ntrader.cli.db:db",
+    "report": "ntrader.cli.report:report",
 }
 
 

@@ -1,6 +1,7 @@
 """Performance metrics from the daily equity curve and closed trades (SPEC §6).
 
-Every formula is written out in ``docs/metrics.md``; 252 trading days a year.
+Every formula is written out in ``docs/metrics.md``; 252 trading days a year. The risk-free
+rate is an annual fraction (0.04 = 4 %), spread evenly over the trading days.
 """
 
 from __future__ import annotations
@@ -15,14 +16,31 @@ from ntrader.models.backtest import TradeRecord
 
 TRADING_DAYS = 252
 
+# A standard deviation this small is rounding noise on a flat curve, not risk: dividing by it
+# would turn "no risk taken" into an absurd ratio of 1e15.
+_ZERO_SPREAD = 1e-12
+
 
 def _finite(value: float) -> float | None:
     """Undefined values (zero volatility, no losses) are stored as null, not inf/nan."""
     return float(value) if math.isfinite(value) else None
 
 
+def check_risk_free_rate(risk_free_rate: float) -> float:
+    """An annual rate as a fraction; 4 (meaning 4 %) is caught here rather than believed."""
+    if not -0.5 <= risk_free_rate <= 1.0:
+        raise ValueError(
+            f"risk-free rate {risk_free_rate} is not an annual fraction (e.g. 0.04 for 4 %)"
+        )
+    return risk_free_rate
+
+
 def daily_returns(equity: np.ndarray) -> np.ndarray:
     return equity[1:] / equity[:-1] - 1.0 if equity.size > 1 else np.empty(0)
+
+
+def excess_returns(returns: np.ndarray, risk_free_rate: float = 0.0) -> np.ndarray:
+    return returns - check_risk_free_rate(risk_free_rate) / TRADING_DAYS
 
 
 def max_drawdown(equity: np.ndarray) -> float:
@@ -35,17 +53,69 @@ def max_drawdown(equity: np.ndarray) -> float:
 def sharpe_ratio(returns: np.ndarray, risk_free_rate: float = 0.0) -> float | None:
     if returns.size < 2:
         return None
-    excess = returns - risk_free_rate / TRADING_DAYS
+    excess = excess_returns(returns, risk_free_rate)
     std = excess.std(ddof=1)
-    return _finite(excess.mean() / std * math.sqrt(TRADING_DAYS)) if std > 0 else None
+    if std <= _ZERO_SPREAD:
+        return None
+    return _finite(excess.mean() / std * math.sqrt(TRADING_DAYS))
 
 
 def sortino_ratio(returns: np.ndarray, risk_free_rate: float = 0.0) -> float | None:
+    """Downside deviation over *all* days (Sortino & Price), not only the losing ones."""
     if returns.size < 2:
         return None
-    excess = returns - risk_free_rate / TRADING_DAYS
+    excess = excess_returns(returns, risk_free_rate)
     downside = math.sqrt(np.mean(np.minimum(excess, 0.0) ** 2))
-    return _finite(excess.mean() / downside * math.sqrt(TRADING_DAYS)) if downside > 0 else None
+    if downside <= _ZERO_SPREAD:
+        return None
+    return _finite(excess.mean() / downside * math.sqrt(TRADING_DAYS))
+
+
+def _standardised_moment(returns: np.ndarray, order: int) -> float | None:
+    """m_k / m2^(k/2) with population moments (as Bailey & López de Prado use)."""
+    if returns.size < 3:
+        return None
+    centred = returns - returns.mean()
+    m2 = float(np.mean(centred**2))
+    if m2 <= _ZERO_SPREAD**2:
+        return None
+    return float(np.mean(centred**order) / m2 ** (order / 2))
+
+
+def skewness(returns: np.ndarray) -> float | None:
+    return _standardised_moment(returns, 3)
+
+
+def kurtosis(returns: np.ndarray) -> float | None:
+    """Pearson kurtosis: 3 for a normal distribution (not the excess)."""
+    return _standardised_moment(returns, 4)
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def probabilistic_sharpe_ratio(
+    returns: np.ndarray, risk_free_rate: float = 0.0, benchmark_sharpe: float = 0.0
+) -> float | None:
+    """Probability that the true (per-day) Sharpe ratio exceeds ``benchmark_sharpe``.
+
+    Bailey & López de Prado (2012): the observed Sharpe ratio's standard error grows with
+    negative skew and fat tails, so a short or lopsided record earns less confidence.
+    """
+    if returns.size < 4:
+        return None
+    excess = excess_returns(returns, risk_free_rate)
+    std = excess.std(ddof=1)
+    skew, kurt = skewness(excess), kurtosis(excess)
+    if std <= _ZERO_SPREAD or skew is None or kurt is None:
+        return None
+    sharpe = excess.mean() / std
+    variance = 1.0 - skew * sharpe + (kurt - 1.0) / 4.0 * sharpe**2
+    if variance <= 0:
+        return None
+    z = (sharpe - benchmark_sharpe) * math.sqrt(returns.size - 1) / math.sqrt(variance)
+    return _normal_cdf(z)
 
 
 def returns_metrics(equity: np.ndarray) -> dict[str, float | None]:
@@ -79,8 +149,14 @@ def risk_metrics(
     }
 
 
+def closed_pnls(trades: Sequence[TradeRecord]) -> np.ndarray:
+    """Net PnL of every closed round trip; open positions at the end are not trades yet."""
+    return np.array([t.pnl for t in trades if not t.is_open and t.pnl is not None], dtype=float)
+
+
 def trading_metrics(trades: Sequence[TradeRecord]) -> dict[str, float | int | None]:
-    pnls = np.array([t.pnl for t in trades if not t.is_open and t.pnl is not None], dtype=float)
+    pnls = closed_pnls(trades)
+    # A break-even trade (pnl == 0) counts as a loss: it paid commission for nothing.
     wins, losses = pnls[pnls > 0], pnls[pnls <= 0]
     gross_loss = -losses.sum()
     return {
@@ -102,14 +178,12 @@ def benchmark_metrics(
     empty: dict[str, float | None] = {"benchmark_return": None, "alpha": None, "beta": None}
     if benchmark is None or benchmark.size != equity.size or benchmark.size < 3:
         return empty
-    returns, bench = daily_returns(equity), daily_returns(benchmark)
-    rf = risk_free_rate / TRADING_DAYS
+    returns = excess_returns(daily_returns(equity), risk_free_rate)
+    bench = excess_returns(daily_returns(benchmark), risk_free_rate)
     variance = bench.var(ddof=1)
     beta = float(np.cov(returns, bench, ddof=1)[0, 1] / variance) if variance > 0 else None
     alpha = (
-        float(((returns - rf).mean() - beta * (bench - rf).mean()) * TRADING_DAYS)
-        if beta is not None
-        else None
+        float((returns.mean() - beta * bench.mean()) * TRADING_DAYS) if beta is not None else None
     )
     return {
         "benchmark_return": float(benchmark[-1] / benchmark[0] - 1.0),
@@ -126,6 +200,7 @@ def compute_metrics(
     risk_free_rate: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """All SPEC §6 metrics, grouped as stored."""
+    check_risk_free_rate(risk_free_rate)
     returns = returns_metrics(equity)
     return {
         "returns": returns,
