@@ -9,11 +9,13 @@ import click
 
 from ntrader.cli.context import app_context, common_options
 from ntrader.cli.params import DATE, TIMEFRAME, parse_params
+from ntrader.cli.report import risk_free_option
 from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
 from ntrader.models.enums import RunStatus
 
 if TYPE_CHECKING:
     from ntrader.models.backtest import BacktestConfig
+    from ntrader.models.config_file import OutputSection
 
 
 @click.group()
@@ -32,6 +34,7 @@ _OPTION_FIELDS = {
     "position_size": "position_size_pct",
     "slippage_bps": "slippage_bps",
     "benchmark": "benchmark",
+    "risk_free_rate": "risk_free_rate",
 }
 
 
@@ -90,6 +93,13 @@ def _given(ctx: click.Context, name: str) -> bool:
     help="Strategy parameter as key=value (repeatable or comma-separated).",
 )
 @click.option("--benchmark", default="SPY", show_default=True, help="Benchmark symbol.")
+@click.option(
+    "--risk-free-rate",
+    type=click.FloatRange(-0.5, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Annual risk-free rate for Sharpe, Sortino and alpha (0.04 = 4 %).",
+)
 @common_options
 @click.pass_context
 def run(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
@@ -103,8 +113,10 @@ def run(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
           --slow-period 50 --commission ibkr --slippage-bps 2 --json
       ntrader backtest run --config configs/examples/sma_config.yaml --start 2021-01-01
     """
-    config = _build_config(ctx, config_file, options)
-    _run_and_render(config)
+    from ntrader.utils.config_loader import load_backtest_file
+
+    output = load_backtest_file(config_file).output if config_file else None
+    _run_and_render(_build_config(ctx, config_file, options), output)
 
 
 @backtest.command("run-config")
@@ -119,7 +131,8 @@ def run_config(config_file: Path) -> None:
     """
     from ntrader.utils.config_loader import load_backtest_file
 
-    _run_and_render(load_backtest_file(config_file).to_config())
+    file = load_backtest_file(config_file)
+    _run_and_render(file.to_config(), file.output)
 
 
 def _build_config(
@@ -168,15 +181,29 @@ def _build_config(
         ) from exc
 
 
-def _run_and_render(config: BacktestConfig) -> None:
+def _run_and_render(config: BacktestConfig, output: OutputSection | None = None) -> None:
+    """Run, print the summary, and write the result files a config file's ``output`` asks for."""
+    from ntrader.cli.output import print_success
     from ntrader.cli.progress import stage_status
     from ntrader.cli.render import render_backtest_outcome
     from ntrader.services.backtest_service import BacktestService
+    from ntrader.services.reports.service import ReportService
 
     ctx = app_context()
     with stage_status(enabled=not ctx.json_output) as on_stage:
         outcome = BacktestService(ctx.database).run(config, on_stage)
+        written = []
+        if output is not None and output.directory is not None:
+            on_stage("Writing result files")
+            target = output.directory / outcome.run.id[:8]
+            reports = ReportService(ctx.database)
+            written = [
+                reports.generate(outcome.run.id, "csv", target / "csv"),
+                reports.generate(outcome.run.id, "json", target / "report.json"),
+            ]
     render_backtest_outcome(outcome, json_output=ctx.json_output)
+    if written and not ctx.json_output:
+        print_success(f"Results written to {written[0].file_path} and {written[1].file_path}")
 
 
 @backtest.command("list")
@@ -217,6 +244,25 @@ def show(run_id: str) -> None:
 
     ctx = app_context()
     render_run_detail(RunHistory(ctx.database).get(run_id), json_output=ctx.json_output)
+
+
+@backtest.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+@risk_free_option
+@common_options
+def compare(run_ids: tuple[str, ...], risk_free_rate: float | None) -> None:
+    """Compare runs side by side: metrics (best highlighted) and whether their daily returns
+    differ significantly (paired t-test, Wilcoxon) with a probabilistic Sharpe ratio each.
+
+    \b
+    Example:
+      ntrader backtest compare 3f2a 9c1e latest
+    """
+    from ntrader.cli.report import show_comparison
+
+    if len(run_ids) < 2:
+        raise click.UsageError("Give at least two runs to compare.")
+    show_comparison(app_context(), run_ids, risk_free_rate)
 
 
 @backtest.command("rerun")

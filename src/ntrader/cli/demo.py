@@ -44,6 +44,7 @@ def demo() -> None:
                     for item in result.imports
                 ],
                 "backtest": run_payload(result.outcome.run),
+                "report": result.report.model_dump(mode="json"),
             }
         )
         return
@@ -55,3 +56,8 @@ def demo() -> None:
         )
         console.print(f"  [green]✓[/] {item.file.name}: {item.instrument_id} {note}")
     render_backtest_outcome(result.outcome, json_output=False)
+    console.print(f"[green]✓[/] HTML report: [bold]{result.report.file_path}[/]")
+    console.print(
+        "[dim]Next: `ntrader backtest list`, `ntrader report summary latest`, "
+        "`ntrader strategy types`.[/]"
+    )

@@ -35,6 +35,7 @@ class BacktestConfig(BaseModel):
     commission: CommissionModel = Field(default_factory=CommissionModel)
     slippage_bps: float = Field(default=0.0, ge=0, le=500)
     benchmark: str = "SPY"
+    risk_free_rate: float = Field(default=0.0, ge=-0.5, le=1.0)  # annual, for Sharpe/Sortino/alpha
     data_source: str = "db"
 
     @field_validator("instruments", mode="before")

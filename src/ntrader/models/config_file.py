@@ -83,6 +83,7 @@ class BacktestFile(_Section):
     portfolio: PortfolioSection = Field(default_factory=PortfolioSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     benchmark: str = "SPY"
+    risk_free_rate: float = Field(default=0.0, ge=-0.5, le=1.0)
     data: DataSection = Field(default_factory=DataSection)
     output: OutputSection = Field(default_factory=OutputSection)
 
@@ -112,5 +113,6 @@ class BacktestFile(_Section):
             commission=self.execution.commission,
             slippage_bps=self.execution.slippage_bps,
             benchmark=self.benchmark.upper(),
+            risk_free_rate=self.risk_free_rate,
             data_source=self.data.source,
         )

@@ -8,10 +8,11 @@ from pathlib import Path
 import ntrader
 from ntrader.core.errors import ServiceUnavailableError
 from ntrader.db.database import Database
-from ntrader.models.backtest import BacktestConfig
-from ntrader.models.enums import Timeframe
+from ntrader.models.backtest import BacktestConfig, ReportRecord
+from ntrader.models.enums import ReportType, Timeframe
 from ntrader.services.backtest_service import BacktestOutcome, BacktestService, StageCallback
 from ntrader.services.data_service import DataService, ImportRequest, ImportResult, ProgressCallback
+from ntrader.services.reports.service import ReportService
 
 SAMPLE_FILES = (
     ("AAPL_daily.csv", "AAPL", Timeframe.DAILY),
@@ -44,6 +45,7 @@ def sample_data_dir() -> Path:
 class DemoResult:
     imports: list[ImportResult]
     outcome: BacktestOutcome
+    report: ReportRecord
 
 
 def run_demo(
@@ -61,4 +63,7 @@ def run_demo(
         for name, symbol, timeframe in SAMPLE_FILES
     ]
     outcome = BacktestService(database).run(DEMO_CONFIG, on_stage)
-    return DemoResult(imports=imports, outcome=outcome)
+    if on_stage:
+        on_stage("Writing the HTML report")
+    report = ReportService(database).generate(outcome.run.id, ReportType.HTML)
+    return DemoResult(imports=imports, outcome=outcome, report=report)

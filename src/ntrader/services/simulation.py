@@ -133,7 +133,9 @@ def simulate(
     if benchmark is not None:
         bench_close = close_times_ns(benchmark.spec, benchmark.timeframe, benchmark.bars.ts)
         bench_prices = benchmark_on_days(daily, bench_close, benchmark)
-    metrics = compute_metrics(daily.equity, output.trades, benchmark=bench_prices)
+    metrics = compute_metrics(
+        daily.equity, output.trades, benchmark=bench_prices, risk_free_rate=config.risk_free_rate
+    )
     metrics["per_instrument"] = per_instrument_figures(
         inputs, output.trades, config.initial_capital
     )
