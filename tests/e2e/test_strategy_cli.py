@@ -203,3 +203,22 @@ def test_resume_refuses_completed_runs(run_cli: RunCli, stocked: str) -> None:
     )
     result = run_cli("backtest", "resume", run["id"], database_url=stocked, check_exit=1)
     assert "only interrupted runs" in result.stderr
+
+
+def test_config_output_directory_receives_the_result_files(
+    run_cli: RunCli, stocked: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "out.yaml"
+    results = tmp_path / "results"
+    config.write_text(
+        "strategy: {type: sma, parameters: {fast_period: 5, slow_period: 20}}\n"
+        "instruments: [AAPL]\nperiod: {start: 2020-01-01, end: 2020-12-31}\n"
+        f"output: {{directory: {results}, save_trades: false}}\n"
+    )
+    run = json.loads(
+        run_cli("backtest", "run-config", str(config), "--json", database_url=stocked).stdout
+    )
+    folder = results / run["id"][:8]
+    assert sorted(p.name for p in (folder / "csv").iterdir()) == ["metrics.csv", "snapshots.csv"]
+    report = json.loads((folder / "report.json").read_text())
+    assert report["metrics"]["returns"] == run["metrics"]["returns"]

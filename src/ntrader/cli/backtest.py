@@ -198,7 +198,13 @@ def _run_and_render(config: BacktestConfig, output: OutputSection | None = None)
             target = output.directory / outcome.run.id[:8]
             reports = ReportService(ctx.database)
             written = [
-                reports.generate(outcome.run.id, "csv", target / "csv"),
+                reports.generate(
+                    outcome.run.id,
+                    "csv",
+                    target / "csv",
+                    csv_trades=output.save_trades,
+                    csv_snapshots=output.save_portfolio_snapshots,
+                ),
                 reports.generate(outcome.run.id, "json", target / "report.json"),
             ]
     render_backtest_outcome(outcome, json_output=ctx.json_output)

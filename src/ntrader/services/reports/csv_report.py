@@ -96,13 +96,17 @@ def snapshots_csv(snapshots: Sequence[PortfolioSnapshot]) -> str:
     )
 
 
-def write_csv_directory(data: RunData, directory: Path) -> tuple[str, ...]:
-    """The three files into ``directory``; returns their names in digest order."""
-    contents = {
-        METRICS_FILE: metrics_csv(data.metrics, data.risk_free_rate),
-        SNAPSHOTS_FILE: snapshots_csv(data.snapshots),
-        TRADES_FILE: trades_csv(data.trades),
-    }
-    for name in FILES:
+def write_csv_directory(
+    data: RunData, directory: Path, *, trades: bool = True, snapshots: bool = True
+) -> tuple[str, ...]:
+    """The files into ``directory`` (metrics always; trades and snapshots unless turned off);
+    returns their names in digest order."""
+    contents = {METRICS_FILE: metrics_csv(data.metrics, data.risk_free_rate)}
+    if snapshots:
+        contents[SNAPSHOTS_FILE] = snapshots_csv(data.snapshots)
+    if trades:
+        contents[TRADES_FILE] = trades_csv(data.trades)
+    names = tuple(name for name in FILES if name in contents)
+    for name in names:
         write_atomic(directory / name, contents[name])
-    return FILES
+    return names

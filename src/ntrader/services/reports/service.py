@@ -108,9 +108,12 @@ class ReportService:
         output: Path | None = None,
         *,
         risk_free_rate: float | None = None,
+        csv_trades: bool = True,
+        csv_snapshots: bool = True,
     ) -> ReportRecord:
         """Write one run's report and record it; ``output`` defaults to
-        ``reports/<id-prefix>_<format>.<ext>`` (a directory for CSV)."""
+        ``reports/<id-prefix>_<format>.<ext>`` (a directory for CSV, whose trades and
+        snapshots files can be left out)."""
         report_type = parse_format(fmt)
         started = time.perf_counter()
         data = self.load(
@@ -120,7 +123,7 @@ class ReportService:
         kind = report_type.value.lower()
         if report_type is ReportType.CSV:
             directory = _target(output, default_path(data.short_id, kind, None), directory=True)
-            names = write_csv_directory(data, directory)
+            names = write_csv_directory(data, directory, trades=csv_trades, snapshots=csv_snapshots)
             written = Written(
                 path=directory,
                 sha256=sha256_manifest(directory, names),
