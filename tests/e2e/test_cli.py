@@ -223,9 +223,9 @@ def test_usage_error_exits_2(run_cli: RunCli) -> None:
 
 def test_db_upgrade_and_current(run_cli: RunCli, database_url: str) -> None:
     upgraded = json.loads(run_cli("db", "upgrade", "--json", database_url=database_url).stdout)
-    assert upgraded["to"] == "0002"
+    assert upgraded["to"] == "0003"
     current = json.loads(run_cli("db", "current", "--json", database_url=database_url).stdout)
-    assert current["current"] == current["head"] == "0002"
+    assert current["current"] == current["head"] == "0003"
 
 
 def test_console_script_is_installed() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
+from ntrader.db.bar_bulk import close_reader
 from ntrader.db.engine import connect, create_db_engine, describe_url, ensure_schema
 from ntrader.db.repositories import (
     BacktestRepository,
@@ -53,4 +54,5 @@ class Database:
             )
 
     def dispose(self) -> None:
+        close_reader(self.engine)
         self.engine.dispose()
