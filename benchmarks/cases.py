@@ -9,7 +9,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -309,6 +309,20 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
     return result + _skipped_rows(ctx, title)
 
 
+# EngineSettings field -> the BacktestConfig field it comes from, as in services.simulation.
+_SETTINGS_FROM_CONFIG = {"risk_pct": "position_size_pct"}
+
+
+def engine_settings(config: BacktestConfig) -> EngineSettings:
+    """The settings ``simulate`` gives the engine for ``config`` (same names, plus risk_pct)."""
+    values = {
+        item.name: getattr(config, _SETTINGS_FROM_CONFIG.get(item.name, item.name))
+        for item in fields(EngineSettings)
+        if hasattr(config, _SETTINGS_FROM_CONFIG.get(item.name, item.name))
+    }
+    return EngineSettings(**values)
+
+
 class _BacktestSamples:
     """The three timed things of the backtest case, on one database."""
 
@@ -321,11 +335,7 @@ class _BacktestSamples:
         self._strategy_type = strategy_registry.resolve(config.strategy_type)
         self._parameters = self._strategy_type.validate(config.parameters).model_dump()
         self._inputs = [InstrumentBars(spec=stored.spec, timeframe=config.timeframe, bars=bars)]
-        self._settings = EngineSettings(
-            initial_capital=config.initial_capital,
-            commission_per_order=config.commission_per_order,
-            risk_pct=config.position_size_pct,
-        )
+        self._settings = engine_settings(config)
         self.engine_inside: list[float] = []
         self.trades = 0
 

@@ -14,6 +14,7 @@ import os
 import platform
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -84,6 +85,27 @@ def _memory_gb() -> str:
     return "?"
 
 
+def _git_state() -> str:
+    """The commit measured, and whether src/ had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"{commit} + uncommitted changes in src/" if dirty else commit
+
+
+def load_average() -> str:
+    """1/5/15-minute load averages: other work on the machine makes timings noisy."""
+    if not hasattr(os, "getloadavg"):
+        return "?"
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def machine_info(postgres_version: str) -> dict[str, str]:
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
@@ -99,6 +121,8 @@ def machine_info(postgres_version: str) -> dict[str, str]:
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres_version,
         "temp dir": tempfile.gettempdir(),
+        "load average at start": load_average(),
+        "ntrader commit": _git_state(),
     }
 
 
@@ -190,6 +214,18 @@ def main(argv: list[str] | None = None) -> int:
         "each ratio against its floor timed in the same runs)"
     )
     console.print(results_table(rows, title))
+    info["load average at end"] = load_average()
+    busy = os.getloadavg()[1] if hasattr(os, "getloadavg") else 0.0
+    cores = os.cpu_count() or 1
+    console.print(
+        f"load average at end (1/5/15 min): {info['load average at end']}"
+        + (
+            f" — [yellow]the machine was busy (5-min load {busy:.1f} on {cores} cores); "
+            "absolute times are noisy, ratios less so[/]"
+            if busy > cores
+            else ""
+        )
+    )
     if args.json:
         payload: dict[str, Any] = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
