@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -51,6 +52,7 @@ from ntrader.models.bars import BarArrays
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.services.backtest_service import BacktestOutcome, BacktestService
 from ntrader.services.data_service import DataService, ImportRequest
+from ntrader.services.reports.service import ReportService
 
 SYMBOL = "BENCH"
 IMPORT_TARGET_ROWS_PER_S = 200_000
@@ -282,6 +284,7 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
                 ctx.repeat,
                 {"floor": run.bare_engine, "service": run.service, "cli": run.cli},
             )
+            report_samples = run.html_report(ctx.repeat)
         ctx.log(f"  backtest {backend.name}: {_brief(samples)}")
         result.append(
             _ratio_row(
@@ -306,6 +309,7 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
                 notes="includes interpreter start-up and imports",
             )
         )
+        result.append(_html_report_row(backend.name, report_samples, run.trades))
     return result + _skipped_rows(ctx, title)
 
 
@@ -360,6 +364,33 @@ class _BacktestSamples:
 
     def cli(self) -> float:
         return _cli_backtest(self._database.url, self._config)
+
+    def html_report(self, repeat: int) -> list[float]:
+        """Generating the latest run's HTML report (loading it from the store included)."""
+        reports = ReportService(self._database)
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "report.html"
+            reports.generate("latest", "html", target)  # warm-up
+            return [
+                timed(lambda: reports.generate("latest", "html", target)) for _ in range(repeat)
+            ]
+
+
+HTML_REPORT_TARGET_SECONDS = 1.0
+
+
+def _html_report_row(backend: str, samples: list[float], trades: int) -> Row:
+    seconds = median(samples)
+    return Row(
+        benchmark=f"HTML report, run with {trades:,} trades",
+        backend=backend,
+        median=fmt_seconds(seconds),
+        value=fmt_seconds(seconds),
+        target=f"< {HTML_REPORT_TARGET_SECONDS:.0f} s",
+        verdict="PASS" if seconds < HTML_REPORT_TARGET_SECONDS else "FAIL",
+        notes="self-contained file, plotly.js embedded; includes loading the run",
+        samples_s=samples,
+    )
 
 
 class _DoNothingConfig(StrategyConfig, frozen=True):
