@@ -50,7 +50,12 @@ def test_run_is_stored_completed_with_trades_snapshots_and_metrics(database: Dat
     run, result = outcome.run, outcome.result
     assert run.status is RunStatus.COMPLETED
     assert run.config.strategy_type == "sma_crossover"
-    assert run.config.parameters == {"fast_period": 12, "slow_period": 26, "entry_threshold": 0.0}
+    assert run.config.parameters == {
+        "fast_period": 12,
+        "slow_period": 26,
+        "entry_threshold": 0.0,
+        "allow_short": False,
+    }
     assert run.started_at is not None and run.completed_at is not None
     assert run.data_fingerprint and len(run.data_fingerprint) == 64
     assert run.nautilus_version and run.nautilus_version.startswith("1.231")

@@ -39,7 +39,12 @@ def _config(strategy: str, **parameters: object) -> BacktestConfig:
 def test_create_fills_defaults_and_starts_as_draft(database: Database) -> None:
     record = StrategyService(database).create("quick", "SMA", {"fast_period": 5})
     assert record.strategy_type == "sma_crossover"
-    assert record.parameters == {"fast_period": 5, "slow_period": 26, "entry_threshold": 0.0}
+    assert record.parameters == {
+        "fast_period": 5,
+        "slow_period": 26,
+        "entry_threshold": 0.0,
+        "allow_short": False,
+    }
     assert record.status is StrategyStatus.DRAFT
 
 
@@ -90,6 +95,7 @@ def test_backtest_parameters_override_the_stored_ones(database: Database) -> Non
         "fast_period": 5,
         "slow_period": 40,
         "entry_threshold": 0.0,
+        "allow_short": False,
     }
 
 

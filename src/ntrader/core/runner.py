@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-from nautilus_trader.backtest.models import FixedFeeModel
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
-from nautilus_trader.model.identifiers import TraderId, Venue
-from nautilus_trader.model.objects import Currency, Money
+from nautilus_trader.model.identifiers import ClientOrderId, TraderId, Venue
+from nautilus_trader.model.objects import Currency, Money, Price
 from nautilus_trader.model.position import Position
 
+from ntrader.core.fees import ScheduleFeeModel
+from ntrader.core.fill_models import SlippageFillModel
 from ntrader.core.nautilus_bars import bar_type_for, close_times_ns, to_nautilus_bars
 from ntrader.core.nautilus_instruments import to_nautilus
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
-from ntrader.models.execution import CommissionModel, CommissionType
+from ntrader.models.execution import CommissionModel
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.utils.timeutil import ns_to_datetime
 
@@ -70,6 +72,15 @@ def build_engine(
     settings: EngineSettings,
 ) -> BacktestEngine:
     """An engine loaded with venues, instruments, bars and one strategy per instrument."""
+    return _build(strategy_type, parameters, inputs, settings)[0]
+
+
+def _build(
+    strategy_type: StrategyType,
+    parameters: dict[str, Any],
+    inputs: Sequence[InstrumentBars],
+    settings: EngineSettings,
+) -> tuple[BacktestEngine, SlippageFillModel]:
     engine = BacktestEngine(
         config=BacktestEngineConfig(
             trader_id=TraderId("NTRADER-001"),
@@ -77,17 +88,30 @@ def build_engine(
             run_analysis=False,
         )
     )
+    # nautilus 1.231 records every closed position for its own analysis with a pd.concat,
+    # quadratic in the number of trades (nautilus_trader#4434); we compute our metrics from
+    # the fills and never read it, so the recording is switched off.
+    engine.portfolio.analyzer.record_trade = _ignore_trade
     currency = Currency.from_str(settings.currency)
+    fill_model = SlippageFillModel(settings.slippage_bps)
+    fee_model = ScheduleFeeModel(settings.commission, currency)
+    # A cash account cannot go short. Shorting strategies get a margin account without
+    # leverage; nautilus does not enforce margin in backtests, so SignalStrategy caps gross
+    # exposure itself (sizing.MAX_GROSS_LEVERAGE). Long-only runs keep the cash account and
+    # its checks; both mark equity the same way, so long-only results do not depend on it.
+    shorting = bool(parameters.get("allow_short", False))
     # Each venue gets the capital of the instruments that trade there (equal sleeves).
     sleeves = Counter(item.spec.venue for item in inputs)
     for venue, count in sleeves.items():
         engine.add_venue(
             venue=Venue(venue),
             oms_type=OmsType.HEDGING,
-            account_type=AccountType.CASH,
+            account_type=AccountType.MARGIN if shorting else AccountType.CASH,
             base_currency=currency,
             starting_balances=[Money(settings.initial_capital * count / len(inputs), currency)],
-            fee_model=_fee_model(settings.commission, currency),
+            default_leverage=Decimal(1),
+            fill_model=fill_model,
+            fee_model=fee_model,
         )
     strategy_class, config_class = strategy_type.load()
     for item in inputs:
@@ -102,14 +126,11 @@ def build_engine(
         )
         engine.add_strategy(strategy_class(config))
     engine.sort_data()
-    return engine
+    return engine, fill_model
 
 
-def _fee_model(commission: CommissionModel, currency: Currency) -> FixedFeeModel | None:
-    if commission.type is not CommissionType.FIXED:
-        raise NotImplementedError(f"{commission.type} commission is not wired into the engine yet")
-    # nautilus refuses a zero fixed fee; its default model charges the instrument's zero fees.
-    return FixedFeeModel(Money(commission.value, currency)) if commission.value > 0 else None
+def _ignore_trade(*_args: object, **_kwargs: object) -> None:
+    """Stands in for PortfolioAnalyzer.record_trade (see _build)."""
 
 
 def run_engine(
@@ -118,7 +139,7 @@ def run_engine(
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
 ) -> EngineOutput:
-    engine = build_engine(strategy_type, parameters, inputs, settings)
+    engine, fill_model = _build(strategy_type, parameters, inputs, settings)
     started = time.perf_counter()
     try:
         engine.run()
@@ -130,7 +151,7 @@ def run_engine(
             for venue in {item.spec.venue for item in inputs}
         )
         return EngineOutput(
-            trades=[_trade_record(position) for position in positions],
+            trades=[_trade_record(p, fill_model.reference_prices) for p in positions],
             fills=_fills(positions),
             final_balance=final_balance,
             engine_seconds=elapsed,
@@ -139,7 +160,9 @@ def run_engine(
         engine.dispose()
 
 
-def _trade_record(position: Position) -> TradeRecord:
+def _trade_record(
+    position: Position, reference_prices: Mapping[ClientOrderId, Price]
+) -> TradeRecord:
     entry_price = float(position.avg_px_open)
     quantity = float(position.peak_qty)
     commission = sum(money.as_double() for money in position.commissions())
@@ -154,10 +177,21 @@ def _trade_record(position: Position) -> TradeRecord:
         exit_time=ns_to_datetime(position.ts_closed) if closed else None,
         exit_price=float(position.avg_px_close) if closed else None,
         commission=commission,
+        slippage_cost=_slippage_cost(position, reference_prices),
         pnl=pnl,
         pnl_pct=pnl / (entry_price * quantity) if pnl is not None else None,
         is_open=not closed,
     )
+
+
+def _slippage_cost(position: Position, reference_prices: Mapping[ClientOrderId, Price]) -> float:
+    """What the position's fills paid over the prices they would have had without slippage."""
+    cost = 0.0
+    for fill in position.events:
+        reference = reference_prices.get(fill.client_order_id)
+        if reference is not None:
+            cost += float(fill.last_qty) * abs(float(fill.last_px) - float(reference))
+    return cost
 
 
 def _fills(positions: Sequence[Position]) -> Fills:
@@ -191,6 +225,7 @@ class PortfolioPath:
     cash: np.ndarray
     quantities: dict[str, np.ndarray]
     equity: np.ndarray
+    gross_exposure: np.ndarray  # longs plus shorts at the close: what margin is held against
 
 
 def portfolio_path(
@@ -207,6 +242,7 @@ def portfolio_path(
     cash_flow = -fills.signed_qty * fills.price - fills.commission
     cash = initial_capital + _cumulative_at(fills.ts, cash_flow, times)
     equity = cash.copy()
+    gross_exposure = np.zeros(times.shape[0])
     quantities: dict[str, np.ndarray] = {}
     for item in inputs:
         mine = fills.instrument_id == item.spec.instrument_id
@@ -215,8 +251,11 @@ def portfolio_path(
         index = np.searchsorted(closes, times, side="right") - 1
         last_close = np.where(index >= 0, item.bars.close[np.maximum(index, 0)], 0.0)
         equity += quantity * last_close
+        gross_exposure += np.abs(quantity) * last_close
         quantities[item.spec.instrument_id] = quantity
-    return PortfolioPath(ts=times, cash=cash, quantities=quantities, equity=equity)
+    return PortfolioPath(
+        ts=times, cash=cash, quantities=quantities, equity=equity, gross_exposure=gross_exposure
+    )
 
 
 def _cumulative_at(event_ts: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""Commission schedules (SPEC §7) as a nautilus fee model.
+
+One model serves the three schedules of ``CommissionModel``: a fixed amount per order, an
+amount per share (IBKR: 0.005 USD, at least 1 USD, at most 1 % of the trade value) and a
+percentage of the trade value. Floors and caps apply per *order*, as brokers charge them, so
+an order that fills in several parts pays what it would have paid in one: each fill is
+charged the order's commission so far minus what its earlier fills were already charged.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from nautilus_trader.backtest.models import FeeModel
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import Currency, Money, Price, Quantity
+from nautilus_trader.model.orders import Order
+
+from ntrader.models.execution import CommissionModel, CommissionType
+
+
+def _decimal(value: float) -> Decimal:
+    # Through str, so 0.005 is 0.005 and not the binary float's 0.005000000000000000104.
+    return Decimal(str(value))
+
+
+def order_commission(schedule: CommissionModel, quantity: Decimal, value: Decimal) -> Decimal:
+    """The whole order's commission once ``quantity`` units worth ``value`` have filled."""
+    if quantity <= 0:
+        return Decimal(0)
+    rate = _decimal(schedule.value)
+    if schedule.type is CommissionType.FIXED:
+        amount = rate
+    elif schedule.type is CommissionType.PER_SHARE:
+        amount = rate * quantity
+    else:
+        amount = rate / 100 * value
+    if schedule.minimum is not None:
+        amount = max(amount, _decimal(schedule.minimum))
+    if schedule.maximum_pct is not None:
+        # IBKR: the cap wins over the floor, so a tiny order never pays more than 1 %.
+        amount = min(amount, _decimal(schedule.maximum_pct) / 100 * value)
+    return amount
+
+
+class ScheduleFeeModel(FeeModel):
+    """Charges a ``CommissionModel`` in the account currency, rounded to its cents."""
+
+    def __init__(self, schedule: CommissionModel, currency: Currency) -> None:
+        super().__init__()
+        self._schedule = schedule
+        self._currency = currency
+        self._cent = Decimal(1).scaleb(-currency.precision)
+
+    def get_commission(
+        self, order: Order, fill_qty: Quantity, fill_px: Price, instrument: Instrument
+    ) -> Money:
+        # Called before the fill is applied: the order's filled quantity and average price
+        # are those of its earlier fills.
+        multiplier = instrument.multiplier.as_decimal()
+        before_qty = order.filled_qty.as_decimal()
+        before_value = before_qty * _decimal(order.avg_px) * multiplier
+        after_qty = before_qty + fill_qty.as_decimal()
+        after_value = before_value + fill_qty.as_decimal() * fill_px.as_decimal() * multiplier
+        charged = self._round(order_commission(self._schedule, before_qty, before_value))
+        total = self._round(order_commission(self._schedule, after_qty, after_value))
+        return Money(total - charged, self._currency)
+
+    def _round(self, amount: Decimal) -> Decimal:
+        return amount.quantize(self._cent, rounding=ROUND_HALF_UP)
