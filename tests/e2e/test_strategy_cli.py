@@ -222,3 +222,62 @@ def test_config_output_directory_receives_the_result_files(
     assert sorted(p.name for p in (folder / "csv").iterdir()) == ["metrics.csv", "snapshots.csv"]
     report = json.loads((folder / "report.json").read_text())
     assert report["metrics"]["returns"] == run["metrics"]["returns"]
+
+
+@pytest.mark.parametrize(
+    "name", ["sma_config.yaml", "mean_reversion_config.yaml", "momentum_config.yaml"]
+)
+def test_example_configs_run_as_they_are(
+    run_cli: RunCli, stocked: str, tmp_path: Path, name: str
+) -> None:
+    run = json.loads(
+        run_cli(
+            "backtest", "run-config", str(EXAMPLES / name), "--json", database_url=stocked
+        ).stdout
+    )
+    assert run["status"] == "COMPLETED"
+    assert run["metrics"]["trading"]["total_trades"] > 0
+    # Each example asks for its results in ./results (the working directory here).
+    assert (tmp_path / "results" / run["id"][:8] / "report.json").is_file()
+
+
+def test_user_strategy_from_a_path(run_cli: RunCli, stocked: str) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "strategies"
+    types = run_cli("--strategy-path", str(examples), "strategy", "types", "--json").stdout
+    assert "donchian_breakout" in [t["name"] for t in json.loads(types)]
+    run = json.loads(
+        run_cli(
+            "backtest",
+            "run",
+            "--strategy",
+            "donchian_breakout",
+            "--instruments",
+            "AAPL",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2021-12-31",
+            "--strategy-path",
+            str(examples),
+            "--json",
+            database_url=stocked,
+        ).stdout
+    )
+    assert run["config"]["strategy_type"] == "donchian_breakout"
+    unknown = run_cli(
+        "backtest",
+        "run",
+        "--strategy",
+        "donchian_breakout",
+        "--instruments",
+        "AAPL",
+        database_url=stocked,
+        check_exit=1,
+    )
+    assert "Unknown strategy 'donchian_breakout'" in unknown.stderr
+
+
+@pytest.mark.parametrize("strategy", ["momentum", "mean_reversion", "sma"])
+def test_run_simple_takes_every_strategy(run_cli: RunCli, strategy: str) -> None:
+    payload = json.loads(run_cli("run-simple", "--strategy", strategy, "--json").stdout)
+    assert payload["config"]["strategy_type"] in {"momentum", "mean_reversion", "sma_crossover"}

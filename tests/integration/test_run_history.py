@@ -132,3 +132,26 @@ def test_multi_instrument_runs_report_each_instrument(database: Database) -> Non
     assert sum(f["total_trades"] for f in figures.values()) == len(closed)
     assert sum(f["net_pnl"] for f in figures.values()) == pytest.approx(sum(t.pnl for t in closed))
     assert {t.instrument_id for t in result.trades} == {"AAPL.NASDAQ", "SPY.NYSE"}
+
+
+def test_snapshots_carry_margin_used_and_buying_power(database: Database) -> None:
+    config = CONFIG.model_copy(
+        update={
+            "strategy_type": "mean_reversion",
+            "parameters": {"allow_short": True},
+            "instruments": ("AAPL",),
+        }
+    )
+    outcome = BacktestService(database).run(config)
+    assert any(t.side.value == "SHORT" for t in outcome.result.trades)
+    with database.transaction() as repos:
+        snapshots = repos.backtests.snapshots(outcome.run.id)
+    held = [s for s in snapshots if s.positions]
+    assert held
+    for snapshot in held:
+        assert snapshot.margin_used > 0
+        assert snapshot.buying_power == pytest.approx(
+            max(3 * snapshot.total_value - snapshot.margin_used, 0.0)
+        )
+    flat = [s for s in snapshots if not s.positions]
+    assert all(s.margin_used == 0 for s in flat)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -73,8 +74,26 @@ database_option = click.option(
 )
 
 
+def _load_strategy_path(ctx: click.Context, _param: click.Parameter, value: object) -> None:
+    if value:
+        from ntrader.core import strategy_registry
+
+        for path in value if isinstance(value, tuple) else (value,):
+            strategy_registry.load_path(Path(path))
+
+
+strategy_path_option = click.option(
+    "--strategy-path",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    expose_value=False,
+    callback=_load_strategy_path,
+    help="A module or directory of your own strategies (also NTRADER_STRATEGY_PATH).",
+)
+
+
 def common_options(command: click.Command) -> click.Command:
     """Let the global flags also follow a subcommand: `ntrader data list --json`."""
-    for option in (json_option, debug_option, database_option):
+    for option in (json_option, debug_option, database_option, strategy_path_option):
         command = option(command)
     return command

@@ -8,7 +8,13 @@ import sys
 import click
 
 from ntrader import __version__
-from ntrader.cli.context import AppContext, database_option, debug_option, json_option
+from ntrader.cli.context import (
+    AppContext,
+    database_option,
+    debug_option,
+    json_option,
+    strategy_path_option,
+)
 
 # Command modules load on first use, so `ntrader --help` stays fast.
 _COMMANDS = {
@@ -39,6 +45,7 @@ class LazyGroup(click.Group):
 @json_option
 @debug_option
 @database_option
+@strategy_path_option
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """ntrader: backtest trading strategies on stored bars with NautilusTrader.

@@ -12,13 +12,18 @@ from ntrader.utils.mock_data import sine_wave_bars
 from ntrader.utils.timeutil import ns_to_datetime
 
 MOCK_INSTRUMENT = InstrumentSpec(symbol="MOCK", venue="SIM")
+# Periods that suit the 60-bar sine wave; explicit parameters override them.
+MOCK_PARAMETERS: dict[str, dict[str, object]] = {
+    "sma_crossover": {"fast_period": 10, "slow_period": 30},
+}
 
 
 def run_on_mock_data(
     strategy: str, parameters: dict[str, object], bars: int = 750
 ) -> tuple[BacktestConfig, SimulationResult]:
     strategy_type = strategy_registry.resolve(strategy)
-    validated = strategy_type.validate(parameters).model_dump()
+    tuned = MOCK_PARAMETERS.get(strategy_type.name, {})
+    validated = strategy_type.validate({**tuned, **parameters}).model_dump()
     data = sine_wave_bars(bars)
     first, last = (ns_to_datetime(int(ts)).date() for ts in (data.ts[0], data.ts[-1]))
     config = BacktestConfig(

@@ -17,6 +17,7 @@ from ntrader.core.runner import (
     portfolio_path,
     run_engine,
 )
+from ntrader.core.sizing import MAX_GROSS_LEVERAGE
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, TradeRecord
 from ntrader.services.metrics import compute_metrics
@@ -83,8 +84,10 @@ def snapshots_at(
             cash=float(path.cash[i]),
             positions={k: float(q[i]) for k, q in path.quantities.items() if q[i] != 0},
             total_value=float(path.equity[i]),
-            margin_used=0.0,
-            buying_power=max(float(path.cash[i]), 0.0),
+            margin_used=float(path.gross_exposure[i]),
+            buying_power=max(
+                MAX_GROSS_LEVERAGE * float(path.equity[i]) - path.gross_exposure[i], 0.0
+            ),
         )
         for i in np.unique(index)
     ]
