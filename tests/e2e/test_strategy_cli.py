@@ -281,3 +281,19 @@ def test_user_strategy_from_a_path(run_cli: RunCli, stocked: str) -> None:
 def test_run_simple_takes_every_strategy(run_cli: RunCli, strategy: str) -> None:
     payload = json.loads(run_cli("run-simple", "--strategy", strategy, "--json").stdout)
     assert payload["config"]["strategy_type"] in {"momentum", "mean_reversion", "sma_crossover"}
+
+
+def test_backtest_compare_uses_the_comparison_service(run_cli: RunCli, stocked: str) -> None:
+    ids = []
+    for fast in ("5", "10"):
+        run = run_cli(
+            *("backtest", "run", "--instruments", "AAPL", "--start", "2020-01-01"),
+            *("--end", "2021-12-31", "--fast-period", fast, "--slow-period", "30", "--json"),
+            database_url=stocked,
+        )
+        ids.append(json.loads(run.stdout)["id"])
+    table = run_cli("backtest", "compare", ids[0][:8], ids[1][:8], database_url=stocked).stdout
+    assert ids[0][:8] in table
+    assert "paired t-test" in table.lower() or "t-test" in table
+    single = run_cli("backtest", "compare", ids[0], database_url=stocked, check_exit=2)
+    assert "at least two" in single.stderr
