@@ -14,6 +14,18 @@ NTRADER = Path(sys.executable).with_name("ntrader")
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
+# `backtest run` on AAPL over 2020, the arguments most CLI tests start from.
+RUN_2020 = (
+    "backtest",
+    "run",
+    "--instruments",
+    "AAPL",
+    "--start",
+    "2020-01-01",
+    "--end",
+    "2020-12-31",
+)
+
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:

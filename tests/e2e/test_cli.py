@@ -9,20 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import NTRADER, RunCli, import_bars
+from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars
 
 pytestmark = pytest.mark.slow
-
-RUN_2020 = (
-    "backtest",
-    "run",
-    "--instruments",
-    "AAPL",
-    "--start",
-    "2020-01-01",
-    "--end",
-    "2020-12-31",
-)
 
 
 def test_version_and_help(run_cli: RunCli) -> None:

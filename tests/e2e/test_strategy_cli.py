@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import RunCli, import_bars
+from tests.e2e.conftest import RUN_2020, RunCli, import_bars
 
 pytestmark = pytest.mark.slow
 
@@ -187,20 +187,7 @@ def test_config_file_error_names_file_and_key(run_cli: RunCli, tmp_path: Path) -
 
 
 def test_resume_refuses_completed_runs(run_cli: RunCli, stocked: str) -> None:
-    run = json.loads(
-        run_cli(
-            "backtest",
-            "run",
-            "--instruments",
-            "AAPL",
-            "--start",
-            "2020-01-01",
-            "--end",
-            "2020-12-31",
-            "--json",
-            database_url=stocked,
-        ).stdout
-    )
+    run = json.loads(run_cli(*RUN_2020, "--json", database_url=stocked).stdout)
     result = run_cli("backtest", "resume", run["id"], database_url=stocked, check_exit=1)
     assert "only interrupted runs" in result.stderr
 

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from ntrader.models.backtest import TradeRecord
-from ntrader.models.enums import TradeSide
 from ntrader.services.metrics import compute_metrics, max_drawdown
-
-
-def _trade(pnl: float | None, *, is_open: bool = False) -> TradeRecord:
-    now = datetime(2024, 1, 2, tzinfo=UTC)
-    return TradeRecord(
-        instrument_id="AAPL.NASDAQ",
-        side=TradeSide.LONG,
-        quantity=10,
-        entry_time=now,
-        entry_price=100.0,
-        exit_time=None if is_open else now,
-        exit_price=None if is_open else 101.0,
-        commission=2.0,
-        pnl=pnl,
-        is_open=is_open,
-    )
+from tests.factories import trade_with_pnl
 
 
 def test_hand_worked_equity_curve() -> None:
@@ -76,11 +58,11 @@ def test_flat_equity_has_no_ratios_and_no_drawdown() -> None:
 
 def test_trading_metrics_mixed_trades() -> None:
     trades = [
-        _trade(100.0),
-        _trade(-50.0),
-        _trade(300.0),
-        _trade(-25.0),
-        _trade(None, is_open=True),
+        trade_with_pnl(100.0),
+        trade_with_pnl(-50.0),
+        trade_with_pnl(300.0),
+        trade_with_pnl(-25.0),
+        trade_with_pnl(None, is_open=True),
     ]
     trading = compute_metrics(np.array([1e5, 1e5 + 325]), trades)["trading"]
     assert trading["total_trades"] == 4  # the open position is not a closed trade
@@ -94,11 +76,15 @@ def test_trading_metrics_mixed_trades() -> None:
 
 
 def test_all_winners_have_no_profit_factor_and_losses_only_have_zero() -> None:
-    winners = compute_metrics(np.array([1.0, 2.0]), [_trade(10.0), _trade(5.0)])["trading"]
+    winners = compute_metrics(np.array([1.0, 2.0]), [trade_with_pnl(10.0), trade_with_pnl(5.0)])[
+        "trading"
+    ]
     assert winners["profit_factor"] is None
     assert winners["avg_loss"] is None
     assert winners["win_rate"] == 1.0
-    losers = compute_metrics(np.array([2.0, 1.0]), [_trade(-10.0), _trade(-5.0)])["trading"]
+    losers = compute_metrics(np.array([2.0, 1.0]), [trade_with_pnl(-10.0), trade_with_pnl(-5.0)])[
+        "trading"
+    ]
     assert losers["profit_factor"] == 0.0
     assert losers["win_rate"] == 0.0
     assert losers["avg_win"] is None

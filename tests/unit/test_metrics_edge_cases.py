@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from ntrader.models.backtest import TradeRecord
-from ntrader.models.enums import TradeSide
 from ntrader.services.metrics import (
     compute_metrics,
     kurtosis,
@@ -18,6 +15,7 @@ from ntrader.services.metrics import (
     skewness,
 )
 from ntrader.services.reports.catalog import METRICS, Tone, format_metric, metric_tone
+from tests.factories import trade_with_pnl
 
 RATE = 0.05
 
@@ -25,21 +23,6 @@ RATE = 0.05
 def _curve(seed: int, days: int = 400, drift: float = 4e-4, vol: float = 0.01) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return 1e5 * np.cumprod(np.concatenate([[1.0], 1 + rng.normal(drift, vol, days)]))
-
-
-def _trade(pnl: float) -> TradeRecord:
-    now = datetime(2024, 1, 2, tzinfo=UTC)
-    return TradeRecord(
-        instrument_id="AAPL.NASDAQ",
-        side=TradeSide.LONG,
-        quantity=1,
-        entry_time=now,
-        entry_price=100.0,
-        exit_time=now,
-        exit_price=100.0,
-        commission=1.0,
-        pnl=pnl,
-    )
 
 
 def test_risk_free_rate_flows_into_sharpe_sortino_and_alpha_only() -> None:
@@ -103,7 +86,9 @@ def test_a_total_loss_has_no_cagr() -> None:
 
 def test_losses_only() -> None:
     equity = np.array([1e5, 9.9e4, 9.8e4, 9.75e4])
-    metrics = compute_metrics(equity, [_trade(-1000.0), _trade(-1000.0), _trade(-500.0)])
+    metrics = compute_metrics(
+        equity, [trade_with_pnl(-1000.0), trade_with_pnl(-1000.0), trade_with_pnl(-500.0)]
+    )
     trading = metrics["trading"]
     assert trading["win_rate"] == 0.0
     assert trading["profit_factor"] == 0.0
@@ -118,7 +103,9 @@ def test_losses_only() -> None:
 
 
 def test_all_winners_show_an_infinite_profit_factor() -> None:
-    metrics = compute_metrics(np.array([1e5, 1.01e5]), [_trade(600.0), _trade(400.0)])
+    metrics = compute_metrics(
+        np.array([1e5, 1.01e5]), [trade_with_pnl(600.0), trade_with_pnl(400.0)]
+    )
     profit_factor = next(m for m in METRICS if m.key == "profit_factor")
     assert metrics["trading"]["profit_factor"] is None
     assert format_metric(metrics, profit_factor) == "∞"
@@ -129,7 +116,9 @@ def test_all_winners_show_an_infinite_profit_factor() -> None:
 
 
 def test_break_even_trades_count_as_losses() -> None:
-    trading = compute_metrics(np.array([1e5, 1e5]), [_trade(10.0), _trade(0.0)])["trading"]
+    trading = compute_metrics(np.array([1e5, 1e5]), [trade_with_pnl(10.0), trade_with_pnl(0.0)])[
+        "trading"
+    ]
     assert trading["win_rate"] == 0.5
     assert trading["losing_trades"] == 1
     assert trading["avg_loss"] == 0.0

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import pytest
 from nautilus_trader.analysis import (
@@ -22,8 +20,8 @@ from nautilus_trader.analysis import (
 )
 
 from ntrader.models.backtest import TradeRecord
-from ntrader.models.enums import TradeSide
 from ntrader.services.metrics import compute_metrics
+from tests.factories import trade_with_pnl
 
 NS_PER_DAY = 86_400_000_000_000
 # Each daily return stamped at 21:00 UTC (a New York close), one per nautilus daily bin.
@@ -40,21 +38,7 @@ def _curve(seed: int, drift: float = 3e-4, vol: float = 0.012, days: int = 504) 
 
 
 def _trades(pnls: list[float]) -> list[TradeRecord]:
-    now = datetime(2024, 1, 2, tzinfo=UTC)
-    return [
-        TradeRecord(
-            instrument_id="AAPL.NASDAQ",
-            side=TradeSide.LONG,
-            quantity=1,
-            entry_time=now,
-            entry_price=100.0,
-            exit_time=now,
-            exit_price=100.0,
-            commission=1.0,
-            pnl=pnl,
-        )
-        for pnl in pnls
-    ]
+    return [trade_with_pnl(pnl) for pnl in pnls]
 
 
 @pytest.fixture(params=[1, 2, 3])
