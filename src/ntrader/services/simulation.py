@@ -21,10 +21,8 @@ from ntrader.core.sizing import MAX_GROSS_LEVERAGE
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, TradeRecord
 from ntrader.services.metrics import compute_metrics
+from ntrader.utils.sessions import last_of_day, new_york_days
 from ntrader.utils.timeutil import ns_to_datetime
-
-# Days are counted in New York time, where US sessions open and close.
-_DAY_ZONE = "America/New_York"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +45,11 @@ class SimulationResult:
 
 
 def daily_equity(path: PortfolioPath, initial_capital: float, first_open_ns: int) -> DailyEquity:
-    last_of_day = _last_index_per_day(path.ts)
+    closing = last_of_day(new_york_days(pd.to_datetime(path.ts, utc=True)))
     return DailyEquity(
-        ts=np.concatenate([[first_open_ns], path.ts[last_of_day]]).astype(np.int64),
-        equity=np.concatenate([[initial_capital], path.equity[last_of_day]]),
+        ts=np.concatenate([[first_open_ns], path.ts[closing]]).astype(np.int64),
+        equity=np.concatenate([[initial_capital], path.equity[closing]]),
     )
-
-
-def _last_index_per_day(ts: np.ndarray) -> np.ndarray:
-    days = pd.to_datetime(ts, utc=True).tz_convert(_DAY_ZONE).normalize().as_unit("ns").asi8
-    is_last = np.append(days[1:] != days[:-1], True)
-    return np.flatnonzero(is_last)
 
 
 def benchmark_on_days(

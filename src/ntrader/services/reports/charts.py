@@ -20,7 +20,8 @@ from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
 from ntrader.services.reports.analytics import DrawdownPeriod
 from ntrader.services.reports.catalog import calendar_cell
-from ntrader.services.reports.data import DAY_ZONE, session_days
+from ntrader.services.reports.data import session_days
+from ntrader.utils.sessions import DAY_ZONE
 
 Figure = dict[str, Any]
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ntrader.models.backtest import PortfolioSnapshot, TradeRecord
-from ntrader.services.reports.data import RunData, last_of_day, snapshot_days
+from ntrader.services.reports.data import RunData, snapshot_days
 from ntrader.services.reports.files import write_atomic
+from ntrader.utils.sessions import last_of_day
 
 TRADES_FILE = "trades.csv"
 METRICS_FILE = "metrics.csv"

@@ -15,9 +15,9 @@ from ntrader.models.bars import BarArrays
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.services.instruments import find_stored
 from ntrader.services.metrics import compute_metrics, daily_returns
+from ntrader.utils.sessions import last_of_day, new_york_days
 
 # Trading days are counted in New York time, as the simulation counts them.
-DAY_ZONE = "America/New_York"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +99,6 @@ class RunData:
         )
 
 
-def new_york_days(ts: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    return ts.tz_convert(DAY_ZONE).normalize().tz_localize(None).as_unit("ns")
-
-
 def session_days(daily_open_ns: np.ndarray) -> pd.DatetimeIndex:
     """A daily bar is stored at midnight UTC of its session's date."""
     return pd.to_datetime(daily_open_ns, utc=True).normalize().tz_localize(None).as_unit("ns")
@@ -110,11 +106,6 @@ def session_days(daily_open_ns: np.ndarray) -> pd.DatetimeIndex:
 
 def snapshot_days(snapshots: list[PortfolioSnapshot]) -> pd.DatetimeIndex:
     return new_york_days(pd.DatetimeIndex([s.ts for s in snapshots]).tz_convert("UTC"))
-
-
-def last_of_day(days: pd.DatetimeIndex) -> np.ndarray:
-    """True at the last entry of each day (entries in time order)."""
-    return np.append(days[1:] != days[:-1], True)
 
 
 def daily_curve(snapshots: list[PortfolioSnapshot], initial: float) -> DailyCurve:
