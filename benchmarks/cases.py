@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -54,11 +55,13 @@ from ntrader.services.backtest_service import BacktestOutcome, BacktestService
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.reports.service import ReportService
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 SYMBOL = "BENCH"
 IMPORT_TARGET_ROWS_PER_S = 200_000
 LOAD_TARGET_RATIO = 2.0
 BACKTEST_TARGET_RATIO = 1.25
 STARTUP_TARGET_S = 0.5
+UV_RUN_TARGET_S = 0.3  # SPEC §10: `uv run ntrader --help` as a user types it
 BACKTEST_YEAR = 2023
 
 
@@ -485,9 +488,13 @@ def _ntrader_script() -> Path:
     return _scripts_dir() / "ntrader"
 
 
-def _run(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+def _run(
+    args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, str]:
     started = time.perf_counter()
-    completed = subprocess.run(list(args), capture_output=True, text=True, env=env, check=False)
+    completed = subprocess.run(
+        list(args), capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
     seconds = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(
@@ -545,23 +552,43 @@ def help_imports() -> dict[str, bool]:
     return {str(k): bool(v) for k, v in json.loads(stdout).items()}
 
 
+def _user_shell_env() -> dict[str, str]:
+    """This environment minus what `uv run` exported to the benchmark script."""
+    exported = ("VIRTUAL_ENV", "UV", "UV_RUN_RECURSION_DEPTH")
+    return {name: value for name, value in os.environ.items() if name not in exported}
+
+
+def _is_script(path: str) -> bool:
+    """A `#!` wrapper (such as a pyenv shim) rather than the uv binary itself."""
+    with open(path, "rb") as file:
+        return file.read(2) == b"#!"
+
+
 def bench_startup(ctx: BenchContext) -> list[Row]:
     ntrader = [str(_ntrader_script()), "--help"]
     python = [sys.executable, "-c", "pass"]
-    for _ in range(2):  # warm-up: page cache, .pyc files
-        _run(ntrader)
-        _run(python)
+    actions: dict[str, Callable[[], float]] = {
+        "ntrader": lambda: _run(ntrader)[0],
+        "python": lambda: _run(python)[0],
+    }
+    uv = shutil.which("uv")
+    user_env = _user_shell_env()
+    uv_run = [uv, "run", "ntrader", "--help"] if uv else []
+    if uv:
+        actions["uv run"] = lambda: _run(uv_run, user_env, cwd=REPO_ROOT)[0]
+        actions["uv"] = lambda: _run([uv, "--version"], user_env)[0]
+    for _ in range(2):  # warm-up: page cache, .pyc files, and the first `uv run` may sync
+        for action in actions.values():
+            action()
     runs = ctx.repeat * ctx.sizes.startup_runs_per_repeat
-    samples = interleave(
-        runs, {"ntrader": lambda: _run(ntrader)[0], "python": lambda: _run(python)[0]}
-    )
+    samples = interleave(runs, actions)
     imported = help_imports()
     nautilus = imported.pop("nautilus_trader")
     seconds = median(samples["ntrader"])
-    verdict = "PASS" if seconds < STARTUP_TARGET_S and not nautilus else "FAIL"
+    verdict: Verdict = "PASS" if seconds < STARTUP_TARGET_S and not nautilus else "FAIL"
     also = ", ".join(name for name, loaded in imported.items() if loaded) or "none"
     per_rep = ratios(samples["ntrader"], samples["python"])
-    return [
+    rows = [
         Row(
             benchmark="ntrader --help start-up",
             backend="-",
@@ -578,6 +605,39 @@ def bench_startup(ctx: BenchContext) -> list[Row]:
             metrics={"help_imports": {"nautilus_trader": nautilus, **imported}},
         )
     ]
+    title = "uv run ntrader --help start-up"
+    if not uv:
+        return [*rows, Row(title, "-", "-", "-", "-", "skipped", notes="uv is not on PATH")]
+    # What the user sees must be exactly the console script's help: no sync or build chatter.
+    shown = subprocess.run(
+        uv_run, capture_output=True, text=True, env=user_env, cwd=REPO_ROOT, check=False
+    )
+    extra = shown.stderr.strip() or ("" if shown.stdout == _run(ntrader)[1] else "other stdout")
+    uv_seconds = median(samples["uv run"])
+    uv_ratios = ratios(samples["uv run"], samples["ntrader"])
+    wrapper = ", a #! wrapper (e.g. a pyenv shim)" if _is_script(uv) else ""
+    notes = (
+        f"in the checkout, uv from PATH ({uv}{wrapper}); floor: the console script; "
+        f"`uv --version` alone {fmt_seconds(median(samples['uv']))}; {runs} runs"
+    )
+    rows.append(
+        Row(
+            benchmark=title,
+            backend="-",
+            median=fmt_seconds(uv_seconds),
+            value=f"{median(uv_ratios):.1f}x",
+            target=f"< {UV_RUN_TARGET_S} s, prints only the help",
+            verdict="PASS" if uv_seconds < UV_RUN_TARGET_S and not extra else "FAIL",
+            floor=fmt_seconds(seconds),
+            nautilus_on_help="YES" if nautilus else "no",
+            notes=notes + (f"; also printed: {extra[:200]!r}" if extra else ""),
+            samples_s=samples["uv run"],
+            floor_samples_s=samples["ntrader"],
+            ratios=uv_ratios,
+            metrics={"uv": uv, "uv_is_wrapper": bool(wrapper), "uv_version_s": samples["uv"]},
+        )
+    )
+    return rows
 
 
 CASES: dict[str, Callable[[BenchContext], list[Row]]] = {

@@ -30,13 +30,25 @@ DEMO_CONFIG = BacktestConfig(
 
 
 def sample_data_dir() -> Path:
-    """Bundled data: inside an installed wheel, or ``data/`` of a source checkout."""
+    """Bundled data: inside an installed wheel, or ``data/`` of a source checkout.
+
+    The wheel ships data/*.csv as ``ntrader/_sample_data`` (pyproject.toml, force-include).
+    """
     package_dir = Path(ntrader.__file__).parent
-    for candidate in (package_dir / "_sample_data", package_dir.parents[1] / "data"):
-        if (candidate / SAMPLE_FILES[0][0]).is_file():
+    candidates = (package_dir / "_sample_data", package_dir.parents[1] / "data")
+    for candidate in candidates:
+        if candidate.is_dir():
+            missing = [name for name, _, _ in SAMPLE_FILES if not (candidate / name).is_file()]
+            # A partial bundle would import some files and then fail: refuse it up front.
+            if missing:
+                raise ServiceUnavailableError(
+                    f"The bundled sample data in {candidate} lacks {', '.join(missing)}.",
+                    hint="Reinstall ntrader, or run from a source checkout that has data/.",
+                )
             return candidate
     raise ServiceUnavailableError(
-        "The bundled sample data is missing from this installation.",
+        "The bundled sample data is missing from this installation "
+        f"(looked in {' and '.join(str(c) for c in candidates)}).",
         hint="Reinstall ntrader, or run from a source checkout that has data/.",
     )
 
