@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,9 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_session_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session (per xdist worker), dropped after."""
+@contextmanager
+def _new_postgres_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"ntrader_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -40,14 +41,29 @@ def postgres_session_url() -> Iterator[str]:
     except OperationalError as exc:
         admin.dispose()
         _unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = create_db_engine(url)
-    ensure_schema(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (per xdist worker), dropped after."""
+    with _new_postgres_database() as url:
+        engine = create_db_engine(url)
+        ensure_schema(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A new PostgreSQL database for one test, not yet migrated, dropped after."""
+    with _new_postgres_database() as url:
+        yield url
 
 
 def _empty_postgres(url: str) -> None:

@@ -26,8 +26,11 @@ class AppContext:
             from ntrader.db.database import Database
             from ntrader.utils.settings import get_settings
 
-            url = self.database_url or get_settings().resolved_database_url
-            self._database = Database(url)
+            settings = get_settings()
+            self._database = Database(
+                self.database_url or settings.resolved_database_url,
+                sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            )
         return self._database
 
     def close(self) -> None:

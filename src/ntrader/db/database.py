@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from ntrader.db.bar_bulk import close_reader
-from ntrader.db.engine import connect, create_db_engine, describe_url, ensure_schema
+from ntrader.db.engine import (
+    DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+    connect,
+    create_db_engine,
+    describe_url,
+    ensure_schema,
+)
+from ntrader.db.faults import database_errors
 from ntrader.db.repositories import (
     BacktestRepository,
     BarRepository,
@@ -30,9 +37,15 @@ class Repositories:
 
 
 class Database:
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+    ) -> None:
         self.url = url
-        self.engine: Engine = create_db_engine(url)
+        self.engine: Engine = create_db_engine(url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms)
         if migrate:
             ensure_schema(self.engine)
 
@@ -42,9 +55,17 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Repositories]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        connection = connect(self.engine)
-        with connection, connection.begin():
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        A database fault inside the block (a lock, a lost connection, a read-only file)
+        leaves it as a ServiceUnavailableError that says what happened; an IntegrityError
+        stays one, for callers that turn it into "that name is taken".
+        """
+        with (
+            database_errors(self.engine.url, keep_integrity_errors=True),
+            connect(self.engine) as connection,
+            connection.begin(),
+        ):
             yield Repositories(
                 connection=connection,
                 instruments=InstrumentRepository(connection),

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default is SQLite in the data dir."
     )
     data_dir: Path = Field(default_factory=default_data_dir)
+    sqlite_busy_timeout_ms: int = Field(
+        default=10_000,
+        ge=0,
+        le=3_600_000,
+        description="How long an SQLite command waits for another process's write lock.",
+    )
     log_level: str = "WARNING"
 
     @property
@@ -39,4 +45,17 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    from pydantic import ValidationError
+
+    from ntrader.core.errors import UserInputError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "NTRADER_" + "_".join(str(part) for part in first["loc"]).upper()
+        # The message, not the value: the value may be a URL with a password in it.
+        raise UserInputError(
+            f"The setting {name} is not valid: {first['msg']}.",
+            hint="Fix it in the environment or in the .env file.",
+        ) from None
