@@ -14,7 +14,7 @@ from ntrader.db.tables import bars, instruments
 from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.services import data_service
 from ntrader.services.csv_loader import read_bars_csv
-from ntrader.services.data_service import DataService, ImportRequest
+from ntrader.services.data_service import DataService, ImportInterruptedError, ImportRequest
 
 
 def _count_bars(database: Database) -> int:
@@ -105,7 +105,7 @@ def test_interrupted_import_writes_nothing(
         if stage == "store" and done >= 2000:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(ImportInterruptedError, match="the store is unchanged"):
         DataService(database).import_csv(
             ImportRequest(
                 file=sample_dir / "AAPL_1min.csv", instrument="AAPL", timeframe=Timeframe.MINUTE_1

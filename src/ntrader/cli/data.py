@@ -14,7 +14,14 @@ from ntrader.models.enums import AssetClass, Timeframe
 
 @click.group()
 def data() -> None:
-    """Import, list and export market data (bars)."""
+    """Import, list and export market data (bars).
+
+    \b
+    Examples:
+      ntrader data import --file AAPL.csv --instrument AAPL
+      ntrader data list
+      ntrader data export --instrument AAPL --output aapl.csv
+    """
 
 
 @data.command("import")
@@ -47,6 +54,12 @@ def data() -> None:
     show_default=True,
     help="Time zone of timestamps without an offset (IANA name, e.g. America/New_York).",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Store the file's values where they differ from the stored bars at the same time "
+    "(without it such a file is refused).",
+)
 @common_options
 def import_(
     file: Path,
@@ -56,11 +69,16 @@ def import_(
     asset_class: str | None,
     currency: str | None,
     timezone: str,
+    replace: bool,
 ) -> None:
     """Import bars from a CSV file into the store.
 
     The file is validated whole before anything is written; a file that breaks a
     rule changes nothing. Re-importing bars that are already stored adds nothing.
+    A file whose bars differ from stored ones at the same time (a corrected close, a
+    revised volume) is refused and the differences shown; --replace stores the
+    file's values instead, in the same single transaction. Each import that changes
+    a series bumps its data version.
 
     \b
     Accepted: a timestamp/date/datetime column (or an unnamed first column, as
@@ -72,10 +90,11 @@ def import_(
       ntrader data import --file AAPL.csv --instrument AAPL
       ntrader data import --file es_1m.csv --instrument SPY --timeframe 1MIN \\
           --timezone America/New_York
+      ntrader data import --file AAPL_corrected.csv --instrument AAPL --replace
     """
     from ntrader.cli.progress import import_progress
     from ntrader.cli.render import render_import_result
-    from ntrader.services.data_service import DataService, ImportRequest
+    from ntrader.services.data_service import DataService, ImportInterruptedError, ImportRequest
 
     ctx = app_context()
     request = ImportRequest(
@@ -86,11 +105,22 @@ def import_(
         asset_class=AssetClass(asset_class.upper()) if asset_class else None,
         currency=currency,
         timezone=timezone,
+        replace=replace,
     )
     service = DataService(ctx.database)
-    with import_progress(file.name, enabled=not ctx.json_output) as on_progress:
-        result = service.import_csv(request, on_progress)
-    render_import_result(result, json_output=ctx.json_output)
+    result = None
+    try:
+        with import_progress(file.name, enabled=not ctx.json_output) as on_progress:
+            result = service.import_csv(request, on_progress)
+        render_import_result(result, json_output=ctx.json_output)
+    except KeyboardInterrupt as exc:
+        # The service answers for Ctrl-C while it works; after it returned, the import
+        # is stored whatever happens to the output, so say so rather than "Aborted.".
+        if result is None:
+            raise
+        raise ImportInterruptedError.stored(
+            file, result.instrument_id, timeframe, result.rows_imported, result.rows_replaced
+        ) from exc
 
 
 @data.command("list")
@@ -98,7 +128,13 @@ def import_(
 @click.option("--timeframe", type=TIMEFRAME, default=None, help="Only this timeframe.")
 @common_options
 def list_(instrument: str | None, timeframe: Timeframe | None) -> None:
-    """List stored bars: instrument, timeframe, rows, first and last bar."""
+    """List stored bars: instrument, timeframe, rows, first and last bar.
+
+    \b
+    Examples:
+      ntrader data list
+      ntrader data list --instrument AAPL --timeframe 1MIN --json
+    """
     from ntrader.cli.render import render_coverage
     from ntrader.services.data_service import DataService
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ntrader.core.errors import NotFoundError, UserInputError
 from ntrader.db import bar_bulk
 from ntrader.db.tables import (
     backtest_configurations,
     backtest_results,
+    bar_revisions,
     bars,
     instruments,
     performance_reports,
@@ -54,6 +56,17 @@ class BarCoverage:
     last_ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class DeletedRows:
+    """How many rows deleting some runs removed, per kind."""
+
+    runs: int
+    trades: int
+    snapshots: int
+    reports: int
+    configurations: int
+
+
 class InstrumentRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -75,16 +88,26 @@ class InstrumentRepository:
         return [_instrument_from_row(row._mapping) for row in rows]
 
     def add(self, spec: InstrumentSpec) -> StoredInstrument:
-        values = spec.model_dump(mode="json")
-        pk = self._connection.execute(
-            insert(instruments).values(
-                **values,
+        """Store ``spec`` unless its instrument id is already stored; returns the stored one.
+
+        An upsert, so two imports creating the same new instrument at once both succeed
+        (the later one gets the row the earlier one stored).
+        """
+        dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
+        self._connection.execute(
+            dialect.insert(instruments)
+            .values(
+                **spec.model_dump(mode="json"),
                 instrument_id=spec.instrument_id,
                 tick_size=spec.tick_size,
                 created_at=utc_now(),
             )
-        ).inserted_primary_key[0]
-        return StoredInstrument(pk=int(pk), spec=spec)
+            .on_conflict_do_nothing(index_elements=[instruments.c.instrument_id])
+        )
+        stored = self.get(spec.instrument_id)
+        if stored is None:
+            raise RuntimeError(f"instrument {spec.instrument_id} vanished after its upsert")
+        return stored
 
     def raise_precision(self, stored: StoredInstrument, precision: int) -> StoredInstrument:
         """Precision belongs to the instrument: finer data widens it, never narrows it."""
@@ -113,13 +136,125 @@ def _instrument_from_row(row: Any) -> StoredInstrument:
     return StoredInstrument(pk=int(row["id"]), spec=spec)
 
 
+@dataclass(frozen=True, slots=True)
+class BarRevision:
+    """One import that changed a series: its data version after the import."""
+
+    import_id: str
+    instrument_id: str
+    timeframe: Timeframe
+    revision: int
+    rows_added: int
+    rows_replaced: int
+    created_at: datetime
+
+
 class BarRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def add(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
-        """Store bars; those already present are skipped. Returns how many were new."""
+    def lock(self, instrument: StoredInstrument, timeframe: Timeframe) -> None:
+        """Hold the series until the transaction ends: compare-then-write stays exact."""
+        bar_bulk.lock_series(self._connection, instrument.pk, timeframe.value)
+
+    def compare(
+        self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays
+    ) -> bar_bulk.BarDiff:
+        """``data`` against the bars stored at the same times, at the instrument's precision.
+
+        Take ``lock`` first, so nothing changes between this and the write.
+        """
+        start, end = (int(data.ts[0]), int(data.ts[-1]) + 1) if len(data) else (0, 0)
+        columns = bar_bulk.read_in_transaction(
+            self._connection, instrument.pk, timeframe.value, start, end
+        )
+        precision = max(instrument.spec.price_precision, data.price_precision)
+        stored = BarArrays(**columns, price_precision=precision)
+        return bar_bulk.compare_bars(stored, data, precision)
+
+    def insert(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
+        """Store bars of which none is stored yet (see ``compare``). Returns rows added."""
         return bar_bulk.insert_bars(self._connection, instrument.pk, timeframe.value, data)
+
+    def replace(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
+        """Overwrite stored bars with ``data`` at the same times. Returns rows replaced."""
+        return bar_bulk.update_bars(self._connection, instrument.pk, timeframe.value, data)
+
+    def add(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
+        """Store the bars not stored yet, keeping stored ones as they are. Returns rows added."""
+        self.lock(instrument, timeframe)
+        diff = self.compare(instrument, timeframe, data)
+        return self.insert(instrument, timeframe, bar_bulk.select_bars(data, diff.new))
+
+    def record_revision(
+        self,
+        instrument: StoredInstrument,
+        timeframe: Timeframe,
+        *,
+        import_id: str,
+        rows_added: int,
+        rows_replaced: int,
+        first_ts: int,
+        last_ts: int,
+        source: str | None,
+    ) -> BarRevision:
+        """Bump the series' data version for an import that changed it (hold ``lock``)."""
+        created_at = utc_now()
+        revision = self.revision(instrument, timeframe) + 1
+        self._connection.execute(
+            insert(bar_revisions).values(
+                import_id=import_id,
+                instrument_id=instrument.pk,
+                timeframe=timeframe.value,
+                revision=revision,
+                created_at=created_at,
+                rows_added=rows_added,
+                rows_replaced=rows_replaced,
+                first_ts=first_ts,
+                last_ts=last_ts,
+                source=source,
+            )
+        )
+        return BarRevision(
+            import_id=import_id,
+            instrument_id=instrument.spec.instrument_id,
+            timeframe=timeframe,
+            revision=revision,
+            rows_added=rows_added,
+            rows_replaced=rows_replaced,
+            created_at=created_at,
+        )
+
+    def revision(self, instrument: StoredInstrument, timeframe: Timeframe) -> int:
+        """The series' data version: 0 until an import (since versions exist) changed it."""
+        return int(
+            self._connection.execute(
+                select(func.coalesce(func.max(bar_revisions.c.revision), 0)).where(
+                    bar_revisions.c.instrument_id == instrument.pk,
+                    bar_revisions.c.timeframe == timeframe.value,
+                )
+            ).scalar_one()
+        )
+
+    def revision_of_import(self, import_id: str) -> BarRevision | None:
+        """The revision an import stored, or None if it stored none (committed nothing)."""
+        row = self._connection.execute(
+            select(bar_revisions, instruments.c.instrument_id.label("instrument_name"))
+            .join(instruments, instruments.c.id == bar_revisions.c.instrument_id)
+            .where(bar_revisions.c.import_id == import_id)
+        ).one_or_none()
+        if row is None:
+            return None
+        values = row._mapping
+        return BarRevision(
+            import_id=import_id,
+            instrument_id=values["instrument_name"],
+            timeframe=Timeframe(values["timeframe"]),
+            revision=int(values["revision"]),
+            rows_added=int(values["rows_added"]),
+            rows_replaced=int(values["rows_replaced"]),
+            created_at=values["created_at"],
+        )
 
     def load(
         self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
@@ -253,6 +388,11 @@ class BacktestRepository:
         """A run by full id, unique id prefix, or ``latest``."""
         query = _run_select()
         ref = run_ref.strip().lower()
+        if not ref:  # an empty prefix would match every run
+            raise UserInputError(
+                "An empty backtest id matches nothing.",
+                hint="Give an id, a unique prefix of one, or `latest`.",
+            )
         if ref == "latest":
             rows = self._connection.execute(
                 query.order_by(backtest_results.c.created_at.desc()).limit(1)
@@ -332,6 +472,101 @@ class BacktestRepository:
             ReportRecord(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows
         ]
 
+    def select(
+        self, statuses: Sequence[RunStatus], created_before: datetime | None = None
+    ) -> list[RunRecord]:
+        """Every run in one of ``statuses`` (created before ``created_before``), newest first."""
+        query = (
+            _run_select()
+            .where(backtest_results.c.status.in_([status.value for status in statuses]))
+            .order_by(backtest_results.c.created_at.desc())
+        )
+        if created_before is not None:
+            query = query.where(backtest_results.c.created_at < created_before)
+        return [_run_from_row(row._mapping) for row in self._connection.execute(query)]
+
+    def row_counts(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Each run's number of trades and of portfolio snapshots."""
+        counts = {run_id: [0, 0] for run_id in run_ids}
+        for position, table in enumerate((trades, portfolio_snapshots)):
+            for chunk in _chunks(run_ids):
+                query = (
+                    select(table.c.backtest_id, func.count())
+                    .where(table.c.backtest_id.in_(chunk))
+                    .group_by(table.c.backtest_id)
+                )
+                for run_id, count in self._connection.execute(query):
+                    counts[run_id][position] = int(count)
+        return {run_id: (pair[0], pair[1]) for run_id, pair in counts.items()}
+
+    def delete(self, runs: Sequence[RunRecord]) -> DeletedRows:
+        """Delete runs with their trades, snapshots and report records, and every
+        configuration no remaining run uses. Refused (nothing deleted) when a run changed
+        since it was read: another process may have started, resumed or deleted it."""
+        run_ids = [run.id for run in runs]
+        current: dict[str, tuple[str, int | None]] = {}
+        for chunk in _chunks(run_ids):
+            rows = self._connection.execute(
+                select(
+                    backtest_results.c.id, backtest_results.c.status, backtest_results.c.host_pid
+                )
+                .where(backtest_results.c.id.in_(chunk))
+                .with_for_update()
+            )
+            current.update({row.id: (row.status, row.host_pid) for row in rows})
+        for run in runs:
+            if current.get(run.id) != (run.status.value, run.host_pid):
+                raise UserInputError(
+                    f"Backtest {run.id} changed or was deleted while this command ran; "
+                    "nothing was deleted.",
+                    hint="Run the command again to see the runs as they are now.",
+                )
+        # Children first: the foreign keys' ON DELETE CASCADE is not relied upon, and the
+        # counts show the user exactly what went.
+        removed: dict[str, int] = {}
+        for table in (trades, portfolio_snapshots, performance_reports, backtest_results):
+            column = table.c.id if table is backtest_results else table.c.backtest_id
+            removed[table.name] = sum(
+                self._connection.execute(delete(table).where(column.in_(chunk))).rowcount
+                for chunk in _chunks(run_ids)
+            )
+        configuration_ids = sorted({run.configuration_id for run in runs})
+        still_used: set[str] = set()
+        for chunk in _chunks(configuration_ids):
+            still_used.update(
+                self._connection.execute(
+                    select(backtest_results.c.configuration_id)
+                    .where(backtest_results.c.configuration_id.in_(chunk))
+                    .distinct()
+                ).scalars()
+            )
+        unused = [cid for cid in configuration_ids if cid not in still_used]
+        configurations = 0
+        for chunk in _chunks(unused):
+            configurations += self._connection.execute(
+                delete(backtest_configurations).where(backtest_configurations.c.id.in_(chunk))
+            ).rowcount
+        return DeletedRows(
+            runs=removed[backtest_results.name],
+            trades=removed[trades.name],
+            snapshots=removed[portfolio_snapshots.name],
+            reports=removed[performance_reports.name],
+            configurations=configurations,
+        )
+
+    def report_paths_in_use(self, paths: Sequence[str]) -> set[str]:
+        """Which of ``paths`` some stored report record still points to."""
+        used: set[str] = set()
+        for chunk in _chunks(paths):
+            used.update(
+                self._connection.execute(
+                    select(performance_reports.c.file_path)
+                    .where(performance_reports.c.file_path.in_(chunk))
+                    .distinct()
+                ).scalars()
+            )
+        return used
+
     def _set(self, run_id: str, **values: Any) -> None:
         """Update a run that is not yet COMPLETED: completed runs are immutable."""
         result = self._connection.execute(
@@ -360,6 +595,12 @@ class BacktestRepository:
         rows = [{"backtest_id": run_id, **snapshot.model_dump()} for snapshot in snapshots]
         if rows:
             self._connection.execute(insert(portfolio_snapshots), rows)
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """Slices of ``values`` small enough for one IN list on every backend."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _run_select():  # type: ignore[no-untyped-def]

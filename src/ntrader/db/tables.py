@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 NAMING_CONVENTION = {
@@ -88,6 +89,25 @@ bars = Table(
     Column("volume", Float, nullable=False),
     PrimaryKeyConstraint("instrument_id", "timeframe", "ts"),
     sqlite_with_rowid=False,
+)
+
+# One row per import that added or replaced bars of a series (instrument, timeframe): its
+# ``revision`` counts up from 1, so a series' data version is its highest revision.
+bar_revisions = Table(
+    "bar_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", String(36), nullable=False, unique=True),
+    Column("instrument_id", Integer, ForeignKey("instruments.id"), nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("rows_added", Integer, nullable=False),
+    Column("rows_replaced", Integer, nullable=False),
+    Column("first_ts", BigInteger, nullable=False),
+    Column("last_ts", BigInteger, nullable=False),
+    Column("source", Text, nullable=True),
+    UniqueConstraint("instrument_id", "timeframe", "revision"),
 )
 
 strategies = Table(
