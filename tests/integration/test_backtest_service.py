@@ -14,7 +14,11 @@ from ntrader.db.database import Database
 from ntrader.db.tables import backtest_results, portfolio_snapshots, trades
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
-from ntrader.services.backtest_service import BacktestService, RunInterruptedError
+from ntrader.services.backtest_service import (
+    BacktestService,
+    RunFailedError,
+    RunInterruptedError,
+)
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.run_history import RunHistory
 
@@ -72,10 +76,13 @@ def test_run_is_stored_completed_with_trades_snapshots_and_metrics(database: Dat
 
 def test_equity_agrees_with_nautilus_account_and_trade_pnl(database: Database) -> None:
     result = BacktestService(database).run(_config()).result
-    closed_pnl = sum(t.pnl for t in result.trades if not t.is_open)
-    open_trades = [t for t in result.trades if t.is_open]
-    # With no position left open, equity is the capital plus every closed trade's net PnL.
-    if not open_trades:
+    # Every run's final equity is checked against nautilus' account, open positions or not.
+    [nasdaq] = result.reconciliation
+    assert nasdaq.venue == "NASDAQ"
+    assert abs(nasdaq.ours - nasdaq.nautilus) <= nasdaq.tolerance
+    assert result.final_equity == pytest.approx(nasdaq.nautilus, abs=nasdaq.tolerance)
+    if nasdaq.open_positions == 0:
+        closed_pnl = sum(t.pnl for t in result.trades if not t.is_open)
         assert result.final_equity == pytest.approx(100_000 + closed_pnl, abs=1e-6)
     # Daily equity starts at the initial capital and is positive throughout.
     assert result.daily.equity[0] == 100_000
@@ -156,7 +163,7 @@ def test_run_ids_resolve_by_prefix_and_latest(database: Database) -> None:
             RunStatus.INTERRUPTED,
             "interrupted by the user",
         ),
-        (RuntimeError("boom"), RuntimeError, RunStatus.FAILED, "RuntimeError: boom"),
+        (RuntimeError("boom"), RunFailedError, RunStatus.FAILED, "RuntimeError: boom"),
     ],
 )
 def test_a_run_that_stops_early_is_marked(

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import sys
 import time
+import traceback
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.common.component import is_backtest_force_stop
+from nautilus_trader.common.events import TimeEvent
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
 from nautilus_trader.model.identifiers import ClientOrderId, TraderId, Venue
 from nautilus_trader.model.objects import Currency, Money, Price
 from nautilus_trader.model.position import Position
+from nautilus_trader.trading.strategy import Strategy
 
+from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.core.fees import ScheduleFeeModel
 from ntrader.core.fill_models import SlippageFillModel
 from ntrader.core.nautilus_bars import bar_type_for, close_times_ns, to_nautilus_bars
@@ -57,11 +66,79 @@ class Fills:
     commission: np.ndarray
 
 
+ProgressCallback = Callable[[int, int], None]
+"""Called with (bars processed, bars in the run) as the engine works through the bars."""
+
+# How many times a run reports progress: often enough for a smooth bar and an ETA, rare
+# enough that the callbacks cost nothing next to the engine's per-bar work.
+PROGRESS_STEPS = 200
+
+
+class StrategyError(UserInputError):
+    """The strategy's own code raised (or called ``sys.exit``) inside a nautilus handler.
+
+    nautilus 1.231 logs and re-raises an exception from any strategy handler (``on_start``,
+    ``on_bar``, order and position events, ``on_stop``), ending ``BacktestEngine.run``;
+    ``SystemExit`` passes its ``except Exception`` untouched. Either way the run is over and
+    its partial results are worthless.
+    """
+
+    def __init__(self, exc: BaseException, strategy_files: set[str]) -> None:
+        self.location = _strategy_location(exc, strategy_files)
+        self.reason = _describe_exception(exc)
+        where = f" at {self.location}" if self.location else ""
+        super().__init__(
+            f"the strategy raised {self.reason}{where}",
+            hint="Fix the strategy, then run the backtest again.",
+        )
+
+
+class EngineStoppedError(NtraderError):
+    """nautilus ended the run before the last bar without raising.
+
+    ``BacktestEngine.run`` catches an ``AccountError`` (a cash balance going negative, for
+    one) in its main loop, logs it and stops, keeping whatever happened so far: a truncated
+    run that must not pass for a finished one.
+    """
+
+    def __init__(self, processed: int, total: int, at_ns: int) -> None:
+        super().__init__(
+            f"nautilus stopped the run at {ns_to_datetime(at_ns):%Y-%m-%d %H:%M} UTC after "
+            f"{processed:,} of {total:,} bars, on an account error (an order took a cash "
+            "balance below zero, or margin ran out); the results would be incomplete",
+            hint="Size orders within the account's cash (the built-in strategies cap each "
+            "position at 10 % of equity), or allow shorting for a margin account.",
+        )
+
+
+class EquityMismatchError(NtraderError):
+    """ntrader's equity (rebuilt from the fills) disagrees with nautilus' own account."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            hint="This is a bug in ntrader (or nautilus), not in your inputs: please report "
+            "it with the run's configuration (`ntrader backtest show ID --json`).",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEquity:
+    """One venue's equity at the end of a run, as ntrader rebuilt it and as nautilus holds it."""
+
+    venue: str
+    ours: float
+    nautilus: float
+    tolerance: float
+    open_positions: int
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOutput:
     trades: list[TradeRecord]
     fills: Fills
-    final_balance: float
+    account_equity: dict[str, float]  # venue -> nautilus' equity in the account currency
+    open_positions: dict[str, int]  # venue -> positions still open at the end
     engine_seconds: float
 
 
@@ -133,31 +210,142 @@ def _ignore_trade(*_args: object, **_kwargs: object) -> None:
     """Stands in for PortfolioAnalyzer.record_trade (see _build)."""
 
 
+class _ProgressActor(Actor):
+    """Reports how many bars the engine has processed, through chained time alerts.
+
+    An alert at a bar's timestamp fires once every bar stamped at or before it has been
+    handled; a few hundred alerts in a run cost nothing, where a handler on every bar would.
+    """
+
+    def __init__(self, bar_times: np.ndarray, on_progress: ProgressCallback) -> None:
+        super().__init__()
+        self._times = bar_times
+        self._on_progress = on_progress
+        total = bar_times.size
+        picks = np.unique(np.linspace(0, total - 1, min(PROGRESS_STEPS, total)).astype(np.int64))
+        self._checkpoints = np.unique(bar_times[picks])
+        self._next = 0
+
+    def on_start(self) -> None:
+        self._on_progress(0, int(self._times.size))
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._next < self._checkpoints.size:
+            self.clock.set_time_alert_ns(
+                f"ntrader-progress-{self._next}", int(self._checkpoints[self._next]), self._report
+            )
+
+    def _report(self, event: TimeEvent) -> None:
+        done = int(np.searchsorted(self._times, event.ts_event, side="right"))
+        self._next += 1
+        self._on_progress(done, int(self._times.size))
+        self._arm()
+
+
 def run_engine(
     strategy_type: StrategyType,
     parameters: dict[str, Any],
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
+    on_progress: ProgressCallback | None = None,
 ) -> EngineOutput:
-    engine, fill_model = _build(strategy_type, parameters, inputs, settings)
+    strategy_files = _strategy_files(strategy_type.load()[0])
+    with _blame_strategy(strategy_files):  # its __init__ runs here
+        engine, fill_model = _build(strategy_type, parameters, inputs, settings)
+    bar_times = np.sort(
+        np.concatenate([close_times_ns(i.spec, i.timeframe, i.bars.ts) for i in inputs])
+    )
+    if on_progress is not None:
+        engine.add_actor(_ProgressActor(bar_times, on_progress))
     started = time.perf_counter()
     try:
-        engine.run()
+        with _blame_strategy(strategy_files):
+            engine.run()
         elapsed = time.perf_counter() - started
+        processed = engine.iteration
+        if is_backtest_force_stop() or processed < bar_times.size:
+            raise EngineStoppedError(processed, int(bar_times.size), _clock_ns(engine))
         positions = engine.cache.positions()
-        currency = Currency.from_str(settings.currency)
-        final_balance = sum(
-            engine.portfolio.account(Venue(venue)).balance_total(currency).as_double()
-            for venue in {item.spec.venue for item in inputs}
-        )
         return EngineOutput(
             trades=[_trade_record(p, fill_model.reference_prices) for p in positions],
             fills=_fills(positions),
-            final_balance=final_balance,
+            account_equity={
+                venue: _account_equity(engine, venue, settings.currency)
+                for venue in sorted({item.spec.venue for item in inputs})
+            },
+            open_positions=Counter(str(p.instrument_id.venue) for p in positions if p.is_open),
             engine_seconds=elapsed,
         )
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _blame_strategy(strategy_files: set[str]) -> Iterator[None]:
+    """Turn an exception that came through the strategy's code into a ``StrategyError``.
+
+    Ctrl-C stays an interrupt; ``SystemExit`` is caught like any error, or a strategy's
+    ``sys.exit()`` would end the process and leave the run RUNNING.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        if _strategy_location(exc, strategy_files) is None:
+            raise
+        raise StrategyError(exc, strategy_files) from exc
+
+
+def _clock_ns(engine: BacktestEngine) -> int:
+    return int(engine.kernel.clock.timestamp_ns())
+
+
+def _strategy_files(strategy_class: type) -> set[str]:
+    """The Python source files of a strategy class and its Python bases (nautilus' own
+    Cython classes have none)."""
+    files = set()
+    for cls in strategy_class.__mro__:
+        module = sys.modules.get(cls.__module__)
+        path = getattr(module, "__file__", None)
+        if path and path.endswith(".py") and issubclass(cls, Strategy):
+            files.add(str(Path(path).resolve()))
+    return files
+
+
+def _strategy_location(exc: BaseException, strategy_files: set[str]) -> str | None:
+    """``file:line in function`` of the innermost strategy frame the exception came through."""
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if str(Path(frame.filename).resolve()) in strategy_files:
+            found = f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return found
+
+
+def _describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit (sys.exit({exc.code!r}) in a handler)"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _account_equity(engine: BacktestEngine, venue: str, currency: str) -> float:
+    """nautilus' equity for ``venue``: balance plus open positions marked to market (their
+    notional for a cash account, their unrealised PnL for a margin account)."""
+    where = Venue(venue)
+    equity = engine.portfolio.equity(where)
+    unpriced = engine.portfolio.missing_price_instruments(where)
+    others = {str(c): m.as_double() for c, m in equity.items() if str(c) != currency}
+    if unpriced or any(others.values()):
+        raise EquityMismatchError(
+            f"nautilus' account on {venue} cannot be valued in {currency}"
+            + (f": no price for {', '.join(map(str, unpriced))}" if unpriced else "")
+            + (f": it holds {others}" if any(others.values()) else "")
+            + "; ntrader cannot check its equity curve against it"
+        )
+    money = equity.get(Currency.from_str(currency))
+    return money.as_double() if money is not None else 0.0
 
 
 def _trade_record(
@@ -265,3 +453,68 @@ def _cumulative_at(event_ts: np.ndarray, values: np.ndarray, times: np.ndarray) 
     order = np.argsort(event_ts, kind="stable")
     cumulative = np.concatenate([[0.0], np.cumsum(values[order])])
     return cumulative[np.searchsorted(event_ts[order], times, side="right")]
+
+
+# Each fill moves nautilus' balance by an amount it rounds to the currency's precision (half
+# a cent per fill at most in USD); the rebuilt curve sums the same flows unrounded. Anything
+# beyond that rounding, plus a cent for the marks of open positions, is a real disagreement.
+ROUNDING_PER_FILL = 0.005
+RECONCILE_SLACK = 0.01
+RECONCILE_RELATIVE = 1e-9  # float noise of sums near the largest amounts nautilus holds
+
+
+def reconcile_equity(
+    inputs: Sequence[InstrumentBars],
+    path: PortfolioPath,
+    output: EngineOutput,
+    initial_capital: float,
+) -> tuple[VenueEquity, ...]:
+    """Check the final equity rebuilt from the fills against nautilus' account, per venue.
+
+    Raises ``EquityMismatchError`` beyond the tolerance: an equity curve that disagrees
+    with the engine must never be stored as a finished run.
+    """
+    fills = output.fills
+    venues: dict[str, list[InstrumentBars]] = {}
+    for item in inputs:
+        venues.setdefault(item.spec.venue, []).append(item)
+    checked = []
+    for venue, items in sorted(venues.items()):
+        mine = np.isin(fills.instrument_id, [i.spec.instrument_id for i in items])
+        flows = float(np.sum(-fills.signed_qty[mine] * fills.price[mine] - fills.commission[mine]))
+        marks = sum(
+            float(path.quantities[i.spec.instrument_id][-1]) * float(i.bars.close[-1])
+            for i in items
+        )
+        ours = initial_capital * len(items) / len(inputs) + flows + marks
+        checked.append(
+            _checked(venue, ours, output.account_equity[venue], int(np.sum(mine)), output)
+        )
+    total = sum(v.nautilus for v in checked)
+    tolerance = sum(v.tolerance for v in checked)
+    if abs(float(path.equity[-1]) - total) > tolerance:
+        raise EquityMismatchError(_mismatch("all venues", float(path.equity[-1]), total, tolerance))
+    return tuple(checked)
+
+
+def _checked(
+    venue: str, ours: float, nautilus: float, fills: int, output: EngineOutput
+) -> VenueEquity:
+    tolerance = ROUNDING_PER_FILL * fills + RECONCILE_SLACK + RECONCILE_RELATIVE * abs(nautilus)
+    if not abs(ours - nautilus) <= tolerance:
+        raise EquityMismatchError(_mismatch(venue, ours, nautilus, tolerance))
+    return VenueEquity(
+        venue=venue,
+        ours=ours,
+        nautilus=nautilus,
+        tolerance=tolerance,
+        open_positions=output.open_positions.get(venue, 0),
+    )
+
+
+def _mismatch(where: str, ours: float, nautilus: float, tolerance: float) -> str:
+    return (
+        f"the equity ntrader rebuilt from the fills ({ours:,.4f}) differs from nautilus' "
+        f"account ({nautilus:,.4f}) on {where} by {abs(ours - nautilus):,.4f}, beyond the "
+        f"tolerance of {tolerance:,.4f}; the results are not stored as a finished run"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -12,6 +13,10 @@ from ntrader.models.enums import ReportType, RunStatus, Timeframe, TradeSide
 from ntrader.models.execution import CommissionModel
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
+# nautilus_trader.model.objects.MONEY_MAX (checked in the tests): the largest amount a
+# nautilus account can hold. Kept here so validating a configuration does not load the engine.
+MONEY_MAX = 17_014_118_346_046.0
+
 
 def check_period(start: date, end: date) -> None:
     if end <= start:
@@ -21,7 +26,9 @@ def check_period(start: date, end: date) -> None:
 class BacktestConfig(BaseModel):
     """Everything needed to run (and re-run) one backtest."""
 
-    model_config = ConfigDict(frozen=True)
+    # No amount or rate may be NaN or infinite, whatever its range says: an infinite capital
+    # passed the one-sided check and reached nautilus as an overflow.
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     strategy_type: str
     strategy_name: str | None = None
@@ -30,7 +37,7 @@ class BacktestConfig(BaseModel):
     start: date = DEFAULT_START
     end: date = DEFAULT_END
     timeframe: Timeframe = Timeframe.DAILY
-    initial_capital: float = Field(default=100_000.0, ge=1_000)
+    initial_capital: float = Field(default=100_000.0, ge=1_000, le=MONEY_MAX)
     position_size_pct: float = Field(default=1.0, ge=0.1, le=10.0)
     commission: CommissionModel = Field(default_factory=CommissionModel)
     slippage_bps: float = Field(default=0.0, ge=0, le=500)
@@ -44,6 +51,15 @@ class BacktestConfig(BaseModel):
         if isinstance(value, str):
             value = [part for part in value.split(",")]
         return tuple(str(part).strip().upper() for part in value if str(part).strip())
+
+    @field_validator("commission")
+    @classmethod
+    def _finite_commission(cls, value: CommissionModel) -> CommissionModel:
+        for name in ("value", "minimum", "maximum_pct"):
+            amount = getattr(value, name)
+            if amount is not None and not math.isfinite(amount):
+                raise ValueError(f"{name} must be a finite number, not {amount}")
+        return value
 
     @model_validator(mode="after")
     def _end_after_start(self) -> BacktestConfig:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
@@ -16,7 +19,7 @@ import pandas as pd
 from ntrader import __version__
 from ntrader.core import strategy_registry
 from ntrader.core.errors import NotFoundError, NtraderError, UserInputError
-from ntrader.core.runner import InstrumentBars
+from ntrader.core.runner import InstrumentBars, ProgressCallback, StrategyError
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
 from ntrader.models.backtest import BacktestConfig, RunRecord
@@ -39,16 +42,75 @@ class BacktestOutcome:
 
 
 class RunInterruptedError(NtraderError):
-    """Ctrl-C during a run: the run is stored as INTERRUPTED and can be resumed."""
+    """Ctrl-C (or SIGTERM) during a run: the run is stored as INTERRUPTED and can be resumed."""
 
     exit_code = 130
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, terminated: bool = False) -> None:
+        how = "stopped by SIGTERM" if terminated else "interrupted"
         super().__init__(
-            f"Backtest {run_id} was interrupted and is stored as INTERRUPTED.",
+            f"Backtest {run_id} was {how} and is stored as INTERRUPTED.",
             hint=f"Resume it with `ntrader backtest resume {run_id[:8]}`.",
         )
         self.run_id = run_id
+        # 128 + the signal number, as a shell reports a process the signal ended.
+        self.exit_code = 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+
+
+class RunFailedError(NtraderError):
+    """A stored run failed: its record is FAILED and the message says which run and why."""
+
+    def __init__(self, run_id: str, reason: str, hint: str | None, exit_code: int = 1) -> None:
+        super().__init__(
+            f"Backtest {run_id[:8]} failed and is saved as FAILED: {reason.rstrip('.')}.",
+            hint=hint
+            or f"`ntrader backtest show {run_id[:8]}` shows the stored run; "
+            "re-run with --debug for the traceback.",
+        )
+        self.run_id = run_id
+        self.exit_code = exit_code
+
+
+class RunSavedError(NtraderError):
+    """A run finished and is stored, then a later step (reading it back, writing result
+    files, printing) failed: the message says the run is safe and how to reach it."""
+
+    def __init__(self, run_id: str, step: str, exc: BaseException) -> None:
+        reason = exc.message if isinstance(exc, NtraderError) else f"{type(exc).__name__}: {exc}"
+        super().__init__(
+            f"Backtest {run_id[:8]} completed and is saved, but {step} failed: "
+            f"{reason.rstrip('.')}.",
+            hint=f"See it with `ntrader backtest show {run_id[:8]}` or "
+            f"`ntrader report generate --backtest {run_id[:8]}`.",
+        )
+        self.run_id = run_id
+        self.exit_code = exc.exit_code if isinstance(exc, NtraderError) else 1
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the run is so that it ends the way Ctrl-C does."""
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into an interrupt for the duration, then put the previous handler back.
+
+    Signal handlers belong to the main thread; a run in another thread (the HTTP API, a
+    sweep worker) leaves them alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        # None means a handler installed outside Python; the default is the best stand-in.
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,20 +197,27 @@ class BacktestService:
         on_stage: StageCallback | None = None,
         *,
         strategy_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> BacktestOutcome:
         """Validate everything, then run and store the outcome (PENDING → RUNNING → done).
 
         With ``strategy_id`` the run belongs to that stored strategy whatever its status
-        (``strategy validate`` runs drafts this way).
+        (``strategy validate`` runs drafts this way). ``on_progress`` hears (bars processed,
+        bars in the run) while the engine runs.
         """
         config, stored_id = self.prepare(config, use_stored=strategy_id is None)
         (on_stage or (lambda _text: None))("Loading bars")
         with self._database.transaction() as repos:
             inputs, benchmark, warnings = self._load_all(repos, config)
             run_id = repos.backtests.create(config, strategy_id=strategy_id or stored_id)
-        return self._execute(run_id, config, inputs, benchmark, warnings, on_stage)
+        return self._execute(run_id, config, inputs, benchmark, warnings, on_stage, on_progress)
 
-    def resume(self, run_ref: str, on_stage: StageCallback | None = None) -> BacktestOutcome:
+    def resume(
+        self,
+        run_ref: str,
+        on_stage: StageCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BacktestOutcome:
         """Run an interrupted (or stale) run again from its stored configuration, into the
         same record."""
         run = self.get(run_ref)
@@ -162,23 +231,31 @@ class BacktestService:
             inputs, benchmark, warnings = self._load_all(repos, run.config)
         strategy_type = strategy_registry.resolve(run.config.strategy_type)
         strategy_type.validate(run.config.parameters)
-        return self._execute(run.id, run.config, inputs, benchmark, warnings, on_stage)
+        return self._execute(run.id, run.config, inputs, benchmark, warnings, on_stage, on_progress)
 
-    def rerun(self, run_ref: str, on_stage: StageCallback | None = None) -> RerunComparison:
+    def rerun(
+        self,
+        run_ref: str,
+        on_stage: StageCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> RerunComparison:
         """Run a stored configuration again as a new run and compare the two."""
         original = self.get(run_ref)
         with self._database.transaction() as repos:
             inputs, benchmark, warnings = self._load_all(repos, original.config)
             configuration_id = repos.backtests.configuration_id_of(original.id)
             run_id = repos.backtests.create_for(configuration_id)
-        outcome = self._execute(run_id, original.config, inputs, benchmark, warnings, on_stage)
+        outcome = self._execute(
+            run_id, original.config, inputs, benchmark, warnings, on_stage, on_progress
+        )
         return RerunComparison(original=original, outcome=outcome)
 
     def _load_all(
         self, repos: Repositories, config: BacktestConfig
     ) -> tuple[list[InstrumentBars], InstrumentBars | None, list[str]]:
         warnings: list[str] = []
-        inputs = [self._load(repos, name, config) for name in config.instruments]
+        stored = _distinct_instruments(repos, config.instruments)
+        inputs = [self._load(repos, item, config) for item in stored]
         benchmark = self._load_benchmark(repos, config, warnings)
         return inputs, benchmark, warnings
 
@@ -190,6 +267,7 @@ class BacktestService:
         benchmark: InstrumentBars | None,
         warnings: list[str],
         on_stage: StageCallback | None,
+        on_progress: ProgressCallback | None = None,
     ) -> BacktestOutcome:
         stage = on_stage or (lambda _text: None)
         strategy_type = strategy_registry.resolve(config.strategy_type)
@@ -202,7 +280,8 @@ class BacktestService:
             )
         try:
             stage("Running the engine")
-            result = simulate(config, strategy_type, inputs, benchmark)
+            with _sigterm_interrupts():
+                result = simulate(config, strategy_type, inputs, benchmark, on_progress)
             stage("Saving results")
             with self._database.transaction() as repos:
                 repos.backtests.complete(
@@ -213,21 +292,33 @@ class BacktestService:
                     data_fingerprint=fingerprint(inputs),
                 )
         except KeyboardInterrupt as exc:
-            self._finish(run_id, RunStatus.INTERRUPTED, "interrupted by the user")
-            raise RunInterruptedError(run_id) from exc
+            terminated = isinstance(exc, _Terminated)
+            reason = "interrupted by SIGTERM" if terminated else "interrupted by the user"
+            self._finish(run_id, RunStatus.INTERRUPTED, reason, exc)
+            raise RunInterruptedError(run_id, terminated=terminated) from exc
+        except BaseException as exc:
+            # SystemExit included: a strategy calling sys.exit() must not leave the run RUNNING.
+            self._finish(run_id, RunStatus.FAILED, _failure_text(exc), exc)
+            raise _failed(run_id, exc) from exc
+        try:
+            with self._database.transaction() as repos:
+                run = repos.backtests.get(run_id)
         except Exception as exc:
-            self._finish(run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
-            raise
-        with self._database.transaction() as repos:
-            run = repos.backtests.get(run_id)
+            raise RunSavedError(run_id, "reading it back", exc) from exc
         return BacktestOutcome(run=run, result=result, warnings=tuple(warnings))
 
-    def _finish(self, run_id: str, status: RunStatus, message: str) -> None:
-        with self._database.transaction() as repos:
-            repos.backtests.mark_finished(run_id, status, message)
+    def _finish(self, run_id: str, status: RunStatus, message: str, cause: BaseException) -> None:
+        """Record how the run ended; if even that fails (the store is gone), the original
+        error is what the user must see, with this failure attached."""
+        try:
+            with self._database.transaction() as repos:
+                repos.backtests.mark_finished(run_id, status, message)
+        except Exception as exc:
+            raise cause from exc
 
-    def _load(self, repos: Repositories, name: str, config: BacktestConfig) -> InstrumentBars:
-        stored = find_stored(repos.instruments, name)
+    def _load(
+        self, repos: Repositories, stored: StoredInstrument, config: BacktestConfig
+    ) -> InstrumentBars:
         bars = repos.bars.load(stored, config.timeframe, config.start_ns, config.end_ns)
         if bars.is_empty:
             raise NotFoundError(
@@ -280,3 +371,39 @@ class BacktestService:
 
     def get(self, run_ref: str) -> RunRecord:
         return RunHistory(self._database).get(run_ref)
+
+
+def _distinct_instruments(repos: Repositories, names: tuple[str, ...]) -> list[StoredInstrument]:
+    """The stored instruments ``names`` resolve to, refusing one named twice (``AAPL`` and
+    ``AAPL.NASDAQ`` alike): it would trade twice on doubled capital and inflate the return."""
+    found: dict[str, str] = {}
+    stored = []
+    for name in names:
+        item = find_stored(repos.instruments, name)
+        instrument_id = item.spec.instrument_id
+        if instrument_id in found:
+            raise UserInputError(
+                f"The instruments name {instrument_id} twice ({found[instrument_id]} and "
+                f"{name}); a backtest trades each instrument once.",
+                hint="Remove the duplicate from --instruments (or from the configuration "
+                "file's instruments list).",
+            )
+        found[instrument_id] = name
+        stored.append(item)
+    return stored
+
+
+def _failure_text(exc: BaseException) -> str:
+    """What a FAILED run's record says about why."""
+    if isinstance(exc, StrategyError):
+        where = f" at {exc.location}" if exc.location else ""
+        return f"Strategy error: {exc.reason}{where}"
+    if isinstance(exc, NtraderError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _failed(run_id: str, exc: BaseException) -> RunFailedError:
+    if isinstance(exc, NtraderError):
+        return RunFailedError(run_id, exc.message, exc.hint, exc.exit_code)
+    return RunFailedError(run_id, f"{type(exc).__name__}: {exc}", None)

@@ -14,7 +14,10 @@ from ntrader.core.runner import (
     EngineSettings,
     InstrumentBars,
     PortfolioPath,
+    ProgressCallback,
+    VenueEquity,
     portfolio_path,
+    reconcile_equity,
     run_engine,
 )
 from ntrader.core.sizing import MAX_GROSS_LEVERAGE
@@ -42,6 +45,7 @@ class SimulationResult:
     final_equity: float
     engine_seconds: float
     bars_used: int
+    reconciliation: tuple[VenueEquity, ...]  # the final equity, checked against nautilus
 
 
 def daily_equity(path: PortfolioPath, initial_capital: float, first_open_ns: int) -> DailyEquity:
@@ -113,6 +117,7 @@ def simulate(
     strategy_type: StrategyType,
     inputs: Sequence[InstrumentBars],
     benchmark: InstrumentBars | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> SimulationResult:
     settings = EngineSettings(
         initial_capital=config.initial_capital,
@@ -120,8 +125,9 @@ def simulate(
         slippage_bps=config.slippage_bps,
         risk_pct=config.position_size_pct,
     )
-    output = run_engine(strategy_type, config.parameters, inputs, settings)
+    output = run_engine(strategy_type, config.parameters, inputs, settings, on_progress)
     path = portfolio_path(inputs, output.fills, config.initial_capital)
+    reconciliation = reconcile_equity(inputs, path, output, config.initial_capital)
     first_open = min(int(item.bars.ts[0]) for item in inputs)
     daily = daily_equity(path, config.initial_capital, first_open)
     bench_prices = None
@@ -142,4 +148,5 @@ def simulate(
         final_equity=float(path.equity[-1]),
         engine_seconds=output.engine_seconds,
         bars_used=sum(len(item.bars) for item in inputs),
+        reconciliation=reconciliation,
     )

@@ -1,0 +1,168 @@
+"""`backtest run` when something goes wrong, as a user sees it: a failing plug-in strategy,
+bad settings, SIGTERM. One sentence, the right exit code, and a store that says exactly
+what happened."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ntrader.db.engine import create_db_engine, ensure_schema
+from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars
+from tests.e2e.test_interrupt import _latest_status, _minute_csv
+from tests.integration.test_run_failures import FAULTY_STRATEGY, raise_line
+
+
+def _statuses(url: str) -> list[tuple[str, str, str | None]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT id, status, error_message FROM backtest_results ORDER BY created_at")
+            ).all()
+    finally:
+        engine.dispose()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+@pytest.fixture
+def aapl_store(run_cli: RunCli, database_url: str, sample_dir: Path) -> str:
+    import_bars(run_cli, sample_dir / "AAPL_daily.csv", "AAPL", database_url=database_url)
+    return database_url
+
+
+def test_a_failing_strategy_fails_the_run_with_its_error_and_exit_1(
+    run_cli: RunCli, aapl_store: str, tmp_path: Path
+) -> None:
+    strategy = tmp_path / "faulty.py"
+    strategy.write_text(FAULTY_STRATEGY)
+    failures = (
+        ("raise", "ValueError: faulty strategy gave up in on_bar", "FAIL-RAISE"),
+        ("exit", "SystemExit (sys.exit(3) in a handler)", "FAIL-EXIT"),
+    )
+    for how, cause, marker in failures:
+        result = run_cli(
+            "--strategy-path",
+            str(strategy),
+            *RUN_2020,
+            "--strategy",
+            "faulty",
+            "--param",
+            f"fail_in=on_bar,how={how}",
+            database_url=aapl_store,
+            check_exit=1,
+        )
+        run_id, status, error = _statuses(aapl_store)[-1]
+        location = f"{strategy}:{raise_line(marker)} in _fail_if"
+        assert status == "FAILED"
+        assert error == f"Strategy error: {cause} at {location}"
+        message = " ".join(result.stderr.split())
+        assert (
+            f"Backtest {run_id[:8]} failed and is saved as FAILED: the strategy raised {cause} "
+            f"at {location}." in message
+        )
+        assert "Fix the strategy" in message
+        assert "Unexpected error" not in message
+        assert "Traceback" not in result.stderr
+
+
+def test_an_instrument_named_twice_is_refused_before_a_run_is_stored(
+    run_cli: RunCli, aapl_store: str
+) -> None:
+    result = run_cli(
+        "backtest",
+        "run",
+        "--instruments",
+        "AAPL,aapl.nasdaq",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-12-31",
+        database_url=aapl_store,
+        check_exit=1,
+    )
+    assert "The instruments name AAPL.NASDAQ twice (AAPL and AAPL.NASDAQ)" in result.stderr
+    assert "Remove the duplicate" in result.stderr
+    assert _statuses(aapl_store) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--capital", "inf", "Input should be a finite number"),
+        ("--capital", "2e13", "Input should be less than or equal to 17014118346046"),
+        ("--slippage-bps", "nan", "Input should be a finite number"),
+        ("--commission", "inf", "value must be a finite number, not inf"),
+    ],
+)
+def test_non_finite_or_oversized_settings_are_refused_before_a_run_is_stored(
+    run_cli: RunCli, tmp_path: Path, flag: str, value: str, words: str
+) -> None:
+    """Refused by the configuration before the store is opened; checked on SQLite."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = create_db_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
+    result = run_cli(*RUN_2020, flag, value, database_url=url, check_exit=1)
+    assert words in result.stderr
+    assert "Invalid backtest settings" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _statuses(url) == []
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_run_interrupted_and_resume_completes_it(
+    run_cli: RunCli, database_url: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    csv = tmp_path / "minutes.csv"
+    _minute_csv(csv)
+    import_bars(run_cli, csv, "TEST", "--timeframe", "1MIN", database_url=database_url)
+    process = subprocess.Popen(
+        [
+            str(NTRADER),
+            "backtest",
+            "run",
+            "--instruments",
+            "TEST",
+            "--timeframe",
+            "1MIN",
+            "--start",
+            "2023-01-01",
+            "--end",
+            "2023-12-31",
+            "--benchmark",
+            "TEST",
+        ],
+        env={**cli_env, "NTRADER_DATABASE_URL": database_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = _latest_status(database_url)
+        if status and status[1] == "RUNNING":
+            break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("the run never reached RUNNING")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    [(run_id, status, error)] = _statuses(database_url)
+    assert (status, error) == ("INTERRUPTED", "interrupted by SIGTERM")
+    message = " ".join(stderr.split())
+    assert f"Backtest {run_id} was stopped by SIGTERM and is stored as INTERRUPTED." in message
+    assert f"ntrader backtest resume {run_id[:8]}" in message
+    assert "Traceback" not in stderr
+    resumed = json.loads(
+        run_cli("backtest", "resume", run_id[:8], "--json", database_url=database_url).stdout
+    )
+    assert (resumed["id"], resumed["status"]) == (run_id, "COMPLETED")
