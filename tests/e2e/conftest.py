@@ -45,9 +45,15 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def run_cli(cli_env: dict[str, str], tmp_path: Path) -> RunCli:
     def run(
-        *args: str, database_url: str | None = None, check_exit: int | None = 0, timeout: int = 180
+        *args: str,
+        database_url: str | None = None,
+        check_exit: int | None = 0,
+        timeout: int = 180,
+        input: str | None = None,
+        env_extra: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        env = dict(cli_env)
+        """``input`` is typed on stdin (answers to prompts); ``env_extra`` adds variables."""
+        env = {**cli_env, **(env_extra or {})}
         if database_url:
             env["NTRADER_DATABASE_URL"] = database_url
         result = subprocess.run(
@@ -58,6 +64,7 @@ def run_cli(cli_env: dict[str, str], tmp_path: Path) -> RunCli:
             cwd=tmp_path,
             timeout=timeout,
             check=False,
+            input=input,
         )
         if check_exit is not None:
             assert result.returncode == check_exit, (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +16,21 @@ from ntrader.models.enums import RunStatus
 
 if TYPE_CHECKING:
     from ntrader.models.backtest import BacktestConfig
-    from ntrader.models.config_file import OutputSection
+    from ntrader.models.config_file import BacktestFile, OutputSection
+    from ntrader.services.run_history import DeletionPlan, RunHistory
+    from ntrader.utils.config_loader import ConfigSources
 
 
 @click.group()
 def backtest() -> None:
-    """Run backtests and look at stored runs."""
+    """Run backtests and look at stored runs.
+
+    \b
+    Examples:
+      ntrader backtest run --strategy sma --instruments AAPL --start 2020-01-01 --end 2020-12-31
+      ntrader backtest list --last 5
+      ntrader backtest show latest
+    """
 
 
 _OPTION_FIELDS = {
@@ -113,10 +123,7 @@ def run(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
           --slow-period 50 --commission ibkr --slippage-bps 2 --json
       ntrader backtest run --config configs/examples/sma_config.yaml --start 2021-01-01
     """
-    from ntrader.utils.config_loader import load_backtest_file
-
-    output = load_backtest_file(config_file).output if config_file else None
-    _run_and_render(_build_config(ctx, config_file, options), output)
+    _run_and_render(*_prepared(ctx, config_file, options))
 
 
 @backtest.command("run-config")
@@ -129,43 +136,78 @@ def run_config(config_file: Path) -> None:
     Example:
       ntrader backtest run-config configs/examples/momentum_config.yaml
     """
-    from ntrader.utils.config_loader import load_backtest_file
+    _run_and_render(*_prepared(click.get_current_context(), config_file, {}))
 
-    file = load_backtest_file(config_file)
-    _run_and_render(file.to_config(), file.output)
+
+def _prepared(
+    ctx: click.Context, config_file: Path | None, options: dict[str, Any]
+) -> tuple[BacktestConfig, OutputSection | None]:
+    """The configuration to run and a file's output section, checked as far as they can be
+    before the run starts (no run is stored for a refused configuration): merged values,
+    strategy parameters, and that the output directory can be written to."""
+    from ntrader.core.errors import UserInputError
+    from ntrader.services.backtest_service import BacktestService
+    from ntrader.utils.config_loader import (
+        check_output_directory,
+        explain_parameter_error,
+        load_backtest_file,
+    )
+
+    file = load_backtest_file(config_file) if config_file is not None else None
+    config, sources = _build_config(ctx, config_file, file, options)
+    try:
+        BacktestService(app_context().database).prepare(config)
+    except UserInputError as exc:
+        explained = explain_parameter_error(exc, sources)
+        if explained is exc:
+            raise
+        raise explained from exc
+    output = file.output if file is not None else None
+    if config_file is not None and output is not None and output.directory is not None:
+        check_output_directory(output.directory, config_file)
+    return config, output
 
 
 def _build_config(
-    ctx: click.Context, config_file: Path | None, options: dict[str, Any]
-) -> BacktestConfig:
-    """A file's configuration with the flags given on top, or the flags alone."""
-    from pydantic import ValidationError
-
+    ctx: click.Context,
+    config_file: Path | None,
+    file: BacktestFile | None,
+    options: dict[str, Any],
+) -> tuple[BacktestConfig, ConfigSources]:
+    """A file's configuration with the flags given on top, or the flags alone, and where
+    each value came from."""
     from ntrader.core.errors import UserInputError
-    from ntrader.models.backtest import BacktestConfig
     from ntrader.models.execution import CommissionModel
-    from ntrader.models.validation import describe_validation_error
-    from ntrader.utils.config_loader import load_backtest_file
+    from ntrader.utils.config_loader import ConfigSources, validate_config
 
+    given = [name for name in options if _given(ctx, name)]
     overrides: dict[str, Any] = {
-        field: options[name] for name, field in _OPTION_FIELDS.items() if _given(ctx, name)
+        field: options[name] for name, field in _OPTION_FIELDS.items() if name in given
     }
-    parameters = parse_params(options["params"])
+    flags = {field: f"--{name.replace('_', '-')}" for name, field in _OPTION_FIELDS.items()}
+    flags = {field: flag for field, flag in flags.items() if field in overrides}
+    parameters = parse_params(options.get("params", ()))
+    flags.update({f"parameters.{name}": "--param" for name in parameters})
     for name in ("fast_period", "slow_period"):
-        if options[name] is not None:
+        if options.get(name) is not None:
             parameters[name] = options[name]
+            flags[f"parameters.{name}"] = f"--{name.replace('_', '-')}"
     try:
-        if _given(ctx, "commission") or config_file is None:
+        if "commission" in given or file is None:
             overrides["commission"] = CommissionModel.parse(options["commission"])
+            flags["commission"] = "--commission"
     except ValueError as exc:
         raise UserInputError(
             f"Invalid commission {options['commission']!r}: {exc}.",
             hint="Use an amount per order (1.0), per_share:0.005, ibkr, or percentage:0.1.",
         ) from exc
-    if config_file is not None:
-        base = load_backtest_file(config_file).to_config().model_dump()
-        if "strategy_type" in overrides:
+    file_keys: dict[str, str] = {}
+    if file is not None:
+        base = file.to_config().model_dump()
+        file_keys = file.key_paths()
+        if "strategy_type" in overrides:  # another strategy: the file's one is not used
             base["parameters"], base["strategy_name"] = {}, None
+            file_keys = {k: v for k, v in file_keys.items() if not k.startswith("parameters.")}
     elif options["instruments"] is None:
         raise click.UsageError("Give --instruments (or a --config file).")
     else:
@@ -173,43 +215,48 @@ def _build_config(
     base["parameters"] = {**base.get("parameters", {}), **parameters}
     if "benchmark" in overrides:
         overrides["benchmark"] = overrides["benchmark"].upper()
-    try:
-        return BacktestConfig.model_validate({**base, **overrides})
-    except ValidationError as exc:
-        raise UserInputError(
-            f"Invalid backtest settings: {describe_validation_error(exc)}."
-        ) from exc
+    sources = ConfigSources(file=config_file, file_keys=file_keys, flags=flags)
+    return validate_config({**base, **overrides}, sources), sources
 
 
 def _run_and_render(config: BacktestConfig, output: OutputSection | None = None) -> None:
     """Run, print the summary, and write the result files a config file's ``output`` asks for."""
     from ntrader.cli.output import print_success
-    from ntrader.cli.progress import stage_status
+    from ntrader.cli.progress import run_progress
     from ntrader.cli.render import render_backtest_outcome
-    from ntrader.services.backtest_service import BacktestService
+    from ntrader.services.backtest_service import BacktestService, RunSavedError
     from ntrader.services.reports.service import ReportService
 
     ctx = app_context()
-    with stage_status(enabled=not ctx.json_output) as on_stage:
-        outcome = BacktestService(ctx.database).run(config, on_stage)
+    with run_progress(enabled=not ctx.json_output) as progress:
+        outcome = BacktestService(ctx.database).run(
+            config, progress.stage, on_progress=progress.bars
+        )
         written = []
-        if output is not None and output.directory is not None:
-            on_stage("Writing result files")
-            target = output.directory / outcome.run.id[:8]
-            reports = ReportService(ctx.database)
-            written = [
-                reports.generate(
-                    outcome.run.id,
-                    "csv",
-                    target / "csv",
-                    csv_trades=output.save_trades,
-                    csv_snapshots=output.save_portfolio_snapshots,
-                ),
-                reports.generate(outcome.run.id, "json", target / "report.json"),
-            ]
-    render_backtest_outcome(outcome, json_output=ctx.json_output)
-    if written and not ctx.json_output:
-        print_success(f"Results written to {written[0].file_path} and {written[1].file_path}")
+        # From here on the run is stored: a failure must say so and name it.
+        try:
+            if output is not None and output.directory is not None:
+                progress.stage("Writing result files")
+                target = output.directory / outcome.run.id[:8]
+                reports = ReportService(ctx.database)
+                written = [
+                    reports.generate(
+                        outcome.run.id,
+                        "csv",
+                        target / "csv",
+                        csv_trades=output.save_trades,
+                        csv_snapshots=output.save_portfolio_snapshots,
+                    ),
+                    reports.generate(outcome.run.id, "json", target / "report.json"),
+                ]
+        except Exception as exc:
+            raise RunSavedError(outcome.run.id, "writing the result files", exc) from exc
+    try:
+        render_backtest_outcome(outcome, json_output=ctx.json_output)
+        if written and not ctx.json_output:
+            print_success(f"Results written to {written[0].file_path} and {written[1].file_path}")
+    except Exception as exc:
+        raise RunSavedError(outcome.run.id, "printing its summary", exc) from exc
 
 
 @backtest.command("list")
@@ -229,7 +276,14 @@ def _run_and_render(config: BacktestConfig, output: OutputSection | None = None)
 )
 @common_options
 def list_(strategy: str | None, status: str | None, last: int, output_format: str) -> None:
-    """List stored backtests, newest first."""
+    """List stored backtests, newest first.
+
+    \b
+    Examples:
+      ntrader backtest list
+      ntrader backtest list --status COMPLETED --strategy sma_crossover --last 5
+      ntrader backtest list --format ids
+    """
     from ntrader.cli.render import render_run_list
     from ntrader.services.run_history import RunHistory
 
@@ -244,7 +298,13 @@ def list_(strategy: str | None, status: str | None, last: int, output_format: st
 @click.argument("run_id")
 @common_options
 def show(run_id: str) -> None:
-    """Show one run: configuration, metrics, trade count. RUN_ID: id, prefix, or `latest`."""
+    """Show one run: configuration, metrics, trade count. RUN_ID: id, prefix, or `latest`.
+
+    \b
+    Examples:
+      ntrader backtest show latest
+      ntrader backtest show 1a2b3c4d --json
+    """
     from ntrader.cli.render import render_run_detail
     from ntrader.services.run_history import RunHistory
 
@@ -279,14 +339,19 @@ def rerun(run_id: str) -> None:
 
     The new run reads the same bars when the data has not changed (same fingerprint), and a
     deterministic engine must then give the same metrics.
+
+    \b
+    Examples:
+      ntrader backtest rerun latest
+      ntrader backtest rerun 1a2b3c4d --json
     """
-    from ntrader.cli.progress import stage_status
+    from ntrader.cli.progress import run_progress
     from ntrader.cli.render import render_rerun
     from ntrader.services.backtest_service import BacktestService
 
     ctx = app_context()
-    with stage_status(enabled=not ctx.json_output) as on_stage:
-        comparison = BacktestService(ctx.database).rerun(run_id, on_stage)
+    with run_progress(enabled=not ctx.json_output) as progress:
+        comparison = BacktestService(ctx.database).rerun(run_id, progress.stage, progress.bars)
     render_rerun(comparison, json_output=ctx.json_output)
 
 
@@ -294,12 +359,144 @@ def rerun(run_id: str) -> None:
 @click.argument("run_id")
 @common_options
 def resume(run_id: str) -> None:
-    """Re-run an interrupted backtest (or a stale RUNNING one) into the same record."""
-    from ntrader.cli.progress import stage_status
+    """Re-run an interrupted backtest (or a stale RUNNING one) into the same record.
+
+    \b
+    Example:
+      ntrader backtest resume 1a2b3c4d
+    """
+    from ntrader.cli.progress import run_progress
     from ntrader.cli.render import render_backtest_outcome
     from ntrader.services.backtest_service import BacktestService
 
     ctx = app_context()
-    with stage_status(enabled=not ctx.json_output) as on_stage:
-        outcome = BacktestService(ctx.database).resume(run_id, on_stage)
+    with run_progress(enabled=not ctx.json_output) as progress:
+        outcome = BacktestService(ctx.database).resume(run_id, progress.stage, progress.bars)
     render_backtest_outcome(outcome, json_output=ctx.json_output)
+
+
+def _deletion_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--yes``, ``--force`` and ``--delete-files``, shared by ``delete`` and ``prune``."""
+    for option in (
+        click.option(
+            "--yes", "-y", is_flag=True, help="Delete without asking (needed with --json)."
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Also delete RUNNING runs whose process is alive or on another machine.",
+        ),
+        click.option(
+            "--delete-files",
+            is_flag=True,
+            help="Also delete the runs' report files (kept and listed otherwise); a file another "
+            "run's report refers to, or whose content changed, is kept.",
+        ),
+    ):
+        command = option(command)
+    return command
+
+
+@backtest.command("delete")
+@click.argument("run_ids", nargs=-1, required=True)
+@_deletion_options
+@common_options
+def delete(run_ids: tuple[str, ...], yes: bool, force: bool, delete_files: bool) -> None:
+    """Delete backtests with their trades, portfolio snapshots and report records.
+
+    RUN_IDS: ids, unique prefixes, or `latest`. Shows what will go and asks first. The
+    configuration goes too unless another run (a rerun) uses it. Report files stay on disk
+    and are listed, unless --delete-files.
+
+    \b
+    Example:
+      ntrader backtest delete 3f2a 9c1e --delete-files
+    """
+    from ntrader.services.run_history import RunHistory
+
+    _refuse_json_without_yes(yes)
+    history = RunHistory(app_context().database)
+    plan = history.plan_delete(run_ids, force=force)
+    _confirm_and_delete(history, plan, yes=yes, delete_files=delete_files, none="No backtests")
+
+
+@backtest.command("prune")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    required=True,
+    type=click.Choice([s.value for s in RunStatus], case_sensitive=False),
+    help="Delete the runs with this status (repeatable).",
+)
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    default=None,
+    help="Only runs created more than AGE ago: whole hours, days or weeks, e.g. 12h, 7d, 2w.",
+)
+@_deletion_options
+@common_options
+def prune(
+    statuses: tuple[str, ...],
+    older_than: str | None,
+    yes: bool,
+    force: bool,
+    delete_files: bool,
+) -> None:
+    """Delete every run with a status (e.g. FAILED, INTERRUPTED), optionally only old ones.
+
+    Shows what will go and asks first; deletes like `backtest delete`.
+
+    \b
+    Example:
+      ntrader backtest prune --status FAILED --status INTERRUPTED --older-than 30d
+    """
+    from ntrader.core.errors import UserInputError
+    from ntrader.services.run_history import RunHistory, parse_age
+
+    _refuse_json_without_yes(yes)
+    try:
+        age = parse_age(older_than) if older_than is not None else None
+    except UserInputError as exc:
+        raise click.BadParameter(exc.message, param_hint="'--older-than'") from exc
+    chosen = [RunStatus(status) for status in dict.fromkeys(s.upper() for s in statuses)]
+    history = RunHistory(app_context().database)
+    plan = history.plan_prune(chosen, age, force=force)
+    none = f"No {' or '.join(s.value for s in chosen)} backtests" + (
+        f" created more than {older_than} ago" if age else ""
+    )
+    _confirm_and_delete(history, plan, yes=yes, delete_files=delete_files, none=none)
+
+
+def _refuse_json_without_yes(yes: bool) -> None:
+    if app_context().json_output and not yes:
+        raise click.UsageError("--json needs --yes: there is no one to answer the confirmation.")
+
+
+def _confirm_and_delete(
+    history: RunHistory, plan: DeletionPlan, *, yes: bool, delete_files: bool, none: str
+) -> None:
+    """Show the plan, ask (unless ``yes``), delete, and say what became of the files."""
+    from ntrader.cli.output import print_warning
+    from ntrader.cli.render import render_deletion_plan, render_deletion_result
+
+    json_output = app_context().json_output
+    if not plan.items and not json_output:
+        print_warning(f"{none}; nothing to delete.")
+        return
+    if not json_output:
+        render_deletion_plan(plan)
+    if not yes:
+        try:
+            count = len(plan.items)
+            confirmed = click.confirm(
+                f"Delete {count} backtest{'' if count == 1 else 's'}?", default=False
+            )
+        except click.Abort:
+            print_warning("Nothing deleted.")
+            raise
+        if not confirmed:
+            print_warning("Nothing deleted.")
+            return
+    render_deletion_result(history.delete(plan, delete_files=delete_files), json_output=json_output)

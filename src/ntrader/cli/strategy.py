@@ -19,6 +19,12 @@ def strategy() -> None:
     parameters. New strategies are drafts; `validate` runs one on stored data and
     activates it if it trades. Only active strategies can be backtested; archived ones
     are read-only.
+
+    \b
+    Examples:
+      ntrader strategy types
+      ntrader strategy create --name fast_sma --type sma_crossover --params fast_period=5
+      ntrader strategy validate fast_sma --instrument AAPL
     """
 
 
@@ -27,21 +33,45 @@ def strategy() -> None:
 @click.option("--active", "active_only", is_flag=True, help="Only active strategies.")
 @common_options
 def list_(strategy_type: str | None, active_only: bool) -> None:
-    """List stored strategies."""
+    """List stored strategies.
+
+    \b
+    Examples:
+      ntrader strategy list
+      ntrader strategy list --type sma_crossover --active --json
+    """
     from ntrader.cli.render_strategy import render_strategy_list
     from ntrader.services.strategy_service import StrategyService
 
     ctx = app_context()
-    records = StrategyService(ctx.database).list(
-        strategy_type=strategy_type, active_only=active_only
-    )
+    service = StrategyService(ctx.database)
+    records = service.list(strategy_type=strategy_type, active_only=active_only)
+    filters = [
+        f for f, on in ((f"--type {strategy_type}", strategy_type), ("--active", active_only)) if on
+    ]
+    if not records and filters and not ctx.json_output:
+        total = service.count()
+        if total:  # "none stored yet" would be wrong: the filter hides them
+            from ntrader.cli.output import print_warning
+
+            print_warning(
+                f"No strategy matches {' '.join(filters)}; {total} "
+                f"{'is' if total == 1 else 'are'} stored (`ntrader strategy list` shows all)."
+            )
+            return
     render_strategy_list(records, json_output=ctx.json_output)
 
 
 @strategy.command("types")
 @common_options
 def types() -> None:
-    """List the strategy types you can create strategies from, with their parameters."""
+    """List the strategy types you can create strategies from, with their parameters.
+
+    \b
+    Examples:
+      ntrader strategy types
+      ntrader strategy types --json
+    """
     from ntrader.cli.render_strategy import render_strategy_types
 
     render_strategy_types(json_output=app_context().json_output)
@@ -51,7 +81,12 @@ def types() -> None:
 @click.argument("name")
 @common_options
 def show(name: str) -> None:
-    """Show one strategy: type, status, parameters."""
+    """Show one strategy: type, status, parameters.
+
+    \b
+    Example:
+      ntrader strategy show fast_sma
+    """
     from ntrader.cli.render_strategy import render_strategy
     from ntrader.services.strategy_service import StrategyService
 
@@ -60,8 +95,17 @@ def show(name: str) -> None:
 
 
 @strategy.command("create")
-@click.option("--name", required=True, help="Unique name, 1-100 characters.")
-@click.option("--type", "strategy_type", required=True, help="Strategy type, e.g. sma_crossover.")
+@click.option(
+    "--name",
+    default=None,
+    help="Unique name, 1-100 characters (default: the name in --params-file).",
+)
+@click.option(
+    "--type",
+    "strategy_type",
+    default=None,
+    help="Strategy type, e.g. sma_crossover (default: the type in --params-file).",
+)
 @click.option(
     "--params",
     "params",
@@ -72,13 +116,14 @@ def show(name: str) -> None:
     "--params-file",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="YAML/JSON file of parameters (or an exported strategy file).",
+    help="YAML/JSON file of parameters, or an exported strategy file (its type, name and "
+    "description are used unless given as flags; --params override its parameters).",
 )
 @click.option("--description", default=None, help="A note for yourself.")
 @common_options
 def create(
-    name: str,
-    strategy_type: str,
+    name: str | None,
+    strategy_type: str | None,
     params: tuple[str, ...],
     params_file: Path | None,
     description: str | None,
@@ -92,12 +137,19 @@ def create(
       ntrader strategy create --name mr --type mean_reversion --params-file mr.yaml
     """
     from ntrader.cli.render_strategy import render_strategy
-    from ntrader.services.strategy_service import StrategyService, read_params_file
+    from ntrader.services.strategy_service import StrategyFile, StrategyService, read_strategy_file
 
     ctx = app_context()
-    parameters = read_params_file(params_file) if params_file else {}
-    parameters.update(parse_params(params, option="--params"))
-    record = StrategyService(ctx.database).create(name, strategy_type, parameters, description)
+    file = read_strategy_file(params_file) if params_file else StrategyFile(Path(), {})
+    name = name or file.name
+    strategy_type = file.type_for(strategy_type)
+    if name is None or strategy_type is None:
+        has_none = f" ({params_file} has none)" if params_file else ""
+        raise click.UsageError(f"Give {'--name' if name is None else '--type'}{has_none}.")
+    parameters = {**file.parameters, **parse_params(params, option="--params")}
+    record = StrategyService(ctx.database).create(
+        name, strategy_type, parameters, description or file.description
+    )
     render_strategy(record, json_output=ctx.json_output, note="Created (draft).")
 
 
@@ -106,7 +158,12 @@ def create(
 @click.option("--params", "params", multiple=True, required=True, help="k=v,k=v to change.")
 @common_options
 def edit(name: str, params: tuple[str, ...]) -> None:
-    """Change some parameters of a strategy (not an archived one)."""
+    """Change some parameters of a strategy (not an archived one).
+
+    \b
+    Example:
+      ntrader strategy edit fast_sma --params fast_period=8,slow_period=30
+    """
     from ntrader.cli.render_strategy import render_strategy
     from ntrader.services.strategy_service import StrategyService
 
@@ -124,6 +181,11 @@ def validate(name: str, instrument: str, timeframe: Timeframe) -> None:
     """Run the strategy on the last year of stored bars and report whether it trades.
 
     A draft that produces at least one signal becomes active.
+
+    \b
+    Examples:
+      ntrader strategy validate fast_sma --instrument AAPL
+      ntrader strategy validate fast_sma --instrument SPY --timeframe 1MIN
     """
     from ntrader.cli.progress import stage_status
     from ntrader.cli.render_strategy import render_validation
@@ -140,7 +202,12 @@ def validate(name: str, instrument: str, timeframe: Timeframe) -> None:
 @click.argument("name")
 @common_options
 def activate(name: str) -> None:
-    """Mark a draft strategy active without validating it."""
+    """Mark a draft strategy active without validating it.
+
+    \b
+    Example:
+      ntrader strategy activate fast_sma
+    """
     from ntrader.cli.render_strategy import render_strategy
     from ntrader.services.strategy_service import StrategyService
 
@@ -154,7 +221,12 @@ def activate(name: str) -> None:
 @click.option("--output", required=True, type=click.Path(path_type=Path, dir_okay=False))
 @common_options
 def export(name: str, output: Path) -> None:
-    """Write a strategy to a YAML file (usable as --params-file or a config's strategy block)."""
+    """Write a strategy to a YAML file (usable as --params-file or a config's strategy block).
+
+    \b
+    Example:
+      ntrader strategy export fast_sma --output fast_sma.yaml
+    """
     from ntrader.cli.output import print_json, print_success
     from ntrader.services.strategy_service import StrategyService
 
@@ -170,7 +242,12 @@ def export(name: str, output: Path) -> None:
 @click.argument("name")
 @common_options
 def archive(name: str) -> None:
-    """Archive a strategy: it stays for the record, read-only, and cannot be backtested."""
+    """Archive a strategy: it stays for the record, read-only, and cannot be backtested.
+
+    \b
+    Example:
+      ntrader strategy archive fast_sma
+    """
     from ntrader.cli.render_strategy import render_strategy
     from ntrader.services.strategy_service import StrategyService
 

@@ -74,6 +74,29 @@ class OutputSection(_Section):
     save_trades: bool = True
     save_portfolio_snapshots: bool = True
 
+    @field_validator("directory")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+
+# BacktestConfig field -> where a file sets it, for messages that name the file's key.
+CONFIG_KEYS = {
+    "strategy_type": "strategy.type",
+    "strategy_name": "strategy.name",
+    "instruments": "instruments",
+    "start": "period.start",
+    "end": "period.end",
+    "timeframe": "timeframe",
+    "initial_capital": "portfolio.initial_capital",
+    "position_size_pct": "portfolio.position_size_pct",
+    "commission": "execution.commission",
+    "slippage_bps": "execution.slippage_bps",
+    "benchmark": "benchmark",
+    "risk_free_rate": "risk_free_rate",
+    "data_source": "data.source",
+}
+
 
 class BacktestFile(_Section):
     strategy: StrategySection
@@ -96,6 +119,20 @@ class BacktestFile(_Section):
     @classmethod
     def _instruments(cls, value: Any) -> Any:
         return [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+
+    def key_paths(self) -> dict[str, str]:
+        """The configuration fields this file sets itself (not left to a default), with
+        their key paths; a strategy parameter ``p`` appears as ``parameters.p``."""
+        given: dict[str, str] = {}
+        for field, path in CONFIG_KEYS.items():
+            section, _, key = path.partition(".")
+            if section in self.model_fields_set and (
+                not key or key in getattr(self, section).model_fields_set
+            ):
+                given[field] = path
+        for name in self.strategy.parameters:
+            given[f"parameters.{name}"] = f"strategy.parameters.{name}"
+        return given
 
     def to_config(self) -> BacktestConfig:
         """The run configuration; a stored strategy's name stands in for the type until the

@@ -38,19 +38,77 @@ class ValidationReport:
         return self.orders > 0
 
 
-def read_params_file(path: Path) -> dict[str, Any]:
-    """Parameters from a YAML/JSON file: a plain mapping, or a ``strategy.parameters`` block."""
+@dataclass(frozen=True, slots=True)
+class StrategyFile:
+    """A ``--params-file``: parameters, and the name, type and description an exported
+    strategy file (or a backtest config's ``strategy`` block) also carries."""
+
+    path: Path
+    parameters: dict[str, Any]
+    name: str | None = None
+    strategy_type: str | None = None
+    description: str | None = None
+
+    def type_for(self, flag: str | None) -> str | None:
+        """The strategy type: ``--type`` when given (it must be the file's type, if the file
+        has one: its parameters belong to that type), else the file's."""
+        if flag is None or self.strategy_type is None:
+            return flag or self.strategy_type
+        if (
+            strategy_registry.resolve(flag).name
+            != strategy_registry.resolve(self.strategy_type).name
+        ):
+            raise UserInputError(
+                f"--type {flag} contradicts {self.path}: strategy.type {self.strategy_type}; "
+                "the file's parameters belong to its own type.",
+                hint="Leave out --type to use the file's type, or use a file of that type.",
+            )
+        return flag
+
+
+_STRATEGY_KEYS = {"name": "name", "type": "strategy_type", "description": "description"}
+
+
+def read_strategy_file(path: Path) -> StrategyFile:
+    """A plain mapping of parameters, or a document with a ``strategy`` block (name, type,
+    parameters, description); every error names the file and the key."""
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UserInputError(f"{path}: file not found.") from exc
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: cannot be read ({exc}).") from exc
     except yaml.YAMLError as exc:
         raise UserInputError(f"{path}: not valid YAML ({exc}).") from exc
-    if isinstance(loaded, dict) and isinstance(loaded.get("strategy"), dict):
-        loaded = loaded["strategy"].get("parameters", {})
     if not isinstance(loaded, dict):
-        raise UserInputError(f"{path}: expected a mapping of parameter names to values.")
-    return loaded
+        raise UserInputError(
+            f"{path}: expected a mapping of parameter names to values, or a strategy block.",
+            hint="Write one with `ntrader strategy export NAME --output FILE`.",
+        )
+    block = loaded.get("strategy")
+    if not isinstance(block, dict):
+        return StrategyFile(path, loaded)
+    fields: dict[str, Any] = {}
+    for key, value in block.items():
+        if key == "parameters":
+            if value is not None and not isinstance(value, dict):
+                raise UserInputError(f"{path}: strategy.parameters: expected a mapping.")
+            fields["parameters"] = value or {}
+        elif key in _STRATEGY_KEYS:
+            if not isinstance(value, str) or not value.strip():
+                raise UserInputError(f"{path}: strategy.{key}: expected a non-empty text.")
+            fields[_STRATEGY_KEYS[key]] = value.strip()
+        else:
+            raise UserInputError(
+                f"{path}: strategy.{key}: unknown key.",
+                hint="A strategy block has name, type, parameters and description.",
+            )
+    return StrategyFile(path, **{"parameters": {}, **fields})
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """Parameters from a YAML/JSON file: a plain mapping, or a ``strategy.parameters`` block."""
+    return read_strategy_file(path).parameters
 
 
 class StrategyService:
@@ -88,6 +146,11 @@ class StrategyService:
         status = StrategyStatus.ACTIVE if active_only else None
         with self._database.transaction() as repos:
             return repos.strategies.list(strategy_type=kind, status=status)
+
+    def count(self) -> int:
+        """How many strategies are stored, whatever their type and status."""
+        with self._database.transaction() as repos:
+            return len(repos.strategies.list())
 
     def edit(self, name: str, changes: dict[str, Any]) -> StrategyRecord:
         with self._database.transaction() as repos:
@@ -202,7 +265,7 @@ class StrategyService:
 def _name_taken(name: str) -> UserInputError:
     return UserInputError(
         f"A strategy named {name!r} already exists.",
-        hint="Pick another name, or change it with `ntrader strategy edit`.",
+        hint="Pick another name with --name, or change that one with `ntrader strategy edit`.",
     )
 
 
