@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ntrader.db.engine import SCHEMA_HEAD
 from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars
 
 pytestmark = pytest.mark.slow
@@ -212,9 +213,9 @@ def test_usage_error_exits_2(run_cli: RunCli) -> None:
 
 def test_db_upgrade_and_current(run_cli: RunCli, database_url: str) -> None:
     upgraded = json.loads(run_cli("db", "upgrade", "--json", database_url=database_url).stdout)
-    assert upgraded["to"] == "0003"
+    assert upgraded["to"] == SCHEMA_HEAD
     current = json.loads(run_cli("db", "current", "--json", database_url=database_url).stdout)
-    assert current["current"] == current["head"] == "0003"
+    assert current["current"] == current["head"] == SCHEMA_HEAD
 
 
 def test_console_script_is_installed() -> None:

@@ -15,8 +15,15 @@ def demo() -> None:
     Uses the default database (SQLite in your data dir) unless --database-url or
     NTRADER_DATABASE_URL says otherwise. Safe to run again: data already stored is
     not imported twice.
+
+    \b
+    Examples:
+      ntrader demo
+      ntrader demo --database-url sqlite:///demo.db --json
     """
-    from ntrader.cli.output import print_json, stderr
+    from rich.text import Text
+
+    from ntrader.cli.output import print_json, print_line, stderr
     from ntrader.cli.progress import import_progress, stage_status
     from ntrader.cli.render import render_backtest_outcome, run_payload
     from ntrader.services.demo_service import run_demo
@@ -24,7 +31,10 @@ def demo() -> None:
     ctx = app_context()
     console = stderr()
     if not ctx.json_output:
-        console.print(f"[bold]ntrader demo[/] · database {ctx.database.display_url}")
+        print_line(
+            Text.assemble(("ntrader demo", "bold"), f" · database {ctx.database.display_url}"),
+            console,
+        )
     with (
         import_progress("sample data", enabled=not ctx.json_output) as on_progress,
         stage_status(enabled=not ctx.json_output) as on_stage,
@@ -54,9 +64,14 @@ def demo() -> None:
             if item.rows_imported
             else f"all {item.rows_in_file:,} already stored"
         )
-        console.print(f"  [green]✓[/] {item.file.name}: {item.instrument_id} {note}")
+        print_line(
+            Text.assemble("  ", ("✓", "green"), f" {item.file.name}: {item.instrument_id} {note}"),
+            console,
+        )
     render_backtest_outcome(result.outcome, json_output=False)
-    console.print(f"[green]✓[/] HTML report: [bold]{result.report.file_path}[/]")
+    print_line(
+        Text.assemble(("✓", "green"), " HTML report: ", (result.report.file_path, "bold")), console
+    )
     console.print(
         "[dim]Next: `ntrader backtest list`, `ntrader report summary latest`, "
         "`ntrader strategy types`.[/]"

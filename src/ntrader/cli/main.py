@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
 
 import click
 
@@ -50,15 +53,49 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context) -> None:
     """ntrader: backtest trading strategies on stored bars with NautilusTrader.
 
+    Start with `ntrader demo`: it imports sample data and runs a backtest.
+
     \b
-    Start here:
-      ntrader demo                       import sample data, run a backtest
+    Examples:
+      ntrader demo
       ntrader data import --file F.csv --instrument AAPL
       ntrader backtest run --strategy sma_crossover --instruments AAPL \\
           --start 2020-01-01 --end 2020-12-31
+      ntrader --json backtest list
     """
     ctx.ensure_object(AppContext)
     ctx.call_on_close(ctx.obj.close)
+
+
+def _json_requested(app: AppContext, argv: Sequence[str]) -> bool:
+    """Whether the user asked for --json; a usage error can stop click before it parsed the
+    flag, so the command line is checked too (up to a ``--`` separator)."""
+    if app.json_output:
+        return True
+    args = list(argv)
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _fail(app: AppContext, message: str, exit_code: int, hint: str | None = None) -> NoReturn:
+    """One human sentence on stderr and, with --json, one JSON error object on stdout."""
+    from ntrader.cli.output import print_error, print_json_error
+
+    if _json_requested(app, sys.argv[1:]):
+        print_json_error(message, exit_code, hint)
+    print_error(message, hint)
+    sys.exit(exit_code)
+
+
+def _usage_hint(exc: click.ClickException) -> str | None:
+    ctx = getattr(exc, "ctx", None)
+    return f"Run `{ctx.command_path} --help` to see the usage." if ctx is not None else None
+
+
+def _usage_message(exc: click.ClickException) -> str:
+    # A group run without a command "fails" with its whole help text as the message.
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return f"`{exc.ctx.command_path}` needs a command."
+    return exc.format_message()
 
 
 def main() -> None:
@@ -66,34 +103,36 @@ def main() -> None:
 
     app = AppContext()
     try:
-        cli.main(obj=app, standalone_mode=False)
-    except click.exceptions.Abort:
-        from ntrader.cli.output import print_error
-
-        print_error("Aborted.")
-        sys.exit(130)
+        result = cli.main(obj=app, standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (KeyboardInterrupt) and end of input (EOFError) into Abort.
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        _fail(app, "Interrupted." if interrupted else "Aborted.", 130)
     except KeyboardInterrupt:
-        from ntrader.cli.output import print_error
-
-        print_error("Interrupted.")
-        sys.exit(130)
+        _fail(app, "Interrupted.", 130)
     except click.ClickException as exc:
-        exc.show()
+        if _json_requested(app, sys.argv[1:]):
+            from ntrader.cli.output import print_json_error
+
+            print_json_error(_usage_message(exc), exc.exit_code, _usage_hint(exc))
+        exc.show()  # click's own usage text and message, on stderr
         sys.exit(exc.exit_code)
     except NtraderError as exc:
         if app.debug:
-            raise
-        from ntrader.cli.output import print_error
-
-        print_error(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
+            traceback.print_exc()
+        _fail(app, exc.message, exc.exit_code, exc.hint)
     except Exception as exc:
         if app.debug:
-            raise
-        from ntrader.cli.output import print_error
+            traceback.print_exc()
+        from ntrader.cli.output import describe_exception
 
-        print_error(
-            f"Unexpected error: {type(exc).__name__}: {exc}",
+        # A short description only: SQLAlchemy errors embed SQL, parameters and URLs.
+        _fail(
+            app,
+            f"Unexpected error: {describe_exception(exc)}",
+            1,
             "Re-run with --debug to see the traceback, and please report it.",
         )
-        sys.exit(1)
+    # standalone_mode=False returns the code of click's Exit (e.g. ctx.exit(3)) instead of exiting.
+    if isinstance(result, int) and not isinstance(result, bool) and result:
+        sys.exit(result)

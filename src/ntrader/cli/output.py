@@ -1,18 +1,29 @@
-"""Consoles, JSON output and error messages. Messages go to stderr; results to stdout."""
+"""Consoles, JSON output and error messages. Messages go to stderr; results to stdout.
+
+Anything that comes from the user or the data (ids, names, paths, error messages) is printed
+as a rich ``Text`` (or escaped), never as markup: a name like ``[/]`` must print as itself.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
+from collections.abc import Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 
 @cache
 def stdout() -> Console:
+    # Rich itself drops colours when NO_COLOR is set. Not soft_wrap=True here: it would crop
+    # text inside panels; lines of their own pass soft_wrap=True (see print_line).
     return Console(highlight=False)
 
 
@@ -21,50 +32,156 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def _default(value: Any) -> Any:
+def styled(text: object, style: str | None = None) -> Text:
+    """Literal text (never parsed as markup) in an optional style."""
+    return Text(str(text), style=style or "")
+
+
+# Why a metric can be infinite, for the warning that says it was written as null.
+_INFINITE_BECAUSE = {
+    "profit_factor": "no losing trades",
+    "sortino_ratio": "no losing days",
+    "calmar_ratio": "no drawdown",
+}
+
+
+def _non_finite_note(path: str, value: float | Decimal) -> str:
+    if value.is_nan() if isinstance(value, Decimal) else math.isnan(value):
+        return f"{path} is not a number (NaN)"
+    field = re.split(r"[.\[]", path)[-1]
+    reason = _INFINITE_BECAUSE.get(field) if value > 0 else None
+    sign = "infinite" if value > 0 else "negative infinite"
+    return f"{path} is {sign} ({reason})" if reason else f"{path} is {sign}"
+
+
+def _finite(value: Any, path: str, notes: list[str]) -> Any:
+    """``value`` as plain JSON types; non-finite numbers become None and are noted."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float | Decimal):
+        if value.is_finite() if isinstance(value, Decimal) else math.isfinite(value):
+            return value if isinstance(value, float) else str(value)
+        notes.append(_non_finite_note(path or "value", value))
+        return None
+    if isinstance(value, Mapping):
+        return {
+            key if isinstance(key, str) else str(key): _finite(
+                item, f"{path}.{key}" if path else str(key), notes
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_finite(item, f"{path}[{i}]", notes) for i, item in enumerate(value)]
     if isinstance(value, datetime | date):
         return value.isoformat()
     if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
+        return _finite(value.model_dump(mode="json"), path, notes)
+    if hasattr(value, "dtype") and hasattr(value, "item"):  # numpy scalars
+        return _finite(value.item(), path, notes)
     return str(value)
 
 
+def json_safe(payload: Any) -> tuple[Any, list[str]]:
+    """The payload with every NaN/Infinity replaced by None, and a note for each one."""
+    notes: list[str] = []
+    return _finite(payload, "", notes), notes
+
+
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, default=_default, indent=2, allow_nan=False) + "\n")
+    """Strict JSON on stdout (JSON has no NaN or Infinity: they are written as null)."""
+    clean, notes = json_safe(payload)
+    if notes:
+        shown = "; ".join(notes[:5]) + (f"; and {len(notes) - 5} more" if len(notes) > 5 else "")
+        print_warning(f"{shown}; written as null.")
+    sys.stdout.write(json.dumps(clean, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def print_line(text: Text, console: Console | None = None) -> None:
+    """One line that is never cut or broken at the terminal width (a path, an id, a command
+    to copy): the terminal wraps it, so copying it gives it back whole."""
+    (console or stdout()).print(text, soft_wrap=True)
 
 
 def print_error(message: str, hint: str | None = None) -> None:
-    console = stderr()
-    console.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    print_line(Text.assemble(("Error: ", "bold red"), message), stderr())
     if hint:
-        console.print(f"[dim]{hint}[/]", soft_wrap=True)
+        print_line(Text(hint, style="dim"), stderr())
 
 
 def print_warning(message: str) -> None:
-    stderr().print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
+    print_line(Text.assemble(("Warning: ", "yellow"), message), stderr())
 
 
 def print_success(message: str) -> None:
-    stderr().print(f"[green]✓[/] {message}", soft_wrap=True)
+    print_line(Text.assemble(("✓ ", "green"), message), stderr())
+
+
+# Credentials in connection strings: scheme://user:PASSWORD@host and libpq's password=...
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+_KEY_PASSWORD = re.compile(r"\b(password|passwd|pwd)\s*=\s*\S+", re.IGNORECASE)
+
+
+def describe_exception(exc: BaseException, limit: int = 200) -> str:
+    """A short, safe description of an unexpected exception: its type and the first line of
+    its message, without SQL statements, bound parameters or passwords (SQLAlchemy errors
+    embed the statement and its parameters in their text)."""
+    cause = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+    text = str(cause if isinstance(cause, BaseException) else exc)
+    text = re.split(r"\[SQL:|\[parameters:|\(Background on this error", text)[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    first = _KEY_PASSWORD.sub(r"\1=***", _URL_PASSWORD.sub(r"\1***@", first))
+    if len(first) > limit:
+        first = first[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def signed_style(value: float | None) -> str:
-    if value is None or value == 0:
-        return ""
+    """Green for gains, red for losses, and the plain style otherwise (never empty, so
+    ``f"[{style}]…"`` is always valid markup)."""
+    if value is None or math.isnan(value) or value == 0:
+        return "default"
     return "green" if value > 0 else "red"
+
+
+def _non_finite_text(value: float) -> str | None:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return None
 
 
 def fmt_pct(value: float | None, digits: int = 2, *, signed: bool = True) -> str:
     if value is None:
         return "—"
-    if not signed or value == 0:
+    odd = _non_finite_text(value)
+    if odd is not None:
+        return odd
+    if value == 0:
+        return f"{0.0:.{digits}f}%"  # never "-0.00%" or "+0.00%"
+    if not signed:
         return f"{value * 100:.{digits}f}%"
     return f"{value * 100:+.{digits}f}%"
 
 
 def fmt_num(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+    if value is None:
+        return "—"
+    odd = _non_finite_text(value)
+    return odd if odd is not None else f"{value + 0.0:,.{digits}f}"  # + 0.0: no "-0.00"
 
 
 def fmt_money(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.2f}"
+    if value is None:
+        return "—"
+    odd = _non_finite_text(value)
+    return odd if odd is not None else f"${value + 0.0:,.2f}"
+
+
+def print_json_error(message: str, exit_code: int, hint: str | None = None) -> None:
+    """The --json form of a failure: one object on stdout, so scripts never parse nothing."""
+    error = {"error": message, "exit_code": exit_code, "hint": hint}
+    sys.stdout.write(json.dumps(error, indent=2) + "\n")
+    sys.stdout.flush()

@@ -14,10 +14,12 @@ from ntrader.cli.output import (
     fmt_num,
     fmt_pct,
     print_json,
+    print_line,
     print_success,
     print_warning,
     signed_style,
     stdout,
+    styled,
 )
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.utils.timeutil import ns_to_datetime
@@ -48,27 +50,32 @@ def render_import_result(result: ImportResult, *, json_output: bool) -> None:
                 "timeframe": result.timeframe.value,
                 "rows_in_file": result.rows_in_file,
                 "rows_imported": result.rows_imported,
+                "rows_replaced": result.rows_replaced,
                 "rows_already_present": result.rows_already_present,
                 "first_bar": first,
                 "last_bar": last,
                 "price_precision": result.price_precision,
+                "data_version": result.data_version,
                 "seconds": round(result.seconds, 3),
             }
         )
         return
-    if result.rows_imported == 0:
+    if result.rows_imported == result.rows_replaced == 0:
         print_success(
             f"{result.file.name}: all {result.rows_in_file:,} bars were already stored; "
             "nothing added."
         )
     else:
+        replaced = f", replaced {result.rows_replaced:,}" if result.rows_replaced else ""
         print_success(
             f"Imported {result.rows_imported:,} {result.timeframe.value} bars of "
-            f"{result.instrument_id} from {result.file.name}"
+            f"{result.instrument_id} from {result.file.name}{replaced}"
         )
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_row("rows imported", f"{result.rows_imported:,}")
+    table.add_row("rows replaced", f"{result.rows_replaced:,}")
     table.add_row("rows already present", f"{result.rows_already_present:,}")
+    table.add_row("data version", str(result.data_version))
     table.add_row("date range", f"{first} → {last}")
     rate = result.rows_in_file / result.seconds if result.seconds > 0 else 0
     table.add_row("time", f"{result.seconds:.2f} s ({rate:,.0f} rows/s)")
@@ -104,7 +111,7 @@ def render_coverage(rows: Sequence[BarCoverage], *, json_output: bool) -> None:
     table.add_column("Last bar")
     for row in rows:
         table.add_row(
-            row.instrument_id,
+            styled(row.instrument_id),
             row.timeframe.value,
             f"{row.rows:,}",
             fmt_ts(row.first_ts, row.timeframe),
@@ -148,12 +155,12 @@ def _profit_factor(trading: dict[str, Any]) -> str:
 def render_summary_table(
     title: str, metrics: dict[str, Any], final_equity: float, initial: float
 ) -> None:
-    stdout().print(f"[bold]{title}[/]")
+    print_line(styled(title, "bold"))
     table = Table(show_header=False)
     table.add_column("Metric", style="bold")
     table.add_column("Value", justify="right")
     for label, value, style in summary_rows(metrics, final_equity, initial):
-        table.add_row(label, f"[{style}]{value}[/]" if style else value)
+        table.add_row(label, styled(value, style))
     stdout().print(table)
 
 
@@ -167,11 +174,11 @@ def render_per_instrument(metrics: dict[str, Any]) -> None:
         table.add_column(column, justify="left" if column == "Instrument" else "right")
     for instrument_id, row in figures.items():
         table.add_row(
-            instrument_id,
+            styled(instrument_id),
             str(row["total_trades"]),
             fmt_pct(row["win_rate"], 1, signed=False),
-            f"[{signed_style(row['net_pnl'])}]{fmt_money(row['net_pnl'])}[/]",
-            f"[{signed_style(row['return_contribution'])}]{fmt_pct(row['return_contribution'])}[/]",
+            styled(fmt_money(row["net_pnl"]), signed_style(row["net_pnl"])),
+            styled(fmt_pct(row["return_contribution"]), signed_style(row["return_contribution"])),
             str(row["open_positions"]),
         )
     stdout().print(table)
@@ -211,9 +218,12 @@ def render_backtest_outcome(outcome: BacktestOutcome, *, json_output: bool) -> N
     )
     render_summary_table(title, result.metrics, result.final_equity, config.initial_capital)
     render_per_instrument(result.metrics)
-    stdout().print(
-        f"[dim]Run {run.id} · {result.bars_used:,} bars · "
-        f"engine {result.engine_seconds:.2f} s · `ntrader backtest show {run.id[:8]}`[/]"
+    print_line(
+        styled(
+            f"Run {run.id} · {result.bars_used:,} bars · "
+            f"engine {result.engine_seconds:.2f} s · `ntrader backtest show {run.id[:8]}`",
+            "dim",
+        )
     )
 
 
@@ -251,24 +261,40 @@ def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: b
     if not runs:
         print_warning("No backtests yet. Run one with `ntrader backtest run` or `ntrader demo`.")
         return
-    table = Table(title="Backtests (newest first)", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("ID", "Created", "Strategy", "Instruments", "Period", "Status", "Return"):
+    # Every header must stay whole on an 80-column terminal: the creation time only shows
+    # when there is room, and the long cells fold instead of cutting the headers.
+    wide = stdout().width >= 100
+    columns = ["ID", *(["Created"] if wide else []), "Strategy", "Symbols", "Period", "Status"]
+    table = Table(
+        title="Backtests (newest first)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        show_edge=False,
+    )
+    for column in (*columns, "Return", "Sharpe", "Params"):
         table.add_column(
             column,
-            justify="right" if column == "Return" else "left",
-            no_wrap=column in {"ID", "Status", "Return", "Period"},
+            justify="right" if column in {"Return", "Sharpe"} else "left",
+            no_wrap=column in {"ID", "Created", "Period", "Status", "Return", "Sharpe"},
+            min_width=len(column),
+            overflow="fold",
         )
     for run in runs:
-        total = (run.metrics or {}).get("returns", {}).get("total_return")
+        metrics = run.metrics or {}
+        total = metrics.get("returns", {}).get("total_return")
+        sharpe = metrics.get("risk", {}).get("sharpe_ratio")
         config = run.config
         table.add_row(
-            f"[cyan]{run.id[:8]}[/]",
-            run.created_at.strftime("%m-%d %H:%M"),
-            config.strategy_name or config.strategy_type,
-            ",".join(i.split(".")[0] for i in config.instruments),
-            f"{config.start}\n{config.end} {config.timeframe.value}",
+            styled(run.id[:8], "cyan"),
+            *([run.created_at.strftime("%m-%d %H:%M")] if wide else []),
+            styled(config.strategy_name or config.strategy_type),
+            styled(",".join(i.split(".")[0] for i in config.instruments)),
+            f"{config.start}\n{config.end}\n{config.timeframe.value}",
             _status_text(run),
-            f"[{signed_style(total)}]{fmt_pct(total)}[/]" if total is not None else "—",
+            styled(fmt_pct(total), signed_style(total)) if total is not None else "—",
+            styled(fmt_num(sharpe), signed_style(sharpe)) if sharpe is not None else "—",
+            styled(compact_params(config.strategy_type, config.parameters)),
         )
     stdout().print(table)
 
@@ -281,20 +307,22 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
     details = Table(show_header=False, box=None, padding=(0, 2))
     details.add_row("status", _status_text(run))
     if run.error_message:
-        details.add_row("error", f"[red]{run.error_message}[/]")
+        details.add_row("error", styled(run.error_message, "red"))
     label = (
         f"{config.strategy_name} ({config.strategy_type})"
         if config.strategy_name
         else (config.strategy_type)
     )
-    details.add_row("strategy", f"{label} {config.parameters}")
-    details.add_row("instruments", ", ".join(config.instruments))
+    details.add_row("strategy", styled(f"{label} {config.parameters}"))
+    details.add_row("instruments", styled(", ".join(config.instruments)))
     details.add_row("period", f"{config.start} → {config.end} ({config.timeframe.value})")
     details.add_row("capital", fmt_money(config.initial_capital))
     details.add_row(
         "execution",
-        f"commission {config.commission.describe()}, slippage {config.slippage_bps:g} bps, "
-        f"risk {config.position_size_pct:g}% per trade, benchmark {config.benchmark}",
+        styled(
+            f"commission {config.commission.describe()}, slippage {config.slippage_bps:g} bps, "
+            f"risk {config.position_size_pct:g}% per trade, benchmark {config.benchmark}"
+        ),
     )
     details.add_row("created", run.created_at.isoformat(timespec="seconds"))
     if run.duration_seconds is not None:
@@ -303,9 +331,11 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
         details.add_row(
             "trades", f"{run.trades_count} ({run.winning_trades} won, {run.losing_trades} lost)"
         )
-    details.add_row("data fingerprint", run.data_fingerprint or "—")
-    details.add_row("versions", f"ntrader {run.ntrader_version}, nautilus {run.nautilus_version}")
-    stdout().print(Panel(details, title=f"Backtest {run.id}", title_align="left"))
+    details.add_row("data fingerprint", styled(run.data_fingerprint or "—"))
+    details.add_row(
+        "versions", styled(f"ntrader {run.ntrader_version}, nautilus {run.nautilus_version}")
+    )
+    stdout().print(Panel(details, title=styled(f"Backtest {run.id}"), title_align="left"))
     if run.metrics:
         final = config.initial_capital * (1 + run.metrics["returns"]["total_return"])
         render_summary_table("Metrics", run.metrics, final, config.initial_capital)
@@ -342,5 +372,90 @@ def render_rerun(comparison: RerunComparison, *, json_output: bool) -> None:
     for column in ("Metric", "Before", "After"):
         table.add_column(column)
     for name, before, after in comparison.differences():
-        table.add_row(name, str(before), str(after))
+        table.add_row(styled(name), styled(before), styled(after))
     stdout().print(table)
+
+
+if TYPE_CHECKING:
+    from ntrader.services.run_history import DeletionPlan, DeletionResult
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def render_deletion_plan(plan: DeletionPlan) -> None:
+    """The runs a delete or prune is about to remove, and what goes with each."""
+    table = Table(
+        title=f"To delete: {_plural(len(plan.items), 'backtest')}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("ID", "Created", "Strategy", "Status", "Trades", "Snapshots", "Reports"):
+        numeric = column in {"Trades", "Snapshots", "Reports"}
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=column != "Strategy",
+        )
+    for item in plan.items:
+        config = item.run.config
+        table.add_row(
+            styled(item.run.id[:8], "cyan"),
+            item.run.created_at.strftime("%Y-%m-%d"),
+            styled(config.strategy_name or config.strategy_type),
+            _status_text(item.run),
+            f"{item.trades:,}",
+            f"{item.snapshots:,}",
+            f"{len(item.reports):,}",
+        )
+    stdout().print(table)
+
+
+def render_deletion_result(result: DeletionResult, *, json_output: bool) -> None:
+    if json_output:
+        print_json(
+            {
+                "deleted": list(result.run_ids),
+                "trades": result.trades,
+                "snapshots": result.snapshots,
+                "reports": result.reports,
+                "configurations": result.configurations,
+                "report_files": [
+                    {"path": f.path, "outcome": f.outcome, "reason": f.reason} for f in result.files
+                ],
+            }
+        )
+        return
+    print_success(
+        f"Deleted {_plural(len(result.run_ids), 'backtest')} with "
+        f"{_plural(result.trades, 'trade')}, {_plural(result.snapshots, 'portfolio snapshot')}, "
+        f"{_plural(result.reports, 'report record')} and "
+        f"{_plural(result.configurations, 'configuration')} no other run used."
+    )
+    for outcome, heading in (("deleted", "Report files deleted:"), ("kept", "Report files kept:")):
+        files = [f for f in result.files if f.outcome == outcome]
+        if files:
+            stdout().print(heading)
+        for f in files:
+            stdout().print(styled(f"  {f.path}" + (f" ({f.reason})" if f.reason else "")))
+
+
+def compact_params(strategy_type: str, parameters: dict[str, Any]) -> str:
+    """``fast=10 slow=30``: each parameter with ``_period`` dropped from its name, leaving out
+    switched-off extras at their default (``allow_short=False``, ``entry_threshold=0``)."""
+    from ntrader.core import strategy_registry
+    from ntrader.core.errors import UserInputError
+
+    try:
+        fields = strategy_registry.resolve(strategy_type).params.model_fields
+    except UserInputError:  # a user strategy whose module is not loaded: show everything
+        fields = {}
+    parts = []
+    for name, value in parameters.items():
+        if name in fields and not value and value == fields[name].default:
+            continue
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{name.removesuffix('_period')}={shown}")
+    return " ".join(parts)

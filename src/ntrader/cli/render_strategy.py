@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from ntrader.cli.output import print_json, print_success, print_warning, stdout
+from ntrader.cli.output import (
+    print_json,
+    print_line,
+    print_success,
+    print_warning,
+    stdout,
+    styled,
+)
 from ntrader.models.enums import StrategyStatus
 
 if TYPE_CHECKING:
@@ -40,10 +47,10 @@ def render_strategy_list(records: Sequence[StrategyRecord], *, json_output: bool
         table.add_column(column)
     for r in records:
         table.add_row(
-            f"[bold]{r.name}[/]",
-            r.strategy_type,
-            f"[{_STATUS_STYLE[r.status]}]{r.status.value}[/]",
-            _params_text(r.parameters),
+            styled(r.name, "bold"),
+            styled(r.strategy_type),
+            styled(r.status.value, _STATUS_STYLE[r.status]),
+            styled(_params_text(r.parameters)),
             r.updated_at.strftime("%Y-%m-%d %H:%M"),
         )
     stdout().print(table)
@@ -56,14 +63,14 @@ def render_strategy(record: StrategyRecord, *, json_output: bool, note: str = ""
     if note:
         print_success(f"{record.name}: {note}")
     table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("name", f"[bold]{record.name}[/]")
-    table.add_row("type", record.strategy_type)
-    table.add_row("status", f"[{_STATUS_STYLE[record.status]}]{record.status.value}[/]")
+    table.add_row("name", styled(record.name, "bold"))
+    table.add_row("type", styled(record.strategy_type))
+    table.add_row("status", styled(record.status.value, _STATUS_STYLE[record.status]))
     for key, value in record.parameters.items():
-        table.add_row(f"  {key}", str(value))
+        table.add_row(styled(f"  {key}"), styled(value))
     if record.description:
-        table.add_row("description", record.description)
-    table.add_row("id", f"[dim]{record.id}[/]")
+        table.add_row("description", styled(record.description))
+    table.add_row("id", styled(record.id, "dim"))
     stdout().print(table)
 
 
@@ -90,10 +97,10 @@ def render_strategy_types(*, json_output: bool) -> None:
     for kind in kinds:
         defaults = {name: f.default for name, f in kind.params.model_fields.items()}
         table.add_row(
-            f"[bold]{kind.name}[/]",
-            ", ".join(kind.aliases),
-            _params_text(defaults),
-            kind.description,
+            styled(kind.name, "bold"),
+            styled(", ".join(kind.aliases)),
+            styled(_params_text(defaults)),
+            styled(kind.description),
         )
     stdout().print(table)
 
@@ -124,4 +131,4 @@ def render_validation(report: ValidationReport, *, json_output: bool) -> None:
             f"{report.strategy.name} produced no signal on {period}; it stays "
             f"{report.strategy.status.value}. Try other parameters or another instrument."
         )
-    stdout().print(f"[dim]Run {report.run_id} · `ntrader backtest show {report.run_id[:8]}`[/]")
+    print_line(styled(f"Run {report.run_id} · `ntrader backtest show {report.run_id[:8]}`", "dim"))

@@ -12,6 +12,7 @@ from ntrader.cli.context import AppContext, app_context, common_options
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.text import Text
 
     from ntrader.models.backtest import ReportRecord
     from ntrader.services.comparison import Comparison
@@ -41,14 +42,23 @@ def report() -> None:
 
     \b
     RUN ids: the full id, a unique prefix (like git), or `latest`.
+
+    \b
+    Examples:
+      ntrader report summary latest --detailed
+      ntrader report generate --backtest latest --format html
+      ntrader report compare --backtests 1a2b3c4d,5e6f7a8b
     """
 
 
-def _styled(text: str, tone: str) -> str:
-    from rich.markup import escape
+def _plain(text: str, style: str = "") -> Text:
+    from ntrader.cli.output import styled
 
-    style = _TONE_STYLE[tone]
-    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+    return styled(text, style)
+
+
+def _styled(text: str, tone: str) -> Text:
+    return _plain(text, _TONE_STYLE[tone])
 
 
 def _group_tables(data: RunData) -> list[RenderableType]:
@@ -67,7 +77,7 @@ def _group_tables(data: RunData) -> list[RenderableType]:
             text = format_metric(data.metrics, metric)
             table.add_row(metric.label, _styled(text, metric_tone(data.metrics, metric).value))
         if group == "benchmark" and data.benchmark is None:
-            table.add_row("", f"[yellow]no {data.run.config.benchmark} data[/]")
+            table.add_row("", _plain(f"no {data.run.config.benchmark} data", "yellow"))
         tables.append(table)
     return tables
 
@@ -85,14 +95,14 @@ def _detail_tables(data: RunData, stats: TradeStats) -> list[RenderableType]:
     facts.add_column(style="dim", no_wrap=True)
     facts.add_column(justify="right")
     for label, value in stats_rows(stats):
-        facts.add_row(label, value)
+        facts.add_row(_plain(label), _plain(value))
     drawdowns = Table(
         title="Worst drawdowns", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD
     )
     for name in DRAWDOWN_HEADER:
         drawdowns.add_column(name, justify="left" if name == "#" else "right")
     for row in drawdown_rows(worst_drawdowns(data.curve.series())):
-        drawdowns.add_row(*row)
+        drawdowns.add_row(*map(_plain, row))
     return [facts, drawdowns]
 
 
@@ -100,6 +110,7 @@ def render_summary(data: RunData, stats: TradeStats | None) -> None:
     from rich.columns import Columns
     from rich.console import Group
     from rich.panel import Panel
+    from rich.text import Text
 
     from ntrader.cli.output import stdout
     from ntrader.services.reports.catalog import Kind, format_value
@@ -108,10 +119,12 @@ def render_summary(data: RunData, stats: TradeStats | None) -> None:
     curve = data.curve
     final = float(curve.values[-1])
     tone = "good" if final > curve.initial else "bad" if final < curve.initial else "neutral"
-    line = (
-        f"[dim]Equity[/] {format_value(Kind.MONEY, curve.initial)} "
-        f"[{_TONE_STYLE[tone] or 'default'}]{sparkline(curve.equity)}[/] "
-        f"{_styled(format_value(Kind.MONEY, final), tone)}"
+    line = Text.assemble(
+        ("Equity", "dim"),
+        f" {format_value(Kind.MONEY, curve.initial)} ",
+        _styled(sparkline(curve.equity), tone),
+        " ",
+        _styled(format_value(Kind.MONEY, final), tone),
     )
     parts: list[RenderableType] = [line, "", Columns(_group_tables(data), padding=(0, 4))]
     if stats is not None:
@@ -120,10 +133,12 @@ def render_summary(data: RunData, stats: TradeStats | None) -> None:
     stdout().print(
         Panel(
             Group(*parts),
-            title=f"[bold]Backtest {data.short_id}[/] · {data.title}",
+            title=Text.assemble((f"Backtest {data.short_id}", "bold"), f" · {data.title}"),
             title_align="left",
-            subtitle=f"risk-free rate {rate} · `ntrader report generate --backtest "
-            f"{data.short_id} --format html`",
+            subtitle=_plain(
+                f"risk-free rate {rate} · `ntrader report generate --backtest "
+                f"{data.short_id} --format html`"
+            ),
             subtitle_align="left",
         )
     )
@@ -269,10 +284,10 @@ def _split_ids(text: str) -> list[str]:
 
 def render_comparison(comparison: Comparison) -> None:
     """Side-by-side metrics (best of each row in bold green) and the significance tests."""
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    from ntrader.cli.output import stdout
+    from ntrader.cli.output import print_line, stdout
     from ntrader.services.reports.catalog import GROUPS
     from ntrader.services.reports.comparison_report import (
         METHOD_NOTE,
@@ -284,29 +299,29 @@ def render_comparison(comparison: Comparison) -> None:
 
     console = stdout()
     for position, label in enumerate(comparison.labels):
-        console.print(f"[bold]{label}[/] {escape(describe_run(comparison, position))}")
+        print_line(Text.assemble((label, "bold"), " ", describe_run(comparison, position)))
     metrics = Table(title="Metrics (best in green)", title_justify="left")
     metrics.add_column("Metric", no_wrap=True)
     for label in comparison.labels:
-        metrics.add_column(label, justify="right", no_wrap=True)
+        metrics.add_column(_plain(label), justify="right", no_wrap=True)
     for group, title in GROUPS:
         metrics.add_row(f"[bold]{title}[/]", *([""] * len(comparison.labels)))
         for row in comparison.rows:
             if row.metric.group == group:
                 cells = [
-                    f"[bold green]{escape(text)}[/]" if i in row.best else escape(text)
+                    _plain(text, "bold green" if i in row.best else "")
                     for i, text in enumerate(row.texts)
                 ]
                 metrics.add_row(f"  {row.metric.label}", *cells)
     console.print(metrics)
-    console.print(f"[dim]{escape(PSR_NOTE)}[/]", soft_wrap=True)
+    print_line(_plain(PSR_NOTE, "dim"))
     tests = Table(title="Are the differences significant?", title_justify="left")
     for name in SIGNIFICANCE_HEADER:
         tests.add_column(name, justify="left" if name == "Pair" else "right")
     for row in significance_rows(comparison):
-        tests.add_row(*map(escape, row))
+        tests.add_row(*map(_plain, row))
     console.print(tests)
-    console.print(f"[dim]{escape(METHOD_NOTE)}[/]", soft_wrap=True)
+    print_line(_plain(METHOD_NOTE, "dim"))
 
 
 def show_comparison(
