@@ -55,3 +55,37 @@ class CommissionModel(BaseModel):
         if self.type is CommissionType.PERCENTAGE:
             return f"{self.value:g}% of value"
         return f"{self.value:g}/share (min {self.minimum:g}, max {self.maximum_pct:g}%)"
+
+
+class FillAt(StrEnum):
+    """When a market order from a signal on bar t fills (docs/execution.md)."""
+
+    NEXT_OPEN = "next-open"  # at the open of bar t+1: the price a trader could get
+    CLOSE = "close"  # at the close of bar t itself: optimistic, chosen knowingly
+
+
+class SizingMode(StrEnum):
+    """What ``position_size_pct`` means."""
+
+    RISK = "risk"  # % of equity lost if the stop (ATR distance) is hit
+    PERCENT = "percent"  # % of equity put into the position
+    FIXED = "fixed"  # a number of units
+
+
+def parse_multiple(text: str | float, unit: str) -> float:
+    """``atr:2`` (for ``unit`` "atr") as 2.0; a bare positive number is accepted too."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        kind, sep, amount = str(text).strip().lower().partition(":")
+        if not sep:
+            kind, amount = unit, kind
+        if kind != unit:
+            raise ValueError(f"{text!r} must read {unit}:N (a multiple of the {unit.upper()})")
+        try:
+            value = float(amount)
+        except ValueError:
+            raise ValueError(f"{text!r} must read {unit}:N with N a number") from None
+    if not 0 < value <= 100:  # also refuses nan and inf
+        raise ValueError(f"{text!r}: the multiple must be above 0 and at most 100")
+    return value

@@ -119,6 +119,12 @@ def simulate(
         commission=config.commission,
         slippage_bps=config.slippage_bps,
         risk_pct=config.position_size_pct,
+        fill_at=config.fill_at,
+        sizing=config.sizing,
+        max_position_pct=config.max_position_pct,
+        initial_stop_atr=config.initial_stop_atr,
+        take_profit_r=config.take_profit_r,
+        trailing_stop_atr=config.trailing_stop_atr,
     )
     output = run_engine(strategy_type, config.parameters, inputs, settings)
     path = portfolio_path(inputs, output.fills, config.initial_capital)
