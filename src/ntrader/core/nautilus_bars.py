@@ -68,8 +68,8 @@ def to_open_ticks(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -
         instrument_id,
         spec.price_precision,
         0,
-        np.ascontiguousarray(data.open, dtype=np.float64),
-        np.maximum(np.ascontiguousarray(data.volume, dtype=np.float64), 1.0),
+        np.array(data.open, dtype=np.float64),  # a copy: nautilus needs writable buffers
+        np.maximum(np.asarray(data.volume, dtype=np.float64), 1.0),
         np.full(ts.size, AggressorSide.NO_AGGRESSOR.value, dtype=np.uint8),
         [f"O{i}" for i in range(ts.size)],
         ts,
