@@ -7,12 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
+from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
 from ntrader.models.enums import ReportType, RunStatus, Timeframe, TradeSide
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode, parse_multiple
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
-MAX_POSITION_PCT = 300.0  # SPEC §5: margin used at most 3x account value
 DEFAULT_STOP_ATR = 2.0  # risk sizing's stop distance, in ATRs, unless a stop-loss is given
 
 
@@ -112,6 +111,28 @@ class BacktestConfig(BaseModel):
         if self.take_profit_r is not None and self.initial_stop_atr is None:
             raise ValueError(TAKE_PROFIT_NEEDS_STOP)
         return self
+
+    def describe_fill(self) -> str:
+        if self.fill_at is FillAt.CLOSE:
+            return "at the signal bar's close (optimistic)"
+        return "at the next bar's open"
+
+    def describe_sizing(self) -> str:
+        size = f"{self.position_size_pct:g}"
+        if self.sizing is SizingMode.RISK:
+            return f"risk {size}% of equity per trade"
+        if self.sizing is SizingMode.PERCENT:
+            return f"{size}% of equity per position"
+        return f"{size} units per position"
+
+    def describe_exits(self) -> str:
+        stop = self.initial_stop_atr
+        parts = [f"stop {stop:g}x ATR"] if stop is not None else []
+        if self.take_profit_r is not None:
+            parts.append(f"take-profit {self.take_profit_r:g}R")
+        if self.trailing_stop_atr is not None:
+            parts.append(f"trailing stop {self.trailing_stop_atr:g}x ATR")
+        return ", ".join(parts) or "signals only"
 
     @property
     def initial_stop_atr(self) -> float | None:

@@ -23,14 +23,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ntrader.models.backtest import (
-    MAX_POSITION_PCT,
     TAKE_PROFIT_NEEDS_STOP,
     BacktestConfig,
     check_period,
     check_sizing,
     initial_stop_atr,
 )
-from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
+from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
 from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode, parse_multiple
 

@@ -6,6 +6,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ntrader.models.enums import FillAt, SizingMode
+
+__all__ = ["CommissionModel", "CommissionType", "FillAt", "SizingMode", "parse_multiple"]
+
 
 class CommissionType(StrEnum):
     FIXED = "fixed"  # currency per order
@@ -55,21 +59,6 @@ class CommissionModel(BaseModel):
         if self.type is CommissionType.PERCENTAGE:
             return f"{self.value:g}% of value"
         return f"{self.value:g}/share (min {self.minimum:g}, max {self.maximum_pct:g}%)"
-
-
-class FillAt(StrEnum):
-    """When a market order from a signal on bar t fills (docs/execution.md)."""
-
-    NEXT_OPEN = "next-open"  # at the open of bar t+1: the price a trader could get
-    CLOSE = "close"  # at the close of bar t itself: optimistic, chosen knowingly
-
-
-class SizingMode(StrEnum):
-    """What ``position_size_pct`` means."""
-
-    RISK = "risk"  # % of equity lost if the stop (ATR distance) is hit
-    PERCENT = "percent"  # % of equity put into the position
-    FIXED = "fixed"  # a number of units
 
 
 def parse_multiple(text: str | float, unit: str) -> float:
