@@ -144,7 +144,15 @@ def test_backtest_run_json_show_and_list(
     payload = json.loads(result.stdout)  # stdout is exactly one JSON document
     assert payload["status"] == "COMPLETED"
     assert payload["config"]["parameters"]["fast_period"] == 5
-    assert set(payload["metrics"]) == {"returns", "risk", "trading", "benchmark", "per_instrument"}
+    assert set(payload["metrics"]) == {
+        "returns",
+        "risk",
+        "trading",
+        "benchmark",
+        "per_instrument",
+        "exposure",
+    }
+    assert payload["config"]["fill_at"] == "next-open"
     assert payload["metrics"]["benchmark"]["benchmark_return"] is not None
     shown = json.loads(
         run_cli("backtest", "show", payload["id"][:8], "--json", database_url=database_url).stdout
@@ -173,6 +181,19 @@ def test_backtest_run_json_show_and_list(
             ["--fast-period", "50", "--slow-period", "20"],
             "fast_period (50) must be less than slow_period (20)",
         ),
+        (["--position-size", "20"], "at risk per trade with risk sizing and must be between"),
+        (
+            ["--sizing", "percent", "--position-size", "50"],
+            "position size 50% of equity is above the position cap of 10%",
+        ),
+        (["--sizing", "fixed", "--position-size", "2.5"], "must be a whole number"),
+        (["--stop-loss", "atr:abc"], "'atr:abc' must read atr:N with N a number"),
+        (["--stop-loss", "r:2"], "'r:2' must read atr:N"),
+        (["--trailing-stop", "atr:0"], "the multiple must be above 0"),
+        (
+            ["--sizing", "percent", "--position-size", "5", "--take-profit", "r:3"],
+            "a take-profit r:N is a multiple of the initial risk, so it needs a stop",
+        ),
     ],
 )
 def test_backtest_refusals_are_one_sentence_exit_1_and_store_nothing(
@@ -185,6 +206,30 @@ def test_backtest_refusals_are_one_sentence_exit_1_and_store_nothing(
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert json.loads(run_cli("backtest", "list", "--json", database_url=url).stdout) == []
+
+
+def test_backtest_execution_flags_reach_the_run_and_its_summary(
+    run_cli: RunCli, database_url: str, sample_dir: Path
+) -> None:
+    _import_daily(run_cli, sample_dir, database_url)
+    flags = ["--fill-at", "close", "--sizing", "percent", "--position-size", "20"]
+    flags += ["--max-position-pct", "20", "--stop-loss", "atr:1.5", "--take-profit", "r:3"]
+    payload = json.loads(run_cli(*RUN_2020, *flags, "--json", database_url=database_url).stdout)
+    config = payload["config"]
+    assert (config["fill_at"], config["sizing"], config["max_position_pct"]) == (
+        "close",
+        "percent",
+        20.0,
+    )
+    assert (config["stop_loss_atr"], config["take_profit_r"]) == (1.5, 3.0)
+    # Capped at 20 % when entered; a position that gains afterwards is worth more.
+    exposure = payload["metrics"]["exposure"]
+    assert 0 < exposure["average"] <= exposure["maximum"]
+    shown = run_cli("backtest", "show", "latest", database_url=database_url).stdout
+    human = " ".join(shown.replace("│", " ").split())  # the panel wraps long lines
+    assert "at the signal bar's close (optimistic)" in human
+    assert "20% of equity per position, capped at 20% of equity" in human
+    assert "stop 1.5x ATR, take-profit 3R" in human
 
 
 def test_debug_shows_the_traceback(run_cli: RunCli, tmp_path: Path) -> None:

@@ -10,11 +10,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from ntrader.core.errors import UserInputError
 from ntrader.db.database import Database
+from ntrader.db.tables import backtest_configurations
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
+from ntrader.models.execution import FillAt
 from ntrader.services import backtest_service
 from ntrader.services.backtest_service import BacktestService, RunInterruptedError
 from ntrader.services.data_service import DataService, ImportRequest
@@ -155,3 +158,15 @@ def test_snapshots_carry_margin_used_and_buying_power(database: Database) -> Non
         )
     flat = [s for s in snapshots if not s.positions]
     assert all(s.margin_used == 0 for s in flat)
+
+
+def test_runs_stored_before_fill_timing_existed_read_as_close_fills(database: Database) -> None:
+    with database.transaction() as repos:
+        run_id = repos.backtests.create(CONFIG)
+    # What such a run's stored configuration looks like: no fill_at key at all.
+    old = CONFIG.model_dump(mode="json")
+    del old["fill_at"]
+    with database.engine.begin() as connection:
+        connection.execute(update(backtest_configurations).values(config=old))
+    assert RunHistory(database).get(run_id).config.fill_at is FillAt.CLOSE
+    assert CONFIG.fill_at is FillAt.NEXT_OPEN  # new runs fill at the next open

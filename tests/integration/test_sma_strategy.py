@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from ntrader.core import strategy_registry
-from ntrader.core.nautilus_bars import close_times_ns
+from ntrader.core.nautilus_bars import close_times_ns, open_times_ns
 from ntrader.core.runner import InstrumentBars
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
-from ntrader.models.execution import CommissionModel
+from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.simulation import simulate
 from ntrader.utils.timeutil import ns_to_datetime
@@ -25,7 +25,8 @@ FAST, SLOW = 3, 6
 
 def _bars(closes: np.ndarray) -> BarArrays:
     days = pd.bdate_range("2023-01-02", periods=closes.size, tz="UTC").as_unit("ns")
-    opens = np.concatenate([[closes[0]], closes[:-1]])
+    # Each bar opens 0.37 above the previous close, so an open fill and a close fill differ.
+    opens = np.concatenate([[closes[0]], closes[:-1] + 0.37])
     return BarArrays(
         ts=days.asi8.astype(np.int64),
         open=opens,
@@ -53,7 +54,10 @@ def _expected_crossings(closes: np.ndarray) -> tuple[list[int], list[int]]:
     return ups, downs
 
 
-def test_entries_and_exits_happen_on_the_crossing_bars_at_their_close() -> None:
+@pytest.mark.parametrize("fill_at", [FillAt.NEXT_OPEN, FillAt.CLOSE])
+def test_entries_and_exits_fill_at_the_next_open_or_the_crossing_bars_close(
+    fill_at: FillAt,
+) -> None:
     # Down, up, down, up: one round trip, then a position still open at the end.
     closes = np.concatenate(
         [
@@ -74,20 +78,29 @@ def test_entries_and_exits_happen_on_the_crossing_bars_at_their_close() -> None:
         start=date(2023, 1, 1),
         end=date(2023, 12, 31),
         commission=CommissionModel(value=0.0),
+        # 10 % of equity without a stop: this test is about when orders fill, not exits.
+        sizing=SizingMode.PERCENT,
+        position_size_pct=10,
+        fill_at=fill_at,
     )
     result = simulate(
         config,
         strategy_registry.resolve("sma"),
         [InstrumentBars(spec=SPEC, timeframe=Timeframe.DAILY, bars=data)],
     )
-    close_times = close_times_ns(SPEC, Timeframe.DAILY, data.ts)
+    if fill_at is FillAt.CLOSE:
+        times, prices, offset = close_times_ns(SPEC, Timeframe.DAILY, data.ts), data.close, 0
+    else:  # the bar after the signal, at its open (09:30 New York)
+        times, prices, offset = open_times_ns(SPEC, Timeframe.DAILY, data.ts), data.open, 1
     assert [t.entry_time for t in result.trades] == [
-        ns_to_datetime(int(close_times[i])) for i in ups
+        ns_to_datetime(int(times[i + offset])) for i in ups
     ]
-    assert [t.entry_price for t in result.trades] == [closes[i] for i in ups]
+    assert [t.entry_price for t in result.trades] == [prices[i + offset] for i in ups]
     closed = [t for t in result.trades if not t.is_open]
-    assert [t.exit_time for t in closed] == [ns_to_datetime(int(close_times[i])) for i in downs]
-    assert [t.exit_price for t in closed] == [closes[i] for i in downs]
+    assert [t.exit_time for t in closed] == [ns_to_datetime(int(times[i + offset])) for i in downs]
+    assert [t.exit_price for t in closed] == [prices[i + offset] for i in downs]
+    # Sized from the price it fills at: 10 % of the equity then, in whole shares.
+    assert result.trades[0].quantity == int(10_000 // prices[ups[0] + offset])
     assert all(t.side is TradeSide.LONG for t in result.trades)
     assert result.trades[-1].is_open
     # Without commission, a closed trade's PnL is exactly quantity times the price change.

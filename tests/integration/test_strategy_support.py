@@ -19,7 +19,7 @@ from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
-from ntrader.models.execution import CommissionModel
+from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.timeutil import ns_to_datetime
@@ -61,8 +61,13 @@ def run(
     commission: CommissionModel = NO_COMMISSION,
     slippage_bps: float = 0.0,
     spec: InstrumentSpec = SPEC,
+    fill_at: FillAt = FillAt.CLOSE,
 ) -> Run:
-    """One real nautilus backtest of ``strategy`` on ``data`` (daily bars of ``spec``)."""
+    """One real nautilus backtest of ``strategy`` on ``data`` (daily bars of ``spec``).
+
+    These runs test signals, so orders fill at the signal bar's close and positions are
+    10 % of equity without a stop; execution itself is tested in test_execution_*.py.
+    """
     kind = strategy_registry.resolve(strategy) if isinstance(strategy, str) else strategy
     config = BacktestConfig(
         strategy_type=kind.name,
@@ -72,6 +77,9 @@ def run(
         end=date(2024, 12, 31),
         commission=commission,
         slippage_bps=slippage_bps,
+        fill_at=fill_at,
+        sizing=SizingMode.PERCENT,
+        position_size_pct=10.0,
     )
     inputs = [InstrumentBars(spec=spec, timeframe=Timeframe.DAILY, bars=data)]
     return Run(result=simulate(config, kind, inputs), data=data)

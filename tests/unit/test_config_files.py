@@ -14,7 +14,7 @@ from ntrader.core import strategy_registry
 from ntrader.core.errors import UserInputError
 from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
 from ntrader.models.enums import Timeframe
-from ntrader.models.execution import CommissionType
+from ntrader.models.execution import CommissionType, FillAt, SizingMode
 from ntrader.utils.config_loader import (
     ConfigSources,
     check_output_directory,
@@ -62,6 +62,31 @@ def test_minimal_file_takes_defaults(tmp_path: Path) -> None:
     assert config.initial_capital == 100_000
 
 
+def test_execution_and_sizing_keys(tmp_path: Path) -> None:
+    config = load_backtest_file(
+        _write(
+            tmp_path,
+            "strategy: {type: sma}\ninstruments: [AAPL]\n"
+            "portfolio: {sizing: percent, position_size_pct: 100, max_position_pct: 150}\n"
+            "execution: {fill_at: close, stop_loss: 'atr:1.5', take_profit: 'r:3', "
+            "trailing_stop: 'atr:3'}\n",
+        )
+    ).to_config()
+    assert (config.sizing, config.position_size_pct, config.max_position_pct) == (
+        SizingMode.PERCENT,
+        100.0,
+        150.0,
+    )
+    assert config.fill_at is FillAt.CLOSE
+    assert (config.stop_loss_atr, config.take_profit_r, config.trailing_stop_atr) == (1.5, 3, 3)
+    defaults = load_backtest_file(
+        _write(tmp_path, "strategy: {type: sma}\ninstruments: [AAPL]\n")
+    ).to_config()
+    assert defaults.fill_at is FillAt.NEXT_OPEN
+    assert (defaults.sizing, defaults.max_position_pct) == (SizingMode.RISK, 10.0)
+    assert defaults.initial_stop_atr == 2.0  # risk sizing always has its stop
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
@@ -88,6 +113,24 @@ def test_minimal_file_takes_defaults(tmp_path: Path) -> None:
         ),
         ("instruments: [AAPL]\n", "strategy: Field required"),
         ("strategy: {type: sma}\ninstruments: [AAPL]\ndata: {source: ftp}\n", "data.source"),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\n"
+            "portfolio: {sizing: percent, position_size_pct: 50}\n",
+            "portfolio: position size 50% of equity is above the position cap of 10%",
+        ),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\nexecution: {stop_loss: 'atr:x'}\n",
+            "execution.stop_loss: 'atr:x' must read atr:N with N a number",
+        ),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\nexecution: {fill_at: open}\n",
+            "execution.fill_at: Input should be 'next-open' or 'close'",
+        ),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\nportfolio: {sizing: fixed, "
+            "position_size_pct: 10}\nexecution: {take_profit: 'r:2'}\n",
+            "a take-profit r:N is a multiple of the initial risk, so it needs a stop",
+        ),
         ("strategy: {type: sma\n", "not valid YAML at line"),
         ("- just\n- a list\n", "expected a mapping"),
         ("strategy: !!python/object/apply:os.system ['echo pwned']\n", "not valid YAML"),

@@ -1,4 +1,4 @@
-"""The O(1) indicators strategies use, against pandas on the same series; position sizing."""
+"""The O(1) indicators strategies use, against pandas on the same series."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from ntrader.core.indicators import RollingExtremes, RollingStats
-from ntrader.core.sizing import risk_based_quantity
 
 
 def _feed_stats(values: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,23 +66,3 @@ def test_rolling_extremes_match_pandas(period: int) -> None:
     expected_low = pd.Series(lows).rolling(period).min().to_numpy()
     assert np.array_equal(np.array(got_high), expected_high, equal_nan=True)
     assert np.array_equal(np.array(got_low), expected_low, equal_nan=True)
-
-
-@pytest.mark.parametrize(
-    ("exposure", "expected"),
-    [
-        (0.0, 100),  # the 10 % position cap: 10,000 / 100
-        (295_000.0, 50),  # 3x of 100,000 leaves 5,000 of room: 50 shares
-        (300_000.0, 0),  # already at 3x: nothing more
-        (400_000.0, 0),  # beyond it (prices moved): still nothing, never negative
-    ],
-)
-def test_gross_exposure_stays_within_three_times_equity(exposure: float, expected: int) -> None:
-    quantity = risk_based_quantity(
-        equity=100_000,
-        price=100.0,
-        risk_fraction=0.01,
-        stop_distance=None,
-        gross_exposure=exposure,
-    )
-    assert quantity == expected

@@ -11,8 +11,8 @@ import click
 from ntrader.cli.context import app_context, common_options
 from ntrader.cli.params import DATE, TIMEFRAME, parse_params
 from ntrader.cli.report import risk_free_option
-from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
-from ntrader.models.enums import RunStatus
+from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
+from ntrader.models.enums import FillAt, RunStatus, SizingMode
 
 if TYPE_CHECKING:
     from ntrader.models.backtest import BacktestConfig
@@ -42,7 +42,13 @@ _OPTION_FIELDS = {
     "timeframe": "timeframe",
     "capital": "initial_capital",
     "position_size": "position_size_pct",
+    "sizing": "sizing",
+    "max_position_pct": "max_position_pct",
     "slippage_bps": "slippage_bps",
+    "fill_at": "fill_at",
+    "stop_loss": "stop_loss_atr",
+    "take_profit": "take_profit_r",
+    "trailing_stop": "trailing_stop_atr",
     "benchmark": "benchmark",
     "risk_free_rate": "risk_free_rate",
 }
@@ -79,8 +85,35 @@ def _given(ctx: click.Context, name: str) -> bool:
     type=float,
     default=1.0,
     show_default=True,
-    help="% of equity at risk per trade (0.1-10); positions are capped at 10% of equity.",
+    help="risk sizing: % of equity at risk per trade (0.1-10); percent: % of equity per "
+    "position; fixed: units per position.",
 )
+@click.option(
+    "--sizing",
+    type=click.Choice([m.value for m in SizingMode], case_sensitive=False),
+    default=SizingMode.RISK.value,
+    show_default=True,
+    help="How --position-size sizes each entry. Risk sizing always places a stop.",
+)
+@click.option(
+    "--max-position-pct",
+    type=click.FloatRange(0, MAX_POSITION_PCT, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Cap on one position's value, % of equity (above 100 uses a margin account, "
+    "3x gross at most).",
+)
+@click.option(
+    "--fill-at",
+    type=click.Choice([f.value for f in FillAt], case_sensitive=False),
+    default=FillAt.NEXT_OPEN.value,
+    show_default=True,
+    help="Market orders from a bar's signal fill at the next bar's open, or (optimistic) "
+    "at the signal bar's own close.",
+)
+@click.option("--stop-loss", default=None, help="Stop at atr:N ATRs from entry (risk: atr:2).")
+@click.option("--take-profit", default=None, help="Limit at r:N times the initial risk.")
+@click.option("--trailing-stop", default=None, help="Stop trailed atr:N ATRs behind the close.")
 @click.option(
     "--commission",
     default="1.0",
@@ -121,6 +154,10 @@ def run(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
           --start 2020-01-01 --end 2020-12-31
       ntrader backtest run --strategy sma --instruments AAPL,SPY --fast-period 10 \\
           --slow-period 50 --commission ibkr --slippage-bps 2 --json
+      ntrader backtest run --strategy sma --instruments AAPL --stop-loss atr:2 \\
+          --take-profit r:3 --trailing-stop atr:3
+      ntrader backtest run --strategy sma --instruments AAPL --sizing percent \\
+          --position-size 100 --max-position-pct 100 --fill-at close
       ntrader backtest run --config configs/examples/sma_config.yaml --start 2021-01-01
     """
     _run_and_render(*_prepared(ctx, config_file, options))

@@ -26,7 +26,7 @@ from ntrader.utils.timeutil import ns_to_datetime
 
 if TYPE_CHECKING:
     from ntrader.db.repositories import BarCoverage
-    from ntrader.models.backtest import RunRecord
+    from ntrader.models.backtest import BacktestConfig, RunRecord
     from ntrader.services.backtest_service import BacktestOutcome, RerunComparison
     from ntrader.services.data_service import ImportResult
     from ntrader.services.simulation import SimulationResult
@@ -194,6 +194,17 @@ def simulation_payload(result: SimulationResult, initial: float) -> dict[str, An
     }
 
 
+def execution_line(config: BacktestConfig, metrics: dict[str, Any] | None) -> str:
+    """Fill timing, sizing, cap, exits and exposure: what a reader needs to judge the run."""
+    from ntrader.services.reports.text import describe_exposure
+
+    return (
+        f"Fills {config.describe_fill()} · {config.describe_sizing()}, capped at "
+        f"{config.max_position_pct:g}% of equity · exits: {config.describe_exits()} · "
+        f"exposure {describe_exposure(metrics)}"
+    )
+
+
 def render_backtest_outcome(outcome: BacktestOutcome, *, json_output: bool) -> None:
     run, result = outcome.run, outcome.result
     config = run.config
@@ -218,6 +229,7 @@ def render_backtest_outcome(outcome: BacktestOutcome, *, json_output: bool) -> N
     )
     render_summary_table(title, result.metrics, result.final_equity, config.initial_capital)
     render_per_instrument(result.metrics)
+    print_line(styled(execution_line(config, result.metrics)))
     print_line(
         styled(
             f"Run {run.id} · {result.bars_used:,} bars · "
@@ -321,9 +333,10 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
         "execution",
         styled(
             f"commission {config.commission.describe()}, slippage {config.slippage_bps:g} bps, "
-            f"risk {config.position_size_pct:g}% per trade, benchmark {config.benchmark}"
+            f"benchmark {config.benchmark}"
         ),
     )
+    details.add_row("orders", styled(execution_line(config, run.metrics)))
     details.add_row("created", run.created_at.isoformat(timespec="seconds"))
     if run.duration_seconds is not None:
         details.add_row("duration", f"{run.duration_seconds:.2f} s")

@@ -1,10 +1,12 @@
-"""Stored bars as nautilus ``Bar`` objects, stamped at the bar's close."""
+"""Stored bars as nautilus ``Bar`` objects, stamped at the bar's close, and their opens as
+trade ticks stamped at the bar's open (for fills at the next open, docs/execution.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.data import Bar, BarType, TradeTick
+from nautilus_trader.model.enums import AggressorSide
 
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
@@ -20,6 +22,9 @@ _BAR_SPEC = {
 # Where a daily bar closes: US equities at 16:00 New York, FX at the 17:00 New York roll.
 _SESSION_CLOSE = {"FX": "17:00"}
 _DEFAULT_SESSION_CLOSE = "16:00"
+# Where a daily bar opens: US equities at 09:30 New York; FX at the previous day's roll.
+_SESSION_OPEN = {"FX": "-7:00"}
+_DEFAULT_SESSION_OPEN = "09:30"
 _SESSION_ZONE = "America/New_York"
 
 
@@ -38,6 +43,38 @@ def close_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarr
     close_hhmm = _SESSION_CLOSE.get(spec.asset_class.value, _DEFAULT_SESSION_CLOSE)
     local_close = (days + pd.Timedelta(close_hhmm + ":00")).tz_localize(_SESSION_ZONE)
     return local_close.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
+
+
+def open_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarray) -> np.ndarray:
+    """When each bar's first trade happens: its open time, or the session open for daily bars."""
+    if timeframe is not Timeframe.DAILY:
+        return open_ns.astype(np.int64)
+    days = pd.to_datetime(open_ns, utc=True).normalize().tz_localize(None)
+    open_hhmm = _SESSION_OPEN.get(spec.asset_class.value, _DEFAULT_SESSION_OPEN)
+    local_open = (days + pd.Timedelta(open_hhmm + ":00")).tz_localize(_SESSION_ZONE)
+    return local_open.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
+
+
+def to_open_ticks(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -> list[TradeTick]:
+    """One trade per bar at its open price and open time.
+
+    They move nautilus' market to the open before the bar completes, so an order sent at that
+    time fills at the open and resting stops see a gap at the open, by nautilus' own matching.
+    The size is the bar's volume (at least one unit): the open's own size is not known.
+    """
+    ts = open_times_ns(spec, timeframe, data.ts).astype(np.uint64)
+    instrument_id = bar_type_for(spec, timeframe).instrument_id
+    return TradeTick.from_raw_arrays_to_list(
+        instrument_id,
+        spec.price_precision,
+        0,
+        np.array(data.open, dtype=np.float64),  # a copy: nautilus needs writable buffers
+        np.maximum(np.asarray(data.volume, dtype=np.float64), 1.0),
+        np.full(ts.size, AggressorSide.NO_AGGRESSOR.value, dtype=np.uint8),
+        [f"O{i}" for i in range(ts.size)],
+        ts,
+        ts,
+    )
 
 
 def to_nautilus_bars(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -> list[Bar]:

@@ -28,13 +28,20 @@ from nautilus_trader.trading.strategy import Strategy
 from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.core.fees import ScheduleFeeModel
 from ntrader.core.fill_models import SlippageFillModel
-from ntrader.core.nautilus_bars import bar_type_for, close_times_ns, to_nautilus_bars
+from ntrader.core.nautilus_bars import (
+    bar_type_for,
+    close_times_ns,
+    open_times_ns,
+    to_nautilus_bars,
+    to_open_ticks,
+)
 from ntrader.core.nautilus_instruments import to_nautilus
+from ntrader.core.strategies.base import ExecutionContext
 from ntrader.core.strategy_registry import StrategyType
-from ntrader.models.backtest import TradeRecord
+from ntrader.models.backtest import DEFAULT_STOP_ATR, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
-from ntrader.models.execution import CommissionModel
+from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.utils.timeutil import ns_to_datetime
 
@@ -51,8 +58,14 @@ class EngineSettings:
     initial_capital: float = 100_000.0
     commission: CommissionModel = field(default_factory=CommissionModel)
     slippage_bps: float = 0.0
-    risk_pct: float = 1.0
+    risk_pct: float = 1.0  # what the sizing mode sizes by: risk %, equity % or units
     currency: str = "USD"
+    fill_at: FillAt = FillAt.NEXT_OPEN
+    sizing: SizingMode = SizingMode.RISK
+    max_position_pct: float = 10.0
+    initial_stop_atr: float | None = DEFAULT_STOP_ATR
+    take_profit_r: float | None = None
+    trailing_stop_atr: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,25 +185,29 @@ def _build(
     currency = Currency.from_str(settings.currency)
     fill_model = SlippageFillModel(settings.slippage_bps)
     fee_model = ScheduleFeeModel(settings.commission, currency)
-    # A cash account cannot go short. Shorting strategies get a margin account without
-    # leverage; nautilus does not enforce margin in backtests, so SignalStrategy caps gross
-    # exposure itself (sizing.MAX_GROSS_LEVERAGE). Long-only runs keep the cash account and
-    # its checks; both mark equity the same way, so long-only results do not depend on it.
-    shorting = bool(parameters.get("allow_short", False))
+    # A cash account cannot go short nor hold more than its cash. Shorting strategies, and
+    # positions allowed above 100 % of equity, get a margin account without leverage;
+    # nautilus does not enforce margin in backtests, so SignalStrategy caps gross exposure
+    # itself (sizing.MAX_GROSS_LEVERAGE). Other runs keep the cash account and its checks;
+    # both mark equity the same way, so long-only results do not depend on it.
+    margin = bool(parameters.get("allow_short", False)) or settings.max_position_pct > 100
     # Each venue gets the capital of the instruments that trade there (equal sleeves).
     sleeves = Counter(item.spec.venue for item in inputs)
     for venue, count in sleeves.items():
         engine.add_venue(
             venue=Venue(venue),
             oms_type=OmsType.HEDGING,
-            account_type=AccountType.MARGIN if shorting else AccountType.CASH,
+            account_type=AccountType.MARGIN if margin else AccountType.CASH,
             base_currency=currency,
             starting_balances=[Money(settings.initial_capital * count / len(inputs), currency)],
             default_leverage=Decimal(1),
             fill_model=fill_model,
             fee_model=fee_model,
+            # Within a bar, the extreme nearer the open trades first (stops and limits).
+            bar_adaptive_high_low_ordering=True,
         )
     strategy_class, config_class = strategy_type.load()
+    next_open = settings.fill_at is FillAt.NEXT_OPEN
     for item in inputs:
         engine.add_instrument(to_nautilus(item.spec))
         engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
@@ -198,10 +215,30 @@ def _build(
             strategy_id=f"{strategy_type.name.upper()}-{item.spec.symbol}",
             instrument_id=to_nautilus(item.spec).id,
             bar_type=bar_type_for(item.spec, item.timeframe),
-            risk_pct=settings.risk_pct,
+            sizing=settings.sizing,
+            position_size=settings.risk_pct,
+            max_position_pct=settings.max_position_pct,
+            stop_atr=settings.initial_stop_atr,
+            take_profit_r=settings.take_profit_r,
+            trailing_stop_atr=settings.trailing_stop_atr,
             **parameters,
         )
-        engine.add_strategy(strategy_class(config))
+        strategy = strategy_class(config)
+        strategy.set_execution(
+            ExecutionContext(
+                open_times_ns=(
+                    open_times_ns(item.spec, item.timeframe, item.bars.ts) if next_open else None
+                ),
+                slippage_bps=settings.slippage_bps,
+                commission=settings.commission,
+            )
+        )
+        engine.add_strategy(strategy)
+    if next_open:
+        # Added after every bar so that, at a shared timestamp (an intraday bar's close is
+        # the next one's open), the stable sort puts the bar first and its signal sees it.
+        for item in inputs:
+            engine.add_data(to_open_ticks(item.spec, item.timeframe, item.bars), sort=False)
     engine.sort_data()
     return engine, fill_model
 

@@ -38,7 +38,19 @@ ENTRY_POINT_GROUP = "ntrader.strategies"
 PATH_VARIABLE = "NTRADER_STRATEGY_PATH"
 
 # The runner fills these in itself; a strategy parameter must not take their names.
-_RUNNER_FIELDS = frozenset({"strategy_id", "instrument_id", "bar_type", "risk_pct"})
+_RUNNER_FIELDS = frozenset(
+    {
+        "strategy_id",
+        "instrument_id",
+        "bar_type",
+        "sizing",
+        "position_size",
+        "max_position_pct",
+        "stop_atr",
+        "take_profit_r",
+        "trailing_stop_atr",
+    }
+)
 
 
 class StrategyParams(BaseModel):

@@ -613,7 +613,9 @@ def _run_select():  # type: ignore[no-untyped-def]
 def _run_from_row(row: Any) -> RunRecord:
     fields = RunRecord.model_fields
     values = {k: v for k, v in row.items() if k in fields and k != "config"}
-    return RunRecord(**values, config=BacktestConfig.model_validate(row["config"]))
+    # Runs stored before fill timing was a setting filled at the signal bar's close.
+    config = {"fill_at": "close", **row["config"]}
+    return RunRecord(**values, config=BacktestConfig.model_validate(config))
 
 
 class StrategyRepository:

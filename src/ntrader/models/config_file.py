@@ -5,8 +5,9 @@ strategy: {name: my_sma, type: SMA_CROSSOVER, parameters: {fast_period: 12, slow
 instruments: [AAPL.NASDAQ, SPY.NYSE]        # 1-10; bare symbols also accepted
 period: {start: "2020-01-01", end: "2020-12-31"}
 timeframe: DAILY
-portfolio: {initial_capital: 100000, position_size_pct: 1.0}
-execution: {commission: {type: fixed, value: 1.0}, slippage_bps: 0}
+portfolio: {initial_capital: 100000, sizing: risk, position_size_pct: 1.0, max_position_pct: 10}
+execution: {commission: {type: fixed, value: 1.0}, slippage_bps: 0, fill_at: next-open,
+            stop_loss: "atr:2", take_profit: "r:3", trailing_stop: "atr:3"}
 benchmark: SPY
 data: {source: db}
 output: {directory: ./results, save_trades: true, save_portfolio_snapshots: true}
@@ -21,10 +22,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ntrader.models.backtest import BacktestConfig, check_period
-from ntrader.models.defaults import DEFAULT_END, DEFAULT_START
+from ntrader.models.backtest import (
+    TAKE_PROFIT_NEEDS_STOP,
+    BacktestConfig,
+    check_period,
+    check_sizing,
+    initial_stop_atr,
+)
+from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
 from ntrader.models.enums import Timeframe
-from ntrader.models.execution import CommissionModel
+from ntrader.models.execution import CommissionModel, FillAt, SizingMode, parse_multiple
 
 
 class _Section(BaseModel):
@@ -57,12 +64,33 @@ class PeriodSection(_Section):
 
 class PortfolioSection(_Section):
     initial_capital: float = Field(default=100_000.0, ge=1_000)
-    position_size_pct: float = Field(default=1.0, ge=0.1, le=10.0)
+    sizing: SizingMode = SizingMode.RISK
+    position_size_pct: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    max_position_pct: float = Field(default=10.0, gt=0, le=MAX_POSITION_PCT)
+
+    @model_validator(mode="after")
+    def _size_fits_mode(self) -> PortfolioSection:
+        check_sizing(self.sizing, self.position_size_pct, self.max_position_pct)
+        return self
 
 
 class ExecutionSection(_Section):
     commission: CommissionModel = Field(default_factory=CommissionModel)
     slippage_bps: float = Field(default=0.0, ge=0, le=500)
+    fill_at: FillAt = FillAt.NEXT_OPEN
+    stop_loss: float | None = None  # written atr:N
+    take_profit: float | None = None  # written r:N
+    trailing_stop: float | None = None  # written atr:N
+
+    @field_validator("stop_loss", "trailing_stop", mode="before")
+    @classmethod
+    def _atr_multiple(cls, value: Any) -> Any:
+        return None if value is None else parse_multiple(value, "atr")
+
+    @field_validator("take_profit", mode="before")
+    @classmethod
+    def _r_multiple(cls, value: Any) -> Any:
+        return None if value is None else parse_multiple(value, "r")
 
 
 class DataSection(_Section):
@@ -110,6 +138,15 @@ class BacktestFile(_Section):
     data: DataSection = Field(default_factory=DataSection)
     output: OutputSection = Field(default_factory=OutputSection)
 
+    @model_validator(mode="after")
+    def _take_profit_has_a_stop(self) -> BacktestFile:
+        stop = initial_stop_atr(
+            self.portfolio.sizing, self.execution.stop_loss, self.execution.trailing_stop
+        )
+        if self.execution.take_profit is not None and stop is None:
+            raise ValueError(TAKE_PROFIT_NEEDS_STOP)
+        return self
+
     @field_validator("timeframe", mode="before")
     @classmethod
     def _timeframe(cls, value: Any) -> Any:
@@ -147,8 +184,14 @@ class BacktestFile(_Section):
             timeframe=self.timeframe,
             initial_capital=self.portfolio.initial_capital,
             position_size_pct=self.portfolio.position_size_pct,
+            sizing=self.portfolio.sizing,
+            max_position_pct=self.portfolio.max_position_pct,
             commission=self.execution.commission,
             slippage_bps=self.execution.slippage_bps,
+            fill_at=self.execution.fill_at,
+            stop_loss_atr=self.execution.stop_loss,
+            take_profit_r=self.execution.take_profit,
+            trailing_stop_atr=self.execution.trailing_stop,
             benchmark=self.benchmark.upper(),
             risk_free_rate=self.risk_free_rate,
             data_source=self.data.source,

@@ -83,3 +83,18 @@ class ReportType(StrEnum):
     CSV = "CSV"
     JSON = "JSON"
     TEXT = "TEXT"
+
+
+class FillAt(StrEnum):
+    """When a market order from a signal on bar t fills (docs/execution.md)."""
+
+    NEXT_OPEN = "next-open"  # at the open of bar t+1: the price a trader could get
+    CLOSE = "close"  # at the close of bar t itself: optimistic, chosen knowingly
+
+
+class SizingMode(StrEnum):
+    """What ``position_size_pct`` means."""
+
+    RISK = "risk"  # % of equity lost if the stop (ATR distance) is hit
+    PERCENT = "percent"  # % of equity put into the position
+    FIXED = "fixed"  # a number of units

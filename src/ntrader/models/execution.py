@@ -6,6 +6,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ntrader.models.enums import FillAt, SizingMode
+
+__all__ = ["CommissionModel", "CommissionType", "FillAt", "SizingMode", "parse_multiple"]
+
 
 class CommissionType(StrEnum):
     FIXED = "fixed"  # currency per order
@@ -55,3 +59,22 @@ class CommissionModel(BaseModel):
         if self.type is CommissionType.PERCENTAGE:
             return f"{self.value:g}% of value"
         return f"{self.value:g}/share (min {self.minimum:g}, max {self.maximum_pct:g}%)"
+
+
+def parse_multiple(text: str | float, unit: str) -> float:
+    """``atr:2`` (for ``unit`` "atr") as 2.0; a bare positive number is accepted too."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        kind, sep, amount = str(text).strip().lower().partition(":")
+        if not sep:
+            kind, amount = unit, kind
+        if kind != unit:
+            raise ValueError(f"{text!r} must read {unit}:N (a multiple of the {unit.upper()})")
+        try:
+            value = float(amount)
+        except ValueError:
+            raise ValueError(f"{text!r} must read {unit}:N with N a number") from None
+    if not 0 < value <= 100:  # also refuses nan and inf
+        raise ValueError(f"{text!r}: the multiple must be above 0 and at most 100")
+    return value

@@ -112,6 +112,17 @@ def per_instrument_figures(
     return figures
 
 
+def exposure_figures(path: PortfolioPath) -> dict[str, float]:
+    """Gross exposure (longs plus shorts) as a fraction of equity at the bar closes: its
+    average and its maximum, so a run held small by the position cap shows as such."""
+    alive = path.equity > 0  # a wiped-out account has no meaningful share
+    share = path.gross_exposure[alive] / path.equity[alive]
+    return {
+        "average": float(share.mean()) if share.size else 0.0,
+        "maximum": float(share.max()) if share.size else 0.0,
+    }
+
+
 def simulate(
     config: BacktestConfig,
     strategy_type: StrategyType,
@@ -124,6 +135,12 @@ def simulate(
         commission=config.commission,
         slippage_bps=config.slippage_bps,
         risk_pct=config.position_size_pct,
+        fill_at=config.fill_at,
+        sizing=config.sizing,
+        max_position_pct=config.max_position_pct,
+        initial_stop_atr=config.initial_stop_atr,
+        take_profit_r=config.take_profit_r,
+        trailing_stop_atr=config.trailing_stop_atr,
     )
     output = run_engine(strategy_type, config.parameters, inputs, settings, on_progress)
     path = portfolio_path(inputs, output.fills, config.initial_capital)
@@ -140,6 +157,7 @@ def simulate(
     metrics["per_instrument"] = per_instrument_figures(
         inputs, output.trades, config.initial_capital
     )
+    metrics["exposure"] = exposure_figures(path)
     return SimulationResult(
         trades=output.trades,
         daily=daily,

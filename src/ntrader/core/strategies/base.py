@@ -1,20 +1,34 @@
-"""Shared plumbing for ntrader's strategies: sizing, entries and exits."""
+"""Shared plumbing for ntrader's strategies: timing, sizing, entries, stops and exits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+import numpy as np
+from nautilus_trader.common.events import TimeEvent
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.indicators import AverageTrueRange
 from nautilus_trader.indicators.averages import MovingAverageType
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import OrderSide, PositionSide, TimeInForce
-from nautilus_trader.model.events import PositionEvent
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.enums import (
+    AccountType,
+    OrderSide,
+    PositionSide,
+    PriceType,
+    TimeInForce,
+)
+from nautilus_trader.model.events import OrderFilled, PositionClosed, PositionEvent
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, PositionId
 from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import Money
+from nautilus_trader.model.orders import LimitOrder, Order, StopMarketOrder
 from nautilus_trader.trading.strategy import Strategy
 
-from ntrader.core.sizing import risk_based_quantity
+from ntrader.core.fees import order_commission
+from ntrader.core.sizing import order_quantity
+from ntrader.models.execution import CommissionModel, SizingMode
 
 
 class SignalStrategyConfig(StrategyConfig, frozen=True):
@@ -22,10 +36,35 @@ class SignalStrategyConfig(StrategyConfig, frozen=True):
 
     instrument_id: InstrumentId
     bar_type: BarType
-    risk_pct: float = 1.0  # % of equity at risk per trade (stop distance from ATR)
+    sizing: SizingMode = SizingMode.RISK
+    position_size: float = 1.0  # risk % per trade, % of equity, or units (see sizing)
+    max_position_pct: float = 10.0  # one position's value at most this % of equity
     atr_period: int = 14
-    atr_multiple: float = 2.0
+    stop_atr: float | None = 2.0  # protective stop at entry -/+ this many ATRs (None: none)
+    take_profit_r: float | None = None  # limit at entry +/- this many times the stop distance
+    trailing_stop_atr: float | None = None  # stop trailed this many ATRs behind the close
     allow_short: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionContext:
+    """How the run executes, given by the runner (not strategy parameters).
+
+    ``open_times_ns`` are the instrument's bar open times (calendar, not prices): with them,
+    an order decided on a bar is sent at the next bar's open; without, at once (same close).
+    """
+
+    open_times_ns: np.ndarray | None = None
+    slippage_bps: float = 0.0
+    commission: CommissionModel | None = None
+
+
+@dataclass(slots=True)
+class _Protection:
+    """The exits guarding one open position."""
+
+    side: OrderSide  # the position's entry side
+    stop: StopMarketOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +82,14 @@ class Bands:
 
 
 class SignalStrategy(Strategy):
-    """A strategy that turns a per-bar signal into market orders on one instrument.
+    """A strategy that turns a per-bar signal into orders on one instrument.
 
     Subclasses update their indicators in ``update_signal`` and call ``go_long``,
-    ``go_short``, ``go_flat`` or ``follow_bands``; this class sizes and sends the orders.
-    One that overrides ``on_position_event`` must call ``super()``: it keeps
-    ``position_side`` current.
+    ``go_short``, ``go_flat`` or ``follow_bands``; this class sizes and sends the orders: at
+    the next bar's open (default) or at the signal bar's close, with a protective stop,
+    take-profit and trailing stop as configured (docs/execution.md). ``submit_limit`` and
+    ``submit_stop`` place other orders. One that overrides ``on_position_event`` or
+    ``on_order_filled`` must call ``super()``.
     """
 
     def __init__(self, config: SignalStrategyConfig) -> None:
@@ -57,10 +98,19 @@ class SignalStrategy(Strategy):
         self._atr = AverageTrueRange(config.atr_period, MovingAverageType.WILDER)
         self.instrument: Instrument | None = None
         self._side = PositionSide.FLAT
+        self._execution = ExecutionContext()
+        self._pending: list[Callable[[], None]] = []
+        self._alerts = 0
+        # Entry order -> (price it was sized at, stop distance): its stop goes in on the fill.
+        self._entries: dict[ClientOrderId, tuple[float, float]] = {}
+        self._protections: dict[PositionId, _Protection] = {}
 
     @property
     def allow_short(self) -> bool:
         return self._signal_config.allow_short
+
+    def set_execution(self, execution: ExecutionContext) -> None:
+        self._execution = execution
 
     def on_start(self) -> None:
         self.instrument = self.cache.instrument(self._signal_config.instrument_id)
@@ -72,6 +122,8 @@ class SignalStrategy(Strategy):
 
     def on_bar(self, bar: Bar) -> None:
         self._atr.handle_bar(bar)
+        if self._protections and self._signal_config.trailing_stop_atr is not None:
+            self._trail(bar)
         self.update_signal(bar)
 
     def update_signal(self, bar: Bar) -> None:
@@ -92,6 +144,19 @@ class SignalStrategy(Strategy):
         self._side = (
             PositionSide.LONG if net > 0 else PositionSide.SHORT if net < 0 else PositionSide.FLAT
         )
+        if isinstance(event, PositionClosed):
+            # nautilus cancels a closed position's reduce-only orders; forget them here.
+            self._protections.pop(event.position_id, None)
+
+    def on_order_filled(self, event: OrderFilled) -> None:
+        entry = self._entries.get(event.client_order_id)
+        if entry is None:
+            return
+        order = self.cache.order(event.client_order_id)
+        if order is None or not order.is_closed:
+            return  # the stop covers the whole entry once it has filled
+        del self._entries[event.client_order_id]
+        self._protect(event.position_id, order, *entry)
 
     def position_side(self) -> PositionSide:
         """Where this strategy stands on its instrument (net of its open positions)."""
@@ -103,7 +168,7 @@ class SignalStrategy(Strategy):
         if side is PositionSide.SHORT:
             self.go_flat()
         if side is not PositionSide.LONG:
-            self._enter(OrderSide.BUY, bar)
+            self._when_due(lambda: self._enter(OrderSide.BUY))
 
     def go_short(self, bar: Bar) -> None:
         """Short when allowed, reversing a long first; either way, out of a long."""
@@ -111,10 +176,10 @@ class SignalStrategy(Strategy):
         if side is PositionSide.LONG:
             self.go_flat()
         if self._signal_config.allow_short and side is not PositionSide.SHORT:
-            self._enter(OrderSide.SELL, bar)
+            self._when_due(lambda: self._enter(OrderSide.SELL))
 
     def go_flat(self) -> None:
-        self.close_all_positions(self._signal_config.instrument_id)
+        self._when_due(lambda: self.close_all_positions(self._signal_config.instrument_id))
 
     def follow_bands(self, bar: Bar, value: float, bands: Bands) -> None:
         """Act on ``value``: an entry signal wins (and reverses an opposite position);
@@ -129,30 +194,173 @@ class SignalStrategy(Strategy):
         ):
             self.go_flat()
 
-    def _enter(self, side: OrderSide, bar: Bar) -> None:
+    def submit_limit(self, side: OrderSide, quantity: float, price: float) -> LimitOrder:
+        """A GTC limit order, matched by nautilus against the following bars."""
         assert self.instrument is not None
-        venue = self._signal_config.instrument_id.venue
+        order = self.order_factory.limit(
+            instrument_id=self._signal_config.instrument_id,
+            order_side=side,
+            quantity=self.instrument.make_qty(quantity),
+            price=self.instrument.make_price(price),
+            time_in_force=TimeInForce.GTC,
+        )
+        self.submit_order(order)
+        return order
+
+    def submit_stop(
+        self,
+        side: OrderSide,
+        quantity: float,
+        trigger: float,
+        position_id: PositionId | None = None,
+    ) -> StopMarketOrder:
+        """A GTC stop-market order; with ``position_id`` it only reduces that position.
+
+        nautilus fills it at the trigger when a bar trades through it, or at the open when
+        the bar gaps past it.
+        """
+        assert self.instrument is not None
+        order = self.order_factory.stop_market(
+            instrument_id=self._signal_config.instrument_id,
+            order_side=side,
+            quantity=self.instrument.make_qty(quantity),
+            trigger_price=self.instrument.make_price(trigger),
+            time_in_force=TimeInForce.GTC,
+            reduce_only=position_id is not None,
+        )
+        self.submit_order(order, position_id=position_id)
+        return order
+
+    def _when_due(self, action: Callable[[], None]) -> None:
+        """Run ``action`` now (fills at this close) or at the next bar's open."""
+        open_times = self._execution.open_times_ns
+        if open_times is None:
+            action()
+            return
+        if not self._pending:
+            now = self.clock.timestamp_ns()
+            index = int(np.searchsorted(open_times, now, side="left"))
+            if index == open_times.size:
+                return  # a signal on the last bar: there is no next open to trade at
+            self._alerts += 1
+            self.clock.set_time_alert_ns(
+                f"next-open-{self._alerts}", int(open_times[index]), self._at_open
+            )
+        self._pending.append(action)
+
+    def _at_open(self, _event: TimeEvent) -> None:
+        actions, self._pending = self._pending, []
+        for action in actions:
+            action()
+
+    def _market_price(self) -> float:
+        """The last price: this bar's close, or at an open the open (the venue's last trade)."""
+        price = self.cache.price(self._signal_config.instrument_id, PriceType.LAST)
+        return price.as_double() if price is not None else 0.0
+
+    def _enter(self, side: OrderSide) -> None:
+        assert self.instrument is not None
+        config = self._signal_config
+        venue = config.instrument_id.venue
         account = self.portfolio.account(venue)
         currency = account.base_currency or self.instrument.quote_currency
         # Equity marks open positions to market, the same way for cash and margin accounts.
         equity = self.portfolio.equity(venue).get(currency)
         exposure = (self.portfolio.net_exposures(venue) or {}).get(currency)
-        stop_distance = (
-            self._atr.value * self._signal_config.atr_multiple if self._atr.initialized else None
-        )
-        quantity = risk_based_quantity(
+        price = self._market_price()
+        stop_distance = None
+        if config.stop_atr is not None:
+            if not self._atr.initialized:
+                return  # a stop was asked for and cannot be placed until the ATR is ready
+            stop_distance = self._atr.value * config.stop_atr
+        quantity = order_quantity(
+            mode=config.sizing,
+            size=config.position_size,
             equity=equity.as_double() if equity is not None else 0.0,
-            price=bar.close.as_double(),
-            risk_fraction=self._signal_config.risk_pct / 100.0,
+            price=price,
             stop_distance=stop_distance,
+            max_position_fraction=config.max_position_pct / 100.0,
             gross_exposure=exposure.as_double() if exposure is not None else 0.0,
         )
+        if account.type == AccountType.CASH and side == OrderSide.BUY:
+            quantity = min(quantity, self._affordable(account.balance_free(currency), price))
         if quantity < 1:
             return
         order = self.order_factory.market(
-            instrument_id=self._signal_config.instrument_id,
+            instrument_id=config.instrument_id,
             order_side=side,
             quantity=self.instrument.make_qty(quantity),
             time_in_force=TimeInForce.GTC,
         )
+        if stop_distance is not None:
+            self._entries[order.client_order_id] = (price, stop_distance)
         self.submit_order(order)
+
+    def _affordable(self, free: Money | None, price: float) -> int:
+        """Units a cash account can pay for, slippage and commission included."""
+        if free is None or price <= 0:
+            return 0
+        cash = Decimal(str(free.as_double()))
+        fill = Decimal(str(price)) * (1 + Decimal(str(self._execution.slippage_bps)) / 10_000)
+        schedule = self._execution.commission
+        quantity = int(cash / fill)
+        while quantity > 0 and schedule is not None:
+            cost = quantity * fill + order_commission(schedule, Decimal(quantity), quantity * fill)
+            if cost <= cash:
+                break
+            quantity -= 1
+        return quantity
+
+    def _protect(
+        self, position_id: PositionId, entry: Order, price: float, distance: float
+    ) -> None:
+        """The stop (and take-profit) of a new position, reduce-only so nautilus cancels the
+        rest once one of them, or a signal, closes it."""
+        config = self._signal_config
+        long = entry.side == OrderSide.BUY
+        exit_side = OrderSide.SELL if long else OrderSide.BUY
+        quantity = entry.filled_qty.as_double()
+        sign = 1.0 if long else -1.0
+        stop = self.submit_stop(
+            exit_side, quantity, self._away(price - sign * distance, long), position_id
+        )
+        self._protections[position_id] = _Protection(side=entry.side, stop=stop)
+        if config.take_profit_r is not None:
+            assert self.instrument is not None
+            target = self._away(price + sign * config.take_profit_r * distance, not long)
+            order = self.order_factory.limit(
+                instrument_id=config.instrument_id,
+                order_side=exit_side,
+                quantity=self.instrument.make_qty(quantity),
+                price=self.instrument.make_price(target),
+                time_in_force=TimeInForce.GTC,
+                reduce_only=True,
+            )
+            self.submit_order(order, position_id=position_id)
+
+    def _away(self, price: float, down: bool) -> float:
+        """``price`` on the tick grid, rounded down (or up): never nearer to the market."""
+        assert self.instrument is not None
+        tick = self.instrument.price_increment.as_decimal()
+        ticks = (Decimal(str(price)) / tick).to_integral_value(
+            rounding=ROUND_FLOOR if down else ROUND_CEILING
+        )
+        return float(ticks * tick)
+
+    def _trail(self, bar: Bar) -> None:
+        """Move each stop to the close -/+ N ATRs when that is tighter (never looser)."""
+        if not self._atr.initialized:
+            return
+        assert self._signal_config.trailing_stop_atr is not None
+        offset = self._atr.value * self._signal_config.trailing_stop_atr
+        close = bar.close.as_double()
+        for protection in self._protections.values():
+            stop = protection.stop
+            if not stop.is_open:
+                continue
+            long = protection.side == OrderSide.BUY
+            current = stop.trigger_price.as_double()
+            wanted = self._away(close - offset if long else close + offset, long)
+            if (long and wanted > current) or (not long and wanted < current):
+                assert self.instrument is not None
+                self.modify_order(stop, trigger_price=self.instrument.make_price(wanted))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -123,6 +124,14 @@ def stats_rows(stats: TradeStats) -> list[tuple[str, str]]:
     ]
 
 
+def describe_exposure(metrics: dict[str, Any] | None) -> str:
+    """Average and maximum gross exposure, % of equity (runs stored before it: a dash)."""
+    exposure = (metrics or {}).get("exposure")
+    if not exposure:
+        return "—"
+    return f"average {exposure['average']:.1%}, maximum {exposure['maximum']:.1%} of equity"
+
+
 def header_rows(data: RunData, generated_at: datetime) -> list[tuple[str, str]]:
     run, config = data.run, data.run.config
     final = float(data.curve.values[-1])
@@ -137,7 +146,11 @@ def header_rows(data: RunData, generated_at: datetime) -> list[tuple[str, str]]:
             f"{format_value(Kind.MONEY, config.initial_capital)} → "
             f"{format_value(Kind.MONEY, final)}",
         ),
-        ("Position size", f"{config.position_size_pct}% risk per trade"),
+        ("Fills", config.describe_fill()),
+        ("Sizing", config.describe_sizing()),
+        ("Position cap", f"{config.max_position_pct:g}% of equity"),
+        ("Exits", config.describe_exits()),
+        ("Exposure", describe_exposure(run.metrics)),
         ("Commission", config.commission.describe()),
         ("Slippage", f"{config.slippage_bps} bps"),
         ("Benchmark", data.benchmark.symbol if data.benchmark else f"{config.benchmark} (no data)"),
