@@ -136,6 +136,10 @@ def _config(**overrides: object) -> BacktestConfig:
         "instruments": ("AAPL",),
         "start": date(2020, 1, 1),
         "end": date(2020, 12, 31),
+        # Same-close fills and percent sizing: the faulty strategy enters on its second bar,
+        # before an ATR (which risk sizing needs) exists.
+        "fill_at": "close",
+        "sizing": "percent",
     }
     values.update(overrides)
     return BacktestConfig(**values)

@@ -56,20 +56,26 @@ def open_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarra
 
 
 def to_open_ticks(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -> list[TradeTick]:
-    """One trade per bar at its open price and open time.
+    """One trade per bar at its open price and open time, and one at the last bar's close.
 
     They move nautilus' market to the open before the bar completes, so an order sent at that
     time fills at the open and resting stops see a gap at the open, by nautilus' own matching.
+    nautilus values positions at the last trade when there is one, so without the final trade
+    at the last close its end-of-run equity would mark open positions at the last open.
     The size is the bar's volume (at least one unit): the open's own size is not known.
     """
-    ts = open_times_ns(spec, timeframe, data.ts).astype(np.uint64)
+    opens = open_times_ns(spec, timeframe, data.ts)
+    last_close = close_times_ns(spec, timeframe, data.ts[-1:])
+    ts = np.concatenate([opens, last_close]).astype(np.uint64)
+    prices = np.concatenate([data.open, data.close[-1:]]).astype(np.float64)
+    volumes = np.concatenate([data.volume, data.volume[-1:]]).astype(np.float64)
     instrument_id = bar_type_for(spec, timeframe).instrument_id
     return TradeTick.from_raw_arrays_to_list(
         instrument_id,
         spec.price_precision,
         0,
-        np.array(data.open, dtype=np.float64),  # a copy: nautilus needs writable buffers
-        np.maximum(np.asarray(data.volume, dtype=np.float64), 1.0),
+        prices,  # concatenate copies: nautilus needs writable buffers
+        np.maximum(volumes, 1.0),
         np.full(ts.size, AggressorSide.NO_AGGRESSOR.value, dtype=np.uint8),
         [f"O{i}" for i in range(ts.size)],
         ts,
