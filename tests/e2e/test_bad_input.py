@@ -39,6 +39,18 @@ CASES = {
         "timestamp;open;high;low;close;volume\n2024-01-02;10;11;9;10.5;100\n",
         ["semicolons", "commas"],
     ),
+    "field count mismatch": (
+        HEADER + GOOD + "2024-01-03,10.5,11.5,10,11,1,200\n",
+        ["number of fields differs from the header's 6", "line 3"],
+    ),
+    "duplicate header column": (
+        "timestamp,open,high,low,close,close,volume\n2024-01-02,10,11,9,10.5,10.5,100\n",
+        ["more than once", "close (close, close)"],
+    ),
+    "zero price": (
+        HEADER + GOOD + "2024-01-03,0,11,0,10.5,100\n",
+        ["zero or negative", "line 3"],
+    ),
 }
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from nautilus_trader.model.objects import Price
 
 from ntrader.core.errors import DataValidationError, NtraderError, UserInputError
-from ntrader.models.bars import BarArrays
+from ntrader.models.bars import MAX_DECIMALS, PRICE_MAX, QUANTITY_MAX, BarArrays
 from ntrader.services import csv_loader
 from ntrader.services.csv_loader import read_bars_csv
 
@@ -222,6 +225,104 @@ def test_precision_is_the_largest_number_of_decimals(tmp_path: Path) -> None:
     assert bars.low.tolist() == [100.0, 99.9999]
 
 
+@pytest.mark.parametrize(
+    ("prices", "precision"),
+    [
+        (("1.08345", "1.08351", "1.08302", "1.0832"), 5),  # sub-pip FX
+        (("151.234", "151.5", "150.999", "151.01"), 3),  # JPY
+        (("0.00001234", "0.00001301", "0.00001201", "0.0000125"), 8),  # crypto-like
+        (("64000.12345678", "64100", "63999.99999999", "64050.5"), 8),
+        (("0.0000000001234", "0.0000000001301", "0.0000000001201", "0.000000000125"), 13),
+        (
+            (
+                "0.0000000000000001",
+                "0.0000000000000009",
+                "0.0000000000000001",
+                "0.0000000000000005",
+            ),
+            16,
+        ),
+    ],
+    ids=["fx", "jpy", "small-crypto", "large-crypto", "13-decimals", "16-decimals"],
+)
+def test_prices_round_trip_exactly_at_the_precision_they_need(
+    tmp_path: Path, prices: tuple[str, str, str, str], precision: int
+) -> None:
+    o, h, low, c = prices
+    bars = read_bars_csv(write(tmp_path, [bar(2, o=o, h=h, low=low, c=c, v="0.125")]))
+
+    assert bars.price_precision == precision
+    written = [
+        f"{getattr(bars, name)[0]:.{precision}f}" for name in ("open", "high", "low", "close")
+    ]
+    assert [Decimal(text) for text in written] == [Decimal(text) for text in prices]
+    # nautilus turns each float into the same fixed-point price.
+    assert [str(Price(float(text), precision)) for text in written] == written
+
+
+@pytest.mark.parametrize(
+    ("price", "why"),
+    [
+        ("101.24000000000001", "float noise from writing a computed float"),
+        ("0.30000000000000004", "float noise"),
+        ("1.0000000000000001", "a 17th digit that float64 rounds away (the float reads 1.0)"),
+        ("0.00000000000000001", "17 decimals"),
+        ("1234567890.123456", "16 significant digits"),
+    ],
+)
+def test_values_that_cannot_be_stored_exactly_are_refused(
+    tmp_path: Path, price: str, why: str
+) -> None:
+    rows = good_rows(3)
+    rows[1] = bar(3, o=price, h="1234567891", low="0.00000000000000001")
+    message = validation_error(write(tmp_path, rows)).message
+    assert "which cannot be stored exactly, in open" in message, why
+    assert "on line 3 (1 row)" in message
+
+
+def test_long_texts_with_few_digits_are_exact(tmp_path: Path) -> None:
+    row = bar(2, o="0010.5000000000000000", c="11.000000000000000000", v="100.00000000000000000")
+    bars = read_bars_csv(write(tmp_path, [row]))
+    assert (bars.open[0], bars.close[0], bars.volume[0], bars.price_precision) == (10.5, 11, 100, 1)
+
+
+def test_one_precision_for_all_prices_must_keep_every_price_exact(tmp_path: Path) -> None:
+    # 0.12345678 makes the precision 8; 12345678.5 then needs 16 significant digits.
+    rows = [
+        bar(2, o="12345678.5", h="12345679", low="12345678", c="12345678.5"),
+        bar(3, o="0.12345678", h="0.2", low="0.1", c="0.15"),
+        bar(4, o="1.5", h="2", low="1", c="1.5"),
+    ]
+    error = validation_error(write(tmp_path, rows))
+    assert error.message.endswith(
+        "prices with more than 15 significant digits when written with 8 decimals "
+        "(as line 3 needs) on line 2 (1 row)."
+    )
+    assert "same number of decimals" in (error.hint or "")
+
+
+def test_volume_has_its_own_decimals(tmp_path: Path) -> None:
+    rows = [bar(2, v="0.00012345"), bar(3, v="1234567.5")]
+    bars = read_bars_csv(write(tmp_path, rows))
+    assert bars.volume.tolist() == [0.00012345, 1234567.5]
+    assert bars.price_precision == 0
+
+    rows.append(bar(4, v="123456789.5"))  # 17 digits with the 8 decimals of line 2
+    message = validation_error(write(tmp_path, rows)).message
+    assert message.endswith(
+        "volumes with more than 15 significant digits when written with 8 decimals "
+        "(as line 2 needs) on line 4 (1 row)."
+    )
+
+
+def test_nautilus_limits_are_copied_right() -> None:
+    from nautilus_trader.model import objects
+
+    assert MAX_DECIMALS == objects.FIXED_PRECISION
+    assert PRICE_MAX == objects.PRICE_MAX
+    assert QUANTITY_MAX == objects.QUANTITY_MAX
+
+
 def test_integer_prices_have_precision_zero(tmp_path: Path) -> None:
     assert read_bars_csv(write(tmp_path, good_rows(2))).price_precision == 0
 
@@ -310,11 +411,157 @@ def test_missing_timestamp_and_close_columns(tmp_path: Path) -> None:
     assert "found: when, open, high, low, volume" in message
 
 
-def test_file_that_is_not_valid_csv(tmp_path: Path) -> None:
-    path = write(tmp_path, [bar(2), bar(3), '2024-01-04,"10,12,9,11,100', bar(5)])
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("timestamp,open,high,low,close,close,volume", "close (close, close)"),
+        ("date,timestamp,open,high,low,close,volume", "timestamp (date, timestamp)"),
+        ("Date,Time,Open,High,Low,Close,Volume", "timestamp (Date, Time)"),
+        ("timestamp,open,high,low,close,Vol,Volume", "volume (Vol, Volume)"),
+    ],
+)
+def test_header_naming_a_column_twice_is_refused(tmp_path: Path, header: str, named: str) -> None:
+    path = write(tmp_path, ["2024-01-02,09:30,10,12,9,11,100"], header=header)
+    error = validation_error(path)
+    assert error.message == (f"{path}: the header names the same column more than once: {named}.")
+
+
+def test_two_repeated_columns_are_named_together(tmp_path: Path) -> None:
+    header = "date,ts,open,high,low,close,vol,volume"
+    message = validation_error(write(tmp_path, [], header=header)).message
+    assert message.endswith("more than once: timestamp (date, ts); volume (vol, volume).")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "2024-01-03,10.5,11.5,10,11,1,200",  # an extra field: volume would be cut to 1
+        "2024-01-03,10.5,11.5,10,11,",  # a trailing comma still gives six fields: empty volume
+        "2024-01-03,10.5,11.5,10,11,100,",  # a trailing comma on a full row
+        "2024-01-03,10.5,11.5,10,11",  # a field short
+        "2024-01-03",
+    ],
+)
+def test_rows_with_another_field_count_than_the_header_are_refused(
+    tmp_path: Path, row: str
+) -> None:
+    fields = row.count(",") + 1
+    message = validation_error(write(tmp_path, [bar(2), row, bar(4)])).message
+    if fields == 6:
+        assert "non-numeric or empty values in volume on line 3 (1 row)" in message
+    else:
+        assert f"(line 3 has {fields}) on line 3 (1 row)" in message
+
+
+def test_extra_field_on_the_first_row_does_not_shift_the_columns(tmp_path: Path) -> None:
+    # pandas takes a first row with one field more than the header as having an index column.
+    message = validation_error(write(tmp_path, ["2024-01-02,10,12,9,11,100,7", bar(3)])).message
+    assert "header's 6 (line 2 has 7) on line 2 (1 row)" in message
+
+
+def test_field_count_message_shows_the_first_lines_and_the_count(tmp_path: Path) -> None:
+    rows = [f"{bar(day)},1" for day in range(2, 10)]
+    message = validation_error(write(tmp_path, rows)).message
+    assert message.endswith("(line 2 has 7) on lines 2, 3, 4, 5, 6, ... (8 rows).")
+
+
+def test_unquoted_thousands_separator_is_named(tmp_path: Path) -> None:
+    rows = [bar(2), "2024-01-03,1,234.5,1240,1230,1235,100"]
+    error = validation_error(write(tmp_path, rows))
+    assert error.message.endswith(
+        "rows whose number of fields differs from the header's 6 (line 3 has 7; 1,234.5 looks "
+        "like a number with a thousands separator) on line 3 (1 row)."
+    )
+    assert "without thousands separators (1234.5)" in (error.hint or "")
+
+
+def test_quoted_thousands_separator_is_refused_not_guessed(tmp_path: Path) -> None:
+    # "1,5" is 1.5 with a decimal comma in much of Europe: no reading of it is safe.
+    rows = [bar(2), '2024-01-03,"1,234.50","1,240",1230,1235,100', '2024-01-04,10,12,9,11,"1,5"']
+    message = validation_error(write(tmp_path, rows)).message
+    assert message.endswith(
+        'numbers with a thousands separator ("1,234.50") in open, high, volume on lines 3, 4 '
+        "(2 rows)."
+    )
+
+
+def test_quoted_fields_are_read_like_plain_ones(tmp_path: Path) -> None:
+    header = '"Date","Symbol","Open","High","Low","Close","Volume"'
+    rows = [
+        '"2024-01-02","ACME, Inc.","10.25","12","9","11","100.5"',
+        "2024-01-03,X,10,12,9,11,100",
+    ]
+    bars = read_bars_csv(write(tmp_path, rows, header=header))
+    assert bars.ts.tolist() == [JAN_2, JAN_2 + DAY]
+    assert bars.open.tolist() == [10.25, 10.0]
+    assert bars.volume.tolist() == [100.5, 100.0]
+    assert bars.price_precision == 2
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        lambda fields: ",".join(f'"{field}"' for field in fields),  # every field
+        lambda fields: ",".join(f'"{f}"' if i % 2 else f for i, f in enumerate(fields)),  # some
+        lambda fields: ", ".join(f'"{field}"' for field in fields),  # with spaces: csv module
+    ],
+    ids=["all-quoted", "some-quoted", "spaced"],
+)
+def test_quoting_does_not_change_the_bars(
+    tmp_path: Path, quote: Callable[[list[str]], str]
+) -> None:
+    rows = [bar(2, o="10.25", v="100.5"), bar(3, h="12.125"), bar(4, low="8.5", c="9")]
+    plain = read_bars_csv(write(tmp_path, rows, name="plain.csv"))
+    quoted_rows = [quote(row.split(",")) for row in rows]
+    quoted = read_bars_csv(write(tmp_path, quoted_rows, header=quote(HEADER.split(","))))
+    for column in ("ts", "open", "high", "low", "close", "volume"):
+        assert getattr(quoted, column).tolist() == getattr(plain, column).tolist()
+    assert quoted.price_precision == plain.price_precision == 3
+
+
+def test_nul_byte_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "AAPL.csv"
+    path.write_bytes(f"{HEADER}\n{bar(2)}\n{bar(3)}\x00\n".encode())
     message = validation_error(path).message
-    assert "not valid CSV" in message
-    assert "quote opened on line 4 is never closed" in message
+    assert message.endswith("the file is not UTF-8 text (line 3 holds a NUL byte).")
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ('2024-01-04,"10,12,9,11,100', "the quote opened on line 4 is never closed"),
+        ('2024-01-04,"10"5,12,9,11,100', "line 4 has a quoted value followed by more text"),
+    ],
+)
+def test_broken_quotes_name_their_line(tmp_path: Path, row: str, problem: str) -> None:
+    path = write(tmp_path, [bar(2), bar(3), row, bar(5)])
+    error = validation_error(path)
+    assert error.message.startswith(f"{path}: {problem}")
+    assert "Error tokenizing" not in error.message
+
+
+def test_quoted_value_running_over_lines_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, [bar(2), '2024-01-03,"10', '",12,9,11,100', bar(4)])
+    message = validation_error(path).message
+    assert message.endswith("the quoted value starting on line 3 runs over several lines.")
+
+
+def test_blank_and_whitespace_lines_inside_the_data(tmp_path: Path) -> None:
+    rows = [bar(2), "", bar(3), "   ", bar(4), "\t", ""]
+    message = validation_error(write(tmp_path, rows)).message
+    assert message.endswith("blank lines inside the data on lines 3, 5 (2 rows).")
+
+
+def test_lone_carriage_returns_end_lines(tmp_path: Path) -> None:
+    path = tmp_path / "AAPL.csv"
+    path.write_bytes(f"{HEADER}\r{bar(2)}\r{bar(3)}\r".encode())
+    assert read_bars_csv(path).ts.tolist() == [JAN_2, JAN_2 + DAY]
+
+
+def test_unclosed_quote_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, [bar(2), bar(3), '2024-01-04,"10,12,9,11,100', bar(5)])
+    error = validation_error(path)
+    assert error.message == f"{path}: the quote opened on line 4 is never closed."
 
 
 # --- values --------------------------------------------------------------------------------------
@@ -340,7 +587,7 @@ def test_blank_line_inside_the_data_is_reported_by_line(tmp_path: Path) -> None:
 def test_row_with_missing_fields(tmp_path: Path) -> None:
     rows = [bar(2), "2024-01-03,10,12"]
     message = validation_error(write(tmp_path, rows)).message
-    assert "non-numeric or empty values in low, close, volume on line 3" in message
+    assert "differs from the header's 6 (line 3 has 3) on line 3 (1 row)" in message
 
 
 def test_unparseable_timestamps(tmp_path: Path) -> None:
@@ -388,7 +635,7 @@ def test_mixed_time_zones(tmp_path: Path) -> None:
     ]
     message = validation_error(write(tmp_path, rows)).message
     assert "mixed time zones" in message
-    assert "lines 4, 6 (2 rows) have no UTC offset" in message
+    assert "timestamps without a UTC offset (line 2 has one) on lines 4, 6 (2 rows)" in message
 
 
 def test_local_time_skipped_by_dst(tmp_path: Path) -> None:
@@ -421,13 +668,68 @@ def test_message_lists_at_most_five_lines(tmp_path: Path) -> None:
     assert message.endswith("high is below low on lines 2, 3, 4, 5, 6, ... (8 rows).")
 
 
+@pytest.mark.parametrize(
+    ("row", "rule"),
+    [
+        (bar(4, o="0"), "a price that is zero or negative"),
+        (bar(4, low="-9", o="-1", c="-1", h="-0.5"), "a price that is zero or negative"),
+        (bar(4, c="inf"), "infinite values in close"),
+        (bar(4, h="Infinity", v="inf"), "infinite values in high, volume"),
+        (bar(4, h="17014118346047"), "a price above nautilus' maximum of 17014118346046"),
+        (bar(4, v="34028236692094"), "volume above nautilus' maximum of 34028236692093"),
+    ],
+)
+def test_prices_must_be_positive_and_finite_and_fit_nautilus(
+    tmp_path: Path, row: str, rule: str
+) -> None:
+    rows = good_rows(5)
+    rows[2] = row  # line 4
+    assert validation_error(write(tmp_path, rows)).message.endswith(f"{rule} on line 4 (1 row).")
+
+
+def test_largest_price_and_volume_nautilus_holds_are_accepted(tmp_path: Path) -> None:
+    row = bar(2, o="1", h="17014118346046", low="1", c="1", v="34028236692093")
+    bars = read_bars_csv(write(tmp_path, [row]))
+    assert (bars.high[0], bars.volume[0]) == (PRICE_MAX, QUANTITY_MAX)
+
+
+def test_negative_zero_volume_is_stored_as_zero(tmp_path: Path) -> None:
+    volume = read_bars_csv(write(tmp_path, [bar(2, v="-0.0")])).volume
+    assert volume.tolist() == [0.0]
+    assert not np.signbit(volume).any()
+
+
 def test_zero_volume_is_allowed(tmp_path: Path) -> None:
     assert read_bars_csv(write(tmp_path, [bar(2, v="0")])).volume.tolist() == [0.0]
 
 
-def test_values_are_checked_before_bar_rules(tmp_path: Path) -> None:
-    rows = [bar(2, h="1"), bar(3, o="x")]
-    assert "non-numeric" in validation_error(write(tmp_path, rows)).message
+def test_every_broken_rule_is_reported_at_once(tmp_path: Path) -> None:
+    rows = good_rows(12)
+    rows[1] = bar(3, h="8", low="9", o="8.5", c="8.5")  # line 3
+    rows[3] = bar(5, o="x", v="-5")  # line 5
+    rows[4] = bar(6, v="-1")  # line 6
+    rows[6] = "2024-01-08,10,12,9,11,100,7"  # line 8
+    rows[7] = bar(9, o="0", low="0")  # line 9
+    rows[8] = "1969-07-20,10,12,9,11,100"  # line 10
+    rows[10] = bar(2)  # line 12
+
+    path = write(tmp_path, rows)
+    error = validation_error(path)
+
+    assert error.message == (
+        f"{path}: rows whose number of fields differs from the header's 6 (line 8 has 7) "
+        "on line 8 (1 row); "
+        "non-numeric or empty values in open on line 5 (1 row); "
+        "a price that is zero or negative on line 9 (1 row); "
+        "volume is negative on lines 5, 6 (2 rows); "
+        "timestamps before 1970-01-01 on line 10 (1 row); "
+        "high is below low on line 3 (1 row); "
+        "duplicate timestamps on lines 2, 12 (2 rows); "
+        # Line 10's timestamp is refused already, so the order is checked without it.
+        "timestamps are not in ascending order; time goes backwards on line 12 (1 row)."
+    )
+    assert "thousands separators" in (error.hint or "")
+    assert "Sort the file" in (error.hint or "")
 
 
 # --- ordering ------------------------------------------------------------------------------------
@@ -446,6 +748,38 @@ def test_unsorted_timestamps(tmp_path: Path) -> None:
     assert "time goes backwards on lines 4, 7 (2 rows)" in message
 
 
-def test_duplicates_are_reported_before_order(tmp_path: Path) -> None:
+def test_duplicates_and_order_are_both_reported(tmp_path: Path) -> None:
     rows = [bar(3), bar(2), bar(3)]
-    assert "duplicate timestamps on lines 2, 4" in validation_error(write(tmp_path, rows)).message
+    message = validation_error(write(tmp_path, rows)).message
+    assert message.endswith(
+        "duplicate timestamps on lines 2, 4 (2 rows); "
+        "timestamps are not in ascending order; time goes backwards on line 3 (1 row)."
+    )
+
+
+# --- timestamp range -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "rule"),
+    [
+        ("1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "timestamps before 1970-01-01"),
+        ("-60", "0", "timestamps before 1970-01-01"),  # epoch seconds
+        ("2199-12-31", "2200-01-01", "timestamps after 2200-01-01"),
+        ("2024-01-02", "2262-04-11", "timestamps after 2200-01-01"),
+        ("7258118399000", "7258118400000", "timestamps after 2200-01-01"),  # epoch milliseconds
+    ],
+)
+def test_timestamps_outside_1970_to_2200_are_refused(
+    tmp_path: Path, first: str, second: str, rule: str
+) -> None:
+    rows = [f"{first},10,12,9,11,100", f"{second},10,12,9,11,100"]
+    line = 2 if "before" in rule else 3
+    message = validation_error(write(tmp_path, rows)).message
+    assert message.endswith(f"{rule} on line {line} (1 row).")
+
+
+def test_first_and_last_accepted_timestamps(tmp_path: Path) -> None:
+    rows = ["1970-01-01T00:00:00Z,10,12,9,11,100", "2199-12-31T23:59:59Z,10,12,9,11,100"]
+    bars = read_bars_csv(write(tmp_path, rows))
+    assert bars.ts.tolist() == [0, csv_loader.TS_MAX_NS - NS_PER_SECOND]

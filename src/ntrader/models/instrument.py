@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ntrader.models.bars import MAX_DECIMALS
 from ntrader.models.enums import AssetClass
 
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD")
@@ -18,7 +19,7 @@ class InstrumentSpec(BaseModel):
     venue: str = Field(min_length=1, max_length=32)
     asset_class: AssetClass = AssetClass.EQUITY
     currency: str = "USD"
-    price_precision: int = Field(default=2, ge=0, le=9)
+    price_precision: int = Field(default=2, ge=0, le=MAX_DECIMALS)
     lot_size: float = Field(default=1.0, gt=0)
     trading_hours: dict[str, str] | None = None
     margin_requirement: float | None = Field(default=None, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -10,14 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ntrader.core.errors import NotFoundError, UserInputError
+from ntrader.core.errors import DataValidationError, NotFoundError, NtraderError, UserInputError
 from ntrader.core.instrument_catalog import default_spec
+from ntrader.db.bar_bulk import BarDiff, select_bars
 from ntrader.db.database import Database, Repositories
-from ntrader.db.repositories import BarCoverage, StoredInstrument
-from ntrader.models.bars import BarArrays
+from ntrader.db.repositories import BarCoverage, BarRevision, StoredInstrument
+from ntrader.models.bars import PRICE_COLUMNS, BarArrays, decimal_texts
 from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.services.instruments import find_stored, split_instrument
-from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
+from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns, ns_to_datetime
 
 _INSERT_CHUNK = 250_000
 
@@ -32,14 +34,20 @@ class ImportResult:
     timeframe: Timeframe
     rows_in_file: int
     rows_imported: int
+    """New bars: none was stored at their time."""
+    rows_replaced: int
+    """Stored bars that differed from the file's and were replaced (``--replace``)."""
     first_ts: int
     last_ts: int
     price_precision: int
+    data_version: int
+    """The series' data version after the import (see ``BarRepository.revision``)."""
     seconds: float
 
     @property
     def rows_already_present(self) -> int:
-        return self.rows_in_file - self.rows_imported
+        """Bars stored already with the file's exact values."""
+        return self.rows_in_file - self.rows_imported - self.rows_replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,108 @@ class ImportRequest:
     asset_class: AssetClass | None = None
     currency: str | None = None
     timezone: str = "UTC"
+    replace: bool = False
+    """Store the file's values where they differ from stored bars (else refuse the file)."""
+
+
+_SHOWN_CHANGES = 3
+_FIELDS = (*PRICE_COLUMNS, "volume")
+
+
+class BarsDifferError(DataValidationError):
+    """A file has bars that differ from the stored ones at the same times; nothing written."""
+
+    def __init__(
+        self,
+        request: ImportRequest,
+        instrument: StoredInstrument,
+        data: BarArrays,
+        diff: BarDiff,
+    ) -> None:
+        precision = max(instrument.spec.price_precision, data.price_precision)
+        shown = [
+            _describe_change(
+                request.timeframe,
+                {name: getattr(diff.stored, name)[i] for name in ("ts", *_FIELDS)},
+                {name: getattr(data, name)[row] for name in ("ts", *_FIELDS)},
+                precision,
+            )
+            for i, row in enumerate(diff.changed[:_SHOWN_CHANGES].tolist())
+        ]
+        more = "; …" if diff.rows_changed > _SHOWN_CHANGES else ""
+        count = diff.rows_changed
+        super().__init__(
+            f"{request.file.name}: {count:,} bar{'s' if count != 1 else ''} differ"
+            f"{'s' if count == 1 else ''} from the stored {instrument.spec.instrument_id} "
+            f"{request.timeframe.value} bars at the same time ({'; '.join(shown)}{more}); "
+            "nothing was imported.",
+            hint="Add --replace to store the file's values instead (backtests already run "
+            "keep their results; `ntrader backtest rerun` shows what changes), or correct "
+            "the file.",
+        )
+        self.rows_changed = count
+
+
+def _describe_change(
+    timeframe: Timeframe, old: dict[str, float], new: dict[str, float], precision: int
+) -> str:
+    """``2024-01-03: close 100.20 → 100.25`` for the fields that differ."""
+    stamp = ns_to_datetime(int(old["ts"]))
+    when = (
+        stamp.date().isoformat()
+        if timeframe is Timeframe.DAILY
+        else stamp.strftime("%Y-%m-%d %H:%M UTC")
+    )
+    changes = [
+        f"{name} {_fmt(old[name], name, precision)} → {_fmt(new[name], name, precision)}"
+        for name in _FIELDS
+        if _fmt(old[name], name, precision) != _fmt(new[name], name, precision)
+    ]
+    return f"{when}: {', '.join(changes)}"
+
+
+def _fmt(value: float, field: str, precision: int) -> str:
+    if field != "volume":
+        return f"{value:.{precision}f}"
+    return f"{value:,.0f}" if value == int(value) else repr(float(value))
+
+
+class ImportInterruptedError(NtraderError):
+    """Ctrl-C during an import: says whether the import was stored (it is all or nothing)."""
+
+    exit_code = 130
+
+    @classmethod
+    def unchanged(cls, file: Path) -> ImportInterruptedError:
+        return cls(
+            f"The import of {file.name} was interrupted; the store is unchanged.",
+            hint="Run the same command again to import the file.",
+        )
+
+    @classmethod
+    def stored(
+        cls, file: Path, instrument_id: str, timeframe: Timeframe, added: int, replaced: int
+    ) -> ImportInterruptedError:
+        if added == replaced == 0:
+            return cls.unchanged(file)
+        replaced_text = f" and {replaced:,} replaced" if replaced else ""
+        return cls(
+            f"Interrupted after the import of {file.name} had finished: {added:,} new "
+            f"{timeframe.value} bars of {instrument_id}{replaced_text} are stored.",
+            hint="`ntrader data list` shows them; importing the file again adds nothing.",
+        )
+
+    @classmethod
+    def from_revision(cls, file: Path, revision: BarRevision | None) -> ImportInterruptedError:
+        if revision is None:
+            return cls.unchanged(file)
+        return cls.stored(
+            file,
+            revision.instrument_id,
+            revision.timeframe,
+            revision.rows_added,
+            revision.rows_replaced,
+        )
 
 
 class DataService:
@@ -60,7 +170,26 @@ class DataService:
     def import_csv(
         self, request: ImportRequest, on_progress: ProgressCallback | None = None
     ) -> ImportResult:
-        """Validate the whole file, then store it in one transaction (all or nothing)."""
+        """Validate the whole file, compare it with the stored bars, then store it in one
+        transaction (all or nothing).
+
+        Bars equal to stored ones are skipped; bars that differ from stored ones raise
+        ``BarsDifferError`` unless ``request.replace``. Ctrl-C raises
+        ``ImportInterruptedError``, which says whether the import had been stored.
+        """
+        import_id = str(uuid.uuid4())
+        try:
+            return self._import(request, on_progress, import_id)
+        except KeyboardInterrupt as exc:
+            # The store, not a flag, says whether the commit happened: the interrupt may
+            # have arrived inside the commit itself.
+            with self._database.transaction() as repos:
+                revision = repos.bars.revision_of_import(import_id)
+            raise ImportInterruptedError.from_revision(request.file, revision) from exc
+
+    def _import(
+        self, request: ImportRequest, on_progress: ProgressCallback | None, import_id: str
+    ) -> ImportResult:
         from ntrader.services.csv_loader import read_bars_csv  # pandas: only when importing
 
         started = time.perf_counter()
@@ -72,22 +201,47 @@ class DataService:
         )
         symbol, venue_in_name = split_instrument(request.instrument)
         venue = request.venue.upper() if request.venue else venue_in_name
+        timeframe = request.timeframe
         with self._database.transaction() as repos:
             stored = self._instrument_for_import(repos, symbol, venue, request, data)
-            imported = 0
-            for start in range(0, len(data), _INSERT_CHUNK):
-                chunk = data.slice(start, start + _INSERT_CHUNK)
-                imported += repos.bars.add(stored, request.timeframe, chunk)
-                report("store", min(start + _INSERT_CHUNK, len(data)), len(data))
+            diff = repos.bars.compare(stored, timeframe, data)
+            if diff.rows_changed and not request.replace:
+                raise BarsDifferError(request, stored, data, diff)
+            replaced = repos.bars.replace(stored, timeframe, select_bars(data, diff.changed))
+            if replaced != diff.rows_changed:
+                raise RuntimeError(f"replaced {replaced} of {diff.rows_changed} changed bars")
+            # A fresh import stores every row: skip the copy a selection would make.
+            new = data if diff.rows_new == len(data) else select_bars(data, diff.new)
+            added = 0
+            for start in range(0, len(new), _INSERT_CHUNK):
+                chunk = new.slice(start, start + _INSERT_CHUNK)
+                added += repos.bars.insert(stored, timeframe, chunk)
+                report("store", min(start + _INSERT_CHUNK, len(new)), len(new))
+            if added or replaced:
+                touched = data.ts[np.union1d(np.flatnonzero(diff.new), diff.changed)]
+                version = repos.bars.record_revision(
+                    stored,
+                    timeframe,
+                    import_id=import_id,
+                    rows_added=added,
+                    rows_replaced=replaced,
+                    first_ts=int(touched[0]),
+                    last_ts=int(touched[-1]),
+                    source=request.file.name,
+                ).revision
+            else:
+                version = repos.bars.revision(stored, timeframe)
         return ImportResult(
             file=request.file,
             instrument_id=stored.spec.instrument_id,
-            timeframe=request.timeframe,
+            timeframe=timeframe,
             rows_in_file=len(data),
-            rows_imported=imported,
+            rows_imported=added,
+            rows_replaced=replaced,
             first_ts=int(data.ts[0]),
             last_ts=int(data.ts[-1]),
             price_precision=stored.spec.price_precision,
+            data_version=version,
             seconds=time.perf_counter() - started,
         )
 
@@ -99,6 +253,7 @@ class DataService:
         request: ImportRequest,
         data: BarArrays,
     ) -> StoredInstrument:
+        """The instrument, created if new, with the series locked for this transaction."""
         existing = repos.instruments.by_symbol(symbol)
         if venue:
             existing = [s for s in existing if s.spec.venue == venue]
@@ -109,15 +264,20 @@ class DataService:
                 hint="Say which one with --venue.",
             )
         if existing:
-            return repos.instruments.raise_precision(existing[0], data.price_precision)
-        spec = default_spec(
-            symbol,
-            venue=venue,
-            asset_class=request.asset_class,
-            currency=request.currency,
-            price_precision=max(2, data.price_precision),
-        )
-        return repos.instruments.add(spec)
+            stored = existing[0]
+        else:
+            spec = default_spec(
+                symbol,
+                venue=venue,
+                asset_class=request.asset_class,
+                currency=request.currency,
+                price_precision=max(2, data.price_precision),
+            )
+            stored = repos.instruments.add(spec)
+        repos.bars.lock(stored, request.timeframe)
+        # Read again under the lock: a concurrent import may have widened the precision.
+        current = repos.instruments.get(stored.spec.instrument_id) or stored
+        return repos.instruments.raise_precision(current, data.price_precision)
 
     def coverage(
         self, instrument: str | None = None, timeframe: Timeframe | None = None
@@ -154,19 +314,24 @@ class DataService:
             )
         import pandas as pd
 
-        precision = stored.spec.price_precision
+        # Texts, not floats: the prices with the instrument's decimals (or more, should a
+        # stored price need them) and the volume with its own, so nothing is rounded away.
+        prices = decimal_texts(
+            [getattr(data, name) for name in PRICE_COLUMNS], stored.spec.price_precision
+        )
         frame = pd.DataFrame(
             {
-                "timestamp": pd.to_datetime(data.ts, utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                **{name: getattr(data, name) for name in ("open", "high", "low", "close")},
-                "volume": _compact_volume(data.volume),
+                "timestamp": _iso_utc(data.ts),
+                **dict(zip(PRICE_COLUMNS, prices, strict=True)),
+                "volume": decimal_texts([data.volume])[0],
             }
         )
         output.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(output, index=False, float_format=f"%.{precision}f")
+        frame.to_csv(output, index=False)
         return len(data)
 
 
-def _compact_volume(volume: np.ndarray) -> np.ndarray:
-    """Whole-share volumes as integers; fractional ones (FX, crypto) as they are."""
-    return volume.astype(np.int64) if np.all(volume == np.floor(volume)) else volume
+def _iso_utc(ts: np.ndarray) -> np.ndarray:
+    """2024-01-02T09:30:00Z, with the fraction of a second (to the nanosecond) if any has one."""
+    unit = "s" if np.all(ts % 1_000_000_000 == 0) else "ns"
+    return np.char.add(np.datetime_as_string(ts.astype("datetime64[ns]"), unit=unit), "Z")
