@@ -262,7 +262,7 @@ def test_refusals(database: Database, in_tmp: Path, monkeypatch: pytest.MonkeyPa
         raise RuntimeError("engine exploded")
 
     monkeypatch.setattr(backtest_service, "simulate", explode)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(backtest_service.RunFailedError, match="engine exploded"):
         _run(database)
     with pytest.raises(UserInputError, match="is FAILED; only completed runs"):
         service.generate("latest", "json")
