@@ -94,6 +94,8 @@ def test_all_winners_have_no_profit_factor_and_losses_only_have_zero() -> None:
 def test_no_trades() -> None:
     trading = compute_metrics(np.array([1e5, 1e5]), [])["trading"]
     assert trading == {
+        "closed_trades": 0,
+        "open_trades": 0,
         "win_rate": None,
         "avg_win": None,
         "avg_loss": None,

@@ -129,7 +129,7 @@ def summary_rows(metrics: dict[str, Any], final_equity: float, initial: float) -
         ("Sharpe Ratio", fmt_num(risk["sharpe_ratio"]), signed_style(risk["sharpe_ratio"])),
         ("Max Drawdown", fmt_pct(risk["max_drawdown"]), "red" if risk["max_drawdown"] else ""),
         ("Volatility", fmt_pct(risk["volatility"], signed=False), ""),
-        ("Trades", str(trading["total_trades"]), ""),
+        ("Trades", trade_count(trading), ""),
         ("Win Rate", fmt_pct(trading["win_rate"], 1, signed=False), ""),
         ("Profit Factor", _profit_factor(trading), ""),
         (
@@ -140,6 +140,14 @@ def summary_rows(metrics: dict[str, Any], final_equity: float, initial: float) -
         ("Initial Capital", fmt_money(initial), ""),
         ("Final Equity", fmt_money(final_equity), signed_style(final_equity - initial)),
     ]
+
+
+def trade_count(trading: dict[str, Any]) -> str:
+    """Closed round trips and positions still open at the end, apart ("3 closed, 1 open");
+    runs stored before open positions were counted show the closed ones alone."""
+    if "open_trades" not in trading:
+        return str(trading["total_trades"])
+    return f"{trading['closed_trades']} closed, {trading['open_trades']} open"
 
 
 def _profit_factor(trading: dict[str, Any]) -> str:
@@ -170,14 +178,18 @@ def render_per_instrument(metrics: dict[str, Any]) -> None:
     if len(figures) < 2:
         return
     table = Table(title="Per instrument", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("Instrument", "Trades", "Win Rate", "Net PnL", "Contribution", "Open"):
+    columns = ("Instrument", "Trades", "Win Rate", "Net PnL", "Unrealised", "Contribution", "Open")
+    for column in columns:
         table.add_column(column, justify="left" if column == "Instrument" else "right")
     for instrument_id, row in figures.items():
+        # Runs stored before unrealised PnL was split out have no such figure.
+        unrealized = row.get("unrealized_pnl")
         table.add_row(
             styled(instrument_id),
             str(row["total_trades"]),
             fmt_pct(row["win_rate"], 1, signed=False),
             styled(fmt_money(row["net_pnl"]), signed_style(row["net_pnl"])),
+            styled(fmt_money(unrealized), signed_style(unrealized)),
             styled(fmt_pct(row["return_contribution"]), signed_style(row["return_contribution"])),
             str(row["open_positions"]),
         )

@@ -19,13 +19,15 @@ _BAR_SPEC = {
     Timeframe.DAILY: "1-DAY",
 }
 
-# Where a daily bar closes: US equities at 16:00 New York, FX at the 17:00 New York roll.
-_SESSION_CLOSE = {"FX": "17:00"}
+# Where a daily bar closes: US equities at 16:00 New York, FX at the 17:00 New York roll,
+# crypto at the next UTC midnight (its daily bars are UTC days).
+_SESSION_CLOSE = {"FX": "17:00", "CRYPTO": "24:00"}
 _DEFAULT_SESSION_CLOSE = "16:00"
 # Where a daily bar opens: US equities at 09:30 New York; FX at the previous day's roll.
-_SESSION_OPEN = {"FX": "-7:00"}
+_SESSION_OPEN = {"FX": "-7:00", "CRYPTO": "00:00"}
 _DEFAULT_SESSION_OPEN = "09:30"
-_SESSION_ZONE = "America/New_York"
+_SESSION_ZONES = {"CRYPTO": "UTC"}
+_DEFAULT_SESSION_ZONE = "America/New_York"
 
 
 def bar_type_for(spec: InstrumentSpec, timeframe: Timeframe) -> BarType:
@@ -41,7 +43,8 @@ def close_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarr
         return open_ns + np.int64(timeframe.seconds * 1_000_000_000)
     days = pd.to_datetime(open_ns, utc=True).normalize().tz_localize(None)
     close_hhmm = _SESSION_CLOSE.get(spec.asset_class.value, _DEFAULT_SESSION_CLOSE)
-    local_close = (days + pd.Timedelta(close_hhmm + ":00")).tz_localize(_SESSION_ZONE)
+    zone = _SESSION_ZONES.get(spec.asset_class.value, _DEFAULT_SESSION_ZONE)
+    local_close = (days + pd.Timedelta(close_hhmm + ":00")).tz_localize(zone)
     return local_close.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
 
 
@@ -51,7 +54,8 @@ def open_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarra
         return open_ns.astype(np.int64)
     days = pd.to_datetime(open_ns, utc=True).normalize().tz_localize(None)
     open_hhmm = _SESSION_OPEN.get(spec.asset_class.value, _DEFAULT_SESSION_OPEN)
-    local_open = (days + pd.Timedelta(open_hhmm + ":00")).tz_localize(_SESSION_ZONE)
+    zone = _SESSION_ZONES.get(spec.asset_class.value, _DEFAULT_SESSION_ZONE)
+    local_open = (days + pd.Timedelta(open_hhmm + ":00")).tz_localize(zone)
     return local_open.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
 
 

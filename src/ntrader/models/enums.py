@@ -57,6 +57,7 @@ class AssetClass(StrEnum):
     FX = "FX"
     FUTURE = "FUTURE"
     OPTION = "OPTION"
+    CRYPTO = "CRYPTO"  # trades around the clock, every day (docs/metrics.md)
 
 
 class RunStatus(StrEnum):

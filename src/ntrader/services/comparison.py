@@ -176,7 +176,10 @@ def compare(runs: Sequence[RunData]) -> Comparison:
         )
         for metric in METRICS
     ]
-    psr = tuple(probabilistic_sharpe_ratio(r.to_numpy(), rate) for r in returns)
+    psr = tuple(
+        probabilistic_sharpe_ratio(r.to_numpy(), rate, periods_per_year=run.periods_per_year)
+        for r, run in zip(returns, runs, strict=True)
+    )
     rows.append(
         MetricRow(
             metric=PSR_METRIC,

@@ -1,7 +1,10 @@
 """Performance metrics from the daily equity curve and closed trades (SPEC §6).
 
-Every formula is written out in ``docs/metrics.md``; 252 trading days a year. The risk-free
-rate is an annual fraction (0.04 = 4 %), spread evenly over the trading days.
+Every formula is written out in ``docs/metrics.md``. Returns are annualised on the run's
+calendar (``periods_per_year``: the NYSE's sessions, 260 for FX, 365 for crypto; see
+``core/calendars.py``); 252 is only the default for callers without a calendar and for runs
+stored before calendars. The risk-free rate is an annual fraction (0.04 = 4 %), spread evenly
+over the trading days.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ def daily_returns(equity: np.ndarray) -> np.ndarray:
     return equity[1:] / equity[:-1] - 1.0 if equity.size > 1 else np.empty(0)
 
 
-def excess_returns(returns: np.ndarray, risk_free_rate: float = 0.0) -> np.ndarray:
-    return returns - check_risk_free_rate(risk_free_rate) / TRADING_DAYS
+def excess_returns(
+    returns: np.ndarray, risk_free_rate: float = 0.0, periods_per_year: float = TRADING_DAYS
+) -> np.ndarray:
+    return returns - check_risk_free_rate(risk_free_rate) / periods_per_year
 
 
 def max_drawdown(equity: np.ndarray) -> float:
@@ -50,25 +55,29 @@ def max_drawdown(equity: np.ndarray) -> float:
     return float(np.min(equity / np.maximum.accumulate(equity) - 1.0))
 
 
-def sharpe_ratio(returns: np.ndarray, risk_free_rate: float = 0.0) -> float | None:
+def sharpe_ratio(
+    returns: np.ndarray, risk_free_rate: float = 0.0, periods_per_year: float = TRADING_DAYS
+) -> float | None:
     if returns.size < 2:
         return None
-    excess = excess_returns(returns, risk_free_rate)
+    excess = excess_returns(returns, risk_free_rate, periods_per_year)
     std = excess.std(ddof=1)
     if std <= _ZERO_SPREAD:
         return None
-    return _finite(excess.mean() / std * math.sqrt(TRADING_DAYS))
+    return _finite(excess.mean() / std * math.sqrt(periods_per_year))
 
 
-def sortino_ratio(returns: np.ndarray, risk_free_rate: float = 0.0) -> float | None:
+def sortino_ratio(
+    returns: np.ndarray, risk_free_rate: float = 0.0, periods_per_year: float = TRADING_DAYS
+) -> float | None:
     """Downside deviation over *all* days (Sortino & Price), not only the losing ones."""
     if returns.size < 2:
         return None
-    excess = excess_returns(returns, risk_free_rate)
+    excess = excess_returns(returns, risk_free_rate, periods_per_year)
     downside = math.sqrt(np.mean(np.minimum(excess, 0.0) ** 2))
     if downside <= _ZERO_SPREAD:
         return None
-    return _finite(excess.mean() / downside * math.sqrt(TRADING_DAYS))
+    return _finite(excess.mean() / downside * math.sqrt(periods_per_year))
 
 
 def _standardised_moment(returns: np.ndarray, order: int) -> float | None:
@@ -96,7 +105,10 @@ def _normal_cdf(x: float) -> float:
 
 
 def probabilistic_sharpe_ratio(
-    returns: np.ndarray, risk_free_rate: float = 0.0, benchmark_sharpe: float = 0.0
+    returns: np.ndarray,
+    risk_free_rate: float = 0.0,
+    benchmark_sharpe: float = 0.0,
+    periods_per_year: float = TRADING_DAYS,
 ) -> float | None:
     """Probability that the true (per-day) Sharpe ratio exceeds ``benchmark_sharpe``.
 
@@ -105,7 +117,7 @@ def probabilistic_sharpe_ratio(
     """
     if returns.size < 4:
         return None
-    excess = excess_returns(returns, risk_free_rate)
+    excess = excess_returns(returns, risk_free_rate, periods_per_year)
     std = excess.std(ddof=1)
     skew, kurt = skewness(excess), kurtosis(excess)
     if std <= _ZERO_SPREAD or skew is None or kurt is None:
@@ -118,33 +130,40 @@ def probabilistic_sharpe_ratio(
     return _normal_cdf(z)
 
 
-def returns_metrics(equity: np.ndarray) -> dict[str, float | None]:
+def returns_metrics(
+    equity: np.ndarray, periods_per_year: float = TRADING_DAYS
+) -> dict[str, float | None]:
     """``equity`` starts with the initial capital, then one value per trading day."""
     periods = equity.size - 1
     total = float(equity[-1] / equity[0] - 1.0) if equity.size else 0.0
     returns = daily_returns(equity)
-    cagr = (1.0 + total) ** (TRADING_DAYS / periods) - 1.0 if periods > 0 and total > -1 else None
+    cagr = (
+        (1.0 + total) ** (periods_per_year / periods) - 1.0 if periods > 0 and total > -1 else None
+    )
     return {
         "total_return": total,
         "cagr": _finite(cagr) if cagr is not None else None,
-        "annualized_return": float(returns.mean() * TRADING_DAYS) if returns.size else None,
+        "annualized_return": float(returns.mean() * periods_per_year) if returns.size else None,
     }
 
 
 def risk_metrics(
-    equity: np.ndarray, cagr: float | None, risk_free_rate: float = 0.0
+    equity: np.ndarray,
+    cagr: float | None,
+    risk_free_rate: float = 0.0,
+    periods_per_year: float = TRADING_DAYS,
 ) -> dict[str, float | None]:
     returns = daily_returns(equity)
     drawdown = max_drawdown(equity)
     return {
         "max_drawdown": drawdown,
-        "sharpe_ratio": sharpe_ratio(returns, risk_free_rate),
-        "sortino_ratio": sortino_ratio(returns, risk_free_rate),
+        "sharpe_ratio": sharpe_ratio(returns, risk_free_rate, periods_per_year),
+        "sortino_ratio": sortino_ratio(returns, risk_free_rate, periods_per_year),
         "calmar_ratio": _finite(cagr / abs(drawdown))
         if cagr is not None and drawdown < 0
         else None,
         "volatility": (
-            float(returns.std(ddof=1) * math.sqrt(TRADING_DAYS)) if returns.size > 1 else None
+            float(returns.std(ddof=1) * math.sqrt(periods_per_year)) if returns.size > 1 else None
         ),
     }
 
@@ -160,6 +179,8 @@ def trading_metrics(trades: Sequence[TradeRecord]) -> dict[str, float | int | No
     wins, losses = pnls[pnls > 0], pnls[pnls <= 0]
     gross_loss = -losses.sum()
     return {
+        "closed_trades": int(pnls.size),
+        "open_trades": sum(1 for t in trades if t.is_open),
         "win_rate": float(wins.size / pnls.size) if pnls.size else None,
         "avg_win": float(wins.mean()) if wins.size else None,
         "avg_loss": float(losses.mean()) if losses.size else None,
@@ -172,18 +193,23 @@ def trading_metrics(trades: Sequence[TradeRecord]) -> dict[str, float | int | No
 
 
 def benchmark_metrics(
-    equity: np.ndarray, benchmark: np.ndarray | None, risk_free_rate: float = 0.0
+    equity: np.ndarray,
+    benchmark: np.ndarray | None,
+    risk_free_rate: float = 0.0,
+    periods_per_year: float = TRADING_DAYS,
 ) -> dict[str, float | None]:
     """Against a buy-and-hold benchmark sampled on the same days (same length as equity)."""
     empty: dict[str, float | None] = {"benchmark_return": None, "alpha": None, "beta": None}
     if benchmark is None or benchmark.size != equity.size or benchmark.size < 3:
         return empty
-    returns = excess_returns(daily_returns(equity), risk_free_rate)
-    bench = excess_returns(daily_returns(benchmark), risk_free_rate)
+    returns = excess_returns(daily_returns(equity), risk_free_rate, periods_per_year)
+    bench = excess_returns(daily_returns(benchmark), risk_free_rate, periods_per_year)
     variance = bench.var(ddof=1)
     beta = float(np.cov(returns, bench, ddof=1)[0, 1] / variance) if variance > 0 else None
     alpha = (
-        float((returns.mean() - beta * bench.mean()) * TRADING_DAYS) if beta is not None else None
+        float((returns.mean() - beta * bench.mean()) * periods_per_year)
+        if beta is not None
+        else None
     )
     return {
         "benchmark_return": float(benchmark[-1] / benchmark[0] - 1.0),
@@ -198,13 +224,16 @@ def compute_metrics(
     *,
     benchmark: np.ndarray | None = None,
     risk_free_rate: float = 0.0,
+    periods_per_year: float = TRADING_DAYS,
 ) -> dict[str, dict[str, Any]]:
     """All SPEC §6 metrics, grouped as stored."""
     check_risk_free_rate(risk_free_rate)
-    returns = returns_metrics(equity)
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ValueError(f"periods per year must be a positive number, not {periods_per_year}")
+    returns = returns_metrics(equity, periods_per_year)
     return {
         "returns": returns,
-        "risk": risk_metrics(equity, returns["cagr"], risk_free_rate),
+        "risk": risk_metrics(equity, returns["cagr"], risk_free_rate, periods_per_year),
         "trading": trading_metrics(trades),
-        "benchmark": benchmark_metrics(equity, benchmark, risk_free_rate),
+        "benchmark": benchmark_metrics(equity, benchmark, risk_free_rate, periods_per_year),
     }

@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ntrader.core.calendars import annualisation_for
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.core.runner import (
     EngineSettings,
+    Fills,
     InstrumentBars,
     PortfolioPath,
     ProgressCallback,
@@ -90,22 +92,40 @@ def snapshots_at(
 
 
 def per_instrument_figures(
-    inputs: Sequence[InstrumentBars], trades: Sequence[TradeRecord], initial_capital: float
+    inputs: Sequence[InstrumentBars],
+    trades: Sequence[TradeRecord],
+    fills: Fills,
+    initial_capital: float,
 ) -> dict[str, dict[str, float | int | None]]:
-    """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL."""
+    """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL.
+
+    The net PnL is the instrument's cash flows (fills and commissions) plus its position at
+    the end marked at its last close, as in the equity curve, so the instruments' PnLs add
+    up to final equity less initial capital; the open positions' part is ``unrealized_pnl``.
+    """
     figures: dict[str, dict[str, float | int | None]] = {}
     for item in inputs:
         instrument_id = item.spec.instrument_id
         mine = [t for t in trades if t.instrument_id == instrument_id]
         pnls = [t.pnl for t in mine if not t.is_open and t.pnl is not None]
         wins = sum(1 for pnl in pnls if pnl > 0)
-        net = float(sum(pnls))
+        mine_fills = fills.instrument_id == instrument_id
+        cash_flow = -fills.signed_qty[mine_fills] * fills.price[mine_fills]
+        held = float(fills.signed_qty[mine_fills].sum())
+        net = float((cash_flow - fills.commission[mine_fills]).sum())
+        net += held * float(item.bars.close[-1]) if held else 0.0
+        open_positions = sum(1 for t in mine if t.is_open)
+        realized = float(sum(pnls))
         figures[instrument_id] = {
             "bars": len(item.bars),
             "total_trades": len(pnls),
             "winning_trades": wins,
             "win_rate": wins / len(pnls) if pnls else None,
-            "open_positions": sum(1 for t in mine if t.is_open),
+            "open_positions": open_positions,
+            "realized_pnl": realized,
+            # Without an open position, any difference from the closed trades' sum is
+            # nautilus' per-fill cent rounding, not an unrealised gain.
+            "unrealized_pnl": net - realized if open_positions else 0.0,
             "net_pnl": net,
             "return_contribution": net / initial_capital,
         }
@@ -151,11 +171,19 @@ def simulate(
     if benchmark is not None:
         bench_close = close_times_ns(benchmark.spec, benchmark.timeframe, benchmark.bars.ts)
         bench_prices = benchmark_on_days(daily, bench_close, benchmark)
-    metrics = compute_metrics(
-        daily.equity, output.trades, benchmark=bench_prices, risk_free_rate=config.risk_free_rate
+    annualisation = annualisation_for(
+        (item.spec.asset_class for item in inputs), config.start, config.end
     )
+    metrics = compute_metrics(
+        daily.equity,
+        output.trades,
+        benchmark=bench_prices,
+        risk_free_rate=config.risk_free_rate,
+        periods_per_year=annualisation.periods_per_year,
+    )
+    metrics["annualisation"] = annualisation.as_dict()
     metrics["per_instrument"] = per_instrument_figures(
-        inputs, output.trades, config.initial_capital
+        inputs, output.trades, output.fills, config.initial_capital
     )
     metrics["exposure"] = exposure_figures(path)
     return SimulationResult(

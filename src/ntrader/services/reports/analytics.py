@@ -88,16 +88,23 @@ def monthly_table(series: pd.Series) -> pd.DataFrame:
 
 
 def rolling_sharpe(
-    returns: pd.Series, risk_free_rate: float = 0.0, window: int = ROLLING_WINDOW
+    returns: pd.Series,
+    risk_free_rate: float = 0.0,
+    window: int = ROLLING_WINDOW,
+    periods_per_year: float = TRADING_DAYS,
 ) -> pd.Series:
-    excess = pd.Series(excess_returns(returns.to_numpy(), risk_free_rate), index=returns.index)
+    excess = pd.Series(
+        excess_returns(returns.to_numpy(), risk_free_rate, periods_per_year), index=returns.index
+    )
     rolling = excess.rolling(window)
     std = rolling.std(ddof=1)
-    return (rolling.mean() / std.where(std > 1e-12) * math.sqrt(TRADING_DAYS)).dropna()
+    return (rolling.mean() / std.where(std > 1e-12) * math.sqrt(periods_per_year)).dropna()
 
 
-def rolling_volatility(returns: pd.Series, window: int = ROLLING_WINDOW) -> pd.Series:
-    return (returns.rolling(window).std(ddof=1) * math.sqrt(TRADING_DAYS)).dropna()
+def rolling_volatility(
+    returns: pd.Series, window: int = ROLLING_WINDOW, periods_per_year: float = TRADING_DAYS
+) -> pd.Series:
+    return (returns.rolling(window).std(ddof=1) * math.sqrt(periods_per_year)).dropna()
 
 
 def rolling_beta(
@@ -159,7 +166,9 @@ def trade_stats(data: RunData) -> TradeStats:
         worst_month=float(monthly.min()) if monthly.size else None,
         skew=skewness(returns),
         kurtosis=kurtosis(returns),
-        probabilistic_sharpe=probabilistic_sharpe_ratio(returns, data.risk_free_rate),
+        probabilistic_sharpe=probabilistic_sharpe_ratio(
+            returns, data.risk_free_rate, periods_per_year=data.periods_per_year
+        ),
     )
 
 

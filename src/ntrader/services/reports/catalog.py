@@ -80,6 +80,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("trading", "profit_factor", "Profit factor", Kind.RATIO, _H, 1.0, 1.0),
     Metric("trading", "expectancy", "Expectancy / trade", Kind.MONEY, _H, 0.0, 0.0),
     Metric("trading", "total_trades", "Trades", Kind.COUNT),
+    Metric("trading", "closed_trades", "Closed trades", Kind.COUNT),
+    Metric("trading", "open_trades", "Open at end", Kind.COUNT),
     Metric("trading", "winning_trades", "Winning trades", Kind.COUNT),
     Metric("trading", "losing_trades", "Losing trades", Kind.COUNT),
     Metric("benchmark", "benchmark_return", "Benchmark return", Kind.PERCENT, None, 0.0, 0.0),

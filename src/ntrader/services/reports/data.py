@@ -14,7 +14,7 @@ from ntrader.models.backtest import PortfolioSnapshot, RunRecord, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.services.instruments import find_stored
-from ntrader.services.metrics import compute_metrics, daily_returns
+from ntrader.services.metrics import TRADING_DAYS, compute_metrics, daily_returns
 from ntrader.utils.sessions import last_of_day, new_york_days
 
 # Trading days are counted in New York time, as the simulation counts them.
@@ -79,6 +79,13 @@ class RunData:
     @property
     def short_id(self) -> str:
         return self.run.id[:8]
+
+    @property
+    def periods_per_year(self) -> float:
+        """The trading days a year the run was annualised on (its calendar, docs/metrics.md);
+        runs stored before calendars were annualised on 252."""
+        stored = (self.run.metrics or {}).get("annualisation") or {}
+        return float(stored.get("periods_per_year", TRADING_DAYS))
 
     @property
     def closed_trades(self) -> list[TradeRecord]:
@@ -148,8 +155,13 @@ def load_run_data(
     metrics = run.metrics
     if risk_free_rate is not None:
         bench_prices = benchmark.prices if benchmark else None
+        stored = run.metrics.get("annualisation") or {}
         recomputed = compute_metrics(
-            curve.equity, trades, benchmark=bench_prices, risk_free_rate=risk_free_rate
+            curve.equity,
+            trades,
+            benchmark=bench_prices,
+            risk_free_rate=risk_free_rate,
+            periods_per_year=float(stored.get("periods_per_year", TRADING_DAYS)),
         )
         metrics = {**run.metrics, **recomputed}
     return RunData(

@@ -208,6 +208,7 @@ def _calendar(data: RunData, plots: _Charts) -> str:
 
 def _rolling(data: RunData, plots: _Charts) -> str:
     returns = data.curve.returns()
+    year = {"periods_per_year": data.periods_per_year}  # the run's calendar, docs/metrics.md
     window = f"{ROLLING_WINDOW} days"
     short = (
         f"The run is shorter than the {ROLLING_WINDOW}-day window."
@@ -217,15 +218,18 @@ def _rolling(data: RunData, plots: _Charts) -> str:
     sharpe = plots.add(
         "fig-sharpe",
         charts.rolling_chart(
-            [("Sharpe", rolling_sharpe(returns, data.risk_free_rate), charts.BLUE)], ".2f"
+            [("Sharpe", rolling_sharpe(returns, data.risk_free_rate, **year), charts.BLUE)],
+            ".2f",
         ),
     )
-    volatility = [("Strategy", rolling_volatility(returns), charts.BLUE)]
+    volatility = [("Strategy", rolling_volatility(returns, **year), charts.BLUE)]
     cards = [card("Rolling Sharpe ratio", sharpe, small=window, note=short)]
     bench_curve = data.benchmark_curve()
     if data.benchmark is not None and bench_curve is not None:
         bench_returns = bench_curve.pct_change().iloc[1:]
-        volatility.append((data.benchmark.symbol, rolling_volatility(bench_returns), charts.GREY))
+        volatility.append(
+            (data.benchmark.symbol, rolling_volatility(bench_returns, **year), charts.GREY)
+        )
         beta = plots.add(
             "fig-beta",
             charts.rolling_chart(

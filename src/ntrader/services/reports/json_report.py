@@ -100,6 +100,9 @@ def report_document(data: RunData, stats: TradeStats, generated_at: datetime) ->
         "risk_free_rate": data.risk_free_rate,
         "metrics": metrics_document(data.metrics),
         "per_instrument": data.metrics.get("per_instrument"),
+        # The calendar and trading days a year behind every annualised figure (null for runs
+        # stored before calendars, which used 252).
+        "annualisation": data.metrics.get("annualisation"),
         "statistics": stats_document(stats),
         "worst_drawdowns": [drawdown_document(p) for p in worst_drawdowns(curve.series())],
         "equity_curve": _curve(curve.dates, curve.values, "equity"),
