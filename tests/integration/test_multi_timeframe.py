@@ -172,7 +172,7 @@ def test_aggregated_and_stored_daily_bars_give_the_same_run() -> None:
     _run(RECORDER, {}, _inputs(stored=False))
     aggregated, SEEN[:] = list(SEEN), []
     _run(RECORDER, {}, _inputs(stored=True))
-    assert SEEN == aggregated
+    assert aggregated == SEEN
     sma = resolve("sma_crossover")
     parameters = {
         "fast_period": FAST,
