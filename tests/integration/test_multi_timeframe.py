@@ -23,65 +23,24 @@ from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.simulation import SimulationResult, simulate
+from tests.integration.timeframe_support import (
+    ZONE,
+    bars_per_session,
+    session_bars,
+    stored_daily,
+)
 
 SPEC = InstrumentSpec(symbol="TEST", venue="NASDAQ")
-ZONE = "America/New_York"
 FAST, SLOW, TREND = 5, 20, 2
 # Daily levels: up, up, down, down, down, up, up. Eight sessions across the switch to
 # daylight saving time (2024-03-10), when the 16:00 close moves from 21:00 to 20:00 UTC.
 LEVELS = np.array([100.0, 102.0, 104.0, 103.0, 101.0, 99.0, 101.0, 104.0])
 SESSIONS = pd.bdate_range("2024-03-04", periods=LEVELS.size)
-MINUTES_PER_SESSION = 390  # 09:30 to 16:00 New York
+MINUTES_PER_SESSION = bars_per_session(Timeframe.MINUTE_1)
 
 
 def _minute_bars() -> BarArrays:
-    """1-minute bars of each session: the day's level plus an hourly wave, so the fast and
-    slow SMAs cross many times a day in both daily trends."""
-    opens_local = [
-        pd.date_range(f"{day.date()} 09:30", periods=MINUTES_PER_SESSION, freq="1min", tz=ZONE)
-        for day in SESSIONS
-    ]
-    ts = pd.DatetimeIndex(np.concatenate(opens_local)).tz_convert("UTC").as_unit("ns").asi8
-    minute = np.tile(np.arange(MINUTES_PER_SESSION), LEVELS.size)
-    level = np.repeat(LEVELS, MINUTES_PER_SESSION)
-    closes = np.round(level + 1.5 * np.sin(2 * np.pi * minute / 60) + minute / 400, 2)
-    opens = np.concatenate([[closes[0]], closes[:-1]])
-    return BarArrays(
-        ts=ts.astype(np.int64),
-        open=opens,
-        high=np.round(np.maximum(opens, closes) + 0.05, 2),
-        low=np.round(np.minimum(opens, closes) - 0.05, 2),
-        close=closes,
-        volume=np.full(closes.size, 1_000.0),
-        price_precision=2,
-    )
-
-
-def _stored_daily(minutes: BarArrays) -> BarArrays:
-    """The daily bars a data vendor would store for these minutes (pandas, by New York
-    date), stamped at UTC midnight as the store keeps them."""
-    frame = pd.DataFrame(
-        {
-            "open": minutes.open,
-            "high": minutes.high,
-            "low": minutes.low,
-            "close": minutes.close,
-            "volume": minutes.volume,
-        },
-        index=pd.to_datetime(minutes.ts, utc=True).tz_convert(ZONE),
-    )
-    days = frame.groupby(frame.index.date).agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    )
-    return BarArrays(
-        ts=pd.DatetimeIndex(days.index).tz_localize("UTC").as_unit("ns").asi8.astype(np.int64),
-        open=days["open"].to_numpy(copy=True),
-        high=days["high"].to_numpy(copy=True),
-        low=days["low"].to_numpy(copy=True),
-        close=days["close"].to_numpy(copy=True),
-        volume=days["volume"].to_numpy(copy=True),
-        price_precision=2,
-    )
+    return session_bars(LEVELS, SESSIONS[0], Timeframe.MINUTE_1)
 
 
 # What the recording strategy saw: (time of the 1-minute bar, close time of the last daily
@@ -146,7 +105,7 @@ def _inputs(stored: bool) -> InstrumentBars:
         spec=SPEC,
         timeframe=Timeframe.MINUTE_1,
         bars=minutes,
-        higher=_stored_daily(minutes) if stored else None,
+        higher=stored_daily(minutes) if stored else None,
     )
 
 
@@ -157,7 +116,7 @@ def test_a_daily_bar_is_seen_only_after_its_session_closed(stored: bool) -> None
     minutes = _minute_bars()
     now = close_times_ns(SPEC, Timeframe.MINUTE_1, minutes.ts)
     assert [t for t, _ in SEEN] == now.tolist()
-    session_closes = close_times_ns(SPEC, Timeframe.DAILY, _stored_daily(minutes).ts)
+    session_closes = close_times_ns(SPEC, Timeframe.DAILY, stored_daily(minutes).ts)
     assert session_closes[0] == pd.Timestamp("2024-03-04 16:00", tz=ZONE).value
     assert session_closes[-1] == pd.Timestamp("2024-03-13 16:00", tz=ZONE).value
     session = np.repeat(np.arange(LEVELS.size), MINUTES_PER_SESSION)
@@ -194,7 +153,7 @@ def _expected_trades(allow_short: bool) -> tuple[list[tuple[str, int, int | None
     closes = pd.Series(minutes.close)
     diff = (closes.rolling(FAST).mean() - closes.rolling(SLOW).mean()).to_numpy()
     assert np.nanmin(np.abs(diff)) > 1e-6  # no crossing sits on float noise
-    daily_closes = _stored_daily(minutes).close
+    daily_closes = stored_daily(minutes).close
     session = np.repeat(np.arange(LEVELS.size), MINUTES_PER_SESSION)
     trades: list[tuple[str, int, int | None]] = []
     position, previous, blocked = 0, 0.0, 0
@@ -251,6 +210,6 @@ def test_trend_filter_enters_only_with_the_daily_trend(allow_short: bool) -> Non
 
 
 def test_a_higher_timeframe_must_be_longer_than_the_runs() -> None:
-    daily = InstrumentBars(spec=SPEC, timeframe=Timeframe.DAILY, bars=_stored_daily(_minute_bars()))
+    daily = InstrumentBars(spec=SPEC, timeframe=Timeframe.DAILY, bars=stored_daily(_minute_bars()))
     with pytest.raises(UserInputError, match="higher timeframe must be longer than the run's"):
         _run(resolve("sma_crossover"), {"trend_filter_period": 2}, daily)
