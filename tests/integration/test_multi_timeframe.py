@@ -5,6 +5,7 @@ closed, and the SMA crossover's trend filter enters only with the daily trend.""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,12 @@ from ntrader.core.errors import UserInputError
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.core.runner import InstrumentBars
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import StrategyParams, StrategyType, resolve
+from ntrader.core.strategy_registry import (
+    StrategyParams,
+    StrategyRegistry,
+    StrategyType,
+    resolve,
+)
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
@@ -189,13 +195,21 @@ def test_trend_filter_enters_only_with_the_daily_trend(allow_short: bool) -> Non
     }
     result = _run(resolve("sma_crossover"), parameters, _inputs(stored=False))
     expected, blocked = _expected_trades(allow_short)
+    assert _traded(result) == sorted(expected)
+    # Not vacuous: the filter let some entries through and held others back.
+    assert len(expected) >= 5 and blocked >= 5
+    assert {side for side, _, _ in expected} == ({"LONG", "SHORT"} if allow_short else {"LONG"})
+
+
+def _traded(result: SimulationResult) -> list[tuple[str, int, int | None]]:
+    """The engine's round trips as (side, entry minute, exit minute or None)."""
     minutes = _minute_bars()
     index = {int(t): i for i, t in enumerate(close_times_ns(SPEC, Timeframe.MINUTE_1, minutes.ts))}
 
     def bar_of(when: Any) -> int:
         return index[pd.Timestamp(when).value]
 
-    traded = sorted(
+    return sorted(
         (
             trade.side.value,
             bar_of(trade.entry_time),
@@ -203,10 +217,38 @@ def test_trend_filter_enters_only_with_the_daily_trend(allow_short: bool) -> Non
         )
         for trade in result.trades
     )
-    assert traded == sorted(expected)
-    # Not vacuous: the filter let some entries through and held others back.
-    assert len(expected) >= 5 and blocked >= 5
-    assert {side for side, _, _ in expected} == ({"LONG", "SHORT"} if allow_short else {"LONG"})
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples/strategies/daily_trend_pullback.py"
+
+
+def test_the_documented_multi_timeframe_example_trades_its_rule() -> None:
+    """examples/strategies/daily_trend_pullback.py (shown in docs/strategies.md), loaded as
+    ``--strategy-path`` loads it, against its rule written out with pandas."""
+    (kind,) = StrategyRegistry().load_path(EXAMPLE)
+    assert kind.name == "daily_trend_pullback"
+    pullback, trend = 30, 2
+    result = _run(kind, {"pullback_period": pullback, "trend_period": trend}, _inputs(False))
+    minutes = _minute_bars()
+    closes = minutes.close
+    mean = pd.Series(closes).rolling(pullback).mean().to_numpy()
+    assert np.nanmin(np.abs(closes - mean)) > 1e-6  # no decision sits on float noise
+    daily_closes = stored_daily(minutes).close
+    session = np.repeat(np.arange(LEVELS.size), MINUTES_PER_SESSION)
+    expected: list[tuple[str, int, int | None]] = []
+    for bar in range(pullback - 1, closes.size):
+        seen = daily_closes[: session[bar]]  # sessions closed before this minute
+        uptrend = seen.size >= trend and seen[-1] > seen[-trend:].mean()
+        long = bool(expected) and expected[-1][2] is None
+        if long and (closes[bar] > mean[bar] or not uptrend):
+            expected[-1] = ("LONG", expected[-1][1], bar)
+        elif not long and uptrend and closes[bar] < mean[bar]:
+            expected.append(("LONG", bar, None))
+    assert _traded(result) == expected
+    assert len(expected) >= 10
+    # Entries only in the sessions after a higher daily close (LEVELS rise into sessions
+    # 1, 2 and 6, which sessions 2, 3 and 7 see), none in the falling stretch between.
+    assert {int(session[entry]) for _, entry, _ in expected} == {2, 3, 7}
 
 
 def test_a_higher_timeframe_must_be_longer_than_the_runs() -> None:
