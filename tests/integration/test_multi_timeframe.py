@@ -251,6 +251,17 @@ def test_the_documented_multi_timeframe_example_trades_its_rule() -> None:
     assert {int(session[entry]) for _, entry, _ in expected} == {2, 3, 7}
 
 
+def test_the_docs_show_the_example_as_it_is() -> None:
+    """Every line of docs/strategies.md's multi-timeframe code block is in the tested file."""
+    docs = (EXAMPLE.parents[2] / "docs" / "strategies.md").read_text()
+    section = docs.split("### Multiple timeframes", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    source = EXAMPLE.read_text()
+    lines = [line.split("  #")[0].rstrip() for line in block.splitlines() if line.strip()]
+    assert len(lines) > 20
+    assert [line for line in lines if line not in source] == []
+
+
 def test_a_higher_timeframe_must_be_longer_than_the_runs() -> None:
     daily = InstrumentBars(spec=SPEC, timeframe=Timeframe.DAILY, bars=stored_daily(_minute_bars()))
     with pytest.raises(UserInputError, match="higher timeframe must be longer than the run's"):
