@@ -88,7 +88,10 @@ RECORDER = StrategyType(
 
 
 def _run(
-    kind: StrategyType, parameters: dict[str, Any], inputs: InstrumentBars
+    kind: StrategyType,
+    parameters: dict[str, Any],
+    inputs: InstrumentBars,
+    fill_at: FillAt = FillAt.CLOSE,
 ) -> SimulationResult:
     config = BacktestConfig(
         strategy_type=kind.name,
@@ -98,7 +101,7 @@ def _run(
         end=date(2024, 3, 31),
         timeframe=Timeframe.MINUTE_1,
         commission=CommissionModel(value=0.0),
-        fill_at=FillAt.CLOSE,
+        fill_at=fill_at,
         sizing=SizingMode.PERCENT,
         position_size_pct=10.0,
     )
@@ -217,6 +220,37 @@ def _traded(result: SimulationResult) -> list[tuple[str, int, int | None]]:
         )
         for trade in result.trades
     )
+
+
+def test_with_next_open_fills_the_same_decisions_fill_at_the_following_open() -> None:
+    """The daily bars change no fill: orders decided on a minute fill at the next minute's
+    open (the next session's first one after 16:00), the same decisions as at the close."""
+    parameters = {
+        "fast_period": FAST,
+        "slow_period": SLOW,
+        "trend_filter_period": TREND,
+        "allow_short": True,
+    }
+    kind = resolve("sma_crossover")
+    at_close = _traded(_run(kind, parameters, _inputs(stored=False)))
+    result = _run(kind, parameters, _inputs(stored=True), FillAt.NEXT_OPEN)
+    minutes = _minute_bars()
+    by_open = {int(t): i for i, t in enumerate(minutes.ts)}
+
+    def decided_at(when: Any) -> int:
+        return by_open[pd.Timestamp(when).value] - 1
+
+    next_open = sorted(
+        (
+            trade.side.value,
+            decided_at(trade.entry_time),
+            None if trade.exit_time is None else decided_at(trade.exit_time),
+        )
+        for trade in result.trades
+    )
+    assert next_open == at_close
+    for trade in result.trades:
+        assert trade.entry_price == minutes.open[decided_at(trade.entry_time) + 1]
 
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples/strategies/daily_trend_pullback.py"
