@@ -58,6 +58,7 @@ def test_run_is_stored_completed_with_trades_snapshots_and_metrics(database: Dat
         "fast_period": 12,
         "slow_period": 26,
         "entry_threshold": 0.0,
+        "trend_filter_period": None,
         "allow_short": False,
     }
     assert run.started_at is not None and run.completed_at is not None

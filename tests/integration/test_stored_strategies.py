@@ -43,6 +43,7 @@ def test_create_fills_defaults_and_starts_as_draft(database: Database) -> None:
         "fast_period": 5,
         "slow_period": 26,
         "entry_threshold": 0.0,
+        "trend_filter_period": None,
         "allow_short": False,
     }
     assert record.status is StrategyStatus.DRAFT
@@ -95,6 +96,7 @@ def test_backtest_parameters_override_the_stored_ones(database: Database) -> Non
         "fast_period": 5,
         "slow_period": 40,
         "entry_threshold": 0.0,
+        "trend_filter_period": None,
         "allow_short": False,
     }
 

@@ -20,7 +20,7 @@ ENTRY, EXIT = 8, 4
 @pytest.fixture(scope="module")
 def breakout() -> StrategyType:
     registry = StrategyRegistry()
-    (kind,) = registry.load_path(EXAMPLES)
+    (kind,) = registry.load_path(EXAMPLES / "breakout.py")
     assert registry.resolve("breakout") is kind
     return kind
 

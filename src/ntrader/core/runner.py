@@ -38,6 +38,7 @@ from ntrader.core.nautilus_bars import (
 from ntrader.core.nautilus_instruments import to_nautilus
 from ntrader.core.strategies.base import ExecutionContext
 from ntrader.core.strategy_registry import StrategyType
+from ntrader.core.timeframes import aggregate, check_higher, visible_span
 from ntrader.models.backtest import DEFAULT_STOP_ATR, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
@@ -51,6 +52,8 @@ class InstrumentBars:
     spec: InstrumentSpec
     timeframe: Timeframe
     bars: BarArrays
+    # Stored bars of the strategy's higher timeframe covering the run; None: aggregated.
+    higher: BarArrays | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +211,16 @@ def _build(
         )
     strategy_class, config_class = strategy_type.load()
     next_open = settings.fill_at is FillAt.NEXT_OPEN
+    higher = strategy_type.validate(parameters).higher_timeframe()
     for item in inputs:
         engine.add_instrument(to_nautilus(item.spec))
         engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
+        if higher is not None:
+            # After the run's own bars: at a shared timestamp the stable sort plays them
+            # first, so nautilus executes on the run's bars and the higher bar comes last.
+            higher_bars = _higher_bars(item, higher)
+            if not higher_bars.is_empty:
+                engine.add_data(to_nautilus_bars(item.spec, higher, higher_bars), sort=False)
         config = config_class(
             strategy_id=f"{strategy_type.name.upper()}-{item.spec.symbol}",
             instrument_id=to_nautilus(item.spec).id,
@@ -221,6 +231,7 @@ def _build(
             stop_atr=settings.initial_stop_atr,
             take_profit_r=settings.take_profit_r,
             trailing_stop_atr=settings.trailing_stop_atr,
+            higher_bar_type=bar_type_for(item.spec, higher) if higher is not None else None,
             **parameters,
         )
         strategy = strategy_class(config)
@@ -241,6 +252,15 @@ def _build(
             engine.add_data(to_open_ticks(item.spec, item.timeframe, item.bars), sort=False)
     engine.sort_data()
     return engine, fill_model
+
+
+def _higher_bars(item: InstrumentBars, higher: Timeframe) -> BarArrays:
+    """The stored higher bars when there are, else the run's bars aggregated."""
+    check_higher(item.timeframe, higher)
+    found = item.higher
+    if found is None:
+        found = aggregate(item.spec, item.timeframe, item.bars, higher)
+    return visible_span(item.spec, item.timeframe, item.bars, higher, found)
 
 
 def _ignore_trade(*_args: object, **_kwargs: object) -> None:

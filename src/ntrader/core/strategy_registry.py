@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ntrader.core.errors import UserInputError
+from ntrader.models.enums import Timeframe
 from ntrader.models.validation import describe_validation_error
 
 ENTRY_POINT_GROUP = "ntrader.strategies"
@@ -49,6 +50,7 @@ _RUNNER_FIELDS = frozenset(
         "stop_atr",
         "take_profit_r",
         "trailing_stop_atr",
+        "higher_bar_type",
     }
 )
 
@@ -60,11 +62,21 @@ class StrategyParams(BaseModel):
 
     allow_short: bool = False
 
+    def higher_timeframe(self) -> Timeframe | None:
+        """The second timeframe these parameters need (its bars go to the strategy's
+        ``on_higher_bar``), or None."""
+        return None
+
 
 class SmaCrossoverParams(StrategyParams):
     fast_period: int = Field(default=12, ge=1, le=10_000)
     slow_period: int = Field(default=26, ge=2, le=10_000)
     entry_threshold: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # Entries only with the daily trend: longs above the daily SMA of this many days.
+    trend_filter_period: int | None = Field(default=None, ge=1, le=10_000)
+
+    def higher_timeframe(self) -> Timeframe | None:
+        return Timeframe.DAILY if self.trend_filter_period is not None else None
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> SmaCrossoverParams:

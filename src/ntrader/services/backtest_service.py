@@ -20,6 +20,7 @@ from ntrader import __version__
 from ntrader.core import strategy_registry
 from ntrader.core.errors import NotFoundError, NtraderError, UserInputError
 from ntrader.core.runner import InstrumentBars, ProgressCallback, StrategyError
+from ntrader.core.timeframes import check_higher, covers
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
 from ntrader.models.backtest import BacktestConfig, RunRecord
@@ -147,6 +148,11 @@ def fingerprint(inputs: list[InstrumentBars]) -> str:
             digest.update(np.ascontiguousarray(column).tobytes())
         digest.update(np.ascontiguousarray(item.bars.close).tobytes())
         digest.update(np.ascontiguousarray(item.bars.volume).tobytes())
+        if item.higher is not None:  # stored higher-timeframe bars the run read too
+            for column in (item.higher.ts, item.higher.open, item.higher.high):
+                digest.update(np.ascontiguousarray(column).tobytes())
+            for column in (item.higher.low, item.higher.close, item.higher.volume):
+                digest.update(np.ascontiguousarray(column).tobytes())
     return digest.hexdigest()
 
 
@@ -182,6 +188,9 @@ class BacktestService:
         base_parameters = stored.parameters if stored else {}
         strategy_type = strategy_registry.resolve(type_name)
         params = strategy_type.validate({**base_parameters, **config.parameters})
+        higher = params.higher_timeframe()
+        if higher is not None:
+            check_higher(config.timeframe, higher)
         resolved = config.model_copy(
             update={
                 "strategy_type": strategy_type.name,
@@ -256,6 +265,11 @@ class BacktestService:
         warnings: list[str] = []
         stored = _distinct_instruments(repos, config.instruments)
         inputs = [self._load(repos, item, config) for item in stored]
+        strategy_type = strategy_registry.resolve(config.strategy_type)
+        higher = strategy_type.validate(config.parameters).higher_timeframe()
+        if higher is not None:
+            check_higher(config.timeframe, higher)
+            inputs = [self._with_higher(repos, item, higher, config, warnings) for item in inputs]
         benchmark = self._load_benchmark(repos, config, warnings)
         return inputs, benchmark, warnings
 
@@ -336,6 +350,31 @@ class BacktestService:
                 hint="Widen the date range with --start/--end.",
             )
         return InstrumentBars(spec=stored.spec, timeframe=config.timeframe, bars=bars)
+
+    @staticmethod
+    def _with_higher(
+        repos: Repositories,
+        item: InstrumentBars,
+        higher: Timeframe,
+        config: BacktestConfig,
+        warnings: list[str],
+    ) -> InstrumentBars:
+        """``item`` with its stored higher-timeframe bars when they cover every period of
+        the run; otherwise the runner aggregates them from the run's bars."""
+        stored = find_stored(repos.instruments, item.spec.instrument_id)
+        found = repos.bars.load(stored, higher, config.start_ns, config.end_ns)
+        if found.is_empty:
+            return item
+        if not covers(item.spec, item.timeframe, item.bars, higher, found):
+            warnings.append(
+                f"The stored {higher.value} bars of {item.spec.instrument_id} miss some of "
+                f"the run's periods; the strategy's {higher.value} bars are aggregated from "
+                f"the {item.timeframe.value} bars instead."
+            )
+            return item
+        return InstrumentBars(
+            spec=item.spec, timeframe=item.timeframe, bars=item.bars, higher=found
+        )
 
     @staticmethod
     def _stored_range(repos: Repositories, stored: StoredInstrument, config: BacktestConfig) -> str:

@@ -44,6 +44,8 @@ class SignalStrategyConfig(StrategyConfig, frozen=True):
     take_profit_r: float | None = None  # limit at entry +/- this many times the stop distance
     trailing_stop_atr: float | None = None  # stop trailed this many ATRs behind the close
     allow_short: bool = False
+    # Bars of a higher timeframe, given by the runner when the parameters ask for one.
+    higher_bar_type: BarType | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,8 @@ class SignalStrategy(Strategy):
     the next bar's open (default) or at the signal bar's close, with a protective stop,
     take-profit and trailing stop as configured (docs/execution.md). ``submit_limit`` and
     ``submit_stop`` place other orders. One that overrides ``on_position_event`` or
-    ``on_order_filled`` must call ``super()``.
+    ``on_order_filled`` must call ``super()``. When the parameters ask for a higher
+    timeframe, each of its bars goes to ``on_higher_bar`` once it has closed.
     """
 
     def __init__(self, config: SignalStrategyConfig) -> None:
@@ -119,8 +122,13 @@ class SignalStrategy(Strategy):
             self.stop()
             return
         self.subscribe_bars(self._signal_config.bar_type)
+        if self._signal_config.higher_bar_type is not None:
+            self.subscribe_bars(self._signal_config.higher_bar_type)
 
     def on_bar(self, bar: Bar) -> None:
+        if bar.bar_type == self._signal_config.higher_bar_type:
+            self.on_higher_bar(bar)
+            return
         self._atr.handle_bar(bar)
         if self._protections and self._signal_config.trailing_stop_atr is not None:
             self._trail(bar)
@@ -128,6 +136,9 @@ class SignalStrategy(Strategy):
 
     def update_signal(self, bar: Bar) -> None:
         raise NotImplementedError
+
+    def on_higher_bar(self, bar: Bar) -> None:
+        """A closed bar of the higher timeframe, before any of the run's bars after it."""
 
     def on_stop(self) -> None:
         self.cancel_all_orders(self._signal_config.instrument_id)
