@@ -51,13 +51,17 @@ def close_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarr
 def session_days_ns(spec: InstrumentSpec, close_ns: np.ndarray) -> np.ndarray:
     """The session day (its UTC midnight, as daily bars are stored) that times ending at
     ``close_ns`` belong to: the first weekday whose daily close is at or after them."""
-    close_hhmm = _SESSION_CLOSE.get(spec.asset_class.value, _DEFAULT_SESSION_CLOSE)
-    local = pd.to_datetime(close_ns, utc=True).tz_convert(_SESSION_ZONE).tz_localize(None)
+    asset_class = spec.asset_class.value
+    close_hhmm = _SESSION_CLOSE.get(asset_class, _DEFAULT_SESSION_CLOSE)
+    zone = _SESSION_ZONES.get(asset_class, _DEFAULT_SESSION_ZONE)
+    local = pd.to_datetime(close_ns, utc=True).tz_convert(zone).tz_localize(None)
     days = local.normalize()
     after_close = np.asarray(local > days + pd.Timedelta(close_hhmm + ":00"))
     dates = days.to_numpy().astype("datetime64[D]") + after_close.astype(np.int64)
-    # A Friday evening (or a weekend) trade belongs to Monday's session, not a phantom day.
-    sessions = np.busday_offset(dates, 0, roll="forward")
+    # A Friday evening (or a weekend) trade belongs to Monday's session, not a phantom day;
+    # crypto trades every day.
+    weekmask = "1111111" if asset_class == "CRYPTO" else "1111100"
+    sessions = np.busday_offset(dates, 0, roll="forward", weekmask=weekmask)
     return sessions.astype("datetime64[ns]").astype(np.int64)
 
 
