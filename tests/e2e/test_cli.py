@@ -151,7 +151,9 @@ def test_backtest_run_json_show_and_list(
         "benchmark",
         "per_instrument",
         "exposure",
+        "annualisation",
     }
+    assert payload["metrics"]["annualisation"]["calendar"] == "XNYS"
     assert payload["config"]["fill_at"] == "next-open"
     assert payload["metrics"]["benchmark"]["benchmark_return"] is not None
     shown = json.loads(
