@@ -28,6 +28,7 @@ from nautilus_trader.trading.strategy import Strategy
 from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.core.fees import ScheduleFeeModel
 from ntrader.core.fill_models import SlippageFillModel
+from ntrader.core.fx import RateFeed, check_convertible, fill_key, mark_rates, needs_conversion
 from ntrader.core.nautilus_bars import (
     bar_type_for,
     close_times_ns,
@@ -76,7 +77,12 @@ class Fills:
     ts: np.ndarray  # int64 ns
     signed_qty: np.ndarray  # float64: + buy, - sell
     price: np.ndarray
-    commission: np.ndarray
+    commission: np.ndarray  # in the account currency
+    # Quote-to-account rate nautilus converted the fill with (1 for the account currency),
+    # and the fill's effect in the quote currency: PnL realised, cost of the open lots.
+    rate: np.ndarray
+    realized: np.ndarray
+    open_cost: np.ndarray
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -170,7 +176,8 @@ def _build(
     parameters: dict[str, Any],
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
-) -> tuple[BacktestEngine, SlippageFillModel]:
+) -> tuple[BacktestEngine, SlippageFillModel, RateFeed]:
+    check_convertible([item.spec for item in inputs], settings.currency)
     engine = BacktestEngine(
         config=BacktestEngineConfig(
             trader_id=TraderId("NTRADER-001"),
@@ -190,14 +197,17 @@ def _build(
     # nautilus does not enforce margin in backtests, so SignalStrategy caps gross exposure
     # itself (sizing.MAX_GROSS_LEVERAGE). Other runs keep the cash account and its checks;
     # both mark equity the same way, so long-only results do not depend on it.
+    # nautilus refuses currency pairs on a single-currency cash account: FX venues get a
+    # margin account (unlevered, the same marks; see above).
     margin = bool(parameters.get("allow_short", False)) or settings.max_position_pct > 100
+    fx_venues = {item.spec.venue for item in inputs if item.spec.is_fx}
     # Each venue gets the capital of the instruments that trade there (equal sleeves).
     sleeves = Counter(item.spec.venue for item in inputs)
     for venue, count in sleeves.items():
         engine.add_venue(
             venue=Venue(venue),
             oms_type=OmsType.HEDGING,
-            account_type=AccountType.MARGIN if margin else AccountType.CASH,
+            account_type=AccountType.MARGIN if margin or venue in fx_venues else AccountType.CASH,
             base_currency=currency,
             starting_balances=[Money(settings.initial_capital * count / len(inputs), currency)],
             default_leverage=Decimal(1),
@@ -208,6 +218,15 @@ def _build(
         )
     strategy_class, config_class = strategy_type.load()
     next_open = settings.fill_at is FillAt.NEXT_OPEN
+    converted = [item for item in inputs if needs_conversion(item.spec, settings.currency)]
+    rate_feed = RateFeed(
+        [item.spec for item in converted],
+        [bar_type_for(item.spec, item.timeframe) for item in converted],
+        settings.currency,
+        with_ticks=next_open,
+    )
+    engine.add_actor(rate_feed)  # before the strategies: it must quote each bar first
+    fee_model.before_fill = rate_feed.quote_fill
     for item in inputs:
         engine.add_instrument(to_nautilus(item.spec))
         engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
@@ -240,7 +259,7 @@ def _build(
         for item in inputs:
             engine.add_data(to_open_ticks(item.spec, item.timeframe, item.bars), sort=False)
     engine.sort_data()
-    return engine, fill_model
+    return engine, fill_model, rate_feed
 
 
 def _ignore_trade(*_args: object, **_kwargs: object) -> None:
@@ -289,7 +308,7 @@ def run_engine(
 ) -> EngineOutput:
     strategy_files = _strategy_files(strategy_type.load()[0])
     with _blame_strategy(strategy_files):  # its __init__ runs here
-        engine, fill_model = _build(strategy_type, parameters, inputs, settings)
+        engine, fill_model, rate_feed = _build(strategy_type, parameters, inputs, settings)
     bar_times = np.sort(
         np.concatenate([close_times_ns(i.spec, i.timeframe, i.bars.ts) for i in inputs])
     )
@@ -305,8 +324,11 @@ def run_engine(
             raise EngineStoppedError(processed, int(bar_times.size), _clock_ns(engine))
         positions = engine.cache.positions()
         return EngineOutput(
-            trades=[_trade_record(p, fill_model.reference_prices) for p in positions],
-            fills=_fills(positions),
+            trades=[
+                _trade_record(p, fill_model.reference_prices, rate_feed.rates, settings.currency)
+                for p in positions
+            ],
+            fills=_fills(positions, rate_feed.rates),
             account_equity={
                 venue: _account_equity(engine, venue, settings.currency)
                 for venue in sorted({item.spec.venue for item in inputs})
@@ -385,14 +407,85 @@ def _account_equity(engine: BacktestEngine, venue: str, currency: str) -> float:
     return money.as_double() if money is not None else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _FillRow:
+    instrument_id: str
+    ts: int
+    signed_qty: float
+    price: float
+    commission: float  # account currency
+    rate: float  # quote currency -> account currency, as nautilus converted this fill
+    realized: float  # quote currency, before commission
+    open_cost: float  # change of the open lots' cost, quote currency
+    slippage: float  # quote currency paid over the price without slippage
+
+
+def _position_fills(
+    position: Position, reference_prices: Mapping[ClientOrderId, Price], rates: Mapping[str, float]
+) -> list[_FillRow]:
+    """The position's fills with the PnL each realises at the average entry price, as
+    nautilus' Position counts it (for hedging positions, which never flip)."""
+    rows = []
+    held = 0.0
+    average = 0.0
+    for fill in position.events:
+        quantity = float(fill.last_qty) * (1.0 if fill.order_side == OrderSide.BUY else -1.0)
+        price = float(fill.last_px)
+        realized = 0.0
+        if held == 0.0 or (held > 0) == (quantity > 0):
+            average = (average * abs(held) + price * abs(quantity)) / (abs(held) + abs(quantity))
+            open_cost = quantity * price
+            held += quantity
+        else:
+            closing = float(np.sign(quantity)) * min(abs(quantity), abs(held))
+            realized = -closing * (price - average)
+            open_cost = closing * average
+            held += closing
+            rest = quantity - closing
+            if rest:
+                average = price
+                open_cost += rest * price
+                held += rest
+        reference = reference_prices.get(fill.client_order_id)
+        rate = rates[fill_key(fill.instrument_id.value, fill.trade_id.value)]
+        rows.append(
+            _FillRow(
+                instrument_id=str(fill.instrument_id),
+                ts=fill.ts_event,
+                signed_qty=quantity,
+                price=price,
+                # Charged in the quote currency (core/fees.py): 1 for the account's own.
+                commission=fill.commission.as_double() * rate,
+                rate=rate,
+                realized=realized,
+                open_cost=open_cost,
+                slippage=abs(quantity) * abs(price - float(reference))
+                if reference is not None
+                else 0.0,
+            )
+        )
+    return rows
+
+
 def _trade_record(
-    position: Position, reference_prices: Mapping[ClientOrderId, Price]
+    position: Position,
+    reference_prices: Mapping[ClientOrderId, Price],
+    rates: Mapping[str, float],
+    currency: str,
 ) -> TradeRecord:
+    """One position as a trade; money amounts in the account currency (prices stay in the
+    instrument's quote currency)."""
+    rows = _position_fills(position, reference_prices, rates)
     entry_price = float(position.avg_px_open)
     quantity = float(position.peak_qty)
-    commission = sum(money.as_double() for money in position.commissions())
+    commission = sum(row.commission for row in rows)
     closed = position.is_closed
-    pnl = position.realized_pnl.as_double() if closed and position.realized_pnl else None
+    pnl = None
+    if closed and position.realized_pnl is not None:
+        if position.realized_pnl.currency.code == currency:
+            pnl = position.realized_pnl.as_double()  # nautilus' own, commission included
+        else:
+            pnl = sum(row.realized * row.rate for row in rows) - commission
     return TradeRecord(
         instrument_id=str(position.instrument_id),
         side=TradeSide.LONG if position.entry == OrderSide.BUY else TradeSide.SHORT,
@@ -402,43 +495,29 @@ def _trade_record(
         exit_time=ns_to_datetime(position.ts_closed) if closed else None,
         exit_price=float(position.avg_px_close) if closed else None,
         commission=commission,
-        slippage_cost=_slippage_cost(position, reference_prices),
+        slippage_cost=sum(row.slippage * row.rate for row in rows),
         pnl=pnl,
-        pnl_pct=pnl / (entry_price * quantity) if pnl is not None else None,
+        pnl_pct=pnl / (entry_price * quantity * rows[0].rate) if pnl is not None else None,
         is_open=not closed,
     )
 
 
-def _slippage_cost(position: Position, reference_prices: Mapping[ClientOrderId, Price]) -> float:
-    """What the position's fills paid over the prices they would have had without slippage."""
-    cost = 0.0
-    for fill in position.events:
-        reference = reference_prices.get(fill.client_order_id)
-        if reference is not None:
-            cost += float(fill.last_qty) * abs(float(fill.last_px) - float(reference))
-    return cost
+def _fills(positions: Sequence[Position], rates: Mapping[str, float]) -> Fills:
+    rows = [row for position in positions for row in _position_fills(position, {}, rates)]
+    rows.sort(key=lambda row: row.ts)
 
+    def column(name: str, dtype: type) -> np.ndarray:
+        return np.array([getattr(row, name) for row in rows], dtype=dtype)
 
-def _fills(positions: Sequence[Position]) -> Fills:
-    rows = [
-        (
-            str(fill.instrument_id),
-            fill.ts_event,
-            float(fill.last_qty) * (1.0 if fill.order_side == OrderSide.BUY else -1.0),
-            float(fill.last_px),
-            fill.commission.as_double(),
-        )
-        for position in positions
-        for fill in position.events
-    ]
-    rows.sort(key=lambda row: row[1])
-    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
     return Fills(
-        instrument_id=np.array(columns[0], dtype=object),
-        ts=np.array(columns[1], dtype=np.int64),
-        signed_qty=np.array(columns[2], dtype=np.float64),
-        price=np.array(columns[3], dtype=np.float64),
-        commission=np.array(columns[4], dtype=np.float64),
+        instrument_id=column("instrument_id", object),
+        ts=column("ts", np.int64),
+        signed_qty=column("signed_qty", np.float64),
+        price=column("price", np.float64),
+        commission=column("commission", np.float64),
+        rate=column("rate", np.float64),
+        realized=column("realized", np.float64),
+        open_cost=column("open_cost", np.float64),
     )
 
 
@@ -449,37 +528,69 @@ class PortfolioPath:
     ts: np.ndarray  # int64 ns
     cash: np.ndarray
     quantities: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]  # each instrument's holding, in the account currency
     equity: np.ndarray
     gross_exposure: np.ndarray  # longs plus shorts at the close: what margin is held against
 
 
 def portfolio_path(
-    inputs: Sequence[InstrumentBars], fills: Fills, initial_capital: float
+    inputs: Sequence[InstrumentBars],
+    fills: Fills,
+    initial_capital: float,
+    currency: str = "USD",
 ) -> PortfolioPath:
-    """Mark-to-market portfolio at every bar close.
+    """Mark-to-market portfolio at every bar close, in the account currency.
 
-    Built from the fills alone (cash flows plus holdings at the close), so it does not
-    depend on the account type and can be checked against nautilus' own balance.
+    Built from the fills alone, so it can be checked against nautilus' own balance. An
+    instrument quoted in the account currency moves the cash by what its fills pay and
+    is held at its notional. One quoted in another currency (USDJPY) is held the way
+    nautilus' margin account holds it: each fill's realised PnL goes to the cash at the
+    rate of that fill, and the open position counts its unrealised PnL at the rate of the
+    close (core/fx.py).
     """
     times = np.unique(
         np.concatenate([close_times_ns(i.spec, i.timeframe, i.bars.ts) for i in inputs])
     )
-    cash_flow = -fills.signed_qty * fills.price - fills.commission
-    cash = initial_capital + _cumulative_at(fills.ts, cash_flow, times)
+    cash = initial_capital + _cumulative_at(fills.ts, _cash_flows(inputs, fills, currency), times)
     equity = cash.copy()
     gross_exposure = np.zeros(times.shape[0])
     quantities: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}
     for item in inputs:
         mine = fills.instrument_id == item.spec.instrument_id
         quantity = _cumulative_at(fills.ts[mine], fills.signed_qty[mine], times)
         closes = close_times_ns(item.spec, item.timeframe, item.bars.ts)
         index = np.searchsorted(closes, times, side="right") - 1
         last_close = np.where(index >= 0, item.bars.close[np.maximum(index, 0)], 0.0)
-        equity += quantity * last_close
-        gross_exposure += np.abs(quantity) * last_close
+        rate = mark_rates(item.spec, currency, last_close)
+        value = quantity * last_close
+        if needs_conversion(item.spec, currency):
+            open_cost = _cumulative_at(fills.ts[mine], fills.open_cost[mine], times)
+            value = (value - open_cost) * rate
+        equity += value
+        gross_exposure += np.abs(quantity) * last_close * rate
         quantities[item.spec.instrument_id] = quantity
+        values[item.spec.instrument_id] = value
     return PortfolioPath(
-        ts=times, cash=cash, quantities=quantities, equity=equity, gross_exposure=gross_exposure
+        ts=times,
+        cash=cash,
+        quantities=quantities,
+        values=values,
+        equity=equity,
+        gross_exposure=gross_exposure,
+    )
+
+
+def _cash_flows(inputs: Sequence[InstrumentBars], fills: Fills, currency: str) -> np.ndarray:
+    """What each fill does to the account's cash, commission included (see portfolio_path)."""
+    converted = [i.spec.instrument_id for i in inputs if needs_conversion(i.spec, currency)]
+    return (
+        np.where(
+            np.isin(fills.instrument_id, converted),
+            fills.realized * fills.rate,
+            -fills.signed_qty * fills.price,
+        )
+        - fills.commission
     )
 
 
@@ -505,6 +616,7 @@ def reconcile_equity(
     path: PortfolioPath,
     output: EngineOutput,
     initial_capital: float,
+    currency: str = "USD",
 ) -> tuple[VenueEquity, ...]:
     """Check the final equity rebuilt from the fills against nautilus' account, per venue.
 
@@ -518,11 +630,8 @@ def reconcile_equity(
     checked = []
     for venue, items in sorted(venues.items()):
         mine = np.isin(fills.instrument_id, [i.spec.instrument_id for i in items])
-        flows = float(np.sum(-fills.signed_qty[mine] * fills.price[mine] - fills.commission[mine]))
-        marks = sum(
-            float(path.quantities[i.spec.instrument_id][-1]) * float(i.bars.close[-1])
-            for i in items
-        )
+        flows = float(np.sum(_cash_flows(items, fills, currency)[mine]))
+        marks = sum(float(path.values[i.spec.instrument_id][-1]) for i in items)
         ours = initial_capital * len(items) / len(inputs) + flows + marks
         checked.append(
             _checked(venue, ours, output.account_equity[venue], int(np.sum(mine)), output)

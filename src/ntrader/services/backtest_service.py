@@ -19,7 +19,8 @@ import pandas as pd
 from ntrader import __version__
 from ntrader.core import strategy_registry
 from ntrader.core.errors import NotFoundError, NtraderError, UserInputError
-from ntrader.core.runner import InstrumentBars, ProgressCallback, StrategyError
+from ntrader.core.fx import check_convertible
+from ntrader.core.runner import EngineSettings, InstrumentBars, ProgressCallback, StrategyError
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
 from ntrader.models.backtest import BacktestConfig, RunRecord
@@ -255,6 +256,8 @@ class BacktestService:
     ) -> tuple[list[InstrumentBars], InstrumentBars | None, list[str]]:
         warnings: list[str] = []
         stored = _distinct_instruments(repos, config.instruments)
+        # Before the run row exists: a pair that cannot be valued in USD is the user's input.
+        check_convertible([item.spec for item in stored], EngineSettings().currency)
         inputs = [self._load(repos, item, config) for item in stored]
         benchmark = self._load_benchmark(repos, config, warnings)
         return inputs, benchmark, warnings

@@ -22,7 +22,7 @@ from nautilus_trader.model.enums import (
 from nautilus_trader.model.events import OrderFilled, PositionClosed, PositionEvent
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, PositionId
 from nautilus_trader.model.instruments import Instrument
-from nautilus_trader.model.objects import Money
+from nautilus_trader.model.objects import Currency, Money
 from nautilus_trader.model.orders import LimitOrder, Order, StopMarketOrder
 from nautilus_trader.trading.strategy import Strategy
 
@@ -273,17 +273,20 @@ class SignalStrategy(Strategy):
             if not self._atr.initialized:
                 return  # a stop was asked for and cannot be placed until the ATR is ready
             stop_distance = self._atr.value * config.stop_atr
+        # Sizing compares amounts with the equity: prices of a pair quoted in another
+        # currency (USDJPY: yen) are converted at the pair's current rate (core/fx.py).
+        rate = self._account_rate(currency)
         quantity = order_quantity(
             mode=config.sizing,
             size=config.position_size,
             equity=equity.as_double() if equity is not None else 0.0,
-            price=price,
-            stop_distance=stop_distance,
+            price=price * rate,
+            stop_distance=stop_distance * rate if stop_distance is not None else None,
             max_position_fraction=config.max_position_pct / 100.0,
             gross_exposure=exposure.as_double() if exposure is not None else 0.0,
         )
         if account.type == AccountType.CASH and side == OrderSide.BUY:
-            quantity = min(quantity, self._affordable(account.balance_free(currency), price))
+            quantity = min(quantity, self._affordable(account.balance_free(currency), price * rate))
         if quantity < 1:
             return
         order = self.order_factory.market(
@@ -295,6 +298,19 @@ class SignalStrategy(Strategy):
         if stop_distance is not None:
             self._entries[order.client_order_id] = (price, stop_distance)
         self.submit_order(order)
+
+    def _account_rate(self, currency: Currency) -> float:
+        """Quote-to-account rate now; 0 when nautilus has none (nothing is then bought)."""
+        assert self.instrument is not None
+        if self.instrument.quote_currency == currency:
+            return 1.0
+        rate = self.cache.get_xrate(
+            self._signal_config.instrument_id.venue,
+            self.instrument.quote_currency,
+            currency,
+            PriceType.MID,
+        )
+        return float(rate) if rate else 0.0
 
     def _affordable(self, free: Money | None, price: float) -> int:
         """Units a cash account can pay for, slippage and commission included."""
