@@ -42,7 +42,7 @@ from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import DEFAULT_STOP_ATR, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
-from ntrader.models.execution import CommissionModel, FillAt, SizingMode
+from ntrader.models.execution import Allocation, CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.utils.timeutil import ns_to_datetime
 
@@ -64,6 +64,7 @@ class EngineSettings:
     fill_at: FillAt = FillAt.NEXT_OPEN
     sizing: SizingMode = SizingMode.RISK
     max_position_pct: float = 10.0
+    allocation: Allocation = Allocation.EQUAL
     initial_stop_atr: float | None = DEFAULT_STOP_ATR
     take_profit_r: float | None = None
     trailing_stop_atr: float | None = None
@@ -199,9 +200,14 @@ def _build(
     # both mark equity the same way, so long-only results do not depend on it.
     # nautilus refuses currency pairs on a single-currency cash account: FX venues get a
     # margin account (unlevered, the same marks; see above).
+    # A shared pool sizes each entry against every venue's equity, which one venue's cash
+    # cannot pay for: margin accounts everywhere, the gross limit kept by the sizing.
+    shared = settings.allocation is Allocation.SHARED
     margin = bool(parameters.get("allow_short", False)) or settings.max_position_pct > 100
+    margin = margin or shared
     fx_venues = {item.spec.venue for item in inputs if item.spec.is_fx}
-    # Each venue gets the capital of the instruments that trade there (equal sleeves).
+    # Each venue's account holds the capital of the instruments that trade there (equal
+    # sleeves); with a shared pool that is bookkeeping, sizing looks at the total.
     sleeves = Counter(item.spec.venue for item in inputs)
     for venue, count in sleeves.items():
         engine.add_venue(
@@ -240,6 +246,7 @@ def _build(
             stop_atr=settings.initial_stop_atr,
             take_profit_r=settings.take_profit_r,
             trailing_stop_atr=settings.trailing_stop_atr,
+            shared_equity=shared,
             **parameters,
         )
         strategy = strategy_class(config)
@@ -529,6 +536,7 @@ class PortfolioPath:
     cash: np.ndarray
     quantities: dict[str, np.ndarray]
     values: dict[str, np.ndarray]  # each instrument's holding, in the account currency
+    exposures: dict[str, np.ndarray]  # each instrument's gross exposure (long or short)
     equity: np.ndarray
     gross_exposure: np.ndarray  # longs plus shorts at the close: what margin is held against
 
@@ -556,6 +564,7 @@ def portfolio_path(
     gross_exposure = np.zeros(times.shape[0])
     quantities: dict[str, np.ndarray] = {}
     values: dict[str, np.ndarray] = {}
+    exposures: dict[str, np.ndarray] = {}
     for item in inputs:
         mine = fills.instrument_id == item.spec.instrument_id
         quantity = _cumulative_at(fills.ts[mine], fills.signed_qty[mine], times)
@@ -568,7 +577,8 @@ def portfolio_path(
             open_cost = _cumulative_at(fills.ts[mine], fills.open_cost[mine], times)
             value = (value - open_cost) * rate
         equity += value
-        gross_exposure += np.abs(quantity) * last_close * rate
+        exposures[item.spec.instrument_id] = np.abs(quantity) * last_close * rate
+        gross_exposure += exposures[item.spec.instrument_id]
         quantities[item.spec.instrument_id] = quantity
         values[item.spec.instrument_id] = value
     return PortfolioPath(
@@ -576,6 +586,7 @@ def portfolio_path(
         cash=cash,
         quantities=quantities,
         values=values,
+        exposures=exposures,
         equity=equity,
         gross_exposure=gross_exposure,
     )

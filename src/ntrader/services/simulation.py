@@ -90,9 +90,13 @@ def snapshots_at(
 
 
 def per_instrument_figures(
-    inputs: Sequence[InstrumentBars], trades: Sequence[TradeRecord], initial_capital: float
+    inputs: Sequence[InstrumentBars],
+    trades: Sequence[TradeRecord],
+    initial_capital: float,
+    path: PortfolioPath,
 ) -> dict[str, dict[str, float | int | None]]:
-    """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL."""
+    """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL, and
+    its exposure as a fraction of the whole portfolio's equity (average, maximum)."""
     figures: dict[str, dict[str, float | int | None]] = {}
     for item in inputs:
         instrument_id = item.spec.instrument_id
@@ -108,6 +112,10 @@ def per_instrument_figures(
             "open_positions": sum(1 for t in mine if t.is_open),
             "net_pnl": net,
             "return_contribution": net / initial_capital,
+            **{
+                f"{key}_exposure": value
+                for key, value in _exposure_shares(path, path.exposures[instrument_id]).items()
+            },
         }
     return figures
 
@@ -115,8 +123,12 @@ def per_instrument_figures(
 def exposure_figures(path: PortfolioPath) -> dict[str, float]:
     """Gross exposure (longs plus shorts) as a fraction of equity at the bar closes: its
     average and its maximum, so a run held small by the position cap shows as such."""
+    return _exposure_shares(path, path.gross_exposure)
+
+
+def _exposure_shares(path: PortfolioPath, exposure: np.ndarray) -> dict[str, float]:
     alive = path.equity > 0  # a wiped-out account has no meaningful share
-    share = path.gross_exposure[alive] / path.equity[alive]
+    share = exposure[alive] / path.equity[alive]
     return {
         "average": float(share.mean()) if share.size else 0.0,
         "maximum": float(share.max()) if share.size else 0.0,
@@ -138,6 +150,7 @@ def simulate(
         fill_at=config.fill_at,
         sizing=config.sizing,
         max_position_pct=config.max_position_pct,
+        allocation=config.allocation,
         initial_stop_atr=config.initial_stop_atr,
         take_profit_r=config.take_profit_r,
         trailing_stop_atr=config.trailing_stop_atr,
@@ -155,7 +168,7 @@ def simulate(
         daily.equity, output.trades, benchmark=bench_prices, risk_free_rate=config.risk_free_rate
     )
     metrics["per_instrument"] = per_instrument_figures(
-        inputs, output.trades, config.initial_capital
+        inputs, output.trades, config.initial_capital, path
     )
     metrics["exposure"] = exposure_figures(path)
     return SimulationResult(

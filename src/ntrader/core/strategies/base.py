@@ -20,7 +20,7 @@ from nautilus_trader.model.enums import (
     TimeInForce,
 )
 from nautilus_trader.model.events import OrderFilled, PositionClosed, PositionEvent
-from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, PositionId
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, PositionId, Venue
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Currency, Money
 from nautilus_trader.model.orders import LimitOrder, Order, StopMarketOrder
@@ -44,6 +44,8 @@ class SignalStrategyConfig(StrategyConfig, frozen=True):
     take_profit_r: float | None = None  # limit at entry +/- this many times the stop distance
     trailing_stop_atr: float | None = None  # stop trailed this many ATRs behind the close
     allow_short: bool = False
+    # Size against the whole portfolio (every venue's account), not this venue's account.
+    shared_equity: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +267,7 @@ class SignalStrategy(Strategy):
         account = self.portfolio.account(venue)
         currency = account.base_currency or self.instrument.quote_currency
         # Equity marks open positions to market, the same way for cash and margin accounts.
-        equity = self.portfolio.equity(venue).get(currency)
-        exposure = (self.portfolio.net_exposures(venue) or {}).get(currency)
+        equity, exposure = self._equity_and_exposure(currency)
         price = self._market_price()
         stop_distance = None
         if config.stop_atr is not None:
@@ -279,11 +280,11 @@ class SignalStrategy(Strategy):
         quantity = order_quantity(
             mode=config.sizing,
             size=config.position_size,
-            equity=equity.as_double() if equity is not None else 0.0,
+            equity=equity,
             price=price * rate,
             stop_distance=stop_distance * rate if stop_distance is not None else None,
             max_position_fraction=config.max_position_pct / 100.0,
-            gross_exposure=exposure.as_double() if exposure is not None else 0.0,
+            gross_exposure=exposure,
         )
         if account.type == AccountType.CASH and side == OrderSide.BUY:
             quantity = min(quantity, self._affordable(account.balance_free(currency), price * rate))
@@ -298,6 +299,20 @@ class SignalStrategy(Strategy):
         if stop_distance is not None:
             self._entries[order.client_order_id] = (price, stop_distance)
         self.submit_order(order)
+
+    def _equity_and_exposure(self, currency: Currency) -> tuple[float, float]:
+        """Equity and gross exposure that sizing works against: this venue's account, or
+        with a shared pool (``--allocation shared``) every venue's together."""
+        venues = [self._signal_config.instrument_id.venue]
+        if self._signal_config.shared_equity:
+            venues = sorted({Venue(a.id.get_issuer()) for a in self.cache.accounts()}, key=str)
+        equity = exposure = 0.0
+        for venue in venues:
+            money = self.portfolio.equity(venue).get(currency)
+            gross = (self.portfolio.net_exposures(venue) or {}).get(currency)
+            equity += money.as_double() if money is not None else 0.0
+            exposure += gross.as_double() if gross is not None else 0.0
+        return equity, exposure
 
     def _account_rate(self, currency: Currency) -> float:
         """Quote-to-account rate now; 0 when nautilus has none (nothing is then bought)."""
