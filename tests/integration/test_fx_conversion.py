@@ -25,6 +25,7 @@ from ntrader.db.tables import backtest_results
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import Timeframe, TradeSide
 from ntrader.models.execution import CommissionModel, CommissionType, FillAt, SizingMode
+from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.simulation import SimulationResult, simulate
@@ -172,25 +173,84 @@ def test_usdjpy_runs_with_slippage_and_ibkr_commission_reconcile_with_nautilus(
     assert abs(venue.ours - venue.nautilus) <= venue.tolerance
 
 
-def test_the_engine_refuses_a_cross_it_cannot_convert() -> None:
-    spec = default_spec("EURGBP")
-    inputs = [InstrumentBars(spec=spec, timeframe=Timeframe.DAILY, bars=to_arrays(quiet_bars(40)))]
-    with pytest.raises(UserInputError, match="EURGBP is quoted in GBP"):
-        run_engine(SCRIPTED, ScriptedParams().model_dump(), inputs, EngineSettings())
+def _fx_frame(before: float, after: float, change_at: int = 21) -> pd.DataFrame:
+    """Bars at ``before`` until ``change_at - 1``; bar ``change_at`` opens there and closes
+    at ``after``, where the rest stay. Small wicks, for prices near 1."""
+    closes = np.where(np.arange(40) < change_at, before, after)
+    opens = np.concatenate([[before], closes[:-1]])
+    return pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, closes) + 0.01,
+            "low": np.minimum(opens, closes) - 0.01,
+            "close": closes,
+        }
+    )
+
+
+EURGBP = default_spec("EURGBP")
+GBPUSD = default_spec("GBPUSD")
+
+
+def _fx(spec: InstrumentSpec, frame: pd.DataFrame) -> InstrumentBars:
+    bars = replace(to_arrays(frame), price_precision=5)
+    return InstrumentBars(spec=spec, timeframe=Timeframe.DAILY, bars=bars)
+
+
+@pytest.mark.parametrize("fill_at", [FillAt.NEXT_OPEN, FillAt.CLOSE])
+@pytest.mark.parametrize("flat_at", [25, -1])
+def test_a_cross_converts_with_its_conversion_pair(fill_at: FillAt, flat_at: int) -> None:
+    """EURGBP 0.80 -> 0.88 (bar 21), GBPUSD 1.25 -> 1.30 (bar 23): long 100,000 USD."""
+    config = BacktestConfig(
+        strategy_type="scripted",
+        parameters=ScriptedParams(flat_at=flat_at).model_dump(),
+        instruments=(EURGBP.instrument_id,),
+        start=date(2023, 1, 1),
+        end=date(2023, 12, 31),
+        commission=TWO_DOLLARS,
+        fill_at=fill_at,
+        sizing=SizingMode.PERCENT,
+        position_size_pct=100.0,
+        max_position_pct=100.0,
+        initial_stop_atr=None,
+    )
+    result = simulate(
+        config,
+        SCRIPTED,
+        [_fx(EURGBP, _fx_frame(0.80, 0.88))],
+        conversions=[_fx(GBPUSD, _fx_frame(1.25, 1.30, change_at=23))],
+    )
+    (trade,) = result.trades
+    # One EUR is 0.80 GBP = 1.00 USD at entry: 100,000 units.
+    assert trade.quantity == 100_000
+    # 100,000 x 0.08 GBP = 8,000 GBP, worth 10,400 USD at 1.30.
+    if flat_at > 0:
+        # 2.00 USD in, 0.2 bp of 114,400 USD out (2.288, charged as 1.76 GBP).
+        assert trade.commission == pytest.approx(2.0 + 2.288, abs=0.01)
+        assert trade.pnl == pytest.approx(10_400 - trade.commission, abs=1e-6)
+        assert result.final_equity == pytest.approx(100_000 + trade.pnl, abs=1e-6)
+    else:
+        assert trade.is_open
+        assert result.final_equity == pytest.approx(100_000 + 10_400 - 2.0, abs=1e-6)
+    (venue,) = result.reconciliation
+    assert abs(venue.ours - venue.nautilus) <= venue.tolerance
 
 
 @pytest.fixture
-def database(database_url: str, tmp_path: Path) -> Iterator[Database]:
+def database(database_url: str) -> Iterator[Database]:
     db = Database(database_url)
-    days = pd.bdate_range("2023-01-02", periods=60)
-    csv = tmp_path / "EURGBP.csv"
-    pd.DataFrame(
-        {"Date": days.strftime("%Y-%m-%d"), "Open": 0.85, "High": 0.86, "Low": 0.84}
-        | {"Close": 0.85, "Volume": 1000}
-    ).to_csv(csv, index=False)
-    DataService(db).import_csv(ImportRequest(file=csv, instrument="EURGBP"))
     yield db
     db.dispose()
+
+
+def _import(database: Database, tmp_path: Path, symbol: str, closes: np.ndarray) -> None:
+    days = pd.bdate_range("2023-01-02", periods=closes.size)
+    csv = tmp_path / f"{symbol}.csv"
+    pd.DataFrame(
+        {"Date": days.strftime("%Y-%m-%d"), "Open": closes, "High": closes * 1.002}
+        | {"Low": closes * 0.998, "Close": closes, "Volume": 1000}
+    ).to_csv(csv, index=False)
+    DataService(database).import_csv(ImportRequest(file=csv, instrument=symbol))
 
 
 def _runs(database: Database) -> Any:
@@ -198,17 +258,57 @@ def _runs(database: Database) -> Any:
         return repos.connection.execute(select(func.count()).select_from(backtest_results)).scalar()
 
 
-def test_a_cross_is_refused_before_the_run_is_stored(database: Database) -> None:
-    config = BacktestConfig(
-        strategy_type="sma",
-        instruments=("EURGBP",),
-        start=date(2023, 1, 1),
-        end=date(2023, 12, 31),
-    )
+CROSS = BacktestConfig(
+    strategy_type="sma",
+    parameters={"fast_period": 5, "slow_period": 20},
+    instruments=("EURGBP",),
+    start=date(2023, 1, 1),
+    end=date(2023, 12, 31),
+    sizing=SizingMode.PERCENT,
+    position_size_pct=10.0,
+)
+
+
+def test_a_cross_without_its_conversion_pair_is_refused_before_the_run_is_stored(
+    database: Database, tmp_path: Path
+) -> None:
+    _import(database, tmp_path, "EURGBP", np.full(60, 0.85))
     with pytest.raises(UserInputError) as caught:
-        BacktestService(database).run(config)
-    assert caught.value.message.startswith("EURGBP is quoted in GBP, not in the account currency")
-    assert "GBPUSD" in caught.value.message
+        BacktestService(database).run(CROSS)
+    assert caught.value.message == (
+        "EURGBP is quoted in GBP; import GBPUSD (or USDGBP) DAILY bars to convert it to USD"
+    )
     assert caught.value.exit_code == 1
-    assert caught.value.hint is not None and "USDJPY" in caught.value.hint
+    assert caught.value.hint is not None and "ntrader data import" in caught.value.hint
     assert _runs(database) == 0
+    with pytest.raises(UserInputError, match="EURGBP is quoted in GBP"):
+        run_engine(
+            SCRIPTED,
+            ScriptedParams().model_dump(),
+            [_fx(EURGBP, _fx_frame(1, 1))],
+            EngineSettings(),
+        )
+
+
+def test_a_cross_runs_on_the_stored_conversion_pair(database: Database, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    _import(
+        database,
+        tmp_path,
+        "EURGBP",
+        np.round(0.85 * np.exp(np.cumsum(rng.normal(0, 0.005, 120))), 5),
+    )
+    _import(
+        database,
+        tmp_path,
+        "GBPUSD",
+        np.round(1.25 * np.exp(np.cumsum(rng.normal(0, 0.005, 120))), 5),
+    )
+    outcome = BacktestService(database).run(CROSS)
+    assert outcome.result.trades
+    for trade in outcome.result.trades:
+        # 10 % of ~100,000 USD at ~1.06 USD per EUR: ~9,400 units, not 10,000 / 0.85.
+        assert 8_000 <= trade.quantity <= 10_500
+    (venue,) = outcome.result.reconciliation
+    assert abs(venue.ours - venue.nautilus) <= venue.tolerance
+    assert _runs(database) == 1

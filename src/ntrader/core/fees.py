@@ -13,7 +13,6 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 from nautilus_trader.backtest.models import FeeModel
-from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Currency, Money, Price, Quantity
 from nautilus_trader.model.orders import Order
@@ -49,9 +48,10 @@ class ScheduleFeeModel(FeeModel):
     """Charges a ``CommissionModel`` in the account currency, rounded to its cents.
 
     The trade value of an instrument quoted in another currency (USDJPY: yen) is converted
-    at the fill's own price (core/fx.py), and the commission is charged in that quote
-    currency: nautilus converts it back at the same rate. Charged in USD, the base currency
-    of USDJPY, nautilus would take it out of the position's quantity, as for a crypto fee.
+    at the rate nautilus converts the fill at (core/fx.py), and the commission is charged
+    in that quote currency: nautilus converts it back at the same rate. Charged in USD, the
+    base currency of USDJPY, nautilus would take it out of the position's quantity, as for
+    a crypto fee.
     """
 
     def __init__(self, schedule: CommissionModel, currency: Currency) -> None:
@@ -59,16 +59,15 @@ class ScheduleFeeModel(FeeModel):
         self._schedule = schedule
         self._currency = currency
         self._cent = Decimal(1).scaleb(-currency.precision)
-        # Told of each fill before nautilus converts it (core/fx.py RateFeed.quote_fill).
-        self.before_fill: Callable[[InstrumentId, Price], None] | None = None
+        # Asked for the quote-to-account rate of each fill, just before nautilus converts
+        # it (core/fx.py RateFeed.rate_at_fill); None: the rate is unknown.
+        self.rate_at_fill: Callable[[Instrument, Price], float | None] | None = None
 
     def get_commission(
         self, order: Order, fill_qty: Quantity, fill_px: Price, instrument: Instrument
     ) -> Money:
         # Called before the fill is applied: the order's filled quantity and average price
         # are those of its earlier fills.
-        if self.before_fill is not None:
-            self.before_fill(instrument.id, fill_px)
         rate = self._rate(instrument, fill_px)
         multiplier = instrument.multiplier.as_decimal() * rate
         before_qty = order.filled_qty.as_decimal()
@@ -82,16 +81,17 @@ class ScheduleFeeModel(FeeModel):
         return Money((total - charged) / rate, instrument.quote_currency)
 
     def _rate(self, instrument: Instrument, fill_px: Price) -> Decimal:
-        """Quote-to-account rate at the fill: a pair based in the account currency (USDJPY)
-        converts at its own price, as nautilus converts the fill (core/fx.py)."""
+        """Quote-to-account rate at the fill: a value in the quote currency times this is
+        in the account currency."""
         if instrument.quote_currency == self._currency:
             return Decimal(1)
-        if instrument.get_base_currency() == self._currency and fill_px.as_decimal() > 0:
-            return 1 / fill_px.as_decimal()
-        raise RuntimeError(
-            f"no {instrument.quote_currency}/{self._currency} rate for the commission of "
-            f"{instrument.id}"
-        )
+        rate = self.rate_at_fill(instrument, fill_px) if self.rate_at_fill else None
+        if not rate:
+            raise RuntimeError(
+                f"no {instrument.quote_currency}/{self._currency} rate for the commission of "
+                f"{instrument.id}"
+            )
+        return _decimal(rate)
 
     def _round(self, amount: Decimal) -> Decimal:
         return amount.quantize(self._cent, rounding=ROUND_HALF_UP)

@@ -13,7 +13,7 @@ recorded so that ntrader's rebuilt equity uses the very same one (docs/execution
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from nautilus_trader.common.actor import Actor
@@ -21,6 +21,7 @@ from nautilus_trader.model.data import Bar, BarType, QuoteTick, TradeTick
 from nautilus_trader.model.enums import OrderSide, PriceType
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId, Venue
+from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Currency, Price, Quantity
 
 from ntrader.core.errors import UserInputError
@@ -31,42 +32,77 @@ def needs_conversion(spec: InstrumentSpec, account_currency: str) -> bool:
     return spec.currency != account_currency
 
 
-def check_convertible(specs: Sequence[InstrumentSpec], account_currency: str) -> None:
-    """Refuse, before any run, an instrument whose amounts cannot be turned into the
-    account currency from its own prices.
+def converts_itself(spec: InstrumentSpec, account_currency: str) -> bool:
+    """A pair based in the account currency (USDJPY) converts with its own rate:
+    1 JPY = 1 / USDJPY USD."""
+    return spec.is_fx and spec.base_currency == account_currency
 
-    A pair based in the account currency (USDJPY) converts with its own rate: 1 JPY is
-    1 / USDJPY USD. A cross (EURGBP) or a stock quoted in EUR would need a second pair's
-    prices, which the runner does not load.
-    """
+
+def conversion_pairs(spec: InstrumentSpec, account_currency: str) -> tuple[str, str] | None:
+    """The pairs whose prices convert ``spec``'s quote currency to the account currency
+    (GBPUSD, or USDGBP), or None when it needs no second pair."""
+    if not needs_conversion(spec, account_currency) or converts_itself(spec, account_currency):
+        return None
+    return (f"{spec.currency}{account_currency}", f"{account_currency}{spec.currency}")
+
+
+def check_convertible(
+    specs: Sequence[InstrumentSpec],
+    account_currency: str,
+    available: Sequence[InstrumentSpec] = (),
+) -> None:
+    """Refuse, before any run, an instrument whose amounts cannot be turned into the
+    account currency: a cross (EURGBP) needs GBPUSD or USDGBP among ``available`` (the
+    conversion pairs loaded for the run) or among the run's own instruments."""
+    present = {(s.symbol, s.venue) for s in [*specs, *available] if s.is_fx}
     for spec in specs:
-        if not needs_conversion(spec, account_currency):
+        pairs = conversion_pairs(spec, account_currency)
+        if pairs is None or any((pair, spec.venue) in present for pair in pairs):
             continue
-        if spec.is_fx and spec.base_currency == account_currency:
-            continue
-        pair = f"{spec.currency}{account_currency}"
         raise UserInputError(
-            f"{spec.symbol} is quoted in {spec.currency}, not in the account currency "
-            f"{account_currency}; converting its PnL needs the {pair} rate at every bar, "
-            "and runs on instruments that need a second pair for the conversion are not "
-            "supported",
-            hint=f"Trade pairs quoted in {account_currency} (EURUSD, GBPUSD) or based in "
-            f"{account_currency} (USDJPY, USDCHF), and leave {spec.symbol} out of --instruments.",
+            f"{spec.symbol} is quoted in {spec.currency}; import {pairs[0]} (or {pairs[1]}) "
+            f"DAILY bars to convert it to {account_currency}",
+            hint=f"`ntrader data import --file {pairs[0]}.csv --instrument {pairs[0]}` "
+            f"(on {spec.venue}, covering the backtest's period), then run it again.",
         )
 
 
-def mark_rates(spec: InstrumentSpec, account_currency: str, prices: np.ndarray) -> np.ndarray:
-    """Quote-to-account rates at ``prices`` of the instrument itself (1 when it is quoted
-    in the account currency; 1 / price for a pair based in it)."""
+def rate_path(
+    spec: InstrumentSpec,
+    account_currency: str,
+    times: np.ndarray,
+    own_closes: np.ndarray,
+    quotes: Mapping[str, tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Quote-to-account rates at ``times`` (bar closes), as nautilus' cache holds them.
+
+    1 when the instrument is quoted in the account currency; 1 / its own close for a pair
+    based in it; otherwise from the conversion pair's quotes (``quotes``: symbol ->
+    (times, prices) in the order nautilus sees them), its latest at or before each time.
+    """
     if not needs_conversion(spec, account_currency):
-        return np.ones(prices.shape[0])
+        return np.ones(times.shape[0])
+    if converts_itself(spec, account_currency):
+        return _inverse(own_closes)
+    pairs = conversion_pairs(spec, account_currency)
+    assert pairs is not None
+    for pair, invert in zip(pairs, (False, True), strict=True):
+        if pair in quotes:
+            quote_ts, prices = quotes[pair]
+            index = np.searchsorted(quote_ts, times, side="right") - 1
+            rates = np.where(index >= 0, prices[np.maximum(index, 0)], 0.0)
+            return _inverse(rates) if invert else rates
+    raise UserInputError(f"no conversion pair for {spec.symbol}")  # check_convertible ran
+
+
+def _inverse(prices: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        return np.where(prices > 0, 1.0 / prices, 0.0)
+        return np.where(prices > 0, 1.0 / np.where(prices > 0, prices, 1.0), 0.0)
 
 
 # nautilus converts a margin account's fill at the cache's latest quote, before the fill
 # is published. The fee model, called by the matching engine just before the fill, quotes
-# the fill's own price (``quote_fill``); once the fill is published the rate is recorded and
+# the fill's own price (``rate_at_fill``); once the fill is published the rate is recorded and
 # the bar's (or tick's) quote is put back, so that positions stay marked at bar and tick prices.
 _RECORD = 20
 _RESTORE = 0
@@ -83,13 +119,15 @@ class RateFeed(Actor):
     def __init__(
         self,
         specs: Sequence[InstrumentSpec],
-        bar_types: Sequence[BarType],
+        quoted: Sequence[BarType],
         account_currency: str,
         with_ticks: bool,
     ) -> None:
+        """``specs``: the instruments converted; ``quoted``: the bars to quote (theirs and
+        their conversion pairs')."""
         super().__init__()
         self._specs = {InstrumentId.from_str(s.instrument_id): s for s in specs}
-        self._bar_types = list(bar_types)
+        self._bar_types = list(quoted)
         self._currency = Currency.from_str(account_currency)
         self._with_ticks = with_ticks
         self._size = Quantity.from_int(1)
@@ -100,8 +138,8 @@ class RateFeed(Actor):
         for bar_type in self._bar_types:
             self.subscribe_bars(bar_type)
         if self._with_ticks:
-            for instrument_id in self._specs:
-                self.subscribe_trade_ticks(instrument_id)
+            for bar_type in self._bar_types:
+                self.subscribe_trade_ticks(bar_type.instrument_id)
         # Every fill, converted or not: the rebuilt equity needs one rate per fill.
         self.msgbus.subscribe("events.order.*", self._record, priority=_RECORD)
         self.msgbus.subscribe("events.order.*", self._restore, priority=_RESTORE)
@@ -117,12 +155,21 @@ class RateFeed(Actor):
         self.cache.add_quote_tick(quote)
         self._market[instrument_id] = quote
 
-    def quote_fill(self, instrument_id: InstrumentId, price: Price) -> None:
-        """Quote a converted pair at the price it is about to fill at."""
-        if instrument_id in self._specs:
+    def rate_at_fill(self, instrument: Instrument, price: Price) -> float | None:
+        """The quote-to-account rate a fill of ``instrument`` at ``price`` converts at, told
+        by the fee model just before nautilus converts the fill: a pair based in the
+        account currency is first quoted at that price, so the fill converts at its own."""
+        spec = self._specs.get(instrument.id)
+        if spec is None:
+            return 1.0
+        if converts_itself(spec, self._currency.code):
             now = self.clock.timestamp_ns()
-            quote = QuoteTick(instrument_id, price, price, self._size, self._size, now, now)
+            quote = QuoteTick(instrument.id, price, price, self._size, self._size, now, now)
             self.cache.add_quote_tick(quote)
+        rate = self.cache.get_xrate(
+            instrument.id.venue, instrument.quote_currency, self._currency, PriceType.MID
+        )
+        return float(rate) if rate else None
 
     def _record(self, event: object) -> None:
         if not isinstance(event, OrderFilled):

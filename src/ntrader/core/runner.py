@@ -8,7 +8,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,14 @@ from nautilus_trader.trading.strategy import Strategy
 from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.core.fees import ScheduleFeeModel
 from ntrader.core.fill_models import SlippageFillModel
-from ntrader.core.fx import RateFeed, check_convertible, fill_key, mark_rates, needs_conversion
+from ntrader.core.fx import (
+    RateFeed,
+    check_convertible,
+    conversion_pairs,
+    fill_key,
+    needs_conversion,
+    rate_path,
+)
 from ntrader.core.nautilus_bars import (
     bar_type_for,
     close_times_ns,
@@ -160,6 +167,8 @@ class EngineOutput:
     account_equity: dict[str, float]  # venue -> nautilus' equity in the account currency
     open_positions: dict[str, int]  # venue -> positions still open at the end
     engine_seconds: float
+    # Conversion pairs' prices in the order nautilus' cache saw them: symbol -> (ts, price).
+    rate_quotes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def build_engine(
@@ -177,8 +186,11 @@ def _build(
     parameters: dict[str, Any],
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
+    conversions: Sequence[InstrumentBars] = (),
 ) -> tuple[BacktestEngine, SlippageFillModel, RateFeed]:
-    check_convertible([item.spec for item in inputs], settings.currency)
+    """``conversions``: pairs that convert a cross's quote currency (GBPUSD for EURGBP),
+    loaded into the engine for their prices only; no strategy trades them."""
+    check_convertible([i.spec for i in inputs], settings.currency, [c.spec for c in conversions])
     engine = BacktestEngine(
         config=BacktestEngineConfig(
             trader_id=TraderId("NTRADER-001"),
@@ -205,7 +217,7 @@ def _build(
     shared = settings.allocation is Allocation.SHARED
     margin = bool(parameters.get("allow_short", False)) or settings.max_position_pct > 100
     margin = margin or shared
-    fx_venues = {item.spec.venue for item in inputs if item.spec.is_fx}
+    fx_venues = {item.spec.venue for item in [*inputs, *conversions] if item.spec.is_fx}
     # Each venue's account holds the capital of the instruments that trade there (equal
     # sleeves); with a shared pool that is bookkeeping, sizing looks at the total.
     sleeves = Counter(item.spec.venue for item in inputs)
@@ -227,12 +239,15 @@ def _build(
     converted = [item for item in inputs if needs_conversion(item.spec, settings.currency)]
     rate_feed = RateFeed(
         [item.spec for item in converted],
-        [bar_type_for(item.spec, item.timeframe) for item in converted],
+        [bar_type_for(i.spec, i.timeframe) for i in _quoted(inputs, conversions, settings)],
         settings.currency,
         with_ticks=next_open,
     )
     engine.add_actor(rate_feed)  # before the strategies: it must quote each bar first
-    fee_model.before_fill = rate_feed.quote_fill
+    fee_model.rate_at_fill = rate_feed.rate_at_fill
+    for item in conversions:
+        engine.add_instrument(to_nautilus(item.spec))
+        engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
     for item in inputs:
         engine.add_instrument(to_nautilus(item.spec))
         engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
@@ -263,10 +278,65 @@ def _build(
     if next_open:
         # Added after every bar so that, at a shared timestamp (an intraday bar's close is
         # the next one's open), the stable sort puts the bar first and its signal sees it.
-        for item in inputs:
+        for item in [*inputs, *conversions]:
             engine.add_data(to_open_ticks(item.spec, item.timeframe, item.bars), sort=False)
     engine.sort_data()
     return engine, fill_model, rate_feed
+
+
+def _quoted(
+    inputs: Sequence[InstrumentBars],
+    conversions: Sequence[InstrumentBars],
+    settings: EngineSettings,
+) -> list[InstrumentBars]:
+    """What nautilus needs as quotes: the converted instruments and their conversion pairs
+    (which may be among the instruments traded)."""
+    pairs = {
+        pair for item in inputs for pair in conversion_pairs(item.spec, settings.currency) or ()
+    }
+    return [
+        item
+        for item in [*inputs, *conversions]
+        if needs_conversion(item.spec, settings.currency) or item.spec.symbol in pairs
+    ]
+
+
+def _rate_quotes(
+    inputs: Sequence[InstrumentBars],
+    conversions: Sequence[InstrumentBars],
+    settings: EngineSettings,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The conversion pairs' quotes as the RateFeed puts them in the cache: each bar's close
+    at its close time then, with next-open fills, each open tick and the final one (ticks
+    come after the bars of the same instant)."""
+    quotes = {}
+    for item in _quoted(inputs, conversions, settings):
+        if needs_conversion(item.spec, settings.currency):
+            continue
+        ts = [close_times_ns(item.spec, item.timeframe, item.bars.ts)]
+        prices = [item.bars.close]
+        if settings.fill_at is FillAt.NEXT_OPEN:
+            ts += [open_times_ns(item.spec, item.timeframe, item.bars.ts), ts[0][-1:]]
+            prices += [item.bars.open, item.bars.close[-1:]]
+        all_ts = np.concatenate(ts)
+        order = np.argsort(all_ts, kind="stable")
+        quotes[item.spec.symbol] = (all_ts[order], np.concatenate(prices)[order])
+    return quotes
+
+
+def _within_run(
+    inputs: Sequence[InstrumentBars], conversions: Sequence[InstrumentBars]
+) -> list[InstrumentBars]:
+    """Conversion bars up to the run's last close: later prices would move nautilus' final
+    rate past the one the run ends at."""
+    last = max(int(close_times_ns(i.spec, i.timeframe, i.bars.ts)[-1]) for i in inputs)
+    kept = []
+    for item in conversions:
+        closes = close_times_ns(item.spec, item.timeframe, item.bars.ts)
+        count = int(np.searchsorted(closes, last, side="right"))
+        if count:
+            kept.append(replace(item, bars=item.bars.slice(0, count)))
+    return kept
 
 
 def _ignore_trade(*_args: object, **_kwargs: object) -> None:
@@ -312,10 +382,14 @@ def run_engine(
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
     on_progress: ProgressCallback | None = None,
+    conversions: Sequence[InstrumentBars] = (),
 ) -> EngineOutput:
     strategy_files = _strategy_files(strategy_type.load()[0])
+    conversions = _within_run(inputs, conversions)
     with _blame_strategy(strategy_files):  # its __init__ runs here
-        engine, fill_model, rate_feed = _build(strategy_type, parameters, inputs, settings)
+        engine, fill_model, rate_feed = _build(
+            strategy_type, parameters, inputs, settings, conversions
+        )
     bar_times = np.sort(
         np.concatenate([close_times_ns(i.spec, i.timeframe, i.bars.ts) for i in inputs])
     )
@@ -342,6 +416,7 @@ def run_engine(
             },
             open_positions=Counter(str(p.instrument_id.venue) for p in positions if p.is_open),
             engine_seconds=elapsed,
+            rate_quotes=_rate_quotes(inputs, conversions, settings),
         )
     finally:
         engine.dispose()
@@ -546,6 +621,7 @@ def portfolio_path(
     fills: Fills,
     initial_capital: float,
     currency: str = "USD",
+    rate_quotes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> PortfolioPath:
     """Mark-to-market portfolio at every bar close, in the account currency.
 
@@ -571,7 +647,7 @@ def portfolio_path(
         closes = close_times_ns(item.spec, item.timeframe, item.bars.ts)
         index = np.searchsorted(closes, times, side="right") - 1
         last_close = np.where(index >= 0, item.bars.close[np.maximum(index, 0)], 0.0)
-        rate = mark_rates(item.spec, currency, last_close)
+        rate = rate_path(item.spec, currency, times, last_close, rate_quotes or {})
         value = quantity * last_close
         if needs_conversion(item.spec, currency):
             open_cost = _cumulative_at(fills.ts[mine], fills.open_cost[mine], times)

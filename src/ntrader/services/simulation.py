@@ -141,7 +141,9 @@ def simulate(
     inputs: Sequence[InstrumentBars],
     benchmark: InstrumentBars | None = None,
     on_progress: ProgressCallback | None = None,
+    conversions: Sequence[InstrumentBars] = (),
 ) -> SimulationResult:
+    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py)."""
     settings = EngineSettings(
         initial_capital=config.initial_capital,
         commission=config.commission,
@@ -155,8 +157,12 @@ def simulate(
         take_profit_r=config.take_profit_r,
         trailing_stop_atr=config.trailing_stop_atr,
     )
-    output = run_engine(strategy_type, config.parameters, inputs, settings, on_progress)
-    path = portfolio_path(inputs, output.fills, config.initial_capital)
+    output = run_engine(
+        strategy_type, config.parameters, inputs, settings, on_progress, conversions
+    )
+    path = portfolio_path(
+        inputs, output.fills, config.initial_capital, settings.currency, output.rate_quotes
+    )
     reconciliation = reconcile_equity(inputs, path, output, config.initial_capital)
     first_open = min(int(item.bars.ts[0]) for item in inputs)
     daily = daily_equity(path, config.initial_capital, first_open)
