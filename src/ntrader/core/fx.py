@@ -7,7 +7,8 @@ no rate, logs an error and leaves the JPY amounts out of the balance. ``RateFeed
 of the pair's own prices (every trade tick, every bar close) into the cache as a quote with
 bid = ask, so nautilus marks open positions and the sizing converts at the pair's latest
 price; each fill is converted at its own price (1 JPY = 1 / fill price USD), and the rate is
-recorded so that ntrader's rebuilt equity uses the very same one (docs/execution.md,
+recorded so that ntrader's rebuilt equity uses the very same one. A cross (EURGBP)
+converts with a second pair's prices (GBPUSD), loaded for them alone (docs/execution.md,
 "Currencies").
 """
 
