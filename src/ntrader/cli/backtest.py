@@ -12,7 +12,7 @@ from ntrader.cli.context import app_context, common_options
 from ntrader.cli.params import DATE, TIMEFRAME, parse_params
 from ntrader.cli.report import risk_free_option
 from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
-from ntrader.models.enums import FillAt, RunStatus, SizingMode
+from ntrader.models.enums import Allocation, FillAt, RunStatus, SizingMode
 
 if TYPE_CHECKING:
     from ntrader.models.backtest import BacktestConfig
@@ -44,6 +44,7 @@ _OPTION_FIELDS = {
     "position_size": "position_size_pct",
     "sizing": "sizing",
     "max_position_pct": "max_position_pct",
+    "allocation": "allocation",
     "slippage_bps": "slippage_bps",
     "fill_at": "fill_at",
     "stop_loss": "stop_loss_atr",
@@ -102,6 +103,14 @@ def _given(ctx: click.Context, name: str) -> bool:
     show_default=True,
     help="Cap on one position's value, % of equity (above 100 uses a margin account, "
     "3x gross at most).",
+)
+@click.option(
+    "--allocation",
+    type=click.Choice([a.value for a in Allocation], case_sensitive=False),
+    default=Allocation.EQUAL.value,
+    show_default=True,
+    help="Several instruments: equal shares of the capital (per venue account), or one "
+    "shared pool where every entry sizes against the whole portfolio's equity.",
 )
 @click.option(
     "--fill-at",

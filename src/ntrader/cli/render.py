@@ -179,7 +179,7 @@ def render_per_instrument(metrics: dict[str, Any]) -> None:
         return
     table = Table(title="Per instrument", title_justify="left", box=box.SIMPLE_HEAD)
     columns = ("Instrument", "Trades", "Win Rate", "Net PnL", "Unrealised", "Contribution", "Open")
-    for column in columns:
+    for column in (*columns, "Avg Exposure", "Max Exposure"):
         table.add_column(column, justify="left" if column == "Instrument" else "right")
     for instrument_id, row in figures.items():
         # Runs stored before unrealised PnL was split out have no such figure.
@@ -192,6 +192,9 @@ def render_per_instrument(metrics: dict[str, Any]) -> None:
             styled(fmt_money(unrealized), signed_style(unrealized)),
             styled(fmt_pct(row["return_contribution"]), signed_style(row["return_contribution"])),
             str(row["open_positions"]),
+            # Stored runs from before exposures were recorded have none.
+            fmt_pct(row.get("average_exposure"), 1, signed=False),
+            fmt_pct(row.get("maximum_exposure"), 1, signed=False),
         )
     stdout().print(table)
 
@@ -212,7 +215,8 @@ def execution_line(config: BacktestConfig, metrics: dict[str, Any] | None) -> st
 
     return (
         f"Fills {config.describe_fill()} · {config.describe_sizing()}, capped at "
-        f"{config.max_position_pct:g}% of equity · exits: {config.describe_exits()} · "
+        f"{config.max_position_pct:g}% of equity · {config.describe_allocation()}"
+        f"exits: {config.describe_exits()} · "
         f"exposure {describe_exposure(metrics)}"
     )
 

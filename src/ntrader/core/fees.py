@@ -9,6 +9,7 @@ charged the order's commission so far minus what its earlier fills were already 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 from nautilus_trader.backtest.models import FeeModel
@@ -44,27 +45,53 @@ def order_commission(schedule: CommissionModel, quantity: Decimal, value: Decima
 
 
 class ScheduleFeeModel(FeeModel):
-    """Charges a ``CommissionModel`` in the account currency, rounded to its cents."""
+    """Charges a ``CommissionModel`` in the account currency, rounded to its cents.
+
+    The trade value of an instrument quoted in another currency (USDJPY: yen) is converted
+    at the rate nautilus converts the fill at (core/fx.py), and the commission is charged
+    in that quote currency: nautilus converts it back at the same rate. Charged in USD, the
+    base currency of USDJPY, nautilus would take it out of the position's quantity, as for
+    a crypto fee.
+    """
 
     def __init__(self, schedule: CommissionModel, currency: Currency) -> None:
         super().__init__()
         self._schedule = schedule
         self._currency = currency
         self._cent = Decimal(1).scaleb(-currency.precision)
+        # Asked for the quote-to-account rate of each fill, just before nautilus converts
+        # it (core/fx.py RateFeed.rate_at_fill); None: the rate is unknown.
+        self.rate_at_fill: Callable[[Instrument, Price], float | None] | None = None
 
     def get_commission(
         self, order: Order, fill_qty: Quantity, fill_px: Price, instrument: Instrument
     ) -> Money:
         # Called before the fill is applied: the order's filled quantity and average price
         # are those of its earlier fills.
-        multiplier = instrument.multiplier.as_decimal()
+        rate = self._rate(instrument, fill_px)
+        multiplier = instrument.multiplier.as_decimal() * rate
         before_qty = order.filled_qty.as_decimal()
         before_value = before_qty * _decimal(order.avg_px) * multiplier
         after_qty = before_qty + fill_qty.as_decimal()
         after_value = before_value + fill_qty.as_decimal() * fill_px.as_decimal() * multiplier
         charged = self._round(order_commission(self._schedule, before_qty, before_value))
         total = self._round(order_commission(self._schedule, after_qty, after_value))
-        return Money(total - charged, self._currency)
+        if rate == 1:
+            return Money(total - charged, self._currency)
+        return Money((total - charged) / rate, instrument.quote_currency)
+
+    def _rate(self, instrument: Instrument, fill_px: Price) -> Decimal:
+        """Quote-to-account rate at the fill: a value in the quote currency times this is
+        in the account currency."""
+        if instrument.quote_currency == self._currency:
+            return Decimal(1)
+        rate = self.rate_at_fill(instrument, fill_px) if self.rate_at_fill else None
+        if not rate:
+            raise RuntimeError(
+                f"no {instrument.quote_currency}/{self._currency} rate for the commission of "
+                f"{instrument.id}"
+            )
+        return _decimal(rate)
 
     def _round(self, amount: Decimal) -> Decimal:
         return amount.quantize(self._cent, rounding=ROUND_HALF_UP)

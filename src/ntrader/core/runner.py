@@ -8,7 +8,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,14 @@ from nautilus_trader.trading.strategy import Strategy
 from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.core.fees import ScheduleFeeModel
 from ntrader.core.fill_models import SlippageFillModel
+from ntrader.core.fx import (
+    RateFeed,
+    check_convertible,
+    conversion_pairs,
+    fill_key,
+    needs_conversion,
+    rate_path,
+)
 from ntrader.core.nautilus_bars import (
     bar_type_for,
     close_times_ns,
@@ -42,7 +50,7 @@ from ntrader.core.timeframes import aggregate, check_higher, visible_span
 from ntrader.models.backtest import DEFAULT_STOP_ATR, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe, TradeSide
-from ntrader.models.execution import CommissionModel, FillAt, SizingMode
+from ntrader.models.execution import Allocation, CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.utils.timeutil import ns_to_datetime
 
@@ -66,6 +74,7 @@ class EngineSettings:
     fill_at: FillAt = FillAt.NEXT_OPEN
     sizing: SizingMode = SizingMode.RISK
     max_position_pct: float = 10.0
+    allocation: Allocation = Allocation.EQUAL
     initial_stop_atr: float | None = DEFAULT_STOP_ATR
     take_profit_r: float | None = None
     trailing_stop_atr: float | None = None
@@ -79,7 +88,12 @@ class Fills:
     ts: np.ndarray  # int64 ns
     signed_qty: np.ndarray  # float64: + buy, - sell
     price: np.ndarray
-    commission: np.ndarray
+    commission: np.ndarray  # in the account currency
+    # Quote-to-account rate nautilus converted the fill with (1 for the account currency),
+    # and the fill's effect in the quote currency: PnL realised, cost of the open lots.
+    rate: np.ndarray
+    realized: np.ndarray
+    open_cost: np.ndarray
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -156,6 +170,8 @@ class EngineOutput:
     account_equity: dict[str, float]  # venue -> nautilus' equity in the account currency
     open_positions: dict[str, int]  # venue -> positions still open at the end
     engine_seconds: float
+    # Conversion pairs' prices in the order nautilus' cache saw them: symbol -> (ts, price).
+    rate_quotes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def build_engine(
@@ -173,7 +189,11 @@ def _build(
     parameters: dict[str, Any],
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
-) -> tuple[BacktestEngine, SlippageFillModel]:
+    conversions: Sequence[InstrumentBars] = (),
+) -> tuple[BacktestEngine, SlippageFillModel, RateFeed]:
+    """``conversions``: pairs that convert a cross's quote currency (GBPUSD for EURGBP),
+    loaded into the engine for their prices only; no strategy trades them."""
+    check_convertible([i.spec for i in inputs], settings.currency, [c.spec for c in conversions])
     engine = BacktestEngine(
         config=BacktestEngineConfig(
             trader_id=TraderId("NTRADER-001"),
@@ -193,14 +213,22 @@ def _build(
     # nautilus does not enforce margin in backtests, so SignalStrategy caps gross exposure
     # itself (sizing.MAX_GROSS_LEVERAGE). Other runs keep the cash account and its checks;
     # both mark equity the same way, so long-only results do not depend on it.
+    # nautilus refuses currency pairs on a single-currency cash account: FX venues get a
+    # margin account (unlevered, the same marks; see above).
+    # A shared pool sizes each entry against every venue's equity, which one venue's cash
+    # cannot pay for: margin accounts everywhere, the gross limit kept by the sizing.
+    shared = settings.allocation is Allocation.SHARED
     margin = bool(parameters.get("allow_short", False)) or settings.max_position_pct > 100
-    # Each venue gets the capital of the instruments that trade there (equal sleeves).
+    margin = margin or shared
+    fx_venues = {item.spec.venue for item in [*inputs, *conversions] if item.spec.is_fx}
+    # Each venue's account holds the capital of the instruments that trade there (equal
+    # sleeves); with a shared pool that is bookkeeping, sizing looks at the total.
     sleeves = Counter(item.spec.venue for item in inputs)
     for venue, count in sleeves.items():
         engine.add_venue(
             venue=Venue(venue),
             oms_type=OmsType.HEDGING,
-            account_type=AccountType.MARGIN if margin else AccountType.CASH,
+            account_type=AccountType.MARGIN if margin or venue in fx_venues else AccountType.CASH,
             base_currency=currency,
             starting_balances=[Money(settings.initial_capital * count / len(inputs), currency)],
             default_leverage=Decimal(1),
@@ -212,6 +240,18 @@ def _build(
     strategy_class, config_class = strategy_type.load()
     next_open = settings.fill_at is FillAt.NEXT_OPEN
     higher = strategy_type.validate(parameters).higher_timeframe()
+    converted = [item for item in inputs if needs_conversion(item.spec, settings.currency)]
+    rate_feed = RateFeed(
+        [item.spec for item in converted],
+        [bar_type_for(i.spec, i.timeframe) for i in _quoted(inputs, conversions, settings)],
+        settings.currency,
+        with_ticks=next_open,
+    )
+    engine.add_actor(rate_feed)  # before the strategies: it must quote each bar first
+    fee_model.rate_at_fill = rate_feed.rate_at_fill
+    for item in conversions:
+        engine.add_instrument(to_nautilus(item.spec))
+        engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
     for item in inputs:
         engine.add_instrument(to_nautilus(item.spec))
         engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
@@ -232,6 +272,7 @@ def _build(
             take_profit_r=settings.take_profit_r,
             trailing_stop_atr=settings.trailing_stop_atr,
             higher_bar_type=bar_type_for(item.spec, higher) if higher is not None else None,
+            shared_equity=shared,
             **parameters,
         )
         strategy = strategy_class(config)
@@ -248,10 +289,65 @@ def _build(
     if next_open:
         # Added after every bar so that, at a shared timestamp (an intraday bar's close is
         # the next one's open), the stable sort puts the bar first and its signal sees it.
-        for item in inputs:
+        for item in [*inputs, *conversions]:
             engine.add_data(to_open_ticks(item.spec, item.timeframe, item.bars), sort=False)
     engine.sort_data()
-    return engine, fill_model
+    return engine, fill_model, rate_feed
+
+
+def _quoted(
+    inputs: Sequence[InstrumentBars],
+    conversions: Sequence[InstrumentBars],
+    settings: EngineSettings,
+) -> list[InstrumentBars]:
+    """What nautilus needs as quotes: the converted instruments and their conversion pairs
+    (which may be among the instruments traded)."""
+    pairs = {
+        pair for item in inputs for pair in conversion_pairs(item.spec, settings.currency) or ()
+    }
+    return [
+        item
+        for item in [*inputs, *conversions]
+        if needs_conversion(item.spec, settings.currency) or item.spec.symbol in pairs
+    ]
+
+
+def _rate_quotes(
+    inputs: Sequence[InstrumentBars],
+    conversions: Sequence[InstrumentBars],
+    settings: EngineSettings,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The conversion pairs' quotes as the RateFeed puts them in the cache: each bar's close
+    at its close time then, with next-open fills, each open tick and the final one (ticks
+    come after the bars of the same instant)."""
+    quotes = {}
+    for item in _quoted(inputs, conversions, settings):
+        if needs_conversion(item.spec, settings.currency):
+            continue
+        ts = [close_times_ns(item.spec, item.timeframe, item.bars.ts)]
+        prices = [item.bars.close]
+        if settings.fill_at is FillAt.NEXT_OPEN:
+            ts += [open_times_ns(item.spec, item.timeframe, item.bars.ts), ts[0][-1:]]
+            prices += [item.bars.open, item.bars.close[-1:]]
+        all_ts = np.concatenate(ts)
+        order = np.argsort(all_ts, kind="stable")
+        quotes[item.spec.symbol] = (all_ts[order], np.concatenate(prices)[order])
+    return quotes
+
+
+def _within_run(
+    inputs: Sequence[InstrumentBars], conversions: Sequence[InstrumentBars]
+) -> list[InstrumentBars]:
+    """Conversion bars up to the run's last close: later prices would move nautilus' final
+    rate past the one the run ends at."""
+    last = max(int(close_times_ns(i.spec, i.timeframe, i.bars.ts)[-1]) for i in inputs)
+    kept = []
+    for item in conversions:
+        closes = close_times_ns(item.spec, item.timeframe, item.bars.ts)
+        count = int(np.searchsorted(closes, last, side="right"))
+        if count:
+            kept.append(replace(item, bars=item.bars.slice(0, count)))
+    return kept
 
 
 def _higher_bars(item: InstrumentBars, higher: Timeframe) -> BarArrays:
@@ -306,10 +402,14 @@ def run_engine(
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
     on_progress: ProgressCallback | None = None,
+    conversions: Sequence[InstrumentBars] = (),
 ) -> EngineOutput:
     strategy_files = _strategy_files(strategy_type.load()[0])
+    conversions = _within_run(inputs, conversions)
     with _blame_strategy(strategy_files):  # its __init__ runs here
-        engine, fill_model = _build(strategy_type, parameters, inputs, settings)
+        engine, fill_model, rate_feed = _build(
+            strategy_type, parameters, inputs, settings, conversions
+        )
     bar_times = np.sort(
         np.concatenate([close_times_ns(i.spec, i.timeframe, i.bars.ts) for i in inputs])
     )
@@ -325,14 +425,18 @@ def run_engine(
             raise EngineStoppedError(processed, int(bar_times.size), _clock_ns(engine))
         positions = engine.cache.positions()
         return EngineOutput(
-            trades=[_trade_record(p, fill_model.reference_prices) for p in positions],
-            fills=_fills(positions),
+            trades=[
+                _trade_record(p, fill_model.reference_prices, rate_feed.rates, settings.currency)
+                for p in positions
+            ],
+            fills=_fills(positions, rate_feed.rates),
             account_equity={
                 venue: _account_equity(engine, venue, settings.currency)
                 for venue in sorted({item.spec.venue for item in inputs})
             },
             open_positions=Counter(str(p.instrument_id.venue) for p in positions if p.is_open),
             engine_seconds=elapsed,
+            rate_quotes=_rate_quotes(inputs, conversions, settings),
         )
     finally:
         engine.dispose()
@@ -405,14 +509,85 @@ def _account_equity(engine: BacktestEngine, venue: str, currency: str) -> float:
     return money.as_double() if money is not None else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _FillRow:
+    instrument_id: str
+    ts: int
+    signed_qty: float
+    price: float
+    commission: float  # account currency
+    rate: float  # quote currency -> account currency, as nautilus converted this fill
+    realized: float  # quote currency, before commission
+    open_cost: float  # change of the open lots' cost, quote currency
+    slippage: float  # quote currency paid over the price without slippage
+
+
+def _position_fills(
+    position: Position, reference_prices: Mapping[ClientOrderId, Price], rates: Mapping[str, float]
+) -> list[_FillRow]:
+    """The position's fills with the PnL each realises at the average entry price, as
+    nautilus' Position counts it (for hedging positions, which never flip)."""
+    rows = []
+    held = 0.0
+    average = 0.0
+    for fill in position.events:
+        quantity = float(fill.last_qty) * (1.0 if fill.order_side == OrderSide.BUY else -1.0)
+        price = float(fill.last_px)
+        realized = 0.0
+        if held == 0.0 or (held > 0) == (quantity > 0):
+            average = (average * abs(held) + price * abs(quantity)) / (abs(held) + abs(quantity))
+            open_cost = quantity * price
+            held += quantity
+        else:
+            closing = float(np.sign(quantity)) * min(abs(quantity), abs(held))
+            realized = -closing * (price - average)
+            open_cost = closing * average
+            held += closing
+            rest = quantity - closing
+            if rest:
+                average = price
+                open_cost += rest * price
+                held += rest
+        reference = reference_prices.get(fill.client_order_id)
+        rate = rates[fill_key(fill.instrument_id.value, fill.trade_id.value)]
+        rows.append(
+            _FillRow(
+                instrument_id=str(fill.instrument_id),
+                ts=fill.ts_event,
+                signed_qty=quantity,
+                price=price,
+                # Charged in the quote currency (core/fees.py): 1 for the account's own.
+                commission=fill.commission.as_double() * rate,
+                rate=rate,
+                realized=realized,
+                open_cost=open_cost,
+                slippage=abs(quantity) * abs(price - float(reference))
+                if reference is not None
+                else 0.0,
+            )
+        )
+    return rows
+
+
 def _trade_record(
-    position: Position, reference_prices: Mapping[ClientOrderId, Price]
+    position: Position,
+    reference_prices: Mapping[ClientOrderId, Price],
+    rates: Mapping[str, float],
+    currency: str,
 ) -> TradeRecord:
+    """One position as a trade; money amounts in the account currency (prices stay in the
+    instrument's quote currency)."""
+    rows = _position_fills(position, reference_prices, rates)
     entry_price = float(position.avg_px_open)
     quantity = float(position.peak_qty)
-    commission = sum(money.as_double() for money in position.commissions())
+    commission = sum(row.commission for row in rows)
     closed = position.is_closed
-    pnl = position.realized_pnl.as_double() if closed and position.realized_pnl else None
+    pnl = None
+    if closed and position.realized_pnl is not None:
+        if position.realized_pnl.currency.code == currency:
+            pnl = position.realized_pnl.as_double()  # nautilus' own, commission included
+        else:
+            pnl = sum(row.realized * row.rate for row in rows) - commission
     return TradeRecord(
         instrument_id=str(position.instrument_id),
         side=TradeSide.LONG if position.entry == OrderSide.BUY else TradeSide.SHORT,
@@ -422,43 +597,29 @@ def _trade_record(
         exit_time=ns_to_datetime(position.ts_closed) if closed else None,
         exit_price=float(position.avg_px_close) if closed else None,
         commission=commission,
-        slippage_cost=_slippage_cost(position, reference_prices),
+        slippage_cost=sum(row.slippage * row.rate for row in rows),
         pnl=pnl,
-        pnl_pct=pnl / (entry_price * quantity) if pnl is not None else None,
+        pnl_pct=pnl / (entry_price * quantity * rows[0].rate) if pnl is not None else None,
         is_open=not closed,
     )
 
 
-def _slippage_cost(position: Position, reference_prices: Mapping[ClientOrderId, Price]) -> float:
-    """What the position's fills paid over the prices they would have had without slippage."""
-    cost = 0.0
-    for fill in position.events:
-        reference = reference_prices.get(fill.client_order_id)
-        if reference is not None:
-            cost += float(fill.last_qty) * abs(float(fill.last_px) - float(reference))
-    return cost
+def _fills(positions: Sequence[Position], rates: Mapping[str, float]) -> Fills:
+    rows = [row for position in positions for row in _position_fills(position, {}, rates)]
+    rows.sort(key=lambda row: row.ts)
 
+    def column(name: str, dtype: type) -> np.ndarray:
+        return np.array([getattr(row, name) for row in rows], dtype=dtype)
 
-def _fills(positions: Sequence[Position]) -> Fills:
-    rows = [
-        (
-            str(fill.instrument_id),
-            fill.ts_event,
-            float(fill.last_qty) * (1.0 if fill.order_side == OrderSide.BUY else -1.0),
-            float(fill.last_px),
-            fill.commission.as_double(),
-        )
-        for position in positions
-        for fill in position.events
-    ]
-    rows.sort(key=lambda row: row[1])
-    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
     return Fills(
-        instrument_id=np.array(columns[0], dtype=object),
-        ts=np.array(columns[1], dtype=np.int64),
-        signed_qty=np.array(columns[2], dtype=np.float64),
-        price=np.array(columns[3], dtype=np.float64),
-        commission=np.array(columns[4], dtype=np.float64),
+        instrument_id=column("instrument_id", object),
+        ts=column("ts", np.int64),
+        signed_qty=column("signed_qty", np.float64),
+        price=column("price", np.float64),
+        commission=column("commission", np.float64),
+        rate=column("rate", np.float64),
+        realized=column("realized", np.float64),
+        open_cost=column("open_cost", np.float64),
     )
 
 
@@ -469,37 +630,74 @@ class PortfolioPath:
     ts: np.ndarray  # int64 ns
     cash: np.ndarray
     quantities: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]  # each instrument's holding, in the account currency
+    exposures: dict[str, np.ndarray]  # each instrument's gross exposure (long or short)
     equity: np.ndarray
     gross_exposure: np.ndarray  # longs plus shorts at the close: what margin is held against
 
 
 def portfolio_path(
-    inputs: Sequence[InstrumentBars], fills: Fills, initial_capital: float
+    inputs: Sequence[InstrumentBars],
+    fills: Fills,
+    initial_capital: float,
+    currency: str = "USD",
+    rate_quotes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> PortfolioPath:
-    """Mark-to-market portfolio at every bar close.
+    """Mark-to-market portfolio at every bar close, in the account currency.
 
-    Built from the fills alone (cash flows plus holdings at the close), so it does not
-    depend on the account type and can be checked against nautilus' own balance.
+    Built from the fills alone, so it can be checked against nautilus' own balance. An
+    instrument quoted in the account currency moves the cash by what its fills pay and
+    is held at its notional. One quoted in another currency (USDJPY) is held the way
+    nautilus' margin account holds it: each fill's realised PnL goes to the cash at the
+    rate of that fill, and the open position counts its unrealised PnL at the rate of the
+    close (core/fx.py).
     """
     times = np.unique(
         np.concatenate([close_times_ns(i.spec, i.timeframe, i.bars.ts) for i in inputs])
     )
-    cash_flow = -fills.signed_qty * fills.price - fills.commission
-    cash = initial_capital + _cumulative_at(fills.ts, cash_flow, times)
+    cash = initial_capital + _cumulative_at(fills.ts, cash_flows(inputs, fills, currency), times)
     equity = cash.copy()
     gross_exposure = np.zeros(times.shape[0])
     quantities: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}
+    exposures: dict[str, np.ndarray] = {}
     for item in inputs:
         mine = fills.instrument_id == item.spec.instrument_id
         quantity = _cumulative_at(fills.ts[mine], fills.signed_qty[mine], times)
         closes = close_times_ns(item.spec, item.timeframe, item.bars.ts)
         index = np.searchsorted(closes, times, side="right") - 1
         last_close = np.where(index >= 0, item.bars.close[np.maximum(index, 0)], 0.0)
-        equity += quantity * last_close
-        gross_exposure += np.abs(quantity) * last_close
+        rate = rate_path(item.spec, currency, times, last_close, rate_quotes or {})
+        value = quantity * last_close
+        if needs_conversion(item.spec, currency):
+            open_cost = _cumulative_at(fills.ts[mine], fills.open_cost[mine], times)
+            value = (value - open_cost) * rate
+        equity += value
+        exposures[item.spec.instrument_id] = np.abs(quantity) * last_close * rate
+        gross_exposure += exposures[item.spec.instrument_id]
         quantities[item.spec.instrument_id] = quantity
+        values[item.spec.instrument_id] = value
     return PortfolioPath(
-        ts=times, cash=cash, quantities=quantities, equity=equity, gross_exposure=gross_exposure
+        ts=times,
+        cash=cash,
+        quantities=quantities,
+        values=values,
+        exposures=exposures,
+        equity=equity,
+        gross_exposure=gross_exposure,
+    )
+
+
+def cash_flows(inputs: Sequence[InstrumentBars], fills: Fills, currency: str) -> np.ndarray:
+    """What each fill does to the account's cash, commission included (see portfolio_path)."""
+    converted = [i.spec.instrument_id for i in inputs if needs_conversion(i.spec, currency)]
+    return (
+        np.where(
+            np.isin(fills.instrument_id, converted),
+            fills.realized * fills.rate,
+            -fills.signed_qty * fills.price,
+        )
+        - fills.commission
     )
 
 
@@ -525,6 +723,7 @@ def reconcile_equity(
     path: PortfolioPath,
     output: EngineOutput,
     initial_capital: float,
+    currency: str = "USD",
 ) -> tuple[VenueEquity, ...]:
     """Check the final equity rebuilt from the fills against nautilus' account, per venue.
 
@@ -538,15 +737,14 @@ def reconcile_equity(
     checked = []
     for venue, items in sorted(venues.items()):
         mine = np.isin(fills.instrument_id, [i.spec.instrument_id for i in items])
-        flows = float(np.sum(-fills.signed_qty[mine] * fills.price[mine] - fills.commission[mine]))
-        marks = sum(
-            float(path.quantities[i.spec.instrument_id][-1]) * float(i.bars.close[-1])
-            for i in items
-        )
+        flows = float(np.sum(cash_flows(items, fills, currency)[mine]))
+        marks = sum(float(path.values[i.spec.instrument_id][-1]) for i in items)
         ours = initial_capital * len(items) / len(inputs) + flows + marks
-        checked.append(
-            _checked(venue, ours, output.account_equity[venue], int(np.sum(mine)), output)
-        )
+        # nautilus rounds a converted fill twice (its PnL and its commission, each once
+        # converted), so such fills count twice in the rounding tolerance.
+        converted = [i.spec.instrument_id for i in items if needs_conversion(i.spec, currency)]
+        roundings = int(np.sum(mine)) + int(np.sum(np.isin(fills.instrument_id, converted)))
+        checked.append(_checked(venue, ours, output.account_equity[venue], roundings, output))
     total = sum(v.nautilus for v in checked)
     tolerance = sum(v.tolerance for v in checked)
     if abs(float(path.equity[-1]) - total) > tolerance:

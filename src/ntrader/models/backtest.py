@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
 from ntrader.models.enums import ReportType, RunStatus, Timeframe, TradeSide
-from ntrader.models.execution import CommissionModel, FillAt, SizingMode, parse_multiple
+from ntrader.models.execution import (
+    Allocation,
+    CommissionModel,
+    FillAt,
+    SizingMode,
+    parse_multiple,
+)
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
 # nautilus_trader.model.objects.MONEY_MAX (checked in the tests): the largest amount a
@@ -81,6 +87,7 @@ class BacktestConfig(BaseModel):
     sizing: SizingMode = SizingMode.RISK
     # Cap on one position's value, % of equity; above 100 needs a margin account (3x gross).
     max_position_pct: float = Field(default=10.0, gt=0, le=MAX_POSITION_PCT)
+    allocation: Allocation = Allocation.EQUAL
     commission: CommissionModel = Field(default_factory=CommissionModel)
     slippage_bps: float = Field(default=0.0, ge=0, le=500)
     fill_at: FillAt = FillAt.NEXT_OPEN
@@ -139,6 +146,14 @@ class BacktestConfig(BaseModel):
         if self.sizing is SizingMode.PERCENT:
             return f"{size}% of equity per position"
         return f"{size} units per position"
+
+    def describe_allocation(self) -> str:
+        """How several instruments share the capital ('' for one), ending in ' · '."""
+        if len(self.instruments) < 2:
+            return ""
+        if self.allocation is Allocation.SHARED:
+            return "capital: one shared pool · "
+        return "capital: equal shares · "
 
     def describe_exits(self) -> str:
         stop = self.initial_stop_atr

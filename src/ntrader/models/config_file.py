@@ -5,7 +5,8 @@ strategy: {name: my_sma, type: SMA_CROSSOVER, parameters: {fast_period: 12, slow
 instruments: [AAPL.NASDAQ, SPY.NYSE]        # 1-10; bare symbols also accepted
 period: {start: "2020-01-01", end: "2020-12-31"}
 timeframe: DAILY
-portfolio: {initial_capital: 100000, sizing: risk, position_size_pct: 1.0, max_position_pct: 10}
+portfolio: {initial_capital: 100000, sizing: risk, position_size_pct: 1.0, max_position_pct: 10,
+            allocation: equal}
 execution: {commission: {type: fixed, value: 1.0}, slippage_bps: 0, fill_at: next-open,
             stop_loss: "atr:2", take_profit: "r:3", trailing_stop: "atr:3"}
 benchmark: SPY
@@ -31,7 +32,13 @@ from ntrader.models.backtest import (
 )
 from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
 from ntrader.models.enums import Timeframe
-from ntrader.models.execution import CommissionModel, FillAt, SizingMode, parse_multiple
+from ntrader.models.execution import (
+    Allocation,
+    CommissionModel,
+    FillAt,
+    SizingMode,
+    parse_multiple,
+)
 
 
 class _Section(BaseModel):
@@ -67,6 +74,7 @@ class PortfolioSection(_Section):
     sizing: SizingMode = SizingMode.RISK
     position_size_pct: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     max_position_pct: float = Field(default=10.0, gt=0, le=MAX_POSITION_PCT)
+    allocation: Allocation = Allocation.EQUAL
 
     @model_validator(mode="after")
     def _size_fits_mode(self) -> PortfolioSection:
@@ -118,6 +126,7 @@ CONFIG_KEYS = {
     "timeframe": "timeframe",
     "initial_capital": "portfolio.initial_capital",
     "position_size_pct": "portfolio.position_size_pct",
+    "allocation": "portfolio.allocation",
     "commission": "execution.commission",
     "slippage_bps": "execution.slippage_bps",
     "benchmark": "benchmark",
@@ -186,6 +195,7 @@ class BacktestFile(_Section):
             position_size_pct=self.portfolio.position_size_pct,
             sizing=self.portfolio.sizing,
             max_position_pct=self.portfolio.max_position_pct,
+            allocation=self.portfolio.allocation,
             commission=self.execution.commission,
             slippage_bps=self.execution.slippage_bps,
             fill_at=self.execution.fill_at,

@@ -93,6 +93,13 @@ class FillAt(StrEnum):
     CLOSE = "close"  # at the close of bar t itself: optimistic, chosen knowingly
 
 
+class Allocation(StrEnum):
+    """How a run on several instruments shares its capital (docs/execution.md)."""
+
+    EQUAL = "equal"  # each venue's account holds capital / n per instrument traded there
+    SHARED = "shared"  # one pool: every entry sizes against the whole portfolio's equity
+
+
 class SizingMode(StrEnum):
     """What ``position_size_pct`` means."""
 

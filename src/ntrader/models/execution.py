@@ -6,9 +6,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ntrader.models.enums import FillAt, SizingMode
+from ntrader.models.enums import Allocation, FillAt, SizingMode
 
-__all__ = ["CommissionModel", "CommissionType", "FillAt", "SizingMode", "parse_multiple"]
+__all__ = [
+    "Allocation",
+    "CommissionModel",
+    "CommissionType",
+    "FillAt",
+    "SizingMode",
+    "parse_multiple",
+]
 
 
 class CommissionType(StrEnum):

@@ -19,12 +19,14 @@ import pandas as pd
 from ntrader import __version__
 from ntrader.core import strategy_registry
 from ntrader.core.errors import NotFoundError, NtraderError, UserInputError
-from ntrader.core.runner import InstrumentBars, ProgressCallback, StrategyError
+from ntrader.core.fx import check_convertible, conversion_pairs
+from ntrader.core.runner import EngineSettings, InstrumentBars, ProgressCallback, StrategyError
 from ntrader.core.timeframes import check_higher, covers
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory, is_stale
 from ntrader.services.simulation import SimulationResult, simulate
@@ -164,6 +166,54 @@ def trading_days(bars_ts: np.ndarray) -> int:
     return int(np.unique(bars_ts // NS_PER_DAY).size)
 
 
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """What a run reads from the store before it starts."""
+
+    inputs: list[InstrumentBars]
+    conversions: list[InstrumentBars]  # pairs converting a cross to USD (core/fx.py)
+    benchmark: InstrumentBars | None
+    warnings: list[str]
+
+
+def _load_conversions(
+    repos: Repositories, specs: list[InstrumentSpec], config: BacktestConfig
+) -> list[InstrumentBars]:
+    """Daily bars of the pairs that convert the crosses among ``specs`` to USD (GBPUSD, or
+    USDGBP, for EURGBP), on the cross's venue, unless the run trades one itself. Missing
+    ones are left to ``check_convertible``, which names them."""
+    traded = {(spec.symbol, spec.venue) for spec in specs}
+    found: dict[tuple[str, str], InstrumentBars] = {}
+    for spec in specs:
+        pairs = conversion_pairs(spec, EngineSettings().currency) or ()
+        if any((pair, spec.venue) in traded or (pair, spec.venue) in found for pair in pairs):
+            continue
+        for pair in pairs:
+            bars = _stored_daily(repos, pair, spec.venue, config)
+            if bars is not None:
+                found[(pair, spec.venue)] = bars
+                break
+    return list(found.values())
+
+
+def _stored_daily(
+    repos: Repositories, symbol: str, venue: str, config: BacktestConfig
+) -> InstrumentBars | None:
+    """``symbol``'s daily bars over the run's period, as an instrument of ``venue`` (nautilus
+    reads exchange rates per venue), or None when none are stored."""
+    stored = repos.instruments.get(f"{symbol}.{venue}")
+    if stored is None:
+        candidates = repos.instruments.by_symbol(symbol)
+        if len(candidates) != 1:
+            return None
+        stored = candidates[0]
+    bars = repos.bars.load(stored, Timeframe.DAILY, config.start_ns, config.end_ns)
+    if bars.is_empty:
+        return None
+    spec = stored.spec.model_copy(update={"venue": venue})
+    return InstrumentBars(spec=spec, timeframe=Timeframe.DAILY, bars=bars)
+
+
 class BacktestService:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -217,9 +267,9 @@ class BacktestService:
         config, stored_id = self.prepare(config, use_stored=strategy_id is None)
         (on_stage or (lambda _text: None))("Loading bars")
         with self._database.transaction() as repos:
-            inputs, benchmark, warnings = self._load_all(repos, config)
+            loaded = self._load_all(repos, config)
             run_id = repos.backtests.create(config, strategy_id=strategy_id or stored_id)
-        return self._execute(run_id, config, inputs, benchmark, warnings, on_stage, on_progress)
+        return self._execute(run_id, config, loaded, on_stage, on_progress)
 
     def resume(
         self,
@@ -237,10 +287,10 @@ class BacktestService:
                 hint="Use `ntrader backtest rerun` to run a finished backtest again.",
             )
         with self._database.transaction() as repos:
-            inputs, benchmark, warnings = self._load_all(repos, run.config)
+            loaded = self._load_all(repos, run.config)
         strategy_type = strategy_registry.resolve(run.config.strategy_type)
         strategy_type.validate(run.config.parameters)
-        return self._execute(run.id, run.config, inputs, benchmark, warnings, on_stage, on_progress)
+        return self._execute(run.id, run.config, loaded, on_stage, on_progress)
 
     def rerun(
         self,
@@ -251,19 +301,22 @@ class BacktestService:
         """Run a stored configuration again as a new run and compare the two."""
         original = self.get(run_ref)
         with self._database.transaction() as repos:
-            inputs, benchmark, warnings = self._load_all(repos, original.config)
+            loaded = self._load_all(repos, original.config)
             configuration_id = repos.backtests.configuration_id_of(original.id)
             run_id = repos.backtests.create_for(configuration_id)
-        outcome = self._execute(
-            run_id, original.config, inputs, benchmark, warnings, on_stage, on_progress
-        )
+        outcome = self._execute(run_id, original.config, loaded, on_stage, on_progress)
         return RerunComparison(original=original, outcome=outcome)
 
-    def _load_all(
-        self, repos: Repositories, config: BacktestConfig
-    ) -> tuple[list[InstrumentBars], InstrumentBars | None, list[str]]:
+    def _load_all(self, repos: Repositories, config: BacktestConfig) -> _Loaded:
         warnings: list[str] = []
         stored = _distinct_instruments(repos, config.instruments)
+        conversions = _load_conversions(repos, [item.spec for item in stored], config)
+        # Before the run row exists: a pair that cannot be valued in USD is the user's input.
+        check_convertible(
+            [item.spec for item in stored],
+            EngineSettings().currency,
+            [item.spec for item in conversions],
+        )
         inputs = [self._load(repos, item, config) for item in stored]
         strategy_type = strategy_registry.resolve(config.strategy_type)
         higher = strategy_type.validate(config.parameters).higher_timeframe()
@@ -271,18 +324,17 @@ class BacktestService:
             check_higher(config.timeframe, higher)
             inputs = [self._with_higher(repos, item, higher, config, warnings) for item in inputs]
         benchmark = self._load_benchmark(repos, config, warnings)
-        return inputs, benchmark, warnings
+        return _Loaded(inputs, conversions, benchmark, warnings)
 
     def _execute(
         self,
         run_id: str,
         config: BacktestConfig,
-        inputs: list[InstrumentBars],
-        benchmark: InstrumentBars | None,
-        warnings: list[str],
+        loaded: _Loaded,
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None = None,
     ) -> BacktestOutcome:
+        inputs, benchmark, warnings = loaded.inputs, loaded.benchmark, loaded.warnings
         stage = on_stage or (lambda _text: None)
         strategy_type = strategy_registry.resolve(config.strategy_type)
         with self._database.transaction() as repos:
@@ -295,7 +347,9 @@ class BacktestService:
         try:
             stage("Running the engine")
             with _sigterm_interrupts():
-                result = simulate(config, strategy_type, inputs, benchmark, on_progress)
+                result = simulate(
+                    config, strategy_type, inputs, benchmark, on_progress, loaded.conversions
+                )
             stage("Saving results")
             with self._database.transaction() as repos:
                 repos.backtests.complete(
@@ -303,7 +357,7 @@ class BacktestService:
                     metrics=result.metrics,
                     trade_records=result.trades,
                     snapshots=result.snapshots,
-                    data_fingerprint=fingerprint(inputs),
+                    data_fingerprint=fingerprint([*inputs, *loaded.conversions]),
                 )
         except KeyboardInterrupt as exc:
             terminated = isinstance(exc, _Terminated)

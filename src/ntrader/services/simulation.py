@@ -18,6 +18,7 @@ from ntrader.core.runner import (
     PortfolioPath,
     ProgressCallback,
     VenueEquity,
+    cash_flows,
     portfolio_path,
     reconcile_equity,
     run_engine,
@@ -96,24 +97,26 @@ def per_instrument_figures(
     trades: Sequence[TradeRecord],
     fills: Fills,
     initial_capital: float,
+    path: PortfolioPath,
+    currency: str,
 ) -> dict[str, dict[str, float | int | None]]:
-    """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL.
+    """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL, and
+    its exposure as a fraction of the whole portfolio's equity (average, maximum).
 
-    The net PnL is the instrument's cash flows (fills and commissions) plus its position at
-    the end marked at its last close, as in the equity curve, so the instruments' PnLs add
-    up to final equity less initial capital; the open positions' part is ``unrealized_pnl``.
+    The net PnL is the instrument's cash flows (as the equity curve books them: a pair
+    quoted in another currency realises its PnL at each fill's rate) plus its position at the
+    end valued as in the equity curve, so the instruments' PnLs add up to final equity less
+    initial capital; the open positions' part is ``unrealized_pnl``.
     """
+    flows = cash_flows(inputs, fills, currency)
     figures: dict[str, dict[str, float | int | None]] = {}
     for item in inputs:
         instrument_id = item.spec.instrument_id
         mine = [t for t in trades if t.instrument_id == instrument_id]
         pnls = [t.pnl for t in mine if not t.is_open and t.pnl is not None]
         wins = sum(1 for pnl in pnls if pnl > 0)
-        mine_fills = fills.instrument_id == instrument_id
-        cash_flow = -fills.signed_qty[mine_fills] * fills.price[mine_fills]
-        held = float(fills.signed_qty[mine_fills].sum())
-        net = float((cash_flow - fills.commission[mine_fills]).sum())
-        net += held * float(item.bars.close[-1]) if held else 0.0
+        net = float(flows[fills.instrument_id == instrument_id].sum())
+        net += float(path.values[instrument_id][-1])
         open_positions = sum(1 for t in mine if t.is_open)
         realized = float(sum(pnls))
         figures[instrument_id] = {
@@ -128,6 +131,10 @@ def per_instrument_figures(
             "unrealized_pnl": net - realized if open_positions else 0.0,
             "net_pnl": net,
             "return_contribution": net / initial_capital,
+            **{
+                f"{key}_exposure": value
+                for key, value in _exposure_shares(path, path.exposures[instrument_id]).items()
+            },
         }
     return figures
 
@@ -135,8 +142,12 @@ def per_instrument_figures(
 def exposure_figures(path: PortfolioPath) -> dict[str, float]:
     """Gross exposure (longs plus shorts) as a fraction of equity at the bar closes: its
     average and its maximum, so a run held small by the position cap shows as such."""
+    return _exposure_shares(path, path.gross_exposure)
+
+
+def _exposure_shares(path: PortfolioPath, exposure: np.ndarray) -> dict[str, float]:
     alive = path.equity > 0  # a wiped-out account has no meaningful share
-    share = path.gross_exposure[alive] / path.equity[alive]
+    share = exposure[alive] / path.equity[alive]
     return {
         "average": float(share.mean()) if share.size else 0.0,
         "maximum": float(share.max()) if share.size else 0.0,
@@ -149,7 +160,9 @@ def simulate(
     inputs: Sequence[InstrumentBars],
     benchmark: InstrumentBars | None = None,
     on_progress: ProgressCallback | None = None,
+    conversions: Sequence[InstrumentBars] = (),
 ) -> SimulationResult:
+    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py)."""
     settings = EngineSettings(
         initial_capital=config.initial_capital,
         commission=config.commission,
@@ -158,12 +171,17 @@ def simulate(
         fill_at=config.fill_at,
         sizing=config.sizing,
         max_position_pct=config.max_position_pct,
+        allocation=config.allocation,
         initial_stop_atr=config.initial_stop_atr,
         take_profit_r=config.take_profit_r,
         trailing_stop_atr=config.trailing_stop_atr,
     )
-    output = run_engine(strategy_type, config.parameters, inputs, settings, on_progress)
-    path = portfolio_path(inputs, output.fills, config.initial_capital)
+    output = run_engine(
+        strategy_type, config.parameters, inputs, settings, on_progress, conversions
+    )
+    path = portfolio_path(
+        inputs, output.fills, config.initial_capital, settings.currency, output.rate_quotes
+    )
     reconciliation = reconcile_equity(inputs, path, output, config.initial_capital)
     first_open = min(int(item.bars.ts[0]) for item in inputs)
     daily = daily_equity(path, config.initial_capital, first_open)
@@ -183,7 +201,7 @@ def simulate(
     )
     metrics["annualisation"] = annualisation.as_dict()
     metrics["per_instrument"] = per_instrument_figures(
-        inputs, output.trades, output.fills, config.initial_capital
+        inputs, output.trades, output.fills, config.initial_capital, path, settings.currency
     )
     metrics["exposure"] = exposure_figures(path)
     return SimulationResult(

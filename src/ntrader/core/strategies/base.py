@@ -20,9 +20,9 @@ from nautilus_trader.model.enums import (
     TimeInForce,
 )
 from nautilus_trader.model.events import OrderFilled, PositionClosed, PositionEvent
-from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, PositionId
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, PositionId, Venue
 from nautilus_trader.model.instruments import Instrument
-from nautilus_trader.model.objects import Money
+from nautilus_trader.model.objects import Currency, Money
 from nautilus_trader.model.orders import LimitOrder, Order, StopMarketOrder
 from nautilus_trader.trading.strategy import Strategy
 
@@ -46,6 +46,8 @@ class SignalStrategyConfig(StrategyConfig, frozen=True):
     allow_short: bool = False
     # Bars of a higher timeframe, given by the runner when the parameters ask for one.
     higher_bar_type: BarType | None = None
+    # Size against the whole portfolio (every venue's account), not this venue's account.
+    shared_equity: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,25 +278,27 @@ class SignalStrategy(Strategy):
         account = self.portfolio.account(venue)
         currency = account.base_currency or self.instrument.quote_currency
         # Equity marks open positions to market, the same way for cash and margin accounts.
-        equity = self.portfolio.equity(venue).get(currency)
-        exposure = (self.portfolio.net_exposures(venue) or {}).get(currency)
+        equity, exposure = self._equity_and_exposure(currency)
         price = self._market_price()
         stop_distance = None
         if config.stop_atr is not None:
             if not self._atr.initialized:
                 return  # a stop was asked for and cannot be placed until the ATR is ready
             stop_distance = self._atr.value * config.stop_atr
+        # Sizing compares amounts with the equity: prices of a pair quoted in another
+        # currency (USDJPY: yen) are converted at the pair's current rate (core/fx.py).
+        rate = self._account_rate(currency)
         quantity = order_quantity(
             mode=config.sizing,
             size=config.position_size,
-            equity=equity.as_double() if equity is not None else 0.0,
-            price=price,
-            stop_distance=stop_distance,
+            equity=equity,
+            price=price * rate,
+            stop_distance=stop_distance * rate if stop_distance is not None else None,
             max_position_fraction=config.max_position_pct / 100.0,
-            gross_exposure=exposure.as_double() if exposure is not None else 0.0,
+            gross_exposure=exposure,
         )
         if account.type == AccountType.CASH and side == OrderSide.BUY:
-            quantity = min(quantity, self._affordable(account.balance_free(currency), price))
+            quantity = min(quantity, self._affordable(account.balance_free(currency), price * rate))
         if quantity < 1:
             return
         order = self.order_factory.market(
@@ -306,6 +310,33 @@ class SignalStrategy(Strategy):
         if stop_distance is not None:
             self._entries[order.client_order_id] = (price, stop_distance)
         self.submit_order(order)
+
+    def _equity_and_exposure(self, currency: Currency) -> tuple[float, float]:
+        """Equity and gross exposure that sizing works against: this venue's account, or
+        with a shared pool (``--allocation shared``) every venue's together."""
+        venues = [self._signal_config.instrument_id.venue]
+        if self._signal_config.shared_equity:
+            venues = sorted({Venue(a.id.get_issuer()) for a in self.cache.accounts()}, key=str)
+        equity = exposure = 0.0
+        for venue in venues:
+            money = self.portfolio.equity(venue).get(currency)
+            gross = (self.portfolio.net_exposures(venue) or {}).get(currency)
+            equity += money.as_double() if money is not None else 0.0
+            exposure += gross.as_double() if gross is not None else 0.0
+        return equity, exposure
+
+    def _account_rate(self, currency: Currency) -> float:
+        """Quote-to-account rate now; 0 when nautilus has none (nothing is then bought)."""
+        assert self.instrument is not None
+        if self.instrument.quote_currency == currency:
+            return 1.0
+        rate = self.cache.get_xrate(
+            self._signal_config.instrument_id.venue,
+            self.instrument.quote_currency,
+            currency,
+            PriceType.MID,
+        )
+        return float(rate) if rate else 0.0
 
     def _affordable(self, free: Money | None, price: float) -> int:
         """Units a cash account can pay for, slippage and commission included."""
