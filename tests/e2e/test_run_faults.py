@@ -6,29 +6,14 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from ntrader.db.engine import create_db_engine, ensure_schema
-from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars
-from tests.e2e.test_interrupt import _latest_status, _minute_csv
+from tests.e2e.conftest import RUN_2020, RunCli, import_bars
+from tests.e2e.signals import run_statuses, start_running_backtest
 from tests.integration.test_run_failures import FAULTY_STRATEGY, raise_line
-
-
-def _statuses(url: str) -> list[tuple[str, str, str | None]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text("SELECT id, status, error_message FROM backtest_results ORDER BY created_at")
-            ).all()
-    finally:
-        engine.dispose()
-    return [(row[0], row[1], row[2]) for row in rows]
 
 
 @pytest.fixture
@@ -58,7 +43,7 @@ def test_a_failing_strategy_fails_the_run_with_its_error_and_exit_1(
             database_url=aapl_store,
             check_exit=1,
         )
-        run_id, status, error = _statuses(aapl_store)[-1]
+        run_id, status, error = run_statuses(aapl_store)[-1]
         location = f"{strategy}:{raise_line(marker)} in _fail_if"
         assert status == "FAILED"
         assert error == f"Strategy error: {cause} at {location}"
@@ -89,7 +74,7 @@ def test_an_instrument_named_twice_is_refused_before_a_run_is_stored(
     )
     assert "The instruments name AAPL.NASDAQ twice (AAPL and AAPL.NASDAQ)" in result.stderr
     assert "Remove the duplicate" in result.stderr
-    assert _statuses(aapl_store) == []
+    assert run_statuses(aapl_store) == []
 
 
 @pytest.mark.parametrize(
@@ -113,50 +98,18 @@ def test_non_finite_or_oversized_settings_are_refused_before_a_run_is_stored(
     assert words in result.stderr
     assert "Invalid backtest settings" in result.stderr
     assert "Traceback" not in result.stderr
-    assert _statuses(url) == []
+    assert run_statuses(url) == []
 
 
 @pytest.mark.slow
 def test_sigterm_marks_the_run_interrupted_and_resume_completes_it(
     run_cli: RunCli, database_url: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    csv = tmp_path / "minutes.csv"
-    _minute_csv(csv)
-    import_bars(run_cli, csv, "TEST", "--timeframe", "1MIN", database_url=database_url)
-    process = subprocess.Popen(
-        [
-            str(NTRADER),
-            "backtest",
-            "run",
-            "--instruments",
-            "TEST",
-            "--timeframe",
-            "1MIN",
-            "--start",
-            "2023-01-01",
-            "--end",
-            "2023-12-31",
-            "--benchmark",
-            "TEST",
-        ],
-        env={**cli_env, "NTRADER_DATABASE_URL": database_url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = _latest_status(database_url)
-        if status and status[1] == "RUNNING":
-            break
-        time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail("the run never reached RUNNING")
+    process = start_running_backtest(run_cli, cli_env, database_url, tmp_path)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr
-    [(run_id, status, error)] = _statuses(database_url)
+    [(run_id, status, error)] = run_statuses(database_url)
     assert (status, error) == ("INTERRUPTED", "interrupted by SIGTERM")
     message = " ".join(stderr.split())
     assert f"Backtest {run_id} was stopped by SIGTERM and is stored as INTERRUPTED." in message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,18 +18,7 @@ from ntrader.services.backtest_service import (
     RunFailedError,
     RunInterruptedError,
 )
-from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.run_history import RunHistory
-
-
-@pytest.fixture
-def database(database_url: str, sample_dir: Path) -> Database:
-    db = Database(database_url)
-    service = DataService(db)
-    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
-        service.import_csv(ImportRequest(file=sample_dir / name, instrument=symbol))
-    yield db
-    db.dispose()
 
 
 def _config(**overrides: object) -> BacktestConfig:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import ReportType
 from ntrader.services.backtest_service import BacktestService
-from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.reports.service import ReportService
 
 FIGURES = (
@@ -34,16 +32,6 @@ FIGURES = (
     "fig-price-0",
     "fig-pnl",
 )
-
-
-@pytest.fixture
-def database(database_url: str, sample_dir: Path) -> Iterator[Database]:
-    db = Database(database_url)
-    service = DataService(db)
-    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
-        service.import_csv(ImportRequest(file=sample_dir / name, instrument=symbol))
-    yield db
-    db.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ named twice, parameters outside what nautilus can hold. SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from ntrader.models.backtest import MONEY_MAX, BacktestConfig
 from ntrader.models.enums import RunStatus
 from ntrader.models.execution import CommissionModel
 from ntrader.services.backtest_service import BacktestService, RunFailedError, RunSavedError
-from ntrader.services.data_service import DataService, ImportRequest
 
 # A plug-in strategy (loaded as --strategy-path would load it) that fails on request.
 FAULTY_STRATEGY = '''
@@ -118,16 +116,6 @@ def faulty_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.write_text(FAULTY_STRATEGY)
     strategy_registry.load_path(path)
     return path
-
-
-@pytest.fixture
-def database(database_url: str, sample_dir: Path) -> Iterator[Database]:
-    db = Database(database_url)
-    service = DataService(db)
-    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
-        service.import_csv(ImportRequest(file=sample_dir / name, instrument=symbol))
-    yield db
-    db.dispose()
 
 
 def _config(**overrides: object) -> BacktestConfig:

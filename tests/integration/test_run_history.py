@@ -31,15 +31,6 @@ CONFIG = BacktestConfig(
 )
 
 
-@pytest.fixture
-def database(database_url: str, sample_dir: Path) -> Database:
-    db = Database(database_url)
-    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
-        DataService(db).import_csv(ImportRequest(file=sample_dir / name, instrument=symbol))
-    yield db
-    db.dispose()
-
-
 def _interrupted_run(database: Database, monkeypatch: pytest.MonkeyPatch) -> str:
     def interrupt(*_args: object) -> None:
         raise KeyboardInterrupt
