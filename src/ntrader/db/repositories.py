@@ -31,7 +31,7 @@ from ntrader.models.backtest import (
     RunRecord,
     TradeRecord,
 )
-from ntrader.models.bars import BarArrays
+from ntrader.models.bars import BarArrays, BarCoverage
 from ntrader.models.enums import AssetClass, RunStatus, StrategyStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.strategy import StrategyRecord
@@ -45,15 +45,6 @@ def utc_now() -> datetime:
 class StoredInstrument:
     pk: int
     spec: InstrumentSpec
-
-
-@dataclass(frozen=True, slots=True)
-class BarCoverage:
-    instrument_id: str
-    timeframe: Timeframe
-    rows: int
-    first_ts: int
-    last_ts: int
 
 
 @dataclass(frozen=True, slots=True)
