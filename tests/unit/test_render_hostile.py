@@ -33,8 +33,8 @@ from ntrader.cli.render import (
     render_summary_table,
 )
 from ntrader.cli.render_strategy import render_strategy, render_strategy_list, render_validation
-from ntrader.db.repositories import BarCoverage
 from ntrader.models.backtest import BacktestConfig, RunRecord
+from ntrader.models.bars import BarCoverage
 from ntrader.models.enums import RunStatus, StrategyStatus, Timeframe
 from ntrader.models.strategy import StrategyRecord
 from ntrader.services.metrics import compute_metrics

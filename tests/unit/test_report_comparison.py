@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ntrader.services.comparison import PSR_METRIC, best_of, paired_test
 from ntrader.services.reports.catalog import METRICS
+from ntrader.services.reports.comparison import PSR_METRIC, best_of, paired_test
 
 BY_KEY = {m.key: m for m in METRICS}
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from ntrader.db.database import Database
+    from ntrader.services.store import Database
 
 
 @dataclass
@@ -23,14 +23,9 @@ class AppContext:
     @property
     def database(self) -> Database:
         if self._database is None:
-            from ntrader.db.database import Database
-            from ntrader.utils.settings import get_settings
+            from ntrader.services.store import open_database
 
-            settings = get_settings()
-            self._database = Database(
-                self.database_url or settings.resolved_database_url,
-                sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-            )
+            self._database = open_database(self.database_url)
         return self._database
 
     def close(self) -> None:

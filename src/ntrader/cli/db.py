@@ -18,17 +18,6 @@ def db() -> None:
     """
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    from ntrader.db.engine import create_db_engine
-    from ntrader.utils.settings import get_settings
-
-    settings = get_settings()
-    return create_db_engine(
-        app_context().database_url or settings.resolved_database_url,
-        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-    )
-
-
 @db.command("upgrade")
 @common_options
 def upgrade() -> None:
@@ -40,18 +29,15 @@ def upgrade() -> None:
       ntrader db upgrade --database-url postgresql+psycopg://user@localhost/ntrader
     """
     from ntrader.cli.output import print_json, print_success
-    from ntrader.db.engine import current_revision, describe_url, upgrade
+    from ntrader.services.store import migrate
 
-    engine = _engine()
-    before = current_revision(engine)
-    upgrade(engine)
-    after = current_revision(engine)
+    done = migrate(app_context().database_url)
     if app_context().json_output:
-        print_json({"database": describe_url(str(engine.url)), "from": before, "to": after})
-    elif before == after:
-        print_success(f"{describe_url(str(engine.url))} is already at revision {after}.")
+        print_json({"database": done.database, "from": done.before, "to": done.after})
+    elif done.before == done.after:
+        print_success(f"{done.database} is already at revision {done.after}.")
     else:
-        print_success(f"Migrated {describe_url(str(engine.url))} from {before} to {after}.")
+        print_success(f"Migrated {done.database} from {done.before} to {done.after}.")
 
 
 @db.command("current")
@@ -67,15 +53,16 @@ def current() -> None:
     from rich.text import Text
 
     from ntrader.cli.output import print_json, print_line
-    from ntrader.db.engine import current_revision, describe_url, head_revision
+    from ntrader.services.store import schema_state
 
-    engine = _engine()
-    revision, head = current_revision(engine), head_revision(engine)
+    schema = schema_state(app_context().database_url)
     if app_context().json_output:
-        print_json({"database": describe_url(str(engine.url)), "current": revision, "head": head})
+        print_json({"database": schema.database, "current": schema.current, "head": schema.head})
         return
     state = (
-        ("up to date", "green") if revision == head else ("needs `ntrader db upgrade`", "yellow")
+        ("up to date", "green")
+        if schema.current == schema.head
+        else ("needs `ntrader db upgrade`", "yellow")
     )
-    where = f"{describe_url(str(engine.url))}: revision {revision or 'none'} ("
+    where = f"{schema.database}: revision {schema.current or 'none'} ("
     print_line(Text.assemble(where, state, ")"))

@@ -25,8 +25,8 @@ from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.utils.timeutil import ns_to_datetime
 
 if TYPE_CHECKING:
-    from ntrader.db.repositories import BarCoverage
     from ntrader.models.backtest import BacktestConfig, RunRecord
+    from ntrader.models.bars import BarCoverage
     from ntrader.services.backtest_service import BacktestOutcome, RerunComparison
     from ntrader.services.data_service import ImportResult
     from ntrader.services.simulation import SimulationResult

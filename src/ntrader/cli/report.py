@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from ntrader.models.backtest import ReportRecord
-    from ntrader.services.comparison import Comparison
     from ntrader.services.reports.analytics import TradeStats
+    from ntrader.services.reports.comparison import Comparison
     from ntrader.services.reports.data import RunData
 
 _TONE_STYLE = {"good": "green", "bad": "red", "neutral": ""}

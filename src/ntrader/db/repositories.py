@@ -31,7 +31,7 @@ from ntrader.models.backtest import (
     RunRecord,
     TradeRecord,
 )
-from ntrader.models.bars import BarArrays
+from ntrader.models.bars import BarArrays, BarCoverage
 from ntrader.models.enums import AssetClass, RunStatus, StrategyStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.strategy import StrategyRecord
@@ -45,15 +45,6 @@ def utc_now() -> datetime:
 class StoredInstrument:
     pk: int
     spec: InstrumentSpec
-
-
-@dataclass(frozen=True, slots=True)
-class BarCoverage:
-    instrument_id: str
-    timeframe: Timeframe
-    rows: int
-    first_ts: int
-    last_ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,10 +393,8 @@ class BacktestRepository:
                 query.where(backtest_results.c.id.startswith(ref, autoescape=True)).limit(2)
             ).all()
         if not rows:
-            raise NotFoundError(
-                f"No backtest matches {run_ref!r}.",
-                hint="Run `ntrader backtest list` to see the stored runs.",
-            )
+            # The hint names a command, so the service adds it (services/run_lookup.py).
+            raise NotFoundError(f"No backtest matches {run_ref!r}.")
         if len(rows) > 1:
             raise UserInputError(
                 f"The id prefix {run_ref!r} matches more than one backtest.",
@@ -580,7 +569,8 @@ class BacktestRepository:
         if result.rowcount != 1:
             raise UserInputError(
                 f"Backtest {run_id} is completed and cannot be changed.",
-                hint="Run it again with `ntrader backtest rerun`.",
+                # A backstop: BacktestService refuses first, with the command to use.
+                hint="Run it again as a new backtest.",
             )
 
     def _insert_trades(self, run_id: str, records: Iterable[TradeRecord]) -> None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ntrader.models.enums import Timeframe
+
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
 # nautilus' limits (nautilus_trader.model.objects in its 128-bit build: FIXED_PRECISION,
@@ -85,6 +87,17 @@ def decimals_of(values: np.ndarray) -> np.ndarray:
         if pending.size == 0:
             break
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class BarCoverage:
+    """What the store holds of one instrument at one timeframe (nanosecond bounds)."""
+
+    instrument_id: str
+    timeframe: Timeframe
+    rows: int
+    first_ts: int
+    last_ts: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,9 @@ from ntrader.core.timeframes import check_higher, covers
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
 from ntrader.models.backtest import BacktestConfig, RunRecord
-from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.models.enums import RunStatus, StrategyStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
+from ntrader.models.strategy import StrategyRecord
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory, is_stale
 from ntrader.services.simulation import SimulationResult, simulate
@@ -227,13 +228,10 @@ class BacktestService:
         the base, the configuration's own override them) or a strategy type. Returns the
         stored strategy's id too, when there is one.
         """
-        from ntrader.services.strategy_service import StrategyService
-
-        strategies = StrategyService(self._database)
         stored = None
         for name in dict.fromkeys((config.strategy_type, config.strategy_name)):
             if use_stored and name and stored is None:
-                stored = strategies.for_backtest(name)
+                stored = self._stored_strategy(name)
         type_name = stored.strategy_type if stored else config.strategy_type
         base_parameters = stored.parameters if stored else {}
         strategy_type = strategy_registry.resolve(type_name)
@@ -249,6 +247,26 @@ class BacktestService:
             }
         )
         return resolved, stored.id if stored else None
+
+    def _stored_strategy(self, name: str) -> StrategyRecord | None:
+        """The stored strategy called ``name``, if any; refused unless it is active."""
+        with self._database.transaction() as repos:
+            record = repos.strategies.get(name)
+        if record is None:
+            return None
+        if record.status is StrategyStatus.ARCHIVED:
+            raise UserInputError(
+                f"Strategy {record.name!r} is archived and cannot be backtested.",
+                hint=f"Create a new one from it: `ntrader strategy export {record.name} "
+                "--output s.yaml`, then `ntrader strategy create --params-file s.yaml ...`.",
+            )
+        if record.status is StrategyStatus.DRAFT:
+            raise UserInputError(
+                f"Strategy {record.name!r} is a draft; only active strategies can be backtested.",
+                hint=f"Validate it first: `ntrader strategy validate {record.name} "
+                "--instrument SYMBOL` (or `ntrader strategy activate`).",
+            )
+        return record
 
     def run(
         self,

@@ -15,8 +15,8 @@ from ntrader.core.errors import DataValidationError, NotFoundError, NtraderError
 from ntrader.core.instrument_catalog import default_spec
 from ntrader.db.bar_bulk import BarDiff, select_bars
 from ntrader.db.database import Database, Repositories
-from ntrader.db.repositories import BarCoverage, BarRevision, StoredInstrument
-from ntrader.models.bars import PRICE_COLUMNS, BarArrays, decimal_texts
+from ntrader.db.repositories import BarRevision, StoredInstrument
+from ntrader.models.bars import PRICE_COLUMNS, BarArrays, BarCoverage, decimal_texts
 from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.services.instruments import find_stored, split_instrument
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns, ns_to_datetime

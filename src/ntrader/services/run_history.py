@@ -16,6 +16,7 @@ from ntrader.core.errors import UserInputError
 from ntrader.db.database import Database
 from ntrader.models.backtest import ReportRecord, RunRecord
 from ntrader.models.enums import RunStatus
+from ntrader.services.run_lookup import find_run
 
 MAX_AGE = timedelta(days=36_500)
 _AGE = re.compile(r"\s*([0-9]+)\s*([hdw])\s*", re.IGNORECASE)
@@ -58,7 +59,7 @@ class RunHistory:
     def get(self, run_ref: str) -> RunRecord:
         """A run by full id, unique prefix, or ``latest``."""
         with self._database.transaction() as repos:
-            return repos.backtests.get(run_ref)
+            return find_run(repos, run_ref)
 
     def list(
         self, *, status: RunStatus | None = None, strategy: str | None = None, last: int = 20

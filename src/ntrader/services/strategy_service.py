@@ -20,6 +20,7 @@ from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import StrategyStatus, Timeframe
 from ntrader.models.strategy import StrategyRecord
+from ntrader.services.backtest_service import BacktestService
 
 VALIDATION_DAYS = 365
 
@@ -186,29 +187,8 @@ class StrategyService:
         output.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         return record
 
-    def for_backtest(self, name: str) -> StrategyRecord | None:
-        """The stored strategy called ``name``, if any; refused unless it is active."""
-        with self._database.transaction() as repos:
-            record = repos.strategies.get(name)
-        if record is None:
-            return None
-        if record.status is StrategyStatus.ARCHIVED:
-            raise UserInputError(
-                f"Strategy {record.name!r} is archived and cannot be backtested.",
-                hint=f"Create a new one from it: `ntrader strategy export {record.name} "
-                "--output s.yaml`, then `ntrader strategy create --params-file s.yaml ...`.",
-            )
-        if record.status is StrategyStatus.DRAFT:
-            raise UserInputError(
-                f"Strategy {record.name!r} is a draft; only active strategies can be backtested.",
-                hint=f"Validate it first: `ntrader strategy validate {record.name} "
-                "--instrument SYMBOL` (or `ntrader strategy activate`).",
-            )
-        return record
-
     def validate(self, name: str, instrument: str, timeframe: Timeframe) -> ValidationReport:
         """A short run on the last year of stored data; a draft that trades becomes active."""
-        from ntrader.services.backtest_service import BacktestService
         from ntrader.services.data_service import DataService
         from ntrader.utils.timeutil import ns_to_datetime
 

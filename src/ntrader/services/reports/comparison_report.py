@@ -6,16 +6,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ntrader.services.comparison import (
+from ntrader.services.reports import charts
+from ntrader.services.reports.analytics import underwater
+from ntrader.services.reports.catalog import GROUPS, Kind, Tone, format_value
+from ntrader.services.reports.comparison import (
     SIGNIFICANCE_LEVEL,
     T_TEST,
     WILCOXON,
     Comparison,
     PairTest,
 )
-from ntrader.services.reports import charts
-from ntrader.services.reports.analytics import underwater
-from ntrader.services.reports.catalog import GROUPS, Kind, Tone, format_value
 from ntrader.services.reports.html import Cell, card, chart, grid, kpi, page, table
 from ntrader.services.reports.json_report import metrics_document
 from ntrader.services.reports.text import heading, pairs

@@ -15,6 +15,7 @@ from ntrader.models.bars import BarArrays
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.services.instruments import find_stored
 from ntrader.services.metrics import TRADING_DAYS, compute_metrics, daily_returns
+from ntrader.services.run_lookup import find_run
 from ntrader.utils.sessions import last_of_day, new_york_days
 
 # Trading days are counted in New York time, as the simulation counts them.
@@ -136,7 +137,7 @@ def load_run_data(
     rate); a rate recomputes them from the stored equity curve, trades and benchmark.
     """
     with database.transaction() as repos:
-        run = repos.backtests.get(run_ref)
+        run = find_run(repos, run_ref)
         if run.status is not RunStatus.COMPLETED or not run.metrics:
             raise UserInputError(
                 f"Backtest {run.id[:8]} is {run.status.value}; only completed runs have reports.",

@@ -14,8 +14,8 @@ from ntrader.core.errors import UserInputError
 from ntrader.db.database import Database
 from ntrader.models.backtest import ReportRecord
 from ntrader.models.enums import ReportType
-from ntrader.services.comparison import Comparison, compare
 from ntrader.services.reports.analytics import TradeStats, trade_stats
+from ntrader.services.reports.comparison import Comparison, compare
 from ntrader.services.reports.comparison_report import (
     render_comparison_html,
     render_comparison_text,

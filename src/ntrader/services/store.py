@@ -1,0 +1,78 @@
+"""The store as the faces see it: opened from a URL (or the settings), and its schema revision.
+
+The CLI holds the ``Database`` it gets here and hands it back to the services; it never
+imports ``ntrader.db`` itself (an import-linter contract in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ntrader.db.database import Database
+from ntrader.db.engine import (
+    create_db_engine,
+    current_revision,
+    describe_url,
+    head_revision,
+    upgrade,
+)
+from ntrader.utils.settings import get_settings
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """Where the store is (password hidden) and its schema revision against the newest."""
+
+    database: str
+    current: str | None
+    head: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """Where the store is (password hidden) and its schema revision before and after."""
+
+    database: str
+    before: str | None
+    after: str | None
+
+
+def open_database(database_url: str | None) -> Database:
+    """The store at ``database_url``, or at the configured one when it is None."""
+    settings = get_settings()
+    return Database(
+        database_url or settings.resolved_database_url,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+
+
+@contextmanager
+def _engine(database_url: str | None) -> Iterator[Engine]:
+    settings = get_settings()
+    engine = create_db_engine(
+        database_url or settings.resolved_database_url,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def schema_state(database_url: str | None) -> SchemaState:
+    with _engine(database_url) as engine:
+        return SchemaState(
+            describe_url(str(engine.url)), current_revision(engine), head_revision(engine)
+        )
+
+
+def migrate(database_url: str | None) -> Migration:
+    """Upgrade the store to the newest schema."""
+    with _engine(database_url) as engine:
+        before = current_revision(engine)
+        upgrade(engine)
+        return Migration(describe_url(str(engine.url)), before, current_revision(engine))
