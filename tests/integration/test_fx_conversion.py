@@ -69,14 +69,12 @@ def _move(before: float, after: float) -> pd.DataFrame:
     return frame
 
 
-def _run(
-    fill_at: FillAt, frame: pd.DataFrame, *, short: bool = False, flat_at: int = 25
-) -> SimulationResult:
-    """All of the equity (100,000 USD) in one position, no stop: 100,000 USDJPY."""
-    config = BacktestConfig(
+def _all_in_config(spec: InstrumentSpec, params: ScriptedParams, fill_at: FillAt) -> BacktestConfig:
+    """All of the equity (100,000 USD) in one position of ``spec``, no stop."""
+    return BacktestConfig(
         strategy_type="scripted",
-        parameters=ScriptedParams(flat_at=flat_at, allow_short=short).model_dump(),
-        instruments=(USDJPY.instrument_id,),
+        parameters=params.model_dump(),
+        instruments=(spec.instrument_id,),
         start=date(2023, 1, 1),
         end=date(2023, 12, 31),
         commission=TWO_DOLLARS,
@@ -86,6 +84,13 @@ def _run(
         max_position_pct=100.0,
         initial_stop_atr=None,
     )
+
+
+def _run(
+    fill_at: FillAt, frame: pd.DataFrame, *, short: bool = False, flat_at: int = 25
+) -> SimulationResult:
+    """All of the equity (100,000 USD) in one position, no stop: 100,000 USDJPY."""
+    config = _all_in_config(USDJPY, ScriptedParams(flat_at=flat_at, allow_short=short), fill_at)
     data = replace(to_arrays(frame), price_precision=3)
     inputs = [InstrumentBars(spec=USDJPY, timeframe=Timeframe.DAILY, bars=data)]
     return simulate(config, SHORT_SCRIPTED if short else SCRIPTED, inputs)
@@ -201,19 +206,7 @@ def _fx(spec: InstrumentSpec, frame: pd.DataFrame) -> InstrumentBars:
 @pytest.mark.parametrize("flat_at", [25, -1])
 def test_a_cross_converts_with_its_conversion_pair(fill_at: FillAt, flat_at: int) -> None:
     """EURGBP 0.80 -> 0.88 (bar 21), GBPUSD 1.25 -> 1.30 (bar 23): long 100,000 USD."""
-    config = BacktestConfig(
-        strategy_type="scripted",
-        parameters=ScriptedParams(flat_at=flat_at).model_dump(),
-        instruments=(EURGBP.instrument_id,),
-        start=date(2023, 1, 1),
-        end=date(2023, 12, 31),
-        commission=TWO_DOLLARS,
-        fill_at=fill_at,
-        sizing=SizingMode.PERCENT,
-        position_size_pct=100.0,
-        max_position_pct=100.0,
-        initial_stop_atr=None,
-    )
+    config = _all_in_config(EURGBP, ScriptedParams(flat_at=flat_at), fill_at)
     result = simulate(
         config,
         SCRIPTED,

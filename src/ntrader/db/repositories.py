@@ -520,15 +520,7 @@ class BacktestRepository:
                 for chunk in _chunks(run_ids)
             )
         configuration_ids = sorted({run.configuration_id for run in runs})
-        still_used: set[str] = set()
-        for chunk in _chunks(configuration_ids):
-            still_used.update(
-                self._connection.execute(
-                    select(backtest_results.c.configuration_id)
-                    .where(backtest_results.c.configuration_id.in_(chunk))
-                    .distinct()
-                ).scalars()
-            )
+        still_used = self._present(backtest_results.c.configuration_id, configuration_ids)
         unused = [cid for cid in configuration_ids if cid not in still_used]
         configurations = 0
         for chunk in _chunks(unused):
@@ -545,16 +537,18 @@ class BacktestRepository:
 
     def report_paths_in_use(self, paths: Sequence[str]) -> set[str]:
         """Which of ``paths`` some stored report record still points to."""
-        used: set[str] = set()
-        for chunk in _chunks(paths):
-            used.update(
+        return self._present(performance_reports.c.file_path, paths)
+
+    def _present(self, column: Any, values: Sequence[str]) -> set[str]:
+        """Which of ``values`` appear in ``column`` (queried in chunks of bound parameters)."""
+        found: set[str] = set()
+        for chunk in _chunks(values):
+            found.update(
                 self._connection.execute(
-                    select(performance_reports.c.file_path)
-                    .where(performance_reports.c.file_path.in_(chunk))
-                    .distinct()
+                    select(column).where(column.in_(chunk)).distinct()
                 ).scalars()
             )
-        return used
+        return found
 
     def _set(self, run_id: str, **values: Any) -> None:
         """Update a run that is not yet COMPLETED: completed runs are immutable."""
