@@ -214,3 +214,16 @@ def test_the_registry_does_not_import_nautilus() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_parameter_specs_carry_the_declared_types_defaults_and_bounds() -> None:
+    specs = {
+        spec.name: spec for spec in strategy_registry.resolve("sma_crossover").parameter_specs()
+    }
+    fast = specs["fast_period"]
+    assert (fast.kind, fast.default, fast.minimum, fast.maximum) == (int, 12, 1, 10_000)
+    threshold = specs["entry_threshold"]
+    assert (threshold.kind, threshold.minimum, threshold.exclusive_maximum) == (float, 0.0, 1.0)
+    assert threshold.admits(0.0) and not threshold.admits(1.0)
+    assert specs["trend_filter_period"].optional and not fast.optional
+    assert specs["allow_short"].kind is bool

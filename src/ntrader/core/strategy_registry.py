@@ -129,6 +129,50 @@ class MomentumParams(StrategyParams):
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterSpec:
+    """One strategy parameter as sweeps, help texts and schemas read it: its type, its
+    default and its bounds (None where unbounded)."""
+
+    name: str
+    kind: type
+    default: Any
+    description: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    optional: bool = False
+
+    def admits(self, value: float) -> bool:
+        """Whether a number lies inside the bounds (type and cross-field checks are the
+        strategy's own ``validate``)."""
+        return (
+            (self.minimum is None or value >= self.minimum)
+            and (self.maximum is None or value <= self.maximum)
+            and (self.exclusive_minimum is None or value > self.exclusive_minimum)
+            and (self.exclusive_maximum is None or value < self.exclusive_maximum)
+        )
+
+
+def _spec_of(name: str, schema: dict[str, Any], default: Any) -> ParameterSpec:
+    options = schema.get("anyOf", [schema])
+    typed = [option for option in options if option.get("type") != "null"]
+    first = typed[0] if typed else schema
+    kinds = {"integer": int, "number": float, "boolean": bool, "string": str}
+    return ParameterSpec(
+        name=name,
+        kind=kinds.get(first.get("type", "string"), str),
+        default=default,
+        description=schema.get("description"),
+        minimum=first.get("minimum"),
+        maximum=first.get("maximum"),
+        exclusive_minimum=first.get("exclusiveMinimum"),
+        exclusive_maximum=first.get("exclusiveMaximum"),
+        optional=len(typed) < len(options),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class StrategyType:
     """One kind of strategy: canonical name, aliases, parameters, nautilus classes.
 
@@ -147,6 +191,14 @@ class StrategyType:
 
     def load(self) -> tuple[type, type]:
         return _import(self.strategy_class), _import(self.config_class)
+
+    def parameter_specs(self) -> tuple[ParameterSpec, ...]:
+        """Every parameter a user may set, in declaration order."""
+        properties = self.params.model_json_schema()["properties"]
+        return tuple(
+            _spec_of(name, properties[name], field.default)
+            for name, field in self.params.model_fields.items()
+        )
 
     def validate(self, parameters: dict[str, Any]) -> StrategyParams:
         try:
