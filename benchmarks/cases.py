@@ -316,16 +316,12 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
     return result + _skipped_rows(ctx, title)
 
 
-# EngineSettings field -> the BacktestConfig field it comes from, as in services.simulation.
-_SETTINGS_FROM_CONFIG = {"risk_pct": "position_size_pct"}
-
-
 def engine_settings(config: BacktestConfig) -> EngineSettings:
-    """The settings ``simulate`` gives the engine for ``config`` (same names, plus risk_pct)."""
+    """The settings ``simulate`` gives the engine for ``config`` (the same names)."""
     values = {
-        item.name: getattr(config, _SETTINGS_FROM_CONFIG.get(item.name, item.name))
+        item.name: getattr(config, item.name)
         for item in fields(EngineSettings)
-        if hasattr(config, _SETTINGS_FROM_CONFIG.get(item.name, item.name))
+        if hasattr(config, item.name)
     }
     return EngineSettings(**values)
 

@@ -183,12 +183,23 @@ def test_backtest_run_json_show_and_list(
             ["--fast-period", "50", "--slow-period", "20"],
             "fast_period (50) must be less than slow_period (20)",
         ),
-        (["--position-size", "20"], "at risk per trade with risk sizing and must be between"),
+        (["--position-size", "20"], "--position-size: Input should be less than or equal to 10"),
         (
-            ["--sizing", "percent", "--position-size", "50"],
-            "position size 50% of equity is above the position cap of 10%",
+            ["--risk-per-trade-pct", "20"],
+            "--risk-per-trade-pct: Input should be less than or equal to 10",
         ),
-        (["--sizing", "fixed", "--position-size", "2.5"], "must be a whole number"),
+        (
+            ["--sizing", "percent", "--position-pct", "50"],
+            "position_pct 50% of equity is above the position cap of 10%",
+        ),
+        (
+            ["--sizing", "percent", "--risk-per-trade-pct", "2"],
+            "risk_per_trade_pct sizes risk sizing, but the sizing is percent",
+        ),
+        (
+            ["--sizing", "fixed", "--position-size", "2.5"],
+            "--position-size: Input should be a valid integer, got a number with a fractional",
+        ),
         (["--stop-loss", "atr:abc"], "'atr:abc' must read atr:N with N a number"),
         (["--stop-loss", "r:2"], "'r:2' must read atr:N"),
         (["--trailing-stop", "atr:0"], "the multiple must be above 0"),

@@ -80,10 +80,15 @@ def test_an_instrument_named_twice_is_refused_before_a_run_is_stored(
 @pytest.mark.parametrize(
     ("flag", "value", "words"),
     [
-        ("--capital", "inf", "Input should be a finite number"),
-        ("--capital", "2e13", "Input should be less than or equal to 17014118346046"),
-        ("--slippage-bps", "nan", "Input should be a finite number"),
-        ("--commission", "inf", "value must be a finite number, not inf"),
+        ("--capital", "inf", "Invalid backtest settings: --capital: Input should be a finite"),
+        (
+            "--capital",
+            "2e13",
+            "Invalid backtest settings: --capital: Input should be less than or equal to "
+            "17014118346046",
+        ),
+        ("--slippage-bps", "nan", "Invalid backtest settings: --slippage-bps: Input should be a"),
+        ("--commission", "inf", "Invalid commission 'inf': value: Input should be a finite"),
     ],
 )
 def test_non_finite_or_oversized_settings_are_refused_before_a_run_is_stored(
@@ -96,7 +101,6 @@ def test_non_finite_or_oversized_settings_are_refused_before_a_run_is_stored(
     engine.dispose()
     result = run_cli(*RUN_2020, flag, value, database_url=url, check_exit=1)
     assert words in result.stderr
-    assert "Invalid backtest settings" in result.stderr
     assert "Traceback" not in result.stderr
     assert run_statuses(url) == []
 

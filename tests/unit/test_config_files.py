@@ -67,12 +67,12 @@ def test_execution_and_sizing_keys(tmp_path: Path) -> None:
         _write(
             tmp_path,
             "strategy: {type: sma}\ninstruments: [AAPL]\n"
-            "portfolio: {sizing: percent, position_size_pct: 100, max_position_pct: 150}\n"
+            "portfolio: {sizing: percent, position_pct: 100, max_position_pct: 150}\n"
             "execution: {fill_at: close, stop_loss: 'atr:1.5', take_profit: 'r:3', "
             "trailing_stop: 'atr:3'}\n",
         )
     ).to_config()
-    assert (config.sizing, config.position_size_pct, config.max_position_pct) == (
+    assert (config.sizing, config.position_pct, config.max_position_pct) == (
         SizingMode.PERCENT,
         100.0,
         150.0,
@@ -85,6 +85,26 @@ def test_execution_and_sizing_keys(tmp_path: Path) -> None:
     assert defaults.fill_at is FillAt.NEXT_OPEN
     assert (defaults.sizing, defaults.max_position_pct) == (SizingMode.RISK, 10.0)
     assert defaults.initial_stop_atr == 2.0  # risk sizing always has its stop
+
+
+@pytest.mark.parametrize(
+    ("portfolio", "field", "value"),
+    [
+        ("{position_size_pct: 2.5}", "risk_per_trade_pct", 2.5),
+        ("{sizing: percent, position_size_pct: 5}", "position_pct", 5.0),
+        ("{sizing: fixed, position_size_pct: 30}", "position_units", 30),
+        ("{risk_per_trade_pct: 2.5}", "risk_per_trade_pct", 2.5),
+    ],
+)
+def test_the_old_size_key_is_an_alias_of_the_modes_size(
+    tmp_path: Path, portfolio: str, field: str, value: float
+) -> None:
+    """``portfolio.position_size_pct`` (deprecated) sets the sizing mode's own size field."""
+    config = load_backtest_file(
+        _write(tmp_path, f"strategy: {{type: sma}}\ninstruments: [AAPL]\nportfolio: {portfolio}\n")
+    ).to_config()
+    assert getattr(config, field) == value
+    assert config.position_size == value
 
 
 @pytest.mark.parametrize(
@@ -115,8 +135,26 @@ def test_execution_and_sizing_keys(tmp_path: Path) -> None:
         ("strategy: {type: sma}\ninstruments: [AAPL]\ndata: {source: ftp}\n", "data.source"),
         (
             "strategy: {type: sma}\ninstruments: [AAPL]\n"
-            "portfolio: {sizing: percent, position_size_pct: 50}\n",
-            "portfolio: position size 50% of equity is above the position cap of 10%",
+            "portfolio: {sizing: percent, position_pct: 50}\n",
+            "portfolio: position_pct 50% of equity is above the position cap of 10%",
+        ),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\nportfolio: {risk_per_trade_pct: 20}\n",
+            "portfolio.risk_per_trade_pct: Input should be less than or equal to 10",
+        ),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\n"
+            "portfolio: {sizing: percent, risk_per_trade_pct: 2}\n",
+            "risk_per_trade_pct sizes risk sizing, but the sizing is percent",
+        ),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\n"
+            "portfolio: {position_size_pct: 2, risk_per_trade_pct: 2}\n",
+            "position_size_pct is the old name of risk_per_trade_pct: give only",
+        ),
+        (
+            "strategy: {type: sma}\ninstruments: [AAPL]\nportfolio: {initial_capital: .inf}\n",
+            "portfolio.initial_capital: Input should be a finite number",
         ),
         (
             "strategy: {type: sma}\ninstruments: [AAPL]\nexecution: {stop_loss: 'atr:x'}\n",
@@ -128,7 +166,7 @@ def test_execution_and_sizing_keys(tmp_path: Path) -> None:
         ),
         (
             "strategy: {type: sma}\ninstruments: [AAPL]\nportfolio: {sizing: fixed, "
-            "position_size_pct: 10}\nexecution: {take_profit: 'r:2'}\n",
+            "position_units: 10}\nexecution: {take_profit: 'r:2'}\n",
             "a take-profit r:N is a multiple of the initial risk, so it needs a stop",
         ),
         ("strategy: {type: sma\n", "not valid YAML at line"),

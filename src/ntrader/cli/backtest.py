@@ -9,16 +9,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ntrader.cli.context import app_context, common_options
-from ntrader.cli.params import DATE, TIMEFRAME, parse_params
 from ntrader.cli.report import risk_free_option
-from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
-from ntrader.models.enums import Allocation, FillAt, RunStatus, SizingMode
+from ntrader.cli.run_options import config_from_options, run_options
+from ntrader.models.enums import RunStatus
 
 if TYPE_CHECKING:
     from ntrader.models.backtest import BacktestConfig
-    from ntrader.models.config_file import BacktestFile, OutputSection
+    from ntrader.models.config_file import OutputSection
     from ntrader.services.run_history import DeletionPlan, RunHistory
-    from ntrader.utils.config_loader import ConfigSources
 
 
 @click.group()
@@ -33,128 +31,11 @@ def backtest() -> None:
     """
 
 
-_OPTION_FIELDS = {
-    # CLI option -> BacktestConfig field, for flags that override a config file.
-    "strategy": "strategy_type",
-    "instruments": "instruments",
-    "start": "start",
-    "end": "end",
-    "timeframe": "timeframe",
-    "capital": "initial_capital",
-    "position_size": "position_size_pct",
-    "sizing": "sizing",
-    "max_position_pct": "max_position_pct",
-    "allocation": "allocation",
-    "slippage_bps": "slippage_bps",
-    "fill_at": "fill_at",
-    "stop_loss": "stop_loss_atr",
-    "take_profit": "take_profit_r",
-    "trailing_stop": "trailing_stop_atr",
-    "benchmark": "benchmark",
-    "risk_free_rate": "risk_free_rate",
-}
-
-
-def _given(ctx: click.Context, name: str) -> bool:
-    source = ctx.get_parameter_source(name)
-    return source is not None and source is not click.core.ParameterSource.DEFAULT
-
-
 @backtest.command("run")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="YAML configuration file (see configs/examples/); flags given too override it.",
-)
-@click.option(
-    "--strategy",
-    default="sma_crossover",
-    show_default=True,
-    help="A stored strategy's name, or a strategy type (sma_crossover; alias sma).",
-)
-@click.option("--instruments", default=None, help="Comma-separated symbols, e.g. AAPL or AAPL,SPY.")
-@click.option("--start", type=DATE, default=str(DEFAULT_START), show_default=True)
-@click.option("--end", type=DATE, default=str(DEFAULT_END), show_default=True)
-@click.option("--timeframe", type=TIMEFRAME, default="DAILY", show_default=True)
-@click.option(
-    "--capital", type=float, default=100_000.0, show_default=True, help="Initial capital (USD)."
-)
-@click.option(
-    "--position-size",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="risk sizing: % of equity at risk per trade (0.1-10); percent: % of equity per "
-    "position; fixed: units per position.",
-)
-@click.option(
-    "--sizing",
-    type=click.Choice([m.value for m in SizingMode], case_sensitive=False),
-    default=SizingMode.RISK.value,
-    show_default=True,
-    help="How --position-size sizes each entry. Risk sizing always places a stop.",
-)
-@click.option(
-    "--max-position-pct",
-    type=click.FloatRange(0, MAX_POSITION_PCT, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Cap on one position's value, % of equity (above 100 uses a margin account, "
-    "3x gross at most).",
-)
-@click.option(
-    "--allocation",
-    type=click.Choice([a.value for a in Allocation], case_sensitive=False),
-    default=Allocation.EQUAL.value,
-    show_default=True,
-    help="Several instruments: equal shares of the capital (per venue account), or one "
-    "shared pool where every entry sizes against the whole portfolio's equity.",
-)
-@click.option(
-    "--fill-at",
-    type=click.Choice([f.value for f in FillAt], case_sensitive=False),
-    default=FillAt.NEXT_OPEN.value,
-    show_default=True,
-    help="Market orders from a bar's signal fill at the next bar's open, or (optimistic) "
-    "at the signal bar's own close.",
-)
-@click.option("--stop-loss", default=None, help="Stop at atr:N ATRs from entry (risk: atr:2).")
-@click.option("--take-profit", default=None, help="Limit at r:N times the initial risk.")
-@click.option("--trailing-stop", default=None, help="Stop trailed atr:N ATRs behind the close.")
-@click.option(
-    "--commission",
-    default="1.0",
-    show_default=True,
-    help="Commission: AMOUNT per order, per_share:0.005, ibkr, or percentage:0.1.",
-)
-@click.option(
-    "--slippage-bps",
-    type=click.FloatRange(0, 500),
-    default=0.0,
-    show_default=True,
-    help="Slippage against you, in basis points of the price.",
-)
-@click.option("--fast-period", type=int, default=None, help="SMA crossover: fast period.")
-@click.option("--slow-period", type=int, default=None, help="SMA crossover: slow period.")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    help="Strategy parameter as key=value (repeatable or comma-separated).",
-)
-@click.option("--benchmark", default="SPY", show_default=True, help="Benchmark symbol.")
-@click.option(
-    "--risk-free-rate",
-    type=click.FloatRange(-0.5, 1.0),
-    default=0.0,
-    show_default=True,
-    help="Annual risk-free rate for Sharpe, Sortino and alpha (0.04 = 4 %).",
-)
+@run_options
 @common_options
 @click.pass_context
-def run(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
+def run(ctx: click.Context, **options: Any) -> None:
     """Run a backtest on stored bars and keep it in the run history.
 
     \b
@@ -166,10 +47,11 @@ def run(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
       ntrader backtest run --strategy sma --instruments AAPL --stop-loss atr:2 \\
           --take-profit r:3 --trailing-stop atr:3
       ntrader backtest run --strategy sma --instruments AAPL --sizing percent \\
-          --position-size 100 --max-position-pct 100 --fill-at close
+          --position-pct 100 --max-position-pct 100 --fill-at close
+      ntrader backtest run --strategy sma --instruments AAPL --risk-per-trade-pct 0.5
       ntrader backtest run --config configs/examples/sma_config.yaml --start 2021-01-01
     """
-    _run_and_render(*_prepared(ctx, config_file, options))
+    _run_and_render(*_prepared(ctx, options))
 
 
 @backtest.command("run-config")
@@ -182,25 +64,20 @@ def run_config(config_file: Path) -> None:
     Example:
       ntrader backtest run-config configs/examples/momentum_config.yaml
     """
-    _run_and_render(*_prepared(click.get_current_context(), config_file, {}))
+    _run_and_render(*_prepared(click.get_current_context(), {"config_file": config_file}))
 
 
 def _prepared(
-    ctx: click.Context, config_file: Path | None, options: dict[str, Any]
+    ctx: click.Context, options: dict[str, Any]
 ) -> tuple[BacktestConfig, OutputSection | None]:
     """The configuration to run and a file's output section, checked as far as they can be
     before the run starts (no run is stored for a refused configuration): merged values,
     strategy parameters, and that the output directory can be written to."""
     from ntrader.core.errors import UserInputError
     from ntrader.services.backtest_service import BacktestService
-    from ntrader.utils.config_loader import (
-        check_output_directory,
-        explain_parameter_error,
-        load_backtest_file,
-    )
+    from ntrader.utils.config_loader import check_output_directory, explain_parameter_error
 
-    file = load_backtest_file(config_file) if config_file is not None else None
-    config, sources = _build_config(ctx, config_file, file, options)
+    config, sources, output = config_from_options(ctx, options)
     try:
         BacktestService(app_context().database).prepare(config)
     except UserInputError as exc:
@@ -208,61 +85,10 @@ def _prepared(
         if explained is exc:
             raise
         raise explained from exc
-    output = file.output if file is not None else None
+    config_file = options.get("config_file")
     if config_file is not None and output is not None and output.directory is not None:
         check_output_directory(output.directory, config_file)
     return config, output
-
-
-def _build_config(
-    ctx: click.Context,
-    config_file: Path | None,
-    file: BacktestFile | None,
-    options: dict[str, Any],
-) -> tuple[BacktestConfig, ConfigSources]:
-    """A file's configuration with the flags given on top, or the flags alone, and where
-    each value came from."""
-    from ntrader.core.errors import UserInputError
-    from ntrader.models.execution import CommissionModel
-    from ntrader.utils.config_loader import ConfigSources, validate_config
-
-    given = [name for name in options if _given(ctx, name)]
-    overrides: dict[str, Any] = {
-        field: options[name] for name, field in _OPTION_FIELDS.items() if name in given
-    }
-    flags = {field: f"--{name.replace('_', '-')}" for name, field in _OPTION_FIELDS.items()}
-    flags = {field: flag for field, flag in flags.items() if field in overrides}
-    parameters = parse_params(options.get("params", ()))
-    flags.update({f"parameters.{name}": "--param" for name in parameters})
-    for name in ("fast_period", "slow_period"):
-        if options.get(name) is not None:
-            parameters[name] = options[name]
-            flags[f"parameters.{name}"] = f"--{name.replace('_', '-')}"
-    try:
-        if "commission" in given or file is None:
-            overrides["commission"] = CommissionModel.parse(options["commission"])
-            flags["commission"] = "--commission"
-    except ValueError as exc:
-        raise UserInputError(
-            f"Invalid commission {options['commission']!r}: {exc}.",
-            hint="Use an amount per order (1.0), per_share:0.005, ibkr, or percentage:0.1.",
-        ) from exc
-    file_keys: dict[str, str] = {}
-    if file is not None:
-        base = file.to_config().model_dump()
-        file_keys = file.key_paths()
-        if "strategy_type" in overrides:  # another strategy: the file's one is not used
-            base["parameters"], base["strategy_name"] = {}, None
-            file_keys = {k: v for k, v in file_keys.items() if not k.startswith("parameters.")}
-    elif options["instruments"] is None:
-        raise click.UsageError("Give --instruments (or a --config file).")
-    else:
-        base = {"strategy_type": options["strategy"]}
-    base["parameters"] = {**base.get("parameters", {}), **parameters}
-    if "benchmark" in overrides:
-        overrides["benchmark"] = overrides["benchmark"].upper()
-    sources = ConfigSources(file=config_file, file_keys=file_keys, flags=flags)
-    return validate_config({**base, **overrides}, sources), sources
 
 
 def _run_and_render(config: BacktestConfig, output: OutputSection | None = None) -> None:

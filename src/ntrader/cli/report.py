@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ntrader.cli.context import AppContext, app_context, common_options
+from ntrader.cli.run_options import risk_free_rate_option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -21,12 +22,9 @@ if TYPE_CHECKING:
 
 _TONE_STYLE = {"good": "green", "bad": "red", "neutral": ""}
 
-risk_free_option = click.option(
-    "--risk-free-rate",
-    type=click.FloatRange(-0.5, 1.0),
-    default=None,
-    help="Annual risk-free rate as a fraction (0.04 = 4%) for Sharpe, Sortino and alpha. "
-    "Default: the metrics stored with the run (at the run's own rate).",
+risk_free_option = risk_free_rate_option(
+    "Annual risk-free rate as a fraction (0.04 = 4%) for Sharpe, Sortino and alpha. "
+    "Default: the metrics stored with the run (at the run's own rate)."
 )
 output_option = click.option(
     "--output",

@@ -69,7 +69,7 @@ class EngineSettings:
     initial_capital: float = 100_000.0
     commission: CommissionModel = field(default_factory=CommissionModel)
     slippage_bps: float = 0.0
-    risk_pct: float = 1.0  # what the sizing mode sizes by: risk %, equity % or units
+    position_size: float = 1.0  # what the sizing mode sizes by: risk %, equity % or units
     currency: str = "USD"
     fill_at: FillAt = FillAt.NEXT_OPEN
     sizing: SizingMode = SizingMode.RISK
@@ -266,7 +266,7 @@ def _build(
             instrument_id=to_nautilus(item.spec).id,
             bar_type=bar_type_for(item.spec, item.timeframe),
             sizing=settings.sizing,
-            position_size=settings.risk_pct,
+            position_size=settings.position_size,
             max_position_pct=settings.max_position_pct,
             stop_atr=settings.initial_stop_atr,
             take_profit_r=settings.take_profit_r,

@@ -1,12 +1,24 @@
-"""Backtest configuration and the records a run leaves behind (SPEC §5)."""
+"""Backtest configuration and the records a run leaves behind.
+
+``BacktestConfig`` is the one place where a run setting's limits, default and description
+live: the YAML sections (models/config_file.py) and the ``backtest run`` options
+(cli/run_options.py) are derived from its fields.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
 from ntrader.models.enums import ReportType, RunStatus, Timeframe, TradeSide
@@ -23,6 +35,44 @@ from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 # nautilus account can hold. Kept here so validating a configuration does not load the engine.
 MONEY_MAX = 17_014_118_346_046.0
 DEFAULT_STOP_ATR = 2.0  # risk sizing's stop distance, in ATRs, unless a stop-loss is given
+
+# An annual rate as a fraction: 4 (meant as 4 %) is refused rather than believed.
+MIN_RISK_FREE_RATE, MAX_RISK_FREE_RATE = -0.5, 1.0
+RiskFreeRate = Annotated[
+    float,
+    Field(
+        ge=MIN_RISK_FREE_RATE,
+        le=MAX_RISK_FREE_RATE,
+        description="Annual risk-free rate for Sharpe, Sortino and alpha, as a fraction "
+        "(0.04 = 4 %).",
+    ),
+]
+
+
+def _atr_multiple(value: Any) -> Any:
+    return None if value is None else parse_multiple(value, "atr")
+
+
+def _r_multiple(value: Any) -> Any:
+    return None if value is None else parse_multiple(value, "r")
+
+
+AtrMultiple = Annotated[float | None, BeforeValidator(_atr_multiple)]
+RMultiple = Annotated[float | None, BeforeValidator(_r_multiple)]
+
+# What each sizing mode sizes by: one field per mode, so each has its own unit and limits.
+SIZE_FIELDS: Mapping[SizingMode, str] = {
+    SizingMode.RISK: "risk_per_trade_pct",
+    SizingMode.PERCENT: "position_pct",
+    SizingMode.FIXED: "position_units",
+}
+DEFAULT_SIZES: Mapping[SizingMode, float] = {
+    SizingMode.RISK: 1.0,
+    SizingMode.PERCENT: 1.0,
+    SizingMode.FIXED: 1,
+}
+# The one name all three modes' sizes once shared; still read from old files and stored runs.
+LEGACY_SIZE_KEY = "position_size_pct"
 
 
 def check_period(start: date, end: date) -> None:
@@ -47,24 +97,48 @@ def initial_stop_atr(
     return trailing_stop_atr
 
 
-def check_sizing(sizing: SizingMode, size: float, max_position_pct: float) -> None:
-    """``size`` must make sense for the sizing mode and fit under the position cap."""
-    if sizing is SizingMode.RISK and not 0.1 <= size <= 10:
+def move_legacy_size(values: Any) -> Any:
+    """``position_size_pct`` (one key for every mode's size) moved to the field of the
+    mode ``sizing`` names; giving both it and that field is refused as ambiguous."""
+    if not isinstance(values, dict) or LEGACY_SIZE_KEY not in values:
+        return values
+    values = dict(values)
+    size = values.pop(LEGACY_SIZE_KEY)
+    try:
+        field = SIZE_FIELDS[SizingMode(values.get("sizing", SizingMode.RISK))]
+    except ValueError:
+        return values  # the sizing's own error says what is wrong
+    if values.get(field) is not None:
+        raise ValueError(f"{LEGACY_SIZE_KEY} is the old name of {field}: give only {field}")
+    values[field] = size
+    return values
+
+
+def check_sizing(
+    sizing: SizingMode, sizes: Mapping[str, float | None], max_position_pct: float
+) -> None:
+    """Only the sizing mode's own size may be given, and a % of equity fits under the cap.
+
+    ``sizes``: the three size fields (SIZE_FIELDS) with their values, None when not given.
+    """
+    own = SIZE_FIELDS[sizing]
+    for field, value in sizes.items():
+        if field != own and value is not None:
+            raise ValueError(
+                f"{field} sizes {_mode_of(field).value} sizing, but the sizing is "
+                f"{sizing.value}: give {own}, or choose sizing {_mode_of(field).value}"
+            )
+    percent = sizes.get(SIZE_FIELDS[SizingMode.PERCENT])
+    if sizing is SizingMode.PERCENT and percent is not None and percent > max_position_pct:
         raise ValueError(
-            f"position size {size:g} is the % of equity at risk per trade with risk sizing "
-            "and must be between 0.1 and 10"
-        )
-    if sizing is SizingMode.PERCENT and size > max_position_pct:
-        raise ValueError(
-            f"position size {size:g}% of equity is above the position cap of "
+            f"position_pct {percent:g}% of equity is above the position cap of "
             f"{max_position_pct:g}%: raise max_position_pct (up to {MAX_POSITION_PCT:g}) "
-            "or lower the size"
+            "or lower position_pct"
         )
-    if sizing is SizingMode.FIXED and (size < 1 or size != int(size)):
-        raise ValueError(
-            f"position size {size:g} is a number of units with fixed sizing and must be a "
-            "whole number of at least 1"
-        )
+
+
+def _mode_of(field: str) -> SizingMode:
+    return next(mode for mode, name in SIZE_FIELDS.items() if name == field)
 
 
 class BacktestConfig(BaseModel):
@@ -78,27 +152,79 @@ class BacktestConfig(BaseModel):
     strategy_name: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     instruments: tuple[str, ...] = Field(min_length=1, max_length=10)
-    start: date = DEFAULT_START
-    end: date = DEFAULT_END
-    timeframe: Timeframe = Timeframe.DAILY
-    initial_capital: float = Field(default=100_000.0, ge=1_000, le=MONEY_MAX)
-    # Risk % per trade (risk sizing), % of equity (percent) or units (fixed): see sizing.
-    position_size_pct: float = Field(default=1.0, gt=0)
-    sizing: SizingMode = SizingMode.RISK
-    # Cap on one position's value, % of equity; above 100 needs a margin account (3x gross).
-    max_position_pct: float = Field(default=10.0, gt=0, le=MAX_POSITION_PCT)
-    allocation: Allocation = Allocation.EQUAL
+    start: date = Field(default=DEFAULT_START, description="First day of the run.")
+    end: date = Field(default=DEFAULT_END, description="Last day of the run (included).")
+    timeframe: Timeframe = Field(default=Timeframe.DAILY, description="Bar timeframe.")
+    initial_capital: float = Field(
+        default=100_000.0, ge=1_000, le=MONEY_MAX, description="Initial capital (USD)."
+    )
+    sizing: SizingMode = Field(
+        default=SizingMode.RISK,
+        description="How each entry is sized: risk (a % of equity at risk, with a stop "
+        "always placed), percent (a % of equity) or fixed (units).",
+    )
+    risk_per_trade_pct: float | None = Field(
+        default=None,
+        ge=0.1,
+        le=10,
+        description="Risk sizing: % of equity lost if the stop is hit "
+        f"(default {DEFAULT_SIZES[SizingMode.RISK]:g}).",
+    )
+    position_pct: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_POSITION_PCT,
+        description="Percent sizing: % of equity put into each position, at most the "
+        f"position cap (default {DEFAULT_SIZES[SizingMode.PERCENT]:g}).",
+    )
+    position_units: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fixed sizing: units per position "
+        f"(default {DEFAULT_SIZES[SizingMode.FIXED]:g}).",
+    )
+    max_position_pct: float = Field(
+        default=10.0,
+        gt=0,
+        le=MAX_POSITION_PCT,
+        description="Cap on one position's value, % of equity (above 100 uses a margin "
+        "account, 3x gross at most).",
+    )
+    allocation: Allocation = Field(
+        default=Allocation.EQUAL,
+        description="Several instruments: equal shares of the capital (per venue account), "
+        "or one shared pool where every entry sizes against the whole portfolio's equity.",
+    )
     commission: CommissionModel = Field(default_factory=CommissionModel)
-    slippage_bps: float = Field(default=0.0, ge=0, le=500)
-    fill_at: FillAt = FillAt.NEXT_OPEN
-    # Exits, as multiples: stop at N x ATR (risk sizing always has one, default 2 x ATR),
-    # take-profit at N x the initial risk, trailing stop N x ATR behind the close.
-    stop_loss_atr: float | None = None
-    take_profit_r: float | None = None
-    trailing_stop_atr: float | None = None
-    benchmark: str = "SPY"
-    risk_free_rate: float = Field(default=0.0, ge=-0.5, le=1.0)  # annual, for Sharpe/Sortino/alpha
+    slippage_bps: float = Field(
+        default=0.0,
+        ge=0,
+        le=500,
+        description="Slippage against you, in basis points of the price.",
+    )
+    fill_at: FillAt = Field(
+        default=FillAt.NEXT_OPEN,
+        description="Market orders from a bar's signal fill at the next bar's open, or "
+        "(optimistic) at the signal bar's own close.",
+    )
+    stop_loss_atr: AtrMultiple = Field(
+        default=None,
+        description="Stop at atr:N ATRs from entry (risk sizing: atr:2 unless given).",
+    )
+    take_profit_r: RMultiple = Field(
+        default=None, description="Limit at r:N times the initial risk."
+    )
+    trailing_stop_atr: AtrMultiple = Field(
+        default=None, description="Stop trailed atr:N ATRs behind the close."
+    )
+    benchmark: str = Field(default="SPY", description="Benchmark symbol.")
+    risk_free_rate: RiskFreeRate = 0.0
     data_source: str = "db"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_size(cls, values: Any) -> Any:
+        return move_legacy_size(values)
 
     @field_validator("instruments", mode="before")
     @classmethod
@@ -107,32 +233,23 @@ class BacktestConfig(BaseModel):
             value = [part for part in value.split(",")]
         return tuple(str(part).strip().upper() for part in value if str(part).strip())
 
-    @field_validator("commission")
-    @classmethod
-    def _finite_commission(cls, value: CommissionModel) -> CommissionModel:
-        for name in ("value", "minimum", "maximum_pct"):
-            amount = getattr(value, name)
-            if amount is not None and not math.isfinite(amount):
-                raise ValueError(f"{name} must be a finite number, not {amount}")
-        return value
-
-    @field_validator("stop_loss_atr", "trailing_stop_atr", mode="before")
-    @classmethod
-    def _atr_multiple(cls, value: Any) -> Any:
-        return None if value is None else parse_multiple(value, "atr")
-
-    @field_validator("take_profit_r", mode="before")
-    @classmethod
-    def _r_multiple(cls, value: Any) -> Any:
-        return None if value is None else parse_multiple(value, "r")
-
     @model_validator(mode="after")
-    def _end_after_start(self) -> BacktestConfig:
+    def _consistent(self) -> BacktestConfig:
         check_period(self.start, self.end)
-        check_sizing(self.sizing, self.position_size_pct, self.max_position_pct)
+        check_sizing(
+            self.sizing,
+            {field: getattr(self, field) for field in SIZE_FIELDS.values()},
+            self.max_position_pct,
+        )
         if self.take_profit_r is not None and self.initial_stop_atr is None:
             raise ValueError(TAKE_PROFIT_NEEDS_STOP)
         return self
+
+    @property
+    def position_size(self) -> float:
+        """What the sizing mode sizes by: risk %, % of equity, or units."""
+        given = getattr(self, SIZE_FIELDS[self.sizing])
+        return float(DEFAULT_SIZES[self.sizing] if given is None else given)
 
     def describe_fill(self) -> str:
         if self.fill_at is FillAt.CLOSE:
@@ -140,7 +257,7 @@ class BacktestConfig(BaseModel):
         return "at the next bar's open"
 
     def describe_sizing(self) -> str:
-        size = f"{self.position_size_pct:g}"
+        size = f"{self.position_size:g}"
         if self.sizing is SizingMode.RISK:
             return f"risk {size}% of equity per trade"
         if self.sizing is SizingMode.PERCENT:
@@ -240,7 +357,7 @@ class RunRecord(BaseModel):
 
 
 class ReportRecord(BaseModel):
-    """A generated report file (SPEC §5 PerformanceReport); sha256 is of the file's bytes."""
+    """A generated report file; sha256 is of the file's bytes."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -5,44 +5,53 @@ strategy: {name: my_sma, type: SMA_CROSSOVER, parameters: {fast_period: 12, slow
 instruments: [AAPL.NASDAQ, SPY.NYSE]        # 1-10; bare symbols also accepted
 period: {start: "2020-01-01", end: "2020-12-31"}
 timeframe: DAILY
-portfolio: {initial_capital: 100000, sizing: risk, position_size_pct: 1.0, max_position_pct: 10,
-            allocation: equal}
+portfolio: {initial_capital: 100000, sizing: risk, risk_per_trade_pct: 1.0, max_position_pct: 10,
+            allocation: equal}             # percent sizing: position_pct; fixed: position_units
 execution: {commission: {type: fixed, value: 1.0}, slippage_bps: 0, fill_at: next-open,
             stop_loss: "atr:2", take_profit: "r:3", trailing_stop: "atr:3"}
 benchmark: SPY
+risk_free_rate: 0.0
 data: {source: db}
 output: {directory: ./results, save_trades: true, save_portfolio_snapshots: true}
 ```
+
+Each run setting's key takes its limits, default and description from the BacktestConfig
+field it fills (``from_config``). ``portfolio.position_size_pct`` is the deprecated name of
+the sizing mode's size (risk_per_trade_pct, position_pct or position_units).
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from ntrader.models.backtest import (
+    SIZE_FIELDS,
     TAKE_PROFIT_NEEDS_STOP,
     BacktestConfig,
     check_period,
     check_sizing,
     initial_stop_atr,
+    move_legacy_size,
 )
-from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
 from ntrader.models.enums import Timeframe
-from ntrader.models.execution import (
-    Allocation,
-    CommissionModel,
-    FillAt,
-    SizingMode,
-    parse_multiple,
-)
+from ntrader.models.execution import Allocation, CommissionModel, FillAt, SizingMode
+
+
+def from_config(field: str) -> Any:
+    """A file key declared as BacktestConfig's ``field``: the same limits, default,
+    validators and description (a copy, so the two models stay independent)."""
+    info: FieldInfo = BacktestConfig.model_fields[field]
+    return copy.deepcopy(info)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StrategySection(_Section):
@@ -60,8 +69,8 @@ class StrategySection(_Section):
 
 
 class PeriodSection(_Section):
-    start: date = DEFAULT_START
-    end: date = DEFAULT_END
+    start: date = from_config("start")
+    end: date = from_config("end")
 
     @model_validator(mode="after")
     def _end_after_start(self) -> PeriodSection:
@@ -70,35 +79,33 @@ class PeriodSection(_Section):
 
 
 class PortfolioSection(_Section):
-    initial_capital: float = Field(default=100_000.0, ge=1_000)
-    sizing: SizingMode = SizingMode.RISK
-    position_size_pct: float = Field(default=1.0, gt=0, allow_inf_nan=False)
-    max_position_pct: float = Field(default=10.0, gt=0, le=MAX_POSITION_PCT)
-    allocation: Allocation = Allocation.EQUAL
+    initial_capital: float = from_config("initial_capital")
+    sizing: SizingMode = from_config("sizing")
+    risk_per_trade_pct: float | None = from_config("risk_per_trade_pct")
+    position_pct: float | None = from_config("position_pct")
+    position_units: int | None = from_config("position_units")
+    max_position_pct: float = from_config("max_position_pct")
+    allocation: Allocation = from_config("allocation")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_size(cls, values: Any) -> Any:
+        return move_legacy_size(values)
 
     @model_validator(mode="after")
     def _size_fits_mode(self) -> PortfolioSection:
-        check_sizing(self.sizing, self.position_size_pct, self.max_position_pct)
+        sizes = {field: getattr(self, field) for field in SIZE_FIELDS.values()}
+        check_sizing(self.sizing, sizes, self.max_position_pct)
         return self
 
 
 class ExecutionSection(_Section):
-    commission: CommissionModel = Field(default_factory=CommissionModel)
-    slippage_bps: float = Field(default=0.0, ge=0, le=500)
-    fill_at: FillAt = FillAt.NEXT_OPEN
-    stop_loss: float | None = None  # written atr:N
-    take_profit: float | None = None  # written r:N
-    trailing_stop: float | None = None  # written atr:N
-
-    @field_validator("stop_loss", "trailing_stop", mode="before")
-    @classmethod
-    def _atr_multiple(cls, value: Any) -> Any:
-        return None if value is None else parse_multiple(value, "atr")
-
-    @field_validator("take_profit", mode="before")
-    @classmethod
-    def _r_multiple(cls, value: Any) -> Any:
-        return None if value is None else parse_multiple(value, "r")
+    commission: CommissionModel = from_config("commission")
+    slippage_bps: float = from_config("slippage_bps")
+    fill_at: FillAt = from_config("fill_at")
+    stop_loss: float | None = from_config("stop_loss_atr")  # written atr:N
+    take_profit: float | None = from_config("take_profit_r")  # written r:N
+    trailing_stop: float | None = from_config("trailing_stop_atr")  # written atr:N
 
 
 class DataSection(_Section):
@@ -125,10 +132,18 @@ CONFIG_KEYS = {
     "end": "period.end",
     "timeframe": "timeframe",
     "initial_capital": "portfolio.initial_capital",
-    "position_size_pct": "portfolio.position_size_pct",
+    "sizing": "portfolio.sizing",
+    "risk_per_trade_pct": "portfolio.risk_per_trade_pct",
+    "position_pct": "portfolio.position_pct",
+    "position_units": "portfolio.position_units",
+    "max_position_pct": "portfolio.max_position_pct",
     "allocation": "portfolio.allocation",
     "commission": "execution.commission",
     "slippage_bps": "execution.slippage_bps",
+    "fill_at": "execution.fill_at",
+    "stop_loss_atr": "execution.stop_loss",
+    "take_profit_r": "execution.take_profit",
+    "trailing_stop_atr": "execution.trailing_stop",
     "benchmark": "benchmark",
     "risk_free_rate": "risk_free_rate",
     "data_source": "data.source",
@@ -139,11 +154,11 @@ class BacktestFile(_Section):
     strategy: StrategySection
     instruments: list[str] = Field(min_length=1, max_length=10)
     period: PeriodSection = Field(default_factory=PeriodSection)
-    timeframe: Timeframe = Timeframe.DAILY
+    timeframe: Timeframe = from_config("timeframe")
     portfolio: PortfolioSection = Field(default_factory=PortfolioSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
-    benchmark: str = "SPY"
-    risk_free_rate: float = Field(default=0.0, ge=-0.5, le=1.0)
+    benchmark: str = from_config("benchmark")
+    risk_free_rate: float = from_config("risk_free_rate")
     data: DataSection = Field(default_factory=DataSection)
     output: OutputSection = Field(default_factory=OutputSection)
 
@@ -192,8 +207,10 @@ class BacktestFile(_Section):
             end=self.period.end,
             timeframe=self.timeframe,
             initial_capital=self.portfolio.initial_capital,
-            position_size_pct=self.portfolio.position_size_pct,
             sizing=self.portfolio.sizing,
+            risk_per_trade_pct=self.portfolio.risk_per_trade_pct,
+            position_pct=self.portfolio.position_pct,
+            position_units=self.portfolio.position_units,
             max_position_pct=self.portfolio.max_position_pct,
             allocation=self.portfolio.allocation,
             commission=self.execution.commission,

@@ -101,7 +101,7 @@ class Allocation(StrEnum):
 
 
 class SizingMode(StrEnum):
-    """What ``position_size_pct`` means."""
+    """How each entry is sized; each mode has its own size field in BacktestConfig."""
 
     RISK = "risk"  # % of equity lost if the stop (ATR distance) is hit
     PERCENT = "percent"  # % of equity put into the position

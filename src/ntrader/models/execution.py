@@ -1,4 +1,4 @@
-"""How orders are charged and filled: commission models and slippage (SPEC §7)."""
+"""How orders are charged and filled: commission models and slippage."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class CommissionType(StrEnum):
 class CommissionModel(BaseModel):
     """A commission schedule. ``per_share`` defaults to IBKR's fixed pricing."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # An infinite amount passes ``ge=0`` and would reach nautilus as an overflow.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     type: CommissionType = CommissionType.FIXED
     value: float = Field(default=1.0, ge=0)

@@ -1,4 +1,4 @@
-"""Performance metrics from the daily equity curve and closed trades (SPEC §6).
+"""Performance metrics from the daily equity curve and closed trades.
 
 Every formula is written out in ``docs/metrics.md``. Returns are annualised on the run's
 calendar (``periods_per_year``: the NYSE's sessions, 260 for FX, 365 for crypto; see
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ntrader.models.backtest import TradeRecord
+from ntrader.models.backtest import MAX_RISK_FREE_RATE, MIN_RISK_FREE_RATE, TradeRecord
 
 TRADING_DAYS = 252
 
@@ -31,7 +31,7 @@ def _finite(value: float) -> float | None:
 
 def check_risk_free_rate(risk_free_rate: float) -> float:
     """An annual rate as a fraction; 4 (meaning 4 %) is caught here rather than believed."""
-    if not -0.5 <= risk_free_rate <= 1.0:
+    if not MIN_RISK_FREE_RATE <= risk_free_rate <= MAX_RISK_FREE_RATE:
         raise ValueError(
             f"risk-free rate {risk_free_rate} is not an annual fraction (e.g. 0.04 for 4 %)"
         )
@@ -226,7 +226,7 @@ def compute_metrics(
     risk_free_rate: float = 0.0,
     periods_per_year: float = TRADING_DAYS,
 ) -> dict[str, dict[str, Any]]:
-    """All SPEC §6 metrics, grouped as stored."""
+    """All the metrics (docs/metrics.md), grouped as stored."""
     check_risk_free_rate(risk_free_rate)
     if not (math.isfinite(periods_per_year) and periods_per_year > 0):
         raise ValueError(f"periods per year must be a positive number, not {periods_per_year}")

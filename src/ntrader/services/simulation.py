@@ -167,7 +167,7 @@ def simulate(
         initial_capital=config.initial_capital,
         commission=config.commission,
         slippage_bps=config.slippage_bps,
-        risk_pct=config.position_size_pct,
+        position_size=config.position_size,
         fill_at=config.fill_at,
         sizing=config.sizing,
         max_position_pct=config.max_position_pct,
