@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from ntrader.core.errors import DataValidationError
+from ntrader.db import bar_bulk
 from ntrader.db.database import Database
 from ntrader.db.tables import bars, instruments
+from ntrader.models.bars import BarArrays
 from ntrader.models.enums import AssetClass, Timeframe
+from ntrader.models.instrument import InstrumentSpec
 from ntrader.services import data_service
 from ntrader.services.csv_loader import read_bars_csv
 from ntrader.services.data_service import DataService, ImportInterruptedError, ImportRequest
@@ -169,3 +173,47 @@ def test_schema_head_constant_matches_alembic(database_url: str) -> None:
     Database(database_url).dispose()
     assert current_revision(engine) == SCHEMA_HEAD
     engine.dispose()
+
+
+def _three_bars() -> BarArrays:
+    prices = np.array([10.0, 11.0, 12.0])
+    return BarArrays(
+        ts=np.array([1, 2, 3], dtype=np.int64) * 86_400_000_000_000,
+        open=prices,
+        high=prices + 1,
+        low=prices - 1,
+        close=prices,
+        volume=np.full(3, 100.0),
+        price_precision=2,
+    )
+
+
+def test_load_sees_the_bars_its_own_transaction_wrote(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load after a write in the same transaction reads on that transaction's connection
+    (the fast reader's own connection would not see them); before any write it uses the
+    fast reader. Rolled back, the bars are gone."""
+    fast_reads: list[int] = []
+    fetch_bars = bar_bulk.fetch_bars
+
+    def counted(*args: Any) -> dict[str, np.ndarray]:
+        fast_reads.append(1)
+        return fetch_bars(*args)
+
+    monkeypatch.setattr(bar_bulk, "fetch_bars", counted)
+    written = _three_bars()
+    with database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+    with database.transaction() as repos:
+        fresh = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
+        assert fresh.is_empty
+        assert len(fast_reads) == 1
+        repos.bars.add(stored, Timeframe.DAILY, written)
+        loaded = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
+        np.testing.assert_array_equal(loaded.ts, written.ts)
+        np.testing.assert_array_equal(loaded.close, written.close)
+        assert len(fast_reads) == 1
+        repos.connection.rollback()
+    with database.transaction() as repos:
+        assert repos.bars.load(stored, Timeframe.DAILY, 0, 2**62).is_empty

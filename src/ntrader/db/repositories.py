@@ -250,9 +250,19 @@ class BarRepository:
     def load(
         self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
     ) -> BarArrays:
-        columns = bar_bulk.fetch_bars(
-            self._connection, instrument.pk, timeframe.value, start_ns, end_ns
+        """The bars with ``start_ns <= ts < end_ns``, including those this transaction wrote
+        and has not committed yet.
+
+        The fast reader has a connection of its own and sees committed rows only, which is
+        all a transaction that has not written can see anyway; one that has written reads on
+        its own connection.
+        """
+        read = (
+            bar_bulk.read_in_transaction
+            if _transaction_has_written(self._connection)
+            else bar_bulk.fetch_bars
         )
+        columns = read(self._connection, instrument.pk, timeframe.value, start_ns, end_ns)
         return BarArrays(**columns, price_precision=instrument.spec.price_precision)
 
     def coverage(
@@ -294,6 +304,20 @@ class BarRepository:
                 )
             ).scalar_one()
         )
+
+
+def _transaction_has_written(connection: Connection) -> bool:
+    """Whether the connection's transaction holds changes (or, on SQLite, the write lock)
+    that other connections cannot see yet."""
+    if connection.dialect.name == "postgresql":
+        # A transaction gets an id at its first write (or row lock), not before.
+        return bool(
+            connection.exec_driver_sql(
+                "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
+            ).scalar_one()
+        )
+    # pysqlite opens its transaction at the first write (or lock_series' BEGIN IMMEDIATE).
+    return bool(connection.connection.driver_connection.in_transaction)
 
 
 class BacktestRepository:
