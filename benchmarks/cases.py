@@ -537,7 +537,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     except SystemExit:
         pass
 heavy = ("nautilus_trader", "pandas", "numpy", "sqlalchemy", "alembic", "pydantic", "plotly",
-         "rich", "psycopg", "structlog")
+         "rich", "psycopg")
 print(json.dumps({name: name in sys.modules for name in heavy}))
 """
 

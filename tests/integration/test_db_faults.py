@@ -16,8 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
+from ntrader.cli.main import cli_hint
 from ntrader.core.errors import ServiceUnavailableError, UserInputError
 from ntrader.core.instrument_catalog import default_spec
+from ntrader.db import faults
 from ntrader.db.database import Database
 from ntrader.db.engine import SCHEMA_HEAD, create_db_engine, describe_url, normalise_url
 from ntrader.db.faults import database_errors
@@ -195,3 +197,13 @@ def test_any_text_is_a_url_or_one_clear_refusal(raw: str) -> None:
 def test_database_errors_leave_non_database_errors_alone(tmp_path: Path) -> None:
     with pytest.raises(KeyError), database_errors(URL.create("sqlite", database="x.db")):
         raise KeyError("not the database's")
+
+
+def test_the_cli_names_the_flags_behind_the_stores_hints() -> None:
+    """The store says "the database URL"; the CLI adds the flag and the variable."""
+    hint = f"Point {faults.URL_SETTING} at another file; check {faults.SCHEMA_REVISION}."
+    assert cli_hint(hint) == (
+        "Point the database URL (--database-url or NTRADER_DATABASE_URL) at another file; "
+        "check the database's schema revision (`ntrader db current`)."
+    )
+    assert cli_hint(None) is None

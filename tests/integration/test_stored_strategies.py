@@ -14,7 +14,7 @@ from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import StrategyStatus, Timeframe
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.data_service import DataService, ImportRequest
-from ntrader.services.strategy_service import StrategyService, read_params_file
+from ntrader.services.strategy_service import StrategyService, read_strategy_file
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_export_round_trips_through_params_file(database: Database, tmp_path: Pa
     document = yaml.safe_load(path.read_text())
     assert document["strategy"]["type"] == "sma_crossover"
     assert document["strategy"]["description"] == "weekly"
-    copy = service.create("s2", document["strategy"]["type"], read_params_file(path))
+    copy = service.create("s2", document["strategy"]["type"], read_strategy_file(path).parameters)
     assert copy.parameters == service.get("s").parameters
 
 

@@ -98,6 +98,23 @@ def _usage_message(exc: click.ClickException) -> str:
     return exc.format_message()
 
 
+# The store's hints name its settings (ntrader.db.faults); the CLI adds what sets them.
+_STORE_PHRASES = {
+    "the database URL": "the database URL (--database-url or NTRADER_DATABASE_URL)",
+    "the database's schema revision": "the database's schema revision (`ntrader db current`)",
+    "the traceback has the details": "re-run with --debug to see the details",
+}
+
+
+def cli_hint(hint: str | None) -> str | None:
+    """``hint`` with the flags, variables and commands that the store's phrases stand for."""
+    if hint is None:
+        return None
+    for phrase, named in _STORE_PHRASES.items():
+        hint = hint.replace(phrase, named)
+    return hint
+
+
 def main() -> None:
     from ntrader.core.errors import NtraderError
 
@@ -120,7 +137,7 @@ def main() -> None:
     except NtraderError as exc:
         if app.debug:
             traceback.print_exc()
-        _fail(app, exc.message, exc.exit_code, exc.hint)
+        _fail(app, exc.message, exc.exit_code, cli_hint(exc.hint))
     except Exception as exc:
         if app.debug:
             traceback.print_exc()

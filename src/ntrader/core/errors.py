@@ -1,4 +1,4 @@
-"""Error types that map to the CLI's exit codes (SPEC §4).
+"""Error types that map to the CLI's exit codes.
 
 Services raise these; the CLI turns them into one clear sentence and an exit code.
 """
@@ -28,7 +28,7 @@ class NotFoundError(UserInputError):
 
 
 class DataValidationError(UserInputError):
-    """A data file breaks a rule (SPEC §9); nothing was written."""
+    """A data file breaks a rule; nothing was written."""
 
 
 class ServiceUnavailableError(NtraderError):

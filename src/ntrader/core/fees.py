@@ -1,4 +1,4 @@
-"""Commission schedules (SPEC §7) as a nautilus fee model.
+"""Commission schedules (docs/execution.md) as a nautilus fee model.
 
 One model serves the three schedules of ``CommissionModel``: a fixed amount per order, an
 amount per share (IBKR: 0.005 USD, at least 1 USD, at most 1 % of the trade value) and a

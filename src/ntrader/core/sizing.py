@@ -6,8 +6,8 @@ import math
 
 from ntrader.models.execution import SizingMode
 
-MAX_POSITION_FRACTION = 0.10  # SPEC §5: no single position above 10 % of portfolio value
-MAX_GROSS_LEVERAGE = 3.0  # SPEC §5: margin used at most 3x account value
+MAX_POSITION_FRACTION = 0.10  # no single position above 10 % of portfolio value
+MAX_GROSS_LEVERAGE = 3.0  # margin used at most 3x the account value
 
 
 def order_quantity(

@@ -88,7 +88,7 @@ def normalise_url(url: str | URL) -> URL:
     raise UserInputError(
         f"The database URL {describe_url(parsed)} uses {backend!r}, which ntrader does not "
         f"support; it supports {SUPPORTED_URLS}.",
-        hint=f"Fix {faults.URL_SOURCES}.",
+        hint=f"Fix {faults.URL_SETTING}.",
     )
 
 
@@ -118,7 +118,7 @@ def _is_sqlite_file(url: URL) -> bool:
 def _path_hint(text: str) -> str:
     if "://" not in text and ("/" in text or text.endswith(".db")):
         return f"For an SQLite file there, use sqlite:///{Path(text).expanduser().absolute()}."
-    return f"Fix {faults.URL_SOURCES}."
+    return f"Fix {faults.URL_SETTING}."
 
 
 def create_db_engine(
@@ -154,7 +154,7 @@ def _prepare_sqlite_path(path: Path) -> None:
         raise ServiceUnavailableError(
             f"Cannot create the directory {path.parent} for the SQLite database: "
             f"{exc.strerror or type(exc).__name__}.",
-            hint=f"Create it yourself, or choose another location with {faults.URL_SOURCES}.",
+            hint=f"Create it yourself, or point {faults.URL_SETTING} at another location.",
         ) from exc
 
 
@@ -225,8 +225,8 @@ def _migrate(engine: Engine, connection: Connection, revision: str | None) -> No
         raise ServiceUnavailableError(
             f"The database at {describe_url(engine.url)} has schema revision {revision}, which "
             f"this version of ntrader does not know (its newest is {SCHEMA_HEAD}).",
-            hint="A newer ntrader migrated it: upgrade ntrader, or choose another database with "
-            f"{faults.URL_SOURCES}.",
+            hint="A newer ntrader migrated it: upgrade ntrader, or point "
+            f"{faults.URL_SETTING} at another database.",
         )
     config.attributes["connection"] = connection
     command.upgrade(config, "head")

@@ -23,7 +23,9 @@ from sqlalchemy.exc import DBAPIError
 
 from ntrader.core.errors import NtraderError, ServiceUnavailableError
 
-URL_SOURCES = "--database-url or NTRADER_DATABASE_URL"
+# The store names its settings, not the flags or variables that set them: the CLI adds those.
+URL_SETTING = "the database URL"
+SCHEMA_REVISION = "the database's schema revision"
 BUSY_TIMEOUT_VARIABLE = "NTRADER_SQLITE_BUSY_TIMEOUT_MS"
 
 # SQLite primary result codes (https://sqlite.org/rescode.html); extended codes keep these
@@ -123,25 +125,25 @@ def _sqlite_error(error: sqlite3.Error, url: URL) -> NtraderError:
             f"The SQLite database {path} is read-only: ntrader cannot write to the file or to "
             "its directory.",
             hint=f"Give your user write access to both (SQLite keeps {Path(path).name}-wal and "
-            f"{Path(path).name}-shm beside the file), or choose another file with {URL_SOURCES}.",
+            f"{Path(path).name}-shm beside the file), or point {URL_SETTING} at another file.",
         )
     if code == _SQLITE_CANTOPEN:
         return ServiceUnavailableError(
             f"Cannot open the SQLite database {path}: the file or its directory is not accessible.",
             hint="Check that the directory exists and that your user may read and write there, "
-            f"or choose another file with {URL_SOURCES}.",
+            f"or point {URL_SETTING} at another file.",
         )
     if code == _SQLITE_NOTADB:
         return ServiceUnavailableError(
             f"{path} is not an SQLite database.",
-            hint=f"Point {URL_SOURCES} at an ntrader database file, or move this file away so "
+            hint=f"Point {URL_SETTING} at an ntrader database file, or move this file away so "
             "a new database can be created there.",
         )
     if code == _SQLITE_CORRUPT:
         return ServiceUnavailableError(
             f"The SQLite database {path} is damaged.",
             hint="Restore it from a backup (the sqlite3 shell's .recover can rescue data), or "
-            f"choose another file with {URL_SOURCES}.",
+            f"point {URL_SETTING} at another file.",
         )
     if code == _SQLITE_FULL:
         return ServiceUnavailableError(
@@ -184,7 +186,7 @@ def _postgres_error(error: Any, url: URL, *, connecting: bool) -> NtraderError:
         return ServiceUnavailableError(
             f"The database at {describe_url(url)} is read-only (a standby, or "
             "default_transaction_read_only is on).",
-            hint=f"Point {URL_SOURCES} at the primary server.",
+            hint=f"Point {URL_SETTING} at the primary server.",
         )
     if state == _PG_NO_PRIVILEGE:
         return ServiceUnavailableError(
@@ -225,7 +227,7 @@ def _auth_failed(url: URL) -> NtraderError:
     return ServiceUnavailableError(
         f"PostgreSQL at {_server(url)} refused the login: authentication failed for user "
         f'"{_user(url)}".',
-        hint=f"Check the user name and password in {URL_SOURCES} (and the server's pg_hba.conf).",
+        hint=f"Check the user name and password in {URL_SETTING} (and the server's pg_hba.conf).",
     )
 
 
@@ -250,7 +252,7 @@ def _connection_lost(url: URL) -> NtraderError:
 def _generic(url: URL, what: str) -> NtraderError:
     return ServiceUnavailableError(
         f"The database at {describe_url(url)} failed the operation ({what}).",
-        hint="Run `ntrader db current` to check the schema; re-run with --debug for details.",
+        hint=f"Check {SCHEMA_REVISION}; the traceback has the details.",
     )
 
 
@@ -264,7 +266,7 @@ def _diagnose_failed_connection(url: URL) -> NtraderError:
             return ServiceUnavailableError(
                 f"Cannot reach the database at {describe_url(url)}: the host name {host} does "
                 "not resolve.",
-                hint=f"Check the host in {URL_SOURCES}.",
+                hint=f"Check the host in {URL_SETTING}.",
             )
         try:
             socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
@@ -272,7 +274,7 @@ def _diagnose_failed_connection(url: URL) -> NtraderError:
             return ServiceUnavailableError(
                 f"Cannot reach the database at {describe_url(url)}: nothing is listening at "
                 f"{host}:{port}.",
-                hint=f"Start PostgreSQL there, or fix the host and port in {URL_SOURCES}.",
+                hint=f"Start PostgreSQL there, or fix the host and port in {URL_SETTING}.",
             )
     import psycopg
 
@@ -300,7 +302,7 @@ def _diagnose_failed_connection(url: URL) -> NtraderError:
     return ServiceUnavailableError(
         f"Cannot connect to PostgreSQL at {describe_url(url)}.",
         hint=f"Check that the server is running and the user, password and socket directory "
-        f"in {URL_SOURCES}.",
+        f"in {URL_SETTING}.",
     )
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy table definitions: the schema every migration builds towards (SPEC §5)."""
+"""SQLAlchemy table definitions: the schema every migration builds towards."""
 
 from __future__ import annotations
 

@@ -128,11 +128,6 @@ def exactness(columns: list[np.ndarray]) -> Exactness:
     return Exactness(decimals, inexact, too_long)
 
 
-def decimals_needed(values: np.ndarray) -> int:
-    """The most decimals any (exactly writable, finite) value needs; 0 for none."""
-    return exactness([values[np.isfinite(values)]]).decimals
-
-
 def decimal_texts(columns: list[np.ndarray], min_decimals: int = 0) -> list[list[str]]:
     """The columns as decimal texts that read back to the very same floats.
 

@@ -6,4 +6,4 @@ from datetime import date
 
 DEFAULT_START = date(2019, 1, 1)
 DEFAULT_END = date(2024, 12, 31)
-MAX_POSITION_PCT = 300.0  # SPEC §5: margin used at most 3x account value
+MAX_POSITION_PCT = 300.0  # margin used at most 3x the account value

@@ -11,7 +11,7 @@ CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD")
 
 
 class InstrumentSpec(BaseModel):
-    """One tradable instrument (SPEC §5). ``instrument_id`` reads like ``AAPL.NASDAQ``."""
+    """One tradable instrument. ``instrument_id`` reads like ``AAPL.NASDAQ``."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -1,4 +1,4 @@
-"""A stored, named strategy: a type plus validated parameters, with a life cycle (SPEC §5)."""
+"""A stored, named strategy: a type plus validated parameters, with a life cycle."""
 
 from __future__ import annotations
 

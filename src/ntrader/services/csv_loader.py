@@ -1,4 +1,4 @@
-"""Read a CSV file of OHLCV bars into ``BarArrays`` and check it against the data rules (SPEC §9).
+"""Read a CSV file of OHLCV bars into ``BarArrays`` and check it against the data rules.
 
 The reader is liberal about the file's shape (column names, case, extra columns, timestamp
 formats, BOM, CRLF) and strict about its content. A file that cannot be read as a table (empty,

@@ -74,7 +74,7 @@ def benchmark_on_days(
 def snapshots_at(
     path: PortfolioPath, daily: DailyEquity, fill_ts: np.ndarray
 ) -> list[PortfolioSnapshot]:
-    """A snapshot at each day's close and at each fill (SPEC §5)."""
+    """A snapshot at each day's close and at each fill."""
     wanted = np.union1d(daily.ts[1:], fill_ts)
     index = np.clip(np.searchsorted(path.ts, wanted, side="right") - 1, 0, None)
     return [

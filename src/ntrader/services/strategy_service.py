@@ -1,6 +1,6 @@
 """Named strategies kept in the database: create, edit, validate, export, archive.
 
-Life cycle (SPEC §5): draft -> active -> archived. Only active strategies can be
+Life cycle: draft -> active -> archived. Only active strategies can be
 backtested; archived ones are read-only. A successful ``validate`` activates a draft.
 """
 
@@ -105,11 +105,6 @@ def read_strategy_file(path: Path) -> StrategyFile:
                 hint="A strategy block has name, type, parameters and description.",
             )
     return StrategyFile(path, **{"parameters": {}, **fields})
-
-
-def read_params_file(path: Path) -> dict[str, Any]:
-    """Parameters from a YAML/JSON file: a plain mapping, or a ``strategy.parameters`` block."""
-    return read_strategy_file(path).parameters
 
 
 class StrategyService:
