@@ -33,7 +33,7 @@ def _run(allocation: Allocation) -> SimulationResult:
         commission=CommissionModel(value=0.0),
         fill_at=FillAt.CLOSE,
         sizing=SizingMode.PERCENT,
-        position_size_pct=80.0,
+        position_pct=80.0,
         max_position_pct=100.0,
         allocation=allocation,
     )

@@ -48,7 +48,7 @@ def _run(specs_and_bars: list[tuple[InstrumentSpec, BarArrays]]) -> SimulationRe
         end=date(2023, 12, 31),
         # Percent sizing places no stop, so a final trend leaves its position open.
         sizing="percent",
-        position_size_pct=10,
+        position_pct=10,
     )
     inputs = [
         InstrumentBars(spec=spec, timeframe=Timeframe.DAILY, bars=bars)

@@ -80,7 +80,7 @@ def test_every_run_ending_in_open_positions_is_reconciled_with_nautilus(
         # Percent sizing places no stop, so the final move leaves the position open
         # (risk sizing's ATR stop would close a short that the rally runs against).
         sizing="percent",
-        position_size_pct=10,
+        position_pct=10,
     )
     result = simulate(config, kind, _inputs(final_move))
     open_trades = [t for t in result.trades if t.is_open]

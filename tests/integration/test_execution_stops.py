@@ -16,7 +16,7 @@ from ntrader.core.nautilus_bars import close_times_ns, open_times_ns
 from ntrader.core.runner import InstrumentBars
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
 from ntrader.core.strategy_registry import StrategyParams, StrategyType
-from ntrader.models.backtest import BacktestConfig, TradeRecord
+from ntrader.models.backtest import SIZE_FIELDS, BacktestConfig, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
@@ -215,13 +215,13 @@ def test_a_signal_on_the_last_bar_is_not_traded_at_the_next_open() -> None:
 
 @pytest.mark.parametrize(
     ("sizing", "size", "quantity"),
-    [(SizingMode.PERCENT, 50.0, 500), (SizingMode.FIXED, 7.0, 7), (SizingMode.RISK, 0.5, 125)],
+    [(SizingMode.PERCENT, 50.0, 500), (SizingMode.FIXED, 7, 7), (SizingMode.RISK, 0.5, 125)],
 )
 def test_sizing_modes_and_the_exposure_they_leave(
     sizing: SizingMode, size: float, quantity: int
 ) -> None:
     frame = quiet_bars(40)
-    result = backtest(frame, sizing=sizing, position_size_pct=size)
+    result = backtest(frame, sizing=sizing, **{SIZE_FIELDS[sizing]: size})
     trade = only_trade(result)
     assert trade.quantity == quantity
     # Held at 100 from bar 21's open to the end; marked at the closes of bars 21..39.
@@ -233,5 +233,5 @@ def test_sizing_modes_and_the_exposure_they_leave(
 
 def test_the_position_cap_binds_every_mode() -> None:
     frame = quiet_bars(40)
-    result = backtest(frame, sizing=SizingMode.FIXED, position_size_pct=900, max_position_pct=5)
+    result = backtest(frame, sizing=SizingMode.FIXED, position_units=900, max_position_pct=5)
     assert only_trade(result).quantity == 50  # 5 % of 100,000 at 100

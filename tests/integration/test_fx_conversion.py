@@ -80,7 +80,7 @@ def _all_in_config(spec: InstrumentSpec, params: ScriptedParams, fill_at: FillAt
         commission=TWO_DOLLARS,
         fill_at=fill_at,
         sizing=SizingMode.PERCENT,
-        position_size_pct=100.0,
+        position_pct=100.0,
         max_position_pct=100.0,
         initial_stop_atr=None,
     )
@@ -162,7 +162,7 @@ def test_usdjpy_runs_with_slippage_and_ibkr_commission_reconcile_with_nautilus(
         slippage_bps=5,
         fill_at=fill_at,
         sizing=SizingMode.PERCENT,
-        position_size_pct=10.0,
+        position_pct=10.0,
     )
     result = simulate(config, kind, inputs)
     assert len(result.trades) >= 4
@@ -259,7 +259,7 @@ CROSS = BacktestConfig(
     start=date(2023, 1, 1),
     end=date(2023, 12, 31),
     sizing=SizingMode.PERCENT,
-    position_size_pct=10.0,
+    position_pct=10.0,
 )
 
 

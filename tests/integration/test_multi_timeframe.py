@@ -103,7 +103,7 @@ def _run(
         commission=CommissionModel(value=0.0),
         fill_at=fill_at,
         sizing=SizingMode.PERCENT,
-        position_size_pct=10.0,
+        position_pct=10.0,
     )
     return simulate(config, kind, [inputs])
 

@@ -54,7 +54,7 @@ def _config(**overrides: object) -> BacktestConfig:
         "timeframe": Timeframe.MINUTE_5,
         "fill_at": FillAt.CLOSE,
         "sizing": SizingMode.PERCENT,
-        "position_size_pct": 10.0,
+        "position_pct": 10.0,
     }
     values.update(overrides)
     return BacktestConfig(**values)

@@ -80,7 +80,7 @@ def test_entries_and_exits_fill_at_the_next_open_or_the_crossing_bars_close(
         commission=CommissionModel(value=0.0),
         # 10 % of equity without a stop: this test is about when orders fill, not exits.
         sizing=SizingMode.PERCENT,
-        position_size_pct=10,
+        position_pct=10,
         fill_at=fill_at,
     )
     result = simulate(

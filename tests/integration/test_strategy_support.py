@@ -79,7 +79,7 @@ def run(
         slippage_bps=slippage_bps,
         fill_at=fill_at,
         sizing=SizingMode.PERCENT,
-        position_size_pct=10.0,
+        position_pct=10.0,
     )
     inputs = [InstrumentBars(spec=spec, timeframe=Timeframe.DAILY, bars=data)]
     return Run(result=simulate(config, kind, inputs), data=data)
