@@ -193,10 +193,6 @@ def test_backtest_run_json_show_and_list(
             "position_pct 50% of equity is above the position cap of 10%",
         ),
         (
-            ["--sizing", "percent", "--risk-per-trade-pct", "2"],
-            "risk_per_trade_pct sizes risk sizing, but the sizing is percent",
-        ),
-        (
             ["--sizing", "fixed", "--position-size", "2.5"],
             "--position-size: Input should be a valid integer, got a number with a fractional",
         ),

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from pydantic.fields import FieldInfo
 
 from ntrader.cli.backtest import run as backtest_run
+from ntrader.cli.params import risk_free_rate_option
 from ntrader.cli.run_options import (
     FIELD_OPTIONS,
     config_from_options,
     field_bounds,
-    risk_free_rate_option,
     run_options,
 )
 from ntrader.core.errors import UserInputError
@@ -186,6 +186,16 @@ def test_position_size_is_the_old_name_of_the_modes_size(
 def test_the_old_and_the_new_size_flag_together_are_refused() -> None:
     with pytest.raises(click.UsageError, match="--position-size is the old name of"):
         _config_from_flags("--position-size", "2", "--risk-per-trade-pct", "2")
+
+
+def test_another_modes_size_is_refused_naming_both_flags() -> None:
+    with pytest.raises(UserInputError) as caught:
+        _config_from_flags("--sizing", "percent", "--risk-per-trade-pct", "2")
+    assert caught.value.message == (
+        "Invalid backtest settings: risk_per_trade_pct sizes risk sizing, but the sizing is "
+        "percent: give position_pct, or choose sizing risk (risk_per_trade_pct from "
+        "--risk-per-trade-pct; sizing from --sizing)."
+    )
 
 
 def test_a_sizing_flag_drops_the_files_size_for_another_mode(tmp_path: Path) -> None:

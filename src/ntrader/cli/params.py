@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 import click
 
+from ntrader.models.defaults import MAX_RISK_FREE_RATE, MIN_RISK_FREE_RATE
 from ntrader.models.enums import Timeframe
 
 
@@ -40,6 +42,17 @@ class DateType(click.ParamType):
 
 TIMEFRAME = TimeframeType()
 DATE = DateType()
+
+
+def risk_free_rate_option(help_text: str) -> Callable[[Any], Any]:
+    """``--risk-free-rate`` for a command that recomputes metrics of stored runs (no
+    default: the rate the run was stored with), limited like the run setting."""
+    return click.option(
+        "--risk-free-rate",
+        type=click.FloatRange(MIN_RISK_FREE_RATE, MAX_RISK_FREE_RATE),
+        default=None,
+        help=help_text,
+    )
 
 
 def parse_params(pairs: tuple[str, ...], option: str = "--param") -> dict[str, object]:

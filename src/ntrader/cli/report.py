@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ntrader.cli.context import AppContext, app_context, common_options
-from ntrader.cli.run_options import risk_free_rate_option
+from ntrader.cli.params import risk_free_rate_option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

@@ -21,7 +21,7 @@ from pydantic import BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 
 from ntrader.cli.params import DATE, TIMEFRAME, parse_params
-from ntrader.models.backtest import SIZE_FIELDS, BacktestConfig, RiskFreeRate
+from ntrader.models.backtest import SIZE_FIELDS, BacktestConfig
 from ntrader.models.enums import SizingMode, Timeframe
 
 if TYPE_CHECKING:
@@ -122,18 +122,6 @@ def field_option(parameter: str, field: str) -> Callable[[Any], Any]:
         type=_click_type(info),
         default=default,
         show_default=default is not None,
-        help=help_text,
-    )
-
-
-def risk_free_rate_option(help_text: str) -> Callable[[Any], Any]:
-    """``--risk-free-rate`` for a command that recomputes metrics of stored runs (no
-    default: the rate the run was stored with), limited like the run setting."""
-    bounds = field_bounds(FieldInfo.from_annotation(RiskFreeRate))
-    return click.option(
-        "--risk-free-rate",
-        type=click.FloatRange(bounds["ge"], bounds["le"]),
-        default=None,
         help=help_text,
     )
 

@@ -20,7 +20,13 @@ from pydantic import (
     model_validator,
 )
 
-from ntrader.models.defaults import DEFAULT_END, DEFAULT_START, MAX_POSITION_PCT
+from ntrader.models.defaults import (
+    DEFAULT_END,
+    DEFAULT_START,
+    MAX_POSITION_PCT,
+    MAX_RISK_FREE_RATE,
+    MIN_RISK_FREE_RATE,
+)
 from ntrader.models.enums import ReportType, RunStatus, Timeframe, TradeSide
 from ntrader.models.execution import (
     Allocation,
@@ -36,8 +42,6 @@ from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 MONEY_MAX = 17_014_118_346_046.0
 DEFAULT_STOP_ATR = 2.0  # risk sizing's stop distance, in ATRs, unless a stop-loss is given
 
-# An annual rate as a fraction: 4 (meant as 4 %) is refused rather than believed.
-MIN_RISK_FREE_RATE, MAX_RISK_FREE_RATE = -0.5, 1.0
 RiskFreeRate = Annotated[
     float,
     Field(

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ntrader.models.backtest import MAX_RISK_FREE_RATE, MIN_RISK_FREE_RATE, TradeRecord
+from ntrader.models.backtest import TradeRecord
+from ntrader.models.defaults import MAX_RISK_FREE_RATE, MIN_RISK_FREE_RATE
 
 TRADING_DAYS = 252
 
