@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic.fields import FieldInfo
 
 from ntrader.cli.backtest import run as backtest_run
@@ -89,6 +92,14 @@ def _config_from_file(tmp_path: Path, values: dict[str, Any]) -> BacktestConfig:
     return load_backtest_file(path).to_config()
 
 
+def _context_flags(context: dict[str, Any]) -> list[str]:
+    return [part for name, value in context.items() for part in (_flag(name), str(value))]
+
+
+def _flag(parameter: str) -> str:
+    return "--" + parameter.replace("_", "-")
+
+
 def _options_by_name() -> dict[str, click.Option]:
     return {param.name: param for param in backtest_run.params if isinstance(param, click.Option)}
 
@@ -144,13 +155,9 @@ def test_the_cli_and_a_file_refuse_and_accept_at_the_fields_limits(
     the flag and the file key follow (and this test with them)."""
     bounds = field_bounds(BacktestConfig.model_fields[field])
     parameter = next(name for name, target in FIELD_OPTIONS.items() if target == field)
-    flag = "--" + parameter.replace("_", "-")
+    flag = _flag(parameter)
     context = _CONTEXT.get(field, {})
-    context_flags = [
-        part
-        for name, value in context.items()
-        for part in ("--" + name.replace("_", "-"), str(value))
-    ]
+    context_flags = _context_flags(context)
     file_key = re.escape(".".join(_FILE_KEYS[field]))
     for value in _just_outside(bounds):
         text = str(int(value)) if field == "position_units" else repr(value)
@@ -162,6 +169,34 @@ def test_the_cli_and_a_file_refuse_and_accept_at_the_fields_limits(
         if value is not None:
             assert getattr(_config_from_flags(*context_flags, flag, str(value)), field) == value
             assert getattr(_config_from_file(tmp_path, {**context, field: value}), field) == value
+
+
+_FLOAT_FIELDS = [
+    field
+    for field in _BOUNDED
+    if BacktestConfig.model_fields[field].annotation in (float, float | None)
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(field=st.sampled_from(_FLOAT_FIELDS), value=st.floats())
+def test_a_flag_and_its_file_key_agree_on_any_number(field: str, value: float) -> None:
+    """Whatever the number (nan, inf, huge, tiny), the flag and the key both take it or
+    both refuse it, and a taken value arrives unchanged."""
+    parameter = next(name for name, target in FIELD_OPTIONS.items() if target == field)
+    context = _CONTEXT.get(field, {})
+    outcomes: list[bool | None] = []
+    with tempfile.TemporaryDirectory() as directory:
+        for build in (
+            lambda: _config_from_flags(*_context_flags(context), _flag(parameter), repr(value)),
+            lambda: _config_from_file(Path(directory), {**context, field: value}),
+        ):
+            try:
+                outcomes.append(getattr(build(), field) == value)
+            except UserInputError:
+                outcomes.append(None)
+    assert outcomes[0] is outcomes[1]
+    assert outcomes[0] in (True, None)
 
 
 @pytest.mark.parametrize(
