@@ -23,6 +23,7 @@ from ntrader.cli.run_options import (
     FIELD_OPTIONS,
     config_from_options,
     field_bounds,
+    flag_of,
     run_options,
 )
 from ntrader.core.errors import UserInputError
@@ -93,11 +94,7 @@ def _config_from_file(tmp_path: Path, values: dict[str, Any]) -> BacktestConfig:
 
 
 def _context_flags(context: dict[str, Any]) -> list[str]:
-    return [part for name, value in context.items() for part in (_flag(name), str(value))]
-
-
-def _flag(parameter: str) -> str:
-    return "--" + parameter.replace("_", "-")
+    return [part for name, value in context.items() for part in (flag_of(name), str(value))]
 
 
 def _options_by_name() -> dict[str, click.Option]:
@@ -155,7 +152,7 @@ def test_the_cli_and_a_file_refuse_and_accept_at_the_fields_limits(
     the flag and the file key follow (and this test with them)."""
     bounds = field_bounds(BacktestConfig.model_fields[field])
     parameter = next(name for name, target in FIELD_OPTIONS.items() if target == field)
-    flag = _flag(parameter)
+    flag = flag_of(parameter)
     context = _CONTEXT.get(field, {})
     context_flags = _context_flags(context)
     file_key = re.escape(".".join(_FILE_KEYS[field]))
@@ -188,7 +185,7 @@ def test_a_flag_and_its_file_key_agree_on_any_number(field: str, value: float) -
     outcomes: list[bool | None] = []
     with tempfile.TemporaryDirectory() as directory:
         for build in (
-            lambda: _config_from_flags(*_context_flags(context), _flag(parameter), repr(value)),
+            lambda: _config_from_flags(*_context_flags(context), flag_of(parameter), repr(value)),
             lambda: _config_from_file(Path(directory), {**context, field: value}),
         ):
             try:
