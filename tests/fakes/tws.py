@@ -17,9 +17,11 @@ import socket
 import struct
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from ntrader.core.calendars import TradingCalendar, trading_days
@@ -284,13 +286,33 @@ def bar_times(fx: bool, use_rth: bool, start: datetime, end: datetime, step: int
         else:
             midnight_ny = datetime.combine(day, datetime.min.time(), NEW_YORK)
             session = (
-                (midnight_ny + timedelta(hours=9, minutes=30), midnight_ny + timedelta(hours=16))
+                _regular_session(day)
                 if use_rth
                 else (midnight_ny + timedelta(hours=4), midnight_ny + timedelta(hours=20))
             )
         first = int(session[0].timestamp())
         stamps.extend(t for t in range(first, int(session[1].timestamp()), step) if lo <= t < hi)
     return stamps
+
+
+@cache
+def _nyse_schedule(year: int) -> dict[date, tuple[datetime, datetime]]:
+    import exchange_calendars
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        calendar = exchange_calendars.get_calendar(
+            "XNYS", start=f"{year}-01-01", end=f"{year}-12-31"
+        )
+    return {
+        day.date(): (row.open.to_pydatetime(), row.close.to_pydatetime())
+        for day, row in calendar.schedule.iterrows()
+    }
+
+
+def _regular_session(day: date) -> tuple[datetime, datetime]:
+    """The NYSE's open and close that day (13:00 on half days), as IB's RTH bars follow."""
+    return _nyse_schedule(day.year)[day]
 
 
 def expected_bar(symbol: str, stamp: int, step: int) -> tuple[str, str, str, str, str]:

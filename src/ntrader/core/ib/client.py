@@ -10,6 +10,7 @@ ends within ``timeout`` seconds in its bars, or in ``IbRequestError`` (with IB's
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +23,9 @@ from ibapi.common import BarData, TickerId
 from ibapi.contract import Contract, ContractDetails
 from ibapi.wrapper import EWrapper
 
-# ibapi logs every message it sends and receives (account ids included) at INFO/DEBUG.
-logging.getLogger("ibapi").setLevel(logging.WARNING)
+# ibapi logs every message it sends and receives (account ids included) at INFO/DEBUG, and
+# warns about disconnects this module reports itself.
+logging.getLogger("ibapi").setLevel(logging.ERROR)
 
 CONNECT_FAILED = 502  # ibapi: could not open the socket
 CLIENT_ID_IN_USE = 326
@@ -203,6 +205,7 @@ class IbClient:
     def connect(self) -> GatewayInfo:
         """Open the session: handshake, startApi, then wait for the account list."""
         started = time.perf_counter()
+        self._check_listening()
         self._before_send()
         self._thread = threading.Thread(target=self._run, name="ibapi-session", daemon=True)
         self._thread.start()
@@ -219,10 +222,24 @@ class IbClient:
             seconds=time.perf_counter() - started,
         )
 
+    def _check_listening(self) -> None:
+        """ibapi opens its socket without a timeout and reports a refused one nowhere."""
+        try:
+            probe = socket.create_connection((self._host, self._port), self._connect_timeout)
+        except TimeoutError:
+            raise IbConnectError("silent", "the connection attempt timed out") from None
+        except OSError as exc:
+            raise IbConnectError("refused", exc.strerror or str(exc)) from None
+        probe.close()
+
     def _run(self) -> None:
-        self._eclient.connect(self._host, self._port, self._client_id)
-        if self._eclient.isConnected():
-            self._eclient.run()
+        try:
+            self._eclient.connect(self._host, self._port, self._client_id)
+            if self._eclient.isConnected():
+                self._eclient.run()
+        except (AttributeError, OSError):
+            # close() during the handshake pulls the connection from under ibapi's loop.
+            pass
         # ibapi reports no error when the peer closes the socket during the handshake.
         self._wrapper.connectionClosed()
 

@@ -285,7 +285,7 @@ class IbFetchService:
         resolved = self._resolve(session, text)
         chunks = split_days(request.start, request.end, request.timeframe)
         result.chunks = len(chunks)
-        stored_days = self._stored_days(resolved, request)
+        result.instrument_id, stored_days = self._stored_days(resolved, request)
         for done, chunk in enumerate(chunks, start=1):
             sessions = session_days(resolved.asset_class, chunk.first, chunk.last)
             if not sessions:
@@ -400,8 +400,10 @@ class IbFetchService:
             venue=venue,
         )
 
-    def _stored_days(self, resolved: ResolvedContract, request: FetchRequest) -> set[date]:
-        """The session days in the range that already have bars in the store."""
+    def _stored_days(
+        self, resolved: ResolvedContract, request: FetchRequest
+    ) -> tuple[str, set[date]]:
+        """The stored instrument's id, and the session days in the range it has bars on."""
         symbol = resolved.contract.symbol + (
             resolved.currency if resolved.asset_class is AssetClass.FX else ""
         )
@@ -410,7 +412,8 @@ class IbFetchService:
             if resolved.venue:
                 stored = [s for s in stored if s.spec.venue == resolved.venue]
             if len(stored) != 1:
-                return set()  # nothing stored; several venues: the import says which to name
+                # Nothing stored yet; or several venues, and the import says to name one.
+                return "", set()
             first, _ = chunk_window(resolved.asset_class, DayChunk(request.start, request.start))
             _, last = chunk_window(resolved.asset_class, DayChunk(request.end, request.end))
             data = repos.bars.load(
@@ -419,7 +422,8 @@ class IbFetchService:
                 min(int(first.timestamp()) * 10**9, date_to_ns(request.start)),
                 int(last.timestamp()) * 10**9,
             )
-        return days_of_bars(resolved.asset_class, request.timeframe, data.ts)
+        days = days_of_bars(resolved.asset_class, request.timeframe, data.ts)
+        return stored[0].spec.instrument_id, days
 
 
 def _check_request(request: FetchRequest) -> None:
