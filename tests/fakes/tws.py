@@ -98,6 +98,8 @@ class FakeTws:
     """Faults for the next historical requests, in order (None: answer normally)."""
     history_requests: list[HistoricalRequest] = field(default_factory=list)
     connections: int = 0
+    sessions: int = 0
+    """API sessions: connections that completed the handshake."""
 
     def __post_init__(self) -> None:
         self._listener = socket.socket()
@@ -165,6 +167,8 @@ class FakeTws:
             raise _DroppedError
         stamp = datetime.now(UTC).strftime("%Y%m%d %H:%M:%S UTC")
         _send(client, [str(self.server_version), stamp])
+        with self._lock:
+            self.sessions += 1
 
     def _dispatch(self, client: socket.socket, fields: list[str]) -> None:
         message = int(fields[0])
