@@ -319,7 +319,7 @@ def verify(instrument: str, timeframe: Timeframe, start: date | None, end: date 
     report = verify_bars(ctx.database, instrument, timeframe, start, end)
     render_verify(report, json_output=ctx.json_output)
     if not report.ok:
-        raise SystemExit(1)
+        click.get_current_context().exit(1)
 
 
 def _mode(paper: bool | None) -> Literal["paper", "live"] | None:
