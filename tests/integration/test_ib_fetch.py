@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -266,3 +266,29 @@ def test_refused_port_and_probe_of_a_down_gateway() -> None:
         connect(GatewayConfig("127.0.0.1", port, 3, "paper", 1.0))
     status = probe_gateway(Settings(ib_port=port, ib_connect_timeout=1.0))
     assert not status.reachable and "Nothing accepts" in (status.error or "")
+
+
+@postgres_only
+def test_all_hours_and_a_range_ending_in_the_future(store: Database, tws: FakeTws) -> None:
+    service = _service(store, tws, FakeClock())
+    day = (date(2023, 11, 21), date(2023, 11, 21))
+    report = service.fetch(FetchRequest(("AAPL",), *day, Timeframe.HOUR_1, regular_hours=False))
+    assert report.results[0].bars_stored == 16  # 04:00 to 20:00 New York
+    assert tws.history_requests[-1].use_rth is False
+    assert verify(store, "AAPL", Timeframe.HOUR_1).ok  # pre- and post-market: not off-hours
+
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    report = service.fetch(
+        FetchRequest(
+            ("EURUSD",),
+            yesterday - timedelta(days=3),
+            yesterday + timedelta(days=9),
+            Timeframe.DAILY,
+        )
+    )
+    assert report.end == yesterday
+    with pytest.raises(UserInputError, match="not in the past"):
+        service.fetch(FetchRequest(("AAPL",), yesterday + timedelta(days=1),
+                                   yesterday + timedelta(days=1), Timeframe.DAILY))  # fmt: skip
+    with pytest.raises(UserInputError, match="before the start date"):
+        service.fetch(FetchRequest(("AAPL",), date(2023, 2, 1), date(2023, 1, 1), Timeframe.DAILY))

@@ -292,6 +292,10 @@ def fetch(
     with fetch_progress(enabled=not ctx.json_output) as on_progress:
         report = service.fetch(request, on_progress)
     render_fetch(report, timeframe, json_output=ctx.json_output)
+    if report.end < end and not ctx.json_output:
+        from ntrader.cli.output import print_warning
+
+        print_warning(f"Fetched up to {report.end}: sessions not yet finished are left out.")
 
 
 @data.command("verify")

@@ -87,6 +87,7 @@ def render_fetch(report: FetchReport, timeframe: Timeframe, *, json_output: bool
         print_json(
             {
                 "timeframe": timeframe.value,
+                "end": report.end.isoformat(),
                 "bars_stored": report.bars_stored,
                 "seconds": round(report.seconds, 3),
                 "pacing_wait_seconds": round(report.pacing_wait_seconds, 3),

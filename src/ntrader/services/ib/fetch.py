@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -128,6 +128,8 @@ class FetchProgress:
 
 @dataclass
 class FetchReport:
+    end: date
+    """The last day fetched: the request's, or yesterday if that was earlier."""
     results: list[InstrumentFetch]
     pacing_wait_seconds: float
     seconds: float
@@ -250,7 +252,7 @@ class IbFetchService:
         request: FetchRequest,
         on_progress: Callable[[FetchProgress], None] | None = None,
     ) -> FetchReport:
-        _check_request(request)
+        request = _checked(request)
         started = time.perf_counter()
         report = on_progress or (lambda _progress: None)
         session = _Session(self._gateway, self._options, self._clock)
@@ -270,7 +272,9 @@ class IbFetchService:
             ) from exc
         finally:
             session.close()
-        return FetchReport(results, session.pacer.waited, time.perf_counter() - started)
+        return FetchReport(
+            request.end, results, session.pacer.waited, time.perf_counter() - started
+        )
 
     def _fetch_instrument(
         self,
@@ -426,7 +430,9 @@ class IbFetchService:
         return stored[0].spec.instrument_id, days
 
 
-def _check_request(request: FetchRequest) -> None:
+def _checked(request: FetchRequest) -> FetchRequest:
+    """The request, its end moved back to yesterday: a session still trading would be
+    stored in part, and then count as fetched."""
     if not request.instruments:
         raise UserInputError(
             "No instrument to fetch.", hint="Pass --instruments, e.g. --instruments AAPL,SPY."
@@ -436,12 +442,14 @@ def _check_request(request: FetchRequest) -> None:
             f"The end date {request.end} is before the start date {request.start}.",
             hint="Swap --start and --end.",
         )
-    today = datetime.now(UTC).date()
-    if request.start > today:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    if request.start > yesterday:
         raise UserInputError(
-            f"The start date {request.start} is in the future.",
-            hint="History ends today; pick an earlier --start.",
+            f"The start date {request.start} is not in the past: ntrader fetches finished "
+            "sessions only.",
+            hint=f"Pick a --start up to {yesterday}.",
         )
+    return replace(request, end=min(request.end, yesterday))
 
 
 def _request_error(text: str, exc: IbRequestError) -> NtraderError:

@@ -168,7 +168,7 @@ def _outside_hours(
 def _gaps(
     spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays, first: date, last: date
 ) -> list[Problem]:
-    expected = _expected_times(spec, timeframe, first, last)
+    expected = _expected_times(spec, timeframe, data, first, last)
     missing = np.setdiff1d(expected, data.ts.astype(np.int64), assume_unique=True)
     if missing.size == 0:
         return []
@@ -185,7 +185,7 @@ def _gaps(
 
 
 def _expected_times(
-    spec: InstrumentSpec, timeframe: Timeframe, first: date, last: date
+    spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays, first: date, last: date
 ) -> np.ndarray:
     """Open times (UTC ns) of the bars the calendar says exist from ``first`` to ``last``."""
     days = session_days(spec.asset_class, first, last)
@@ -208,9 +208,17 @@ def _expected_times(
         ]
     else:
         spans = _regular_hours(first, last)
+        if _on_the_hour(timeframe, data.ts):
+            # All-hours hourly bars start on the hour (09:00-10:00 holds the 09:30 open).
+            spans = [(a - a % step, b) for a, b in spans]
     if not spans:
         return np.empty(0, dtype=np.int64)
     return np.concatenate([np.arange(a, b, step, dtype=np.int64) for a, b in spans])
+
+
+def _on_the_hour(timeframe: Timeframe, ts: np.ndarray) -> bool:
+    hour = 3600 * NS_PER_SECOND
+    return timeframe is Timeframe.HOUR_1 and bool(np.mean(ts % hour == 0) > 0.5)
 
 
 def _regular_hours(first: date, last: date) -> list[tuple[int, int]]:
