@@ -51,11 +51,12 @@ class FakeContract:
     con_id: int
     stock_type: str = "COMMON"
     min_tick: float = 0.01
+    isin: str = ""  # nautilus' adapter names stocks by it
 
 
 DEFAULT_CONTRACTS = (
-    FakeContract("AAPL", "STK", "USD", "NASDAQ", 265598),
-    FakeContract("SPY", "STK", "USD", "ARCA", 756733, stock_type="ETF"),
+    FakeContract("AAPL", "STK", "USD", "NASDAQ", 265598, isin="US0378331005"),
+    FakeContract("SPY", "STK", "USD", "ARCA", 756733, stock_type="ETF", isin="US78462F1030"),
     FakeContract("EUR", "CASH", "USD", "IDEALPRO", 12087792, min_tick=0.00005),
     # Two listings of one symbol: resolution must ask which.
     FakeContract("DUAL", "STK", "USD", "NYSE", 1001),
@@ -251,7 +252,7 @@ class FakeTws:
 
     def bars_for(self, request: HistoricalRequest) -> list[tuple[int, tuple[str, ...]]]:
         """(open time in UTC seconds, or the day as yyyymmdd for daily bars; fields)."""
-        end = datetime.strptime(request.end, "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
+        end = _end_time(request.end)
         start = end - _duration(request.duration)
         step = _bar_seconds(request.bar_size)
         fx = request.sec_type == "CASH"
@@ -358,11 +359,19 @@ def _contract_data(req_id: int, c: FakeContract) -> list[object]:
         "", "LMT,MKT", f"{exchange},{c.primary_exchange}", 1, 0, long_name, c.primary_exchange,
         "", "", "", "",  # contractMonth, industry, category, subcategory
         "US/Eastern", "", "",  # timeZoneId, tradingHours, liquidHours
-        "", 0, 0,  # evRule, evMultiplier, secIdList count
+        "", 0,  # evRule, evMultiplier
+        *([1, "ISIN", c.isin] if c.isin else [0]),  # secIdList
         1, "", "", "26", "", c.stock_type,  # aggGroup..stockType
         "1", "1", "1",  # minSize, sizeIncrement, suggestedSizeIncrement
         0,  # ineligibility reasons
     ]  # fmt: skip
+
+
+def _end_time(text: str) -> datetime:
+    """IB's two UTC spellings: ``20231129-04:00:00`` (ours) and ``20231129 04:00:00 UTC``
+    (nautilus' adapter)."""
+    pattern = "%Y%m%d %H:%M:%S UTC" if text.endswith(" UTC") else "%Y%m%d-%H:%M:%S"
+    return datetime.strptime(text, pattern).replace(tzinfo=UTC)
 
 
 def _duration(text: str) -> timedelta:

@@ -5,6 +5,9 @@ Pacing and backoff waits run on a fake clock; sockets, threads and transactions 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +30,7 @@ from ntrader.services.ib.gateway import GatewayConfig, connect, probe_gateway
 from ntrader.services.ib.pacing import FakeClock, PacingRules
 from ntrader.services.ib.verify import verify
 from ntrader.utils.settings import Settings
+from tests.conftest import REPO_ROOT
 from tests.fakes.tws import FakeTws, Fault, expected_bar
 
 WEEK = (date(2023, 11, 20), date(2023, 11, 28))  # holds Thanksgiving and its half day
@@ -292,3 +296,23 @@ def test_all_hours_and_a_range_ending_in_the_future(store: Database, tws: FakeTw
                                    yesterday + timedelta(days=1), Timeframe.DAILY))  # fmt: skip
     with pytest.raises(UserInputError, match="before the start date"):
         service.fetch(FetchRequest(("AAPL",), date(2023, 2, 1), date(2023, 1, 1), Timeframe.DAILY))
+
+
+def test_nautilus_adapter_talks_to_the_fake() -> None:
+    """The fake speaks the protocol nautilus' own IB adapter expects, not just our client's."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.fakes.nautilus_probe"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["server_version"] == 200 and result["accounts"] == ["DU1234567"]
+    assert result["seconds"] < 1
+    days = [(d, int(datetime(2023, 11, d, tzinfo=UTC).timestamp())) for d in (24, 27, 28)]
+    assert [bar[2:] for bar in result["bars"]] == [
+        [f"{float(v):.2f}" for v in expected_bar("AAPL", stamp, 86_400)[:4]] for _, stamp in days
+    ]

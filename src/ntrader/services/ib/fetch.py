@@ -59,7 +59,8 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
     request_timeout: float = 30.0
-    pacing: PacingRules = field(default_factory=PacingRules)
+    pacing: PacingRules = field(default_factory=lambda: PacingRules(window_requests=0))
+    """IB's rules without the 60-requests-in-10-minutes window (``soft``, as the setting)."""
     retries: int = 5
     """Attempts after the first, per request, on error 162, timeouts and lost connections."""
     backoff_seconds: float = 2.0

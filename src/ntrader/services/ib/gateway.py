@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ntrader.core.errors import ServiceUnavailableError, UserInputError
+from ntrader.core.errors import ServiceUnavailableError
 from ntrader.core.ib.client import GatewayInfo, IbClient, IbConnectError
 from ntrader.utils.settings import Settings
 
@@ -141,7 +141,7 @@ def probe_gateway(settings: Settings) -> GatewayStatus:
     config = GatewayConfig.from_settings(settings)
     try:
         report = connect(config)
-    except (ServiceUnavailableError, UserInputError) as exc:
+    except ServiceUnavailableError as exc:
         return GatewayStatus(False, config.address, None, None, exc.message)
     return GatewayStatus(True, config.address, report.server_version, report.seconds, None)
 
