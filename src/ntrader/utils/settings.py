@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     )
     log_level: str = "WARNING"
 
-
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

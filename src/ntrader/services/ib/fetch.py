@@ -163,6 +163,7 @@ class _Session:
         self._bucket = TokenBucket(options.pacing.messages_per_second, clock)
         self.pacer = HistoricalPacer(options.pacing, clock)
         self._client: IbClient | None = None
+        self._connected_once = False
         self.retries = 0
         self.reconnects = 0
 
@@ -175,6 +176,7 @@ class _Session:
                 request_timeout=self._options.request_timeout,
                 before_send=self._bucket.acquire,
             )
+            self._connected_once = True
             log.info(
                 "connected to %s (server %s, accounts %s)",
                 self._config.address,
@@ -200,7 +202,9 @@ class _Session:
             except (IbConnectionLostError, IbTimeoutError) as exc:
                 failure = exc
             except ServiceUnavailableError:
-                if attempt == 0 or attempt >= self._options.retries:
+                # A gateway that never answered is down: say so now. One that dropped us
+                # may be restarting: keep trying.
+                if not self._connected_once or attempt >= self._options.retries:
                     raise
                 failure = IbConnectionLostError()
             if attempt >= self._options.retries:
