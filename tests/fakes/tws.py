@@ -86,7 +86,6 @@ class HistoricalRequest:
     use_rth: bool
     what_to_show: str
     format_date: int
-    received: float
 
 
 @dataclass
@@ -98,7 +97,6 @@ class FakeTws:
     script: deque[Fault | None] = field(default_factory=deque)
     """Faults for the next historical requests, in order (None: answer normally)."""
     history_requests: list[HistoricalRequest] = field(default_factory=list)
-    connections: int = 0
     sessions: int = 0
     """API sessions: connections that completed the handshake."""
 
@@ -136,7 +134,6 @@ class FakeTws:
                 return
             with self._lock:
                 self._clients.append(client)
-                self.connections += 1
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
@@ -224,7 +221,6 @@ class FakeTws:
             use_rth=fields[18] == "1",
             what_to_show=fields[19],
             format_date=int(fields[20]),
-            received=time.monotonic(),
         )
         self.history_requests.append(request)
         fault = self.script.popleft() if self.script else None
@@ -419,8 +415,3 @@ def _close(client: socket.socket) -> None:
     with contextlib.suppress(OSError):
         client.shutdown(socket.SHUT_RDWR)
     client.close()
-
-
-def session_dates(start: date, end: date, fx: bool) -> list[date]:
-    calendar = TradingCalendar.WEEKDAYS if fx else TradingCalendar.XNYS
-    return [d.date() for d in trading_days(calendar, start, end)]

@@ -96,6 +96,7 @@ def test_fetch_stores_every_bar_of_every_timeframe(
     assert fx_id == "EURUSD.IDEALPRO"
     assert fx_rows == _expected("EUR", fx_ts, timeframe)
     assert {r.what_to_show for r in tws.history_requests} == {"TRADES", "MIDPOINT"}
+    assert {r.format_date for r in tws.history_requests} == {2}  # epoch seconds, UTC
     assert verify(store, "AAPL", timeframe).ok
     assert verify(store, "EURUSD", timeframe).ok
 
