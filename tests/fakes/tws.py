@@ -132,6 +132,9 @@ class FakeTws:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            # Each answer is several messages written back to back: without TCP_NODELAY
+            # Nagle's algorithm holds the last one for the client's delayed ACK (~40 ms).
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._clients.append(client)
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
