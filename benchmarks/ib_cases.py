@@ -113,7 +113,7 @@ def _fetch_rows(ctx: BenchContext, config: GatewayConfig, request: FetchRequest)
 
     backends = ctx.backends
     samples = interleave(ctx.repeat, {b.name: action(b) for b in backends})
-    chunks = len(split_days(request.start, request.end, request.timeframe))
+    requests = _requests(request)
     rows = []
     for backend in backends:
         seconds = median(samples[backend.name])
@@ -126,14 +126,20 @@ def _fetch_rows(ctx: BenchContext, config: GatewayConfig, request: FetchRequest)
                 value=f"{rate:,.0f} bars/s",
                 target="-",
                 verdict="info",
-                notes=f"{bars[backend.name]:,} bars in {chunks} chunks: one request, one "
+                notes=f"{bars[backend.name]:,} bars in {requests} requests: one request, one "
                 f"validated import and one transaction each; the fake runs in this process; "
                 f"range {spread(samples[backend.name])}",
                 samples_s=samples[backend.name],
-                metrics={"bars": bars[backend.name], "bars_per_s": rate, "chunks": chunks},
+                metrics={"bars": bars[backend.name], "bars_per_s": rate, "requests": requests},
             )
         )
     return rows
+
+
+def _requests(request: FetchRequest) -> int:
+    """Day chunks with a session: the requests the fetch sends (weekends and holidays none)."""
+    chunks = split_days(request.start, request.end, request.timeframe)
+    return sum(1 for c in chunks if session_days(AssetClass.EQUITY, c.first, c.last))
 
 
 def pacing_floor(rules: PacingRules, requests: int) -> float:
@@ -147,13 +153,7 @@ def pacing_floor(rules: PacingRules, requests: int) -> float:
 
 def _paced_rows(ctx: BenchContext, config: GatewayConfig, request: FetchRequest) -> list[Row]:
     backend = ctx.backends[0]
-    requests = len(
-        [
-            c
-            for c in split_days(request.start, request.end, request.timeframe)
-            if session_days(AssetClass.EQUITY, c.first, c.last)
-        ]
-    )
+    requests = _requests(request)
     rows = []
     for name, rules in (("soft", PacingRules(window_requests=0)), ("strict", PacingRules())):
         options = FetchOptions(request_timeout=10.0, pacing=rules, retries=0)
