@@ -38,6 +38,7 @@ from harness import (
     spread,
     timed,
 )
+from ib_cases import bench_ib
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.trading.strategy import Strategy
@@ -642,4 +643,5 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "backtest": bench_backtest,
     "strategy": bench_strategy,
     "startup": bench_startup,
+    "ib": bench_ib,
 }

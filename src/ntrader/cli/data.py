@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -174,3 +175,158 @@ def export(
         print_json({"rows": rows, "output": str(output)})
     else:
         print_success(f"Wrote {rows:,} bars to {output}")
+
+
+_MODE_OPTION_HELP = "Paper (default) or live session; sets the default port."
+
+
+@data.command("connect")
+@click.option("--host", default=None, help="Gateway host (default: NTRADER_IB_HOST or 127.0.0.1).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65_535),
+    default=None,
+    help="API port. TWS: 7497 paper, 7496 live; IB Gateway: 4002 paper, 4001 live "
+    "(default: NTRADER_IB_PORT, else TWS's port for the mode).",
+)
+@click.option("--paper/--live", "paper", default=None, help=_MODE_OPTION_HELP)
+@click.option(
+    "--client-id",
+    type=click.IntRange(0, 2_147_483_647),
+    default=None,
+    help="API client id, unique per session (default: NTRADER_IB_CLIENT_ID or 1).",
+)
+@common_options
+def connect(host: str | None, port: int | None, paper: bool | None, client_id: int | None) -> None:
+    """Connect to TWS or IB Gateway and show the session: server version, accounts
+    (paper or live) and how long connecting took.
+
+    A gateway that refuses, stays silent, has the API disabled, already has this client
+    id, or runs in the other mode exits with code 3 and says what to check.
+
+    \b
+    Examples:
+      ntrader data connect
+      ntrader data connect --port 4002 --client-id 7
+      ntrader data connect --live --host 10.0.0.5 --json
+    """
+    from ntrader.cli.render_ib import render_connection
+    from ntrader.services.ib.gateway import GatewayConfig
+    from ntrader.services.ib.gateway import connect as connect_gateway
+    from ntrader.utils.settings import get_settings
+
+    config = GatewayConfig.from_settings(
+        get_settings(), host=host, port=port, client_id=client_id, mode=_mode(paper)
+    )
+    render_connection(connect_gateway(config), json_output=app_context().json_output)
+
+
+@data.command("fetch")
+@click.option(
+    "--instruments",
+    required=True,
+    help="Comma-separated symbols: AAPL,SPY,EURUSD (AAPL.NASDAQ names the listing).",
+)
+@click.option("--start", type=DATE, required=True, help="First day.")
+@click.option("--end", type=DATE, required=True, help="Last day, inclusive.")
+@click.option(
+    "--timeframe",
+    type=TIMEFRAME,
+    default="DAILY",
+    show_default=True,
+    help="Bar length: 1MIN, 5MIN, 1HOUR or DAILY.",
+)
+@click.option(
+    "--rth/--all-hours",
+    "regular_hours",
+    default=True,
+    show_default=True,
+    help="Regular trading hours only, or pre- and post-market bars too (stocks).",
+)
+@click.option("--host", default=None, help="Gateway host (default: NTRADER_IB_HOST).")
+@click.option("--port", type=click.IntRange(1, 65_535), default=None, help="API port.")
+@click.option("--paper/--live", "paper", default=None, help=_MODE_OPTION_HELP)
+@click.option("--client-id", type=click.IntRange(0, 2_147_483_647), default=None)
+@common_options
+def fetch(
+    instruments: str,
+    start: date,
+    end: date,
+    timeframe: Timeframe,
+    regular_hours: bool,
+    host: str | None,
+    port: int | None,
+    paper: bool | None,
+    client_id: int | None,
+) -> None:
+    """Fetch historical bars from Interactive Brokers into the store.
+
+    The range is split into the requests IB allows for the bar size; each one is
+    validated like `data import` and stored in its own transaction as it arrives, so
+    an interrupted fetch keeps whole chunks and running the same command again fetches
+    only the days still missing. IB's pacing rules are kept before sending
+    (NTRADER_IB_PACING=soft|strict|off); pacing violations and dropped connections are
+    retried with backoff.
+
+    \b
+    Examples:
+      ntrader data fetch --instruments AAPL,SPY,EURUSD --start 2023-01-01 \\
+          --end 2023-12-31 --timeframe 1MIN
+      ntrader data fetch --instruments SPY --start 2020-01-01 --end 2024-12-31 --json
+      ntrader data fetch --instruments AAPL --start 2024-03-01 --end 2024-03-08 \\
+          --timeframe 5MIN --all-hours --port 4002
+    """
+    from ntrader.cli.render_ib import fetch_progress, render_fetch
+    from ntrader.services.ib.fetch import FetchOptions, FetchRequest, IbFetchService
+    from ntrader.services.ib.gateway import GatewayConfig
+    from ntrader.utils.settings import get_settings
+
+    ctx = app_context()
+    settings = get_settings()
+    config = GatewayConfig.from_settings(
+        settings, host=host, port=port, client_id=client_id, mode=_mode(paper)
+    )
+    symbols = tuple(dict.fromkeys(s.strip().upper() for s in instruments.split(",") if s.strip()))
+    request = FetchRequest(symbols, start, end, timeframe, regular_hours)
+    service = IbFetchService(ctx.database, config, FetchOptions.from_settings(settings))
+    with fetch_progress(enabled=not ctx.json_output) as on_progress:
+        report = service.fetch(request, on_progress)
+    render_fetch(report, timeframe, json_output=ctx.json_output)
+    if report.end < end and not ctx.json_output:
+        from ntrader.cli.output import print_warning
+
+        print_warning(f"Fetched up to {report.end}: sessions not yet finished are left out.")
+
+
+@data.command("verify")
+@click.option("--instrument", required=True, help="Symbol, e.g. AAPL or AAPL.NASDAQ.")
+@click.option("--timeframe", type=TIMEFRAME, default="DAILY", show_default=True)
+@click.option("--start", type=DATE, default=None, help="First day (default: first stored).")
+@click.option("--end", type=DATE, default=None, help="Last day, inclusive (default: last stored).")
+@common_options
+def verify(instrument: str, timeframe: Timeframe, start: date | None, end: date | None) -> None:
+    """Check stored bars: gaps against the exchange calendar (weekends and holidays are
+    not gaps), duplicates, OHLC violations and bars outside trading hours.
+
+    Exits with code 1 when it finds a problem.
+
+    \b
+    Examples:
+      ntrader data verify --instrument AAPL
+      ntrader data verify --instrument EURUSD --timeframe 1MIN --start 2023-01-01 \\
+          --end 2023-03-31 --json
+    """
+    from ntrader.cli.render_ib import render_verify
+    from ntrader.services.ib.verify import verify as verify_bars
+
+    ctx = app_context()
+    report = verify_bars(ctx.database, instrument, timeframe, start, end)
+    render_verify(report, json_output=ctx.json_output)
+    if not report.ok:
+        click.get_current_context().exit(1)
+
+
+def _mode(paper: bool | None) -> Literal["paper", "live"] | None:
+    if paper is None:
+        return None
+    return "paper" if paper else "live"

@@ -92,16 +92,19 @@ def read_bars_csv(
     *,
     timezone: str = "UTC",
     on_progress: Callable[[int], None] | None = None,
+    content: bytes | None = None,
 ) -> BarArrays:
     """Parse and validate an OHLCV CSV file.
 
     Naive timestamps are read as wall-clock times in ``timezone`` (an IANA name) and converted
     to UTC; timestamps with an offset and epoch numbers are absolute already. ``on_progress``
-    receives the number of rows parsed so far after each chunk.
+    receives the number of rows parsed so far after each chunk. ``content``, when given, is
+    the CSV itself (bars fetched from a broker), and ``path`` only names it in messages.
     """
     name = str(path)
     _check_timezone(timezone)
-    data = _read_file(path, name)
+    data = _read_file(path, name) if content is None else content
+    source = path if content is None else None
     header_end = data.find(b"\n")
     header_end = len(data) if header_end < 0 else header_end
     header = _decode_header(data[:header_end], name)
@@ -109,7 +112,7 @@ def read_bars_csv(
     body_start = header_end + 1
     if data.find(b'"', body_start) < 0:
         # pandas may read the file itself: it holds the same rows as ``data``.
-        table = _read_plain(data, body_start, name, path, positions, width, on_progress)
+        table = _read_plain(data, body_start, name, source, positions, width, on_progress)
     elif (unquoted := _without_plain_quotes(data, body_start)) is not None:
         table = _read_plain(unquoted, body_start, name, None, positions, width, on_progress)
     else:

@@ -61,6 +61,8 @@ class ImportRequest:
     timezone: str = "UTC"
     replace: bool = False
     """Store the file's values where they differ from stored bars (else refuse the file)."""
+    content: bytes | None = None
+    """The CSV itself (bars fetched from IB); ``file`` then only names it."""
 
 
 _SHOWN_CHANGES = 3
@@ -198,6 +200,7 @@ class DataService:
             request.file,
             timezone=request.timezone,
             on_progress=lambda rows: report("parse", rows, 0),
+            content=request.content,
         )
         symbol, venue_in_name = split_instrument(request.instrument)
         venue = request.venue.upper() if request.venue else venue_in_name

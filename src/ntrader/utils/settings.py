@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,26 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'ntrader.db'}"
+
+    # --- Interactive Brokers: data connect / fetch (services/ib) ---
+    ib_host: str = "127.0.0.1"
+    ib_port: int | None = Field(
+        default=None, ge=1, le=65_535, description="Default: 7497 paper, 7496 live (TWS)."
+    )
+    ib_client_id: int = Field(default=1, ge=0, le=2_147_483_647)
+    ib_mode: Literal["paper", "live"] = "paper"
+    ib_connect_timeout: float = Field(default=4.0, gt=0, le=60)
+    ib_request_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="A request without its answer by then fails."
+    )
+    ib_pacing: Literal["soft", "strict", "off"] = Field(
+        default="soft",
+        description="soft: IB's identical/same-contract rules; strict: also 60 requests per "
+        "10 minutes; off: none (a test gateway).",
+    )
+    ib_messages_per_second: float = Field(default=50.0, ge=0, le=50)
+    ib_retries: int = Field(default=5, ge=0, le=50)
+    ib_backoff_seconds: float = Field(default=2.0, ge=0, le=600)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Fake services the tests talk to over real sockets."""
