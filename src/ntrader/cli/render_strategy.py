@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
 
 from ntrader.cli.output import (
     print_json,
@@ -140,7 +141,7 @@ def render_strategy_type(kind: StrategyType, *, json_output: bool) -> None:
     if json_output:
         print_json(_type_payload(kind))
         return
-    print_line(f"{styled(kind.name, 'bold')}: {styled(kind.description)}")
+    print_line(Text.assemble(styled(kind.name, "bold"), ": ", kind.description))
     if kind.aliases:
         print_line(styled(f"Aliases: {', '.join(kind.aliases)}", "dim"))
     if kind.source != "built-in":

@@ -111,7 +111,7 @@ def _pydantic_type(annotation: Any) -> tuple[Any, str | None]:
     return annotation, None
 
 
-def parameter_names(config: type) -> tuple[str, ...]:
+def _parameter_names(config: type) -> tuple[str, ...]:
     """The fields of a ``SignalStrategyConfig`` subclass that users set: ``allow_short``
     and the subclass' own fields, in declaration order."""
     from ntrader.core.strategies.base import SignalStrategyConfig
@@ -147,7 +147,7 @@ def _derived_model(config: type) -> type[StrategyParams]:
     _check_config(config)
     fields = {field.name: field for field in msgspec.structs.fields(config)}
     definitions: dict[str, Any] = {}
-    for name in parameter_names(config):
+    for name in _parameter_names(config):
         field = fields[name]
         kind, description = _pydantic_type(field.type)
         if field.default is not msgspec.NODEFAULT:
