@@ -10,51 +10,50 @@ Use it with ``NTRADER_STRATEGY_PATH=examples/strategies`` (or ``--strategy-path`
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.enums import PositionSide
-from pydantic import Field, model_validator
 
 from ntrader.core.indicators import RollingExtremes
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import StrategyParams, register_strategy
+from ntrader.core.strategy_registry import register_strategy
 
 
-class BreakoutParams(StrategyParams):
-    """What users may set, validated before a run."""
+class BreakoutConfig(SignalStrategyConfig, frozen=True):
+    """The parameters users may set (with allow_short), and what the strategy receives."""
 
-    entry_period: int = Field(default=20, ge=2, le=10_000)
-    exit_period: int = Field(default=10, ge=1, le=10_000)
+    entry_period: Annotated[
+        int, Meta(ge=2, le=10_000, description="Bars whose highest high a close must break.")
+    ] = 20
+    exit_period: Annotated[
+        int,
+        Meta(ge=1, le=10_000, description="Bars whose lowest low ends a long; ≤ entry_period."),
+    ] = 10
 
-    @model_validator(mode="after")
-    def _exit_not_longer(self) -> BreakoutParams:
+    def __post_init__(self) -> None:
         if self.exit_period > self.entry_period:
             raise ValueError(
                 f"exit_period ({self.exit_period}) must not exceed "
                 f"entry_period ({self.entry_period})"
             )
-        return self
-
-
-class BreakoutConfig(SignalStrategyConfig, frozen=True):
-    """What the strategy receives: the parameters above plus ntrader's own settings."""
-
-    entry_period: int = 20
-    exit_period: int = 10
 
 
 @register_strategy(
     name="donchian_breakout",
     aliases=("breakout", "donchian"),
-    params=BreakoutParams,
     config=BreakoutConfig,
 )
 class DonchianBreakout(SignalStrategy):
     """Long on a close above the N-bar high; out on a close below the M-bar low."""
 
-    def __init__(self, config: BreakoutConfig) -> None:
-        super().__init__(config)
-        self._entry_channel = RollingExtremes(config.entry_period)
-        self._exit_channel = RollingExtremes(config.exit_period)
+    config: BreakoutConfig
+
+    def on_reset(self) -> None:  # runs on creation and when an engine is reset
+        super().on_reset()
+        self._entry_channel = RollingExtremes(self.config.entry_period)
+        self._exit_channel = RollingExtremes(self.config.exit_period)
 
     def update_signal(self, bar: Bar) -> None:
         close = bar.close.as_double()

@@ -13,42 +13,40 @@ Use it with ``--strategy-path examples/strategies/daily_trend_pullback.py``, the
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.enums import PositionSide
-from pydantic import Field
 
 from ntrader.core.indicators import RollingMean
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import StrategyParams, register_strategy
+from ntrader.core.strategy_registry import register_strategy
 from ntrader.models.enums import Timeframe
 
 
-class PullbackParams(StrategyParams):
-    pullback_period: int = Field(default=20, ge=2, le=10_000)
-    trend_period: int = Field(default=10, ge=1, le=10_000)
+class PullbackConfig(SignalStrategyConfig, frozen=True):
+    pullback_period: Annotated[
+        int, Meta(ge=2, le=10_000, description="Intraday closes in the SMA a dip falls below.")
+    ] = 20
+    trend_period: Annotated[
+        int, Meta(ge=1, le=10_000, description="Daily closes in the SMA of the trend.")
+    ] = 10
 
     def higher_timeframe(self) -> Timeframe | None:
         return Timeframe.DAILY  # its bars go to on_higher_bar
 
 
-class PullbackConfig(SignalStrategyConfig, frozen=True):
-    pullback_period: int = 20
-    trend_period: int = 10
-
-
-@register_strategy(
-    name="daily_trend_pullback",
-    aliases=("pullback",),
-    params=PullbackParams,
-    config=PullbackConfig,
-)
+@register_strategy(name="daily_trend_pullback", aliases=("pullback",), config=PullbackConfig)
 class DailyTrendPullback(SignalStrategy):
     """Long on an intraday dip below its SMA while the daily close is above its own SMA."""
 
-    def __init__(self, config: PullbackConfig) -> None:
-        super().__init__(config)
-        self._intraday = RollingMean(config.pullback_period)
-        self._daily = RollingMean(config.trend_period)
+    config: PullbackConfig
+
+    def on_reset(self) -> None:  # runs on creation and when an engine is reset
+        super().on_reset()
+        self._intraday = RollingMean(self.config.pullback_period)
+        self._daily = RollingMean(self.config.trend_period)
         self._uptrend = False
 
     def on_higher_bar(self, bar: Bar) -> None:  # a daily bar, once its session has closed

@@ -14,7 +14,7 @@ from ntrader.models.enums import Allocation, Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.simulation import SimulationResult, simulate
-from tests.integration.test_execution_stops import SCRIPTED, ScriptedParams, quiet_bars, to_arrays
+from tests.integration.test_execution_stops import SCRIPTED, quiet_bars, to_arrays
 
 # Two venues, so that "equal" means two accounts of 50,000 USD each.
 AAA = InstrumentSpec(symbol="AAA", venue="NASDAQ")
@@ -26,7 +26,7 @@ def _run(allocation: Allocation) -> SimulationResult:
     AAA at 100, BBB at 50; flat prices, so nothing moves afterwards."""
     config = BacktestConfig(
         strategy_type="scripted",
-        parameters=ScriptedParams().model_dump(),
+        parameters=SCRIPTED.validate({}).model_dump(),
         instruments=(AAA.instrument_id, BBB.instrument_id),
         start=date(2023, 1, 1),
         end=date(2023, 12, 31),

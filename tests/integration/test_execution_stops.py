@@ -15,7 +15,7 @@ from nautilus_trader.model.data import Bar
 from ntrader.core.nautilus_bars import close_times_ns, open_times_ns
 from ntrader.core.runner import InstrumentBars
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import StrategyParams, StrategyType
+from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import SIZE_FIELDS, BacktestConfig, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
@@ -29,11 +29,6 @@ SIGNAL_BAR = 20  # the scripted strategy goes long on this bar's close
 RANGE = 2.0  # every quiet bar spans 2.00, so the ATR is exactly 2.00 when the signal comes
 
 
-class ScriptedParams(StrategyParams):
-    long_at: int = SIGNAL_BAR
-    flat_at: int = -1
-
-
 class ScriptedConfig(SignalStrategyConfig, frozen=True):
     long_at: int = SIGNAL_BAR
     flat_at: int = -1
@@ -42,16 +37,17 @@ class ScriptedConfig(SignalStrategyConfig, frozen=True):
 class Scripted(SignalStrategy):
     """Long on bar ``long_at``, flat on bar ``flat_at``: decisions known in advance."""
 
-    def __init__(self, config: ScriptedConfig) -> None:
-        super().__init__(config)
-        self._script = config
+    config: ScriptedConfig
+
+    def on_reset(self) -> None:
+        super().on_reset()
         self._bar = -1
 
     def update_signal(self, bar: Bar) -> None:
         self._bar += 1
-        if self._bar == self._script.long_at:
+        if self._bar == self.config.long_at:
             self.go_long(bar)
-        elif self._bar == self._script.flat_at:
+        elif self._bar == self.config.flat_at:
             self.go_flat()
 
 
@@ -59,7 +55,6 @@ SCRIPTED = StrategyType(
     name="scripted",
     aliases=(),
     description="",
-    params=ScriptedParams,
     strategy_class=f"{__name__}:Scripted",
     config_class=f"{__name__}:ScriptedConfig",
 )
@@ -97,7 +92,7 @@ def backtest(
     settings.setdefault("max_position_pct", 100.0)
     config = BacktestConfig(
         strategy_type="scripted",
-        parameters=ScriptedParams(**parameters).model_dump(),
+        parameters=SCRIPTED.validate(parameters).model_dump(),
         instruments=(SPEC.instrument_id,),
         start=date(2023, 1, 1),
         end=date(2023, 12, 31),

@@ -20,6 +20,7 @@ from ntrader.core import strategy_registry
 from ntrader.core.errors import UserInputError
 from ntrader.core.instrument_catalog import default_spec
 from ntrader.core.runner import EngineSettings, InstrumentBars, run_engine
+from ntrader.core.strategy_registry import StrategyParams
 from ntrader.db.database import Database
 from ntrader.db.tables import backtest_results
 from ntrader.models.backtest import BacktestConfig
@@ -32,7 +33,6 @@ from ntrader.services.simulation import SimulationResult, simulate
 from tests.integration.test_execution_stops import (
     SCRIPTED,
     Scripted,
-    ScriptedParams,
     quiet_bars,
     to_arrays,
 )
@@ -48,9 +48,9 @@ class ShortScripted(Scripted):
 
     def update_signal(self, bar: Bar) -> None:
         self._bar += 1
-        if self._bar == self._script.long_at:
+        if self._bar == self.config.long_at:
             self.go_short(bar)
-        elif self._bar == self._script.flat_at:
+        elif self._bar == self.config.flat_at:
             self.go_flat()
 
 
@@ -69,7 +69,7 @@ def _move(before: float, after: float) -> pd.DataFrame:
     return frame
 
 
-def _all_in_config(spec: InstrumentSpec, params: ScriptedParams, fill_at: FillAt) -> BacktestConfig:
+def _all_in_config(spec: InstrumentSpec, params: StrategyParams, fill_at: FillAt) -> BacktestConfig:
     """All of the equity (100,000 USD) in one position of ``spec``, no stop."""
     return BacktestConfig(
         strategy_type="scripted",
@@ -90,7 +90,9 @@ def _run(
     fill_at: FillAt, frame: pd.DataFrame, *, short: bool = False, flat_at: int = 25
 ) -> SimulationResult:
     """All of the equity (100,000 USD) in one position, no stop: 100,000 USDJPY."""
-    config = _all_in_config(USDJPY, ScriptedParams(flat_at=flat_at, allow_short=short), fill_at)
+    config = _all_in_config(
+        USDJPY, SCRIPTED.validate({"flat_at": flat_at, "allow_short": short}), fill_at
+    )
     data = replace(to_arrays(frame), price_precision=3)
     inputs = [InstrumentBars(spec=USDJPY, timeframe=Timeframe.DAILY, bars=data)]
     return simulate(config, SHORT_SCRIPTED if short else SCRIPTED, inputs)
@@ -206,7 +208,7 @@ def _fx(spec: InstrumentSpec, frame: pd.DataFrame) -> InstrumentBars:
 @pytest.mark.parametrize("flat_at", [25, -1])
 def test_a_cross_converts_with_its_conversion_pair(fill_at: FillAt, flat_at: int) -> None:
     """EURGBP 0.80 -> 0.88 (bar 21), GBPUSD 1.25 -> 1.30 (bar 23): long 100,000 USD."""
-    config = _all_in_config(EURGBP, ScriptedParams(flat_at=flat_at), fill_at)
+    config = _all_in_config(EURGBP, SCRIPTED.validate({"flat_at": flat_at}), fill_at)
     result = simulate(
         config,
         SCRIPTED,
@@ -278,7 +280,7 @@ def test_a_cross_without_its_conversion_pair_is_refused_before_the_run_is_stored
     with pytest.raises(UserInputError, match="EURGBP is quoted in GBP"):
         run_engine(
             SCRIPTED,
-            ScriptedParams().model_dump(),
+            SCRIPTED.validate({}).model_dump(),
             [_fx(EURGBP, _fx_frame(1, 1))],
             EngineSettings(),
         )

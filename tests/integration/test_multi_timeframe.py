@@ -17,12 +17,7 @@ from ntrader.core.errors import UserInputError
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.core.runner import InstrumentBars
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import (
-    StrategyParams,
-    StrategyRegistry,
-    StrategyType,
-    resolve,
-)
+from ntrader.core.strategy_registry import StrategyRegistry, StrategyType, resolve
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
@@ -54,13 +49,9 @@ def _minute_bars() -> BarArrays:
 SEEN: list[tuple[int, int]] = []
 
 
-class RecorderParams(StrategyParams):
+class RecorderConfig(SignalStrategyConfig, frozen=True):
     def higher_timeframe(self) -> Timeframe | None:
         return Timeframe.DAILY
-
-
-class RecorderConfig(SignalStrategyConfig, frozen=True):
-    pass
 
 
 class Recorder(SignalStrategy):
@@ -81,7 +72,6 @@ RECORDER = StrategyType(
     name="recorder",
     aliases=(),
     description="",
-    params=RecorderParams,
     strategy_class=f"{__name__}:Recorder",
     config_class=f"{__name__}:RecorderConfig",
 )

@@ -35,14 +35,7 @@ from nautilus_trader.model.data import Bar
 from nautilus_trader.model.enums import OrderSide, TimeInForce
 
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import StrategyParams, register_strategy
-
-
-class FaultyParams(StrategyParams):
-    fail_in: str = "nowhere"
-    how: str = "raise"
-    at_bar: int = 5
-    all_in: bool = False
+from ntrader.core.strategy_registry import register_strategy
 
 
 class FaultyConfig(SignalStrategyConfig, frozen=True):
@@ -52,20 +45,19 @@ class FaultyConfig(SignalStrategyConfig, frozen=True):
     all_in: bool = False
 
 
-@register_strategy(name="faulty", params=FaultyParams, config=FaultyConfig)
+@register_strategy(name="faulty", config=FaultyConfig)
 class Faulty(SignalStrategy):
     """Buys on the second bar, then fails where it is told to."""
 
     def __init__(self, config: FaultyConfig) -> None:
         super().__init__(config)
-        self._faulty = config
         self._bars = 0
         self._fail_if("__init__")
 
     def _fail_if(self, handler: str) -> None:
-        if self._faulty.fail_in != handler:
+        if self.config.fail_in != handler:
             return
-        if self._faulty.how == "exit":
+        if self.config.how == "exit":
             sys.exit(3)  # FAIL-EXIT
         raise ValueError(f"faulty strategy gave up in {handler}")  # FAIL-RAISE
 
@@ -79,7 +71,7 @@ class Faulty(SignalStrategy):
     def update_signal(self, bar: Bar) -> None:
         self._bars += 1
         if self._bars == 2:
-            if self._faulty.all_in:
+            if self.config.all_in:
                 # Every dollar of the cash account: the slipped fill takes it below zero.
                 quantity = self.instrument.make_qty(int(self._equity() / bar.close.as_double()))
                 self.submit_order(
@@ -92,7 +84,7 @@ class Faulty(SignalStrategy):
                 )
             else:
                 self.go_long(bar)
-        if self._bars == self._faulty.at_bar:
+        if self._bars == self.config.at_bar:
             self._fail_if("on_bar")
 
     def _equity(self) -> float:

@@ -3,7 +3,9 @@ directories (NTRADER_STRATEGY_PATH) and entry points."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -11,33 +13,40 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.identifiers import InstrumentId
 
 from ntrader.core import strategy_registry
 from ntrader.core.errors import UserInputError
-from ntrader.core.strategy_registry import BUILTIN_TYPES, StrategyRegistry
+from ntrader.core.strategies.base import SignalStrategyConfig
+from ntrader.core.strategy_registry import BUILTIN_TYPES, ParameterSpec, StrategyRegistry
+from ntrader.models.enums import Timeframe
+
+INSTRUMENT = InstrumentId.from_str("TEST.NASDAQ")
+BAR_TYPE = BarType.from_str("TEST.NASDAQ-1-DAY-LAST-EXTERNAL")
 
 STRATEGY_MODULE = '''
+from typing import Annotated
+
+from msgspec import Meta
 from nautilus_trader.model.data import Bar
-from pydantic import Field
 
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import StrategyParams, register_strategy
-
-
-class {name}Params(StrategyParams):
-    threshold: float = Field(default=1.0, gt=0)
+from ntrader.core.strategy_registry import register_strategy
 
 
 class {name}Config(SignalStrategyConfig, frozen=True):
-    threshold: float = 1.0
+    threshold: Annotated[float, Meta(gt=0, description="Price to beat.")] = 1.0
 
 
-@register_strategy(name="{key}", aliases=({aliases}), params={name}Params, config={name}Config)
+@register_strategy(name="{key}", aliases=({aliases}), config={name}Config)
 class {name}(SignalStrategy):
     """Buys when the close exceeds the threshold."""
 
     def update_signal(self, bar: Bar) -> None:
-        if bar.close.as_double() > self._signal_config.threshold:
+        if bar.close.as_double() > self.config.threshold:
             self.go_long(bar)
 '''
 
@@ -74,14 +83,16 @@ def test_unknown_names_list_the_known_ones() -> None:
 
 
 @pytest.mark.parametrize("kind", BUILTIN_TYPES, ids=lambda kind: kind.name)
-def test_builtin_params_and_configs_agree(kind: strategy_registry.StrategyType) -> None:
-    """Every parameter reaches the strategy's config, with the same default."""
-    params = kind.validate({})
-    assert params.allow_short is False
+def test_builtin_parameters_are_their_configs_fields(kind: strategy_registry.StrategyType) -> None:
+    """The parameters are allow_short and the config's own fields, with the config's
+    defaults; the runner's fields are not parameters."""
     _, config_class = kind.load()
+    own = set(config_class.__struct_fields__) - set(SignalStrategyConfig.__struct_fields__)
+    params = kind.validate({}).model_dump()
+    assert next(iter(params)) == "allow_short" and set(params) == {"allow_short", *own}
     config_defaults = {field.name: field.default for field in msgspec.structs.fields(config_class)}
-    for name, value in params.model_dump().items():
-        assert config_defaults[name] == value, name
+    assert params == {name: config_defaults[name] for name in params}
+    assert all(spec.description for spec in kind.parameter_specs())
 
 
 def test_a_directory_of_custom_strategies(tmp_path: Path) -> None:
@@ -100,8 +111,10 @@ def test_a_directory_of_custom_strategies(tmp_path: Path) -> None:
     assert kind.description == "Buys when the close exceeds the threshold."
     assert kind.source == str(tmp_path / "first_custom.py")
     assert kind.validate({"threshold": 2}).model_dump() == {"allow_short": False, "threshold": 2}
-    with pytest.raises(UserInputError, match="threshold"):
+    with pytest.raises(UserInputError, match="threshold: Input should be greater than 0"):
         kind.validate({"threshold": -1})
+    (threshold,) = (spec for spec in kind.parameter_specs() if spec.name == "threshold")
+    assert (threshold.exclusive_minimum, threshold.description) == (0, "Price to beat.")
     strategy_class, config_class = kind.load()
     assert strategy_class.__name__ == "FirstCustom"
     assert config_class.__name__ == "FirstCustomConfig"
@@ -141,9 +154,9 @@ def test_a_bad_module_is_named_in_the_error(tmp_path: Path, source: str, message
 @pytest.mark.parametrize(
     ("replace", "by", "message"),
     [
-        ("params={name}Params", "params=dict", "must be a StrategyParams subclass"),
-        ("config={name}Config", "config=dict", "must be a SignalStrategyConfig subclass"),
-        ("    threshold: float = 1.0\n", "    other: float = 1.0\n", "no field for parameter"),
+        ("config={name}Config", "config=dict", "not a SignalStrategyConfig subclass"),
+        ("    threshold:", "    stop_atr: float = 1.0\n    threshold:", "redeclares stop_atr"),
+        ("    threshold:", "    allow_short: bool = True\n    threshold:", "allow_short, set"),
         ('name="{key}"', 'name="9 lives"', "letters, digits and underscores"),
     ],
 )
@@ -206,11 +219,11 @@ def test_a_broken_entry_point_is_named(tmp_path: Path, monkeypatch: pytest.Monke
         StrategyRegistry().known_names()
 
 
-def test_the_registry_does_not_import_nautilus() -> None:
+def test_names_resolve_without_nautilus() -> None:
+    """Only a type's parameters (fields of its nautilus config) need nautilus."""
     code = (
         "import sys; from ntrader.core import strategy_registry as r; "
-        "r.resolve('momentum').validate({}); r.known_names(); "
-        "print('nautilus_trader' in sys.modules)"
+        "r.resolve('momentum'); r.known_names(); print('nautilus_trader' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
@@ -227,3 +240,88 @@ def test_parameter_specs_carry_the_declared_types_defaults_and_bounds() -> None:
     assert threshold.admits(0.0) and not threshold.admits(1.0)
     assert specs["trend_filter_period"].optional and not fast.optional
     assert specs["allow_short"].kind is bool
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters", "message"),
+    [
+        ("sma", {"fast_period": 30, "slow_period": 20}, "fast_period (30) must be less than"),
+        ("meanrev", {"entry_zscore": 1, "exit_zscore": 0.5}, "entry_zscore (1) must be less"),
+        ("meanrev", {"allow_short": True, "entry_zscore": 0.5, "exit_zscore": 1}, "negative"),
+        ("rsi", {"entry_rsi_low": 60, "exit_rsi_high": 55}, "entry_rsi_low (60) must be less"),
+        ("rsi", {"allow_short": True, "entry_rsi_low": 55, "exit_rsi_high": 80}, "below 50"),
+        ("sma", {"fast": 5, "slow": 9}, "fast: unknown parameter; slow: unknown parameter"),
+    ],
+)
+def test_the_configs_own_checks_refuse_with_the_values(
+    name: str, parameters: dict[str, object], message: str
+) -> None:
+    """The cross-field rules are the config's __post_init__: the same refusal from the
+    registry (a UserInputError naming the values) and from nautilus' own construction."""
+    kind = strategy_registry.resolve(name)
+    with pytest.raises(UserInputError, match=re.escape(message)) as caught:
+        kind.validate(parameters)
+    assert caught.value.hint.startswith(f"Parameters of {kind.name}: allow_short, ")
+    if "unknown" not in message:
+        _, config_class = kind.load()
+        with pytest.raises(ValueError, match=re.escape(message)):
+            config_class(instrument_id=INSTRUMENT, bar_type=BAR_TYPE, **parameters)
+
+
+def test_higher_timeframe_comes_from_the_config() -> None:
+    sma = strategy_registry.resolve("sma")
+    assert sma.validate({}).higher_timeframe() is None
+    assert sma.validate({"trend_filter_period": 5}).higher_timeframe() is Timeframe.DAILY
+
+
+def _numbers(spec: ParameterSpec) -> st.SearchStrategy[float]:
+    """Values around and between a parameter's bounds, and far outside them."""
+    edges = [
+        bound
+        for bound in (spec.minimum, spec.maximum, spec.exclusive_minimum, spec.exclusive_maximum)
+        if bound is not None
+    ]
+    near = st.sampled_from(edges).flatmap(
+        lambda edge: st.sampled_from([edge - 1, edge - 0.5, edge, edge + 0.5, edge + 1])
+    )
+    if spec.kind is int:
+        return st.one_of(st.integers(-20_000, 20_000), near.map(int))
+    return st.one_of(
+        st.floats(-20_000, 20_000), near, st.sampled_from([math.nan, math.inf, -math.inf])
+    )
+
+
+NUMERIC_SPECS = [
+    (kind, spec)
+    for kind in BUILTIN_TYPES
+    for spec in kind.parameter_specs()
+    if spec.kind in (int, float)
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec"), NUMERIC_SPECS, ids=[f"{k.name}.{s.name}" for k, s in NUMERIC_SPECS]
+)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_validation_and_the_declared_bounds_agree(
+    kind: strategy_registry.StrategyType, spec: ParameterSpec, data: st.DataObject
+) -> None:
+    """A value outside the declared bounds is refused naming the parameter; the derived
+    validation accepts exactly what msgspec (nautilus' decoder) accepts for the config."""
+    value = data.draw(_numbers(spec))
+    view = kind.params.config_view
+    try:
+        msgspec.convert({spec.name: value}, view, strict=False)
+        msgspec_accepts = True
+    except msgspec.ValidationError:
+        msgspec_accepts = False
+    try:
+        validated, refusal = kind.validate({spec.name: value}), ""
+    except UserInputError as exc:
+        validated, refusal = None, exc.message
+    assert (validated is not None) == msgspec_accepts, refusal
+    if validated is not None:
+        assert spec.admits(value) and getattr(validated, spec.name) == value
+    elif not spec.admits(value):
+        assert f"{spec.name}: " in refusal

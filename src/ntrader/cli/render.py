@@ -478,12 +478,13 @@ def compact_params(strategy_type: str, parameters: dict[str, Any]) -> str:
     from ntrader.core.errors import UserInputError
 
     try:
-        fields = strategy_registry.resolve(strategy_type).params.model_fields
+        specs = strategy_registry.resolve(strategy_type).parameter_specs()
     except UserInputError:  # a user strategy whose module is not loaded: show everything
-        fields = {}
+        specs = ()
+    defaults = {spec.name: spec.default for spec in specs}
     parts = []
     for name, value in parameters.items():
-        if name in fields and not value and value == fields[name].default:
+        if name in defaults and not value and value == defaults[name]:
             continue
         shown = f"{value:g}" if isinstance(value, float) else str(value)
         parts.append(f"{name.removesuffix('_period')}={shown}")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
 
 from ntrader.cli.output import (
     print_json,
@@ -18,6 +19,7 @@ from ntrader.cli.output import (
 from ntrader.models.enums import StrategyStatus
 
 if TYPE_CHECKING:
+    from ntrader.core.strategy_registry import ParameterSpec, StrategyType
     from ntrader.models.strategy import StrategyRecord
     from ntrader.services.strategy_service import ValidationReport
 
@@ -74,33 +76,88 @@ def render_strategy(record: StrategyRecord, *, json_output: bool, note: str = ""
     stdout().print(table)
 
 
-def render_strategy_types(*, json_output: bool) -> None:
-    from ntrader.core import strategy_registry
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:,g}" if isinstance(value, int | float) else str(value)
 
-    kinds = [strategy_registry.resolve(name) for name in strategy_registry.known_names()]
+
+def range_text(spec: ParameterSpec) -> str:
+    """The bounds as an interval: ``[1, 10,000]``, ``(0, 100)``, ``[0, 1)``, ``[2, ∞)``;
+    empty when unbounded."""
+    if spec.minimum is not None:
+        low = f"[{_value_text(spec.minimum)}"
+    elif spec.exclusive_minimum is not None:
+        low = f"({_value_text(spec.exclusive_minimum)}"
+    else:
+        low = "(-∞"
+    if spec.maximum is not None:
+        high = f"{_value_text(spec.maximum)}]"
+    elif spec.exclusive_maximum is not None:
+        high = f"{_value_text(spec.exclusive_maximum)})"
+    else:
+        high = "∞)"
+    return "" if (low, high) == ("(-∞", "∞)") else f"{low}, {high}"
+
+
+def _type_payload(kind: StrategyType) -> dict[str, Any]:
+    return {
+        "name": kind.name,
+        "aliases": list(kind.aliases),
+        "description": kind.description,
+        "source": kind.source,
+        "parameters": kind.params.model_json_schema()["properties"],
+    }
+
+
+def render_strategy_types(kinds: Sequence[StrategyType], *, json_output: bool) -> None:
     if json_output:
-        print_json(
-            [
-                {
-                    "name": kind.name,
-                    "aliases": list(kind.aliases),
-                    "description": kind.description,
-                    "parameters": kind.params.model_json_schema()["properties"],
-                }
-                for kind in kinds
-            ]
-        )
+        print_json([_type_payload(kind) for kind in kinds])
         return
     table = Table(title="Strategy types", title_justify="left")
-    for column in ("Type", "Aliases", "Parameters (defaults)", "What it does"):
-        table.add_column(column)
+    table.add_column("Type", no_wrap=True)
+    table.add_column("Aliases")
+    table.add_column("Parameters: default, range", no_wrap=True)
+    table.add_column("What it does")
     for kind in kinds:
-        defaults = {name: f.default for name, f in kind.params.model_fields.items()}
+        parameters = "\n".join(
+            f"{spec.name}={_value_text(spec.default)} {range_text(spec)}".rstrip()
+            for spec in kind.parameter_specs()
+        )
         table.add_row(
             styled(kind.name, "bold"),
             styled(", ".join(kind.aliases)),
-            styled(_params_text(defaults)),
+            styled(parameters),
             styled(kind.description),
+        )
+    stdout().print(table)
+    print_line(styled("Each parameter described: `ntrader strategy types NAME`.", "dim"))
+
+
+def render_strategy_type(kind: StrategyType, *, json_output: bool) -> None:
+    """One type: what it does, and each parameter with its default, range and meaning."""
+    if json_output:
+        print_json(_type_payload(kind))
+        return
+    print_line(Text.assemble(styled(kind.name, "bold"), ": ", kind.description))
+    if kind.aliases:
+        print_line(styled(f"Aliases: {', '.join(kind.aliases)}", "dim"))
+    if kind.source != "built-in":
+        print_line(styled(f"From {kind.source}", "dim"))
+    table = Table(title_justify="left")
+    for column in ("Parameter", "Type", "Default", "Range"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("What it sets")
+    for spec in kind.parameter_specs():
+        kind_name = spec.kind.__name__ + (" or unset" if spec.optional else "")
+        table.add_row(
+            styled(spec.name, "bold"),
+            styled(kind_name),
+            styled(_value_text(spec.default)),
+            styled(range_text(spec)),
+            styled(spec.description or ""),
         )
     stdout().print(table)
 

@@ -63,18 +63,27 @@ def list_(strategy_type: str | None, active_only: bool) -> None:
 
 
 @strategy.command("types")
+@click.argument("name", required=False)
 @common_options
-def types() -> None:
-    """List the strategy types you can create strategies from, with their parameters.
+def types(name: str | None) -> None:
+    """List the strategy types you can create strategies from, with their parameters'
+    defaults and ranges; with NAME, one type and what each of its parameters sets.
 
     \b
     Examples:
       ntrader strategy types
+      ntrader strategy types sma_crossover
       ntrader strategy types --json
     """
-    from ntrader.cli.render_strategy import render_strategy_types
+    from ntrader.cli.render_strategy import render_strategy_type, render_strategy_types
+    from ntrader.core import strategy_registry
 
-    render_strategy_types(json_output=app_context().json_output)
+    json_output = app_context().json_output
+    if name is not None:
+        render_strategy_type(strategy_registry.resolve(name), json_output=json_output)
+        return
+    kinds = [strategy_registry.resolve(known) for known in strategy_registry.known_names()]
+    render_strategy_types(kinds, json_output=json_output)
 
 
 @strategy.command("show")
@@ -110,7 +119,8 @@ def show(name: str) -> None:
     "--params",
     "params",
     multiple=True,
-    help="Parameters as k=v,k=v (repeatable). Unset ones take the type's defaults.",
+    help="Parameters as k=v,k=v (repeatable). Unset ones take the type's defaults; "
+    "`ntrader strategy types TYPE` lists them with their ranges.",
 )
 @click.option(
     "--params-file",

@@ -1,4 +1,10 @@
-"""Strategy types by name: their nautilus classes and validated parameter schemas.
+"""Strategy types by name: their nautilus classes and validated parameters.
+
+A strategy type declares its parameters once, as the fields of its nautilus config class (a
+``SignalStrategyConfig`` subclass, beside the strategy): types, defaults, bounds and
+descriptions as ``Annotated[int, msgspec.Meta(...)]``, rules between parameters in its
+``__post_init__``. Validation, ``parameter_specs``, the JSON schema and the help derive
+from it here.
 
 Built-in types are declared here. Custom types come from two places, looked at the first
 time a name is not a built-in (or the whole list is asked for):
@@ -11,25 +17,37 @@ time a name is not a built-in (or the whole list is asked for):
 A custom module declares its strategy by decorating a ``SignalStrategy`` subclass with
 ``register_strategy``; see docs/strategies.md.
 
-Importing this module does not import nautilus; strategy classes load on first use.
+Importing this module does not import nautilus; a type's config class (and nautilus) loads
+when its parameters are first needed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import operator
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from types import ModuleType, UnionType
+from typing import Annotated, Any, ClassVar, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import msgspec
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from ntrader.core.errors import UserInputError
 from ntrader.models.enums import Timeframe
@@ -38,94 +56,129 @@ from ntrader.models.validation import describe_validation_error
 ENTRY_POINT_GROUP = "ntrader.strategies"
 PATH_VARIABLE = "NTRADER_STRATEGY_PATH"
 
-# The runner fills these in itself; a strategy parameter must not take their names.
-_RUNNER_FIELDS = frozenset(
-    {
-        "strategy_id",
-        "instrument_id",
-        "bar_type",
-        "sizing",
-        "position_size",
-        "max_position_pct",
-        "stop_atr",
-        "take_profit_r",
-        "trailing_stop_atr",
-        "higher_bar_type",
-    }
-)
+# The one field of SignalStrategyConfig that users set; the runner sets all the others.
+_SHARED_PARAMETERS = ("allow_short",)
+# msgspec.Meta constraints and the pydantic Field arguments of the same name and meaning.
+_CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "pattern")
 
 
 class StrategyParams(BaseModel):
-    """Base of every strategy type's parameters: validated, immutable, no unknown keys."""
+    """A strategy type's parameters, validated and immutable (``StrategyType.validate``).
+
+    Each type's model is derived from its config class: a field per parameter, and the
+    config's own checks run on the result (``config_view``: the config with the runner's
+    fields left unset).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    allow_short: bool = False
+    config_view: ClassVar[type]
+    _config: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _config_checks(self) -> Self:
+        # A ValueError from the config's __post_init__ becomes a validation error.
+        self._config = self.config_view(**dict(self))
+        return self
 
     def higher_timeframe(self) -> Timeframe | None:
         """The second timeframe these parameters need (its bars go to the strategy's
-        ``on_higher_bar``), or None."""
-        return None
+        ``on_higher_bar``), or None: the config's ``higher_timeframe``."""
+        timeframe: Timeframe | None = self._config.higher_timeframe()
+        return timeframe
 
 
-class SmaCrossoverParams(StrategyParams):
-    fast_period: int = Field(default=12, ge=1, le=10_000)
-    slow_period: int = Field(default=26, ge=2, le=10_000)
-    entry_threshold: float = Field(default=0.0, ge=0.0, lt=1.0)
-    # Entries only with the daily trend: longs above the daily SMA of this many days.
-    trend_filter_period: int | None = Field(default=None, ge=1, le=10_000)
-
-    def higher_timeframe(self) -> Timeframe | None:
-        return Timeframe.DAILY if self.trend_filter_period is not None else None
-
-    @model_validator(mode="after")
-    def _fast_below_slow(self) -> SmaCrossoverParams:
-        if self.fast_period >= self.slow_period:
-            raise ValueError(
-                f"fast_period ({self.fast_period}) must be less than "
-                f"slow_period ({self.slow_period})"
-            )
-        return self
-
-
-class MeanReversionParams(StrategyParams):
-    lookback: int = Field(default=20, ge=2, le=10_000)
-    entry_zscore: float = Field(default=-2.0, ge=-10.0, le=10.0)
-    exit_zscore: float = Field(default=0.0, ge=-10.0, le=10.0)
-
-    @model_validator(mode="after")
-    def _entry_below_exit(self) -> MeanReversionParams:
-        if self.entry_zscore >= self.exit_zscore:
-            raise ValueError(
-                f"entry_zscore ({self.entry_zscore:g}) must be less than "
-                f"exit_zscore ({self.exit_zscore:g})"
-            )
-        if self.allow_short and self.entry_zscore >= 0:
-            raise ValueError(
-                f"with allow_short, entry_zscore ({self.entry_zscore:g}) must be negative, "
-                "so the short entry (its mirror above zero) lies above the long entry"
-            )
-        return self
+def _pydantic_type(annotation: Any) -> tuple[Any, str | None]:
+    """A config field's type with its msgspec constraints as pydantic's, and the
+    description found in it (the outermost one)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *metadata = get_args(annotation)
+        inner, description = _pydantic_type(base)
+        constraints: dict[str, Any] = {}
+        for meta in (m for m in metadata if isinstance(m, msgspec.Meta)):
+            constraints |= {
+                name: getattr(meta, name)
+                for name in _CONSTRAINTS
+                if getattr(meta, name) is not None
+            }
+            description = meta.description or description
+        return (Annotated[inner, Field(**constraints)] if constraints else inner), description
+    if origin is Union or origin is UnionType:
+        members = [_pydantic_type(arg) for arg in get_args(annotation)]
+        description = next((found for _, found in members if found), None)
+        return functools.reduce(operator.or_, [kind for kind, _ in members]), description
+    return annotation, None
 
 
-class MomentumParams(StrategyParams):
-    rsi_period: int = Field(default=14, ge=2, le=10_000)
-    entry_rsi_low: float = Field(default=30.0, gt=0.0, lt=100.0)
-    exit_rsi_high: float = Field(default=70.0, gt=0.0, lt=100.0)
+def _parameter_names(config: type) -> tuple[str, ...]:
+    """The fields of a ``SignalStrategyConfig`` subclass that users set: ``allow_short``
+    and the subclass' own fields, in declaration order."""
+    from ntrader.core.strategies.base import SignalStrategyConfig
 
-    @model_validator(mode="after")
-    def _low_below_high(self) -> MomentumParams:
-        if self.entry_rsi_low >= self.exit_rsi_high:
-            raise ValueError(
-                f"entry_rsi_low ({self.entry_rsi_low:g}) must be less than "
-                f"exit_rsi_high ({self.exit_rsi_high:g})"
-            )
-        if self.allow_short and self.entry_rsi_low >= 50:
-            raise ValueError(
-                f"with allow_short, entry_rsi_low ({self.entry_rsi_low:g}) must be below 50, "
-                "so the short entry (100 - entry_rsi_low) lies above the long entry"
-            )
-        return self
+    own = [f for f in config.__struct_fields__ if f not in SignalStrategyConfig.__struct_fields__]
+    return (*_SHARED_PARAMETERS, *own)
+
+
+def _check_config(config: type) -> None:
+    """Refuse a config class that is not a ``SignalStrategyConfig`` subclass, or that
+    redeclares one of its fields (the runner's, or ``allow_short``)."""
+    from ntrader.core.strategies.base import SignalStrategyConfig
+
+    if not (isinstance(config, type) and issubclass(config, SignalStrategyConfig)):
+        raise TypeError(f"{config!r} is not a SignalStrategyConfig subclass")
+    base_fields = set(SignalStrategyConfig.__struct_fields__)
+    redeclared = {
+        name
+        for cls in config.__mro__[: config.__mro__.index(SignalStrategyConfig)]
+        for name in vars(cls).get("__annotations__", {})
+        if name in base_fields
+    }
+    if redeclared:
+        raise ValueError(
+            f"{config.__name__} redeclares {', '.join(sorted(redeclared))}, set by the runner "
+            "(allow_short: declared once for every strategy); give the parameter another name"
+        )
+
+
+@functools.cache
+def _derived_model(config: type) -> type[StrategyParams]:
+    """The parameter model of a strategy's config class."""
+    _check_config(config)
+    fields = {field.name: field for field in msgspec.structs.fields(config)}
+    definitions: dict[str, Any] = {}
+    for name in _parameter_names(config):
+        field = fields[name]
+        kind, description = _pydantic_type(field.type)
+        if field.default is not msgspec.NODEFAULT:
+            info = Field(default=field.default, description=description)
+        elif field.default_factory is not msgspec.NODEFAULT:
+            info = Field(default_factory=field.default_factory, description=description)
+        else:
+            info = Field(description=description)
+        definitions[name] = (kind, info)
+    model = create_model(  # type: ignore[call-overload]
+        f"{config.__name__}Parameters",
+        __base__=StrategyParams,
+        __module__=config.__module__,
+        **definitions,
+    )
+    # The runner's required fields (instrument_id, bar_type) unset: the config on the
+    # parameters alone, for its __post_init__ checks and higher_timeframe.
+    unset = [
+        (f.name, Any, None)
+        for f in fields.values()
+        if f.required and f.name not in model.model_fields
+    ]
+    model.config_view = msgspec.defstruct(
+        f"{config.__name__}View",
+        unset,
+        bases=(config,),
+        module=config.__module__,
+        frozen=True,
+        kw_only=True,
+    )
+    return model
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,17 +227,17 @@ def _spec_of(name: str, schema: dict[str, Any], default: Any) -> ParameterSpec:
 
 @dataclass(frozen=True, slots=True)
 class StrategyType:
-    """One kind of strategy: canonical name, aliases, parameters, nautilus classes.
+    """One kind of strategy: canonical name, aliases, nautilus classes.
 
     ``strategy_class`` and ``config_class`` are import paths (``module:QualName``) so a
-    built-in's classes (and nautilus) load only when a backtest needs them. ``source`` says
-    where the type was declared: ``built-in``, a file, or an entry point.
+    built-in's classes (and nautilus) load only when its parameters or a backtest need
+    them. ``source`` says where the type was declared: ``built-in``, a file, or an entry
+    point.
     """
 
     name: str
     aliases: tuple[str, ...]
     description: str
-    params: type[StrategyParams]
     strategy_class: str
     config_class: str
     source: str = "built-in"
@@ -192,21 +245,29 @@ class StrategyType:
     def load(self) -> tuple[type, type]:
         return _import(self.strategy_class), _import(self.config_class)
 
+    @property
+    def params(self) -> type[StrategyParams]:
+        """The parameter model derived from the config class (validation, JSON schema)."""
+        return _derived_model(_import(self.config_class))
+
     def parameter_specs(self) -> tuple[ParameterSpec, ...]:
         """Every parameter a user may set, in declaration order."""
-        properties = self.params.model_json_schema()["properties"]
+        model = self.params
+        properties = model.model_json_schema()["properties"]
         return tuple(
             _spec_of(name, properties[name], field.default)
-            for name, field in self.params.model_fields.items()
+            for name, field in model.model_fields.items()
         )
 
     def validate(self, parameters: dict[str, Any]) -> StrategyParams:
+        model = self.params
         try:
-            return self.params.model_validate(parameters)
+            return model.model_validate(parameters)
         except ValidationError as exc:
             raise UserInputError(
                 f"Invalid parameters for {self.name}: {describe_validation_error(exc)}.",
-                hint=f"Parameters of {self.name}: {', '.join(self.params.model_fields)}.",
+                hint=f"Parameters of {self.name}: {', '.join(model.model_fields)} "
+                f"(`ntrader strategy types {self.name}` shows their ranges).",
             ) from exc
 
 
@@ -227,7 +288,6 @@ BUILTIN_TYPES: tuple[StrategyType, ...] = (
         name="sma_crossover",
         aliases=("sma", "sma_cross", "smacrossover"),
         description="Long when the fast SMA crosses above the slow SMA; out when it crosses below.",
-        params=SmaCrossoverParams,
         strategy_class="ntrader.core.strategies.sma_crossover:SmaCrossover",
         config_class="ntrader.core.strategies.sma_crossover:SmaCrossoverConfig",
     ),
@@ -238,7 +298,6 @@ BUILTIN_TYPES: tuple[StrategyType, ...] = (
             "Long when the close's z-score against its rolling mean falls below entry_zscore; "
             "out when it rises back above exit_zscore."
         ),
-        params=MeanReversionParams,
         strategy_class="ntrader.core.strategies.mean_reversion:MeanReversion",
         config_class="ntrader.core.strategies.mean_reversion:MeanReversionConfig",
     ),
@@ -247,7 +306,6 @@ BUILTIN_TYPES: tuple[StrategyType, ...] = (
         aliases=("rsi", "rsi_momentum"),
         description="Long when the RSI falls below entry_rsi_low; out when it rises above "
         "exit_rsi_high.",
-        params=MomentumParams,
         strategy_class="ntrader.core.strategies.momentum:Momentum",
         config_class="ntrader.core.strategies.momentum:MomentumConfig",
     ),
@@ -259,7 +317,6 @@ class _Declaration:
     name: str
     aliases: tuple[str, ...]
     description: str
-    params: type[StrategyParams]
     config: type
 
 
@@ -269,49 +326,37 @@ _DECLARATION_ATTRIBUTE = "__ntrader_strategy__"
 def register_strategy(
     *,
     name: str,
-    params: type[StrategyParams],
     config: type,
     aliases: Iterable[str] = (),
     description: str | None = None,
 ) -> Callable[[type], type]:
     """Declare a ``SignalStrategy`` subclass as a strategy type (a class decorator).
 
-    ``params`` (a ``StrategyParams`` subclass) validates what users pass; ``config`` (a
-    ``SignalStrategyConfig`` subclass) is what the strategy receives, and must have a field
-    for every parameter. ``description`` defaults to the first line of the docstring.
-    The class is registered when its module is loaded from a strategy path or an entry
-    point; decorating it has no other effect.
+    ``config`` (a ``SignalStrategyConfig`` subclass) is what the strategy receives; its own
+    fields, with ``allow_short``, are the parameters users set. ``description`` defaults to
+    the first line of the docstring. The class is registered when its module is loaded from
+    a strategy path or an entry point; decorating it has no other effect.
     """
 
     def declare(cls: type) -> type:
-        from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
+        from ntrader.core.strategies.base import SignalStrategy
 
         if not (isinstance(cls, type) and issubclass(cls, SignalStrategy)):
             raise TypeError(f"{cls!r} is not a SignalStrategy subclass")
-        if not (isinstance(params, type) and issubclass(params, StrategyParams)):
-            raise TypeError(f"params of {name!r} must be a StrategyParams subclass")
-        if not (isinstance(config, type) and issubclass(config, SignalStrategyConfig)):
-            raise TypeError(f"config of {name!r} must be a SignalStrategyConfig subclass")
         if not re.fullmatch(r"[a-z][a-z0-9_]*", _key(name)):
             raise ValueError(
                 f"strategy name {name!r} must be letters, digits and underscores, "
                 "starting with a letter"
             )
-        taken = _RUNNER_FIELDS & set(params.model_fields)
-        if taken:
-            raise ValueError(f"parameter names reserved by the runner: {', '.join(sorted(taken))}")
-        missing = set(params.model_fields) - set(config.__struct_fields__)
-        if missing:
-            raise ValueError(
-                f"config {config.__name__} has no field for parameter(s) "
-                f"{', '.join(sorted(missing))}"
-            )
+        try:
+            _derived_model(config)  # a bad declaration fails here, as its module loads
+        except TypeError as exc:
+            raise TypeError(f"config of {name!r}: {exc}") from exc
         doc_line = (cls.__doc__ or "").strip().splitlines()[:1]
         declaration = _Declaration(
             name=_key(name),
             aliases=tuple(aliases),
             description=description or (doc_line[0] if doc_line else ""),
-            params=params,
             config=config,
         )
         setattr(cls, _DECLARATION_ATTRIBUTE, declaration)
@@ -326,7 +371,6 @@ def _type_of(cls: type, source: str) -> StrategyType:
         name=declaration.name,
         aliases=declaration.aliases,
         description=declaration.description,
-        params=declaration.params,
         strategy_class=_path_of(cls),
         config_class=_path_of(declaration.config),
         source=source,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Annotated
 
 import numpy as np
+from msgspec import Meta
 from nautilus_trader.common.events import TimeEvent
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.indicators import AverageTrueRange
@@ -28,11 +30,20 @@ from nautilus_trader.trading.strategy import Strategy
 
 from ntrader.core.fees import order_commission
 from ntrader.core.sizing import order_quantity
+from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel, SizingMode
 
 
 class SignalStrategyConfig(StrategyConfig, frozen=True):
-    """What every ntrader strategy needs besides its own signal parameters."""
+    """What every ntrader strategy needs besides its own signal parameters.
+
+    A strategy's config subclasses this and declares its parameters as fields with defaults,
+    bounds and a description (``Annotated[int, Meta(ge=1, description=...)]``); the
+    registry derives validation, help and schemas from them. Rules between parameters go in
+    ``__post_init__`` (raise ValueError), reading parameter fields only: the registry also
+    runs it on the parameters alone, with the runner's fields unset. Every field here but
+    ``allow_short`` is set by the runner, not by users.
+    """
 
     instrument_id: InstrumentId
     bar_type: BarType
@@ -43,11 +54,18 @@ class SignalStrategyConfig(StrategyConfig, frozen=True):
     stop_atr: float | None = 2.0  # protective stop at entry -/+ this many ATRs (None: none)
     take_profit_r: float | None = None  # limit at entry +/- this many times the stop distance
     trailing_stop_atr: float | None = None  # stop trailed this many ATRs behind the close
-    allow_short: bool = False
+    allow_short: Annotated[
+        bool, Meta(description="Also trade the short side (a margin account, no leverage).")
+    ] = False
     # Bars of a higher timeframe, given by the runner when the parameters ask for one.
     higher_bar_type: BarType | None = None
     # Size against the whole portfolio (every venue's account), not this venue's account.
     shared_equity: bool = False
+
+    def higher_timeframe(self) -> Timeframe | None:
+        """The second timeframe these parameters need (its bars go to the strategy's
+        ``on_higher_bar``), or None."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,42 +115,51 @@ class SignalStrategy(Strategy):
     timeframe, each of its bars goes to ``on_higher_bar`` once it has closed.
     """
 
+    config: SignalStrategyConfig
+
     def __init__(self, config: SignalStrategyConfig) -> None:
         super().__init__(config)
-        self._signal_config = config
-        self._atr = AverageTrueRange(config.atr_period, MovingAverageType.WILDER)
+        self._execution = ExecutionContext()
+        # Numbers the next-open alerts; never reset, so a name stays unique on a reused clock.
+        self._alerts = 0
+        self.on_reset()
+
+    def on_reset(self) -> None:
+        """Back to the state of a new strategy: indicators, signal state, pending orders and
+        stops. It runs once from ``__init__`` and again whenever nautilus resets the strategy
+        (``engine.reset()``), so a subclass builds its indicators and signal state here,
+        calling ``super().on_reset()`` first."""
+        self._atr = AverageTrueRange(self.config.atr_period, MovingAverageType.WILDER)
         self.instrument: Instrument | None = None
         self._side = PositionSide.FLAT
-        self._execution = ExecutionContext()
         self._pending: list[Callable[[], None]] = []
-        self._alerts = 0
         # Entry order -> (price it was sized at, stop distance): its stop goes in on the fill.
         self._entries: dict[ClientOrderId, tuple[float, float]] = {}
         self._protections: dict[PositionId, _Protection] = {}
 
     @property
     def allow_short(self) -> bool:
-        return self._signal_config.allow_short
+        return self.config.allow_short
 
     def set_execution(self, execution: ExecutionContext) -> None:
         self._execution = execution
 
     def on_start(self) -> None:
-        self.instrument = self.cache.instrument(self._signal_config.instrument_id)
+        self.instrument = self.cache.instrument(self.config.instrument_id)
         if self.instrument is None:
-            self.log.error(f"instrument {self._signal_config.instrument_id} not in the cache")
+            self.log.error(f"instrument {self.config.instrument_id} not in the cache")
             self.stop()
             return
-        self.subscribe_bars(self._signal_config.bar_type)
-        if self._signal_config.higher_bar_type is not None:
-            self.subscribe_bars(self._signal_config.higher_bar_type)
+        self.subscribe_bars(self.config.bar_type)
+        if self.config.higher_bar_type is not None:
+            self.subscribe_bars(self.config.higher_bar_type)
 
     def on_bar(self, bar: Bar) -> None:
-        if bar.bar_type == self._signal_config.higher_bar_type:
+        if bar.bar_type == self.config.higher_bar_type:
             self.on_higher_bar(bar)
             return
         self._atr.handle_bar(bar)
-        if self._protections and self._signal_config.trailing_stop_atr is not None:
+        if self._protections and self.config.trailing_stop_atr is not None:
             self._trail(bar)
         self.update_signal(bar)
 
@@ -143,7 +170,7 @@ class SignalStrategy(Strategy):
         """A closed bar of the higher timeframe, before any of the run's bars after it."""
 
     def on_stop(self) -> None:
-        self.cancel_all_orders(self._signal_config.instrument_id)
+        self.cancel_all_orders(self.config.instrument_id)
 
     def on_position_event(self, event: PositionEvent) -> None:
         # Positions change only through these events, so the side is worked out here once
@@ -151,7 +178,7 @@ class SignalStrategy(Strategy):
         net = sum(
             position.signed_qty
             for position in self.cache.positions_open(
-                instrument_id=self._signal_config.instrument_id, strategy_id=self.id
+                instrument_id=self.config.instrument_id, strategy_id=self.id
             )
         )
         self._side = (
@@ -188,11 +215,11 @@ class SignalStrategy(Strategy):
         side = self._side
         if side is PositionSide.LONG:
             self.go_flat()
-        if self._signal_config.allow_short and side is not PositionSide.SHORT:
+        if self.config.allow_short and side is not PositionSide.SHORT:
             self._when_due(lambda: self._enter(OrderSide.SELL))
 
     def go_flat(self) -> None:
-        self._when_due(lambda: self.close_all_positions(self._signal_config.instrument_id))
+        self._when_due(lambda: self.close_all_positions(self.config.instrument_id))
 
     def follow_bands(self, bar: Bar, value: float, bands: Bands) -> None:
         """Act on ``value``: an entry signal wins (and reverses an opposite position);
@@ -200,7 +227,7 @@ class SignalStrategy(Strategy):
         side = self._side
         if value < bands.long_entry:
             self.go_long(bar)
-        elif self._signal_config.allow_short and value > bands.short_entry:
+        elif self.config.allow_short and value > bands.short_entry:
             self.go_short(bar)
         elif (side is PositionSide.LONG and value > bands.long_exit) or (
             side is PositionSide.SHORT and value < bands.short_exit
@@ -211,7 +238,7 @@ class SignalStrategy(Strategy):
         """A GTC limit order, matched by nautilus against the following bars."""
         assert self.instrument is not None
         order = self.order_factory.limit(
-            instrument_id=self._signal_config.instrument_id,
+            instrument_id=self.config.instrument_id,
             order_side=side,
             quantity=self.instrument.make_qty(quantity),
             price=self.instrument.make_price(price),
@@ -234,7 +261,7 @@ class SignalStrategy(Strategy):
         """
         assert self.instrument is not None
         order = self.order_factory.stop_market(
-            instrument_id=self._signal_config.instrument_id,
+            instrument_id=self.config.instrument_id,
             order_side=side,
             quantity=self.instrument.make_qty(quantity),
             trigger_price=self.instrument.make_price(trigger),
@@ -268,12 +295,12 @@ class SignalStrategy(Strategy):
 
     def _market_price(self) -> float:
         """The last price: this bar's close, or at an open the open (the venue's last trade)."""
-        price = self.cache.price(self._signal_config.instrument_id, PriceType.LAST)
+        price = self.cache.price(self.config.instrument_id, PriceType.LAST)
         return price.as_double() if price is not None else 0.0
 
     def _enter(self, side: OrderSide) -> None:
         assert self.instrument is not None
-        config = self._signal_config
+        config = self.config
         venue = config.instrument_id.venue
         account = self.portfolio.account(venue)
         currency = account.base_currency or self.instrument.quote_currency
@@ -314,8 +341,8 @@ class SignalStrategy(Strategy):
     def _equity_and_exposure(self, currency: Currency) -> tuple[float, float]:
         """Equity and gross exposure that sizing works against: this venue's account, or
         with a shared pool (``--allocation shared``) every venue's together."""
-        venues = [self._signal_config.instrument_id.venue]
-        if self._signal_config.shared_equity:
+        venues = [self.config.instrument_id.venue]
+        if self.config.shared_equity:
             venues = sorted({Venue(a.id.get_issuer()) for a in self.cache.accounts()}, key=str)
         equity = exposure = 0.0
         for venue in venues:
@@ -331,7 +358,7 @@ class SignalStrategy(Strategy):
         if self.instrument.quote_currency == currency:
             return 1.0
         rate = self.cache.get_xrate(
-            self._signal_config.instrument_id.venue,
+            self.config.instrument_id.venue,
             self.instrument.quote_currency,
             currency,
             PriceType.MID,
@@ -358,7 +385,7 @@ class SignalStrategy(Strategy):
     ) -> None:
         """The stop (and take-profit) of a new position, reduce-only so nautilus cancels the
         rest once one of them, or a signal, closes it."""
-        config = self._signal_config
+        config = self.config
         long = entry.side == OrderSide.BUY
         exit_side = OrderSide.SELL if long else OrderSide.BUY
         quantity = entry.filled_qty.as_double()
@@ -393,8 +420,8 @@ class SignalStrategy(Strategy):
         """Move each stop to the close -/+ N ATRs when that is tighter (never looser)."""
         if not self._atr.initialized:
             return
-        assert self._signal_config.trailing_stop_atr is not None
-        offset = self._atr.value * self._signal_config.trailing_stop_atr
+        assert self.config.trailing_stop_atr is not None
+        offset = self._atr.value * self.config.trailing_stop_atr
         close = bar.close.as_double()
         for protection in self._protections.values():
             stop = protection.stop

@@ -6,6 +6,9 @@ the last ``lookback`` closes (the current one included).
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
 from nautilus_trader.model.data import Bar
 
 from ntrader.core.indicators import RollingStats
@@ -13,16 +16,36 @@ from ntrader.core.strategies.base import Bands, SignalStrategy, SignalStrategyCo
 
 
 class MeanReversionConfig(SignalStrategyConfig, frozen=True):
-    lookback: int = 20
-    entry_zscore: float = -2.0
-    exit_zscore: float = 0.0
+    lookback: Annotated[
+        int, Meta(ge=2, le=10_000, description="Closes in the rolling mean and deviation.")
+    ] = 20
+    entry_zscore: Annotated[
+        float,
+        Meta(ge=-10.0, le=10.0, description="Long below this z-score; below exit_zscore."),
+    ] = -2.0
+    exit_zscore: Annotated[
+        float, Meta(ge=-10.0, le=10.0, description="Out of a long above this z-score.")
+    ] = 0.0
+
+    def __post_init__(self) -> None:
+        if self.entry_zscore >= self.exit_zscore:
+            raise ValueError(
+                f"entry_zscore ({self.entry_zscore:g}) must be less than "
+                f"exit_zscore ({self.exit_zscore:g})"
+            )
+        if self.allow_short and self.entry_zscore >= 0:
+            raise ValueError(
+                f"with allow_short, entry_zscore ({self.entry_zscore:g}) must be negative, "
+                "so the short entry (its mirror above zero) lies above the long entry"
+            )
 
 
 class MeanReversion(SignalStrategy):
-    def __init__(self, config: MeanReversionConfig) -> None:
-        super().__init__(config)
-        if config.entry_zscore >= config.exit_zscore:
-            raise ValueError("entry_zscore must be less than exit_zscore")
+    config: MeanReversionConfig
+
+    def on_reset(self) -> None:
+        super().on_reset()
+        config = self.config
         self._stats = RollingStats(config.lookback)
         # The short side mirrors the long one around zero.
         self._bands = Bands(

@@ -6,6 +6,9 @@ classic definition; nautilus reports it on a 0-1 scale, the parameters use 0-100
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
 from nautilus_trader.indicators import RelativeStrengthIndex
 from nautilus_trader.indicators.averages import MovingAverageType
 from nautilus_trader.model.data import Bar
@@ -14,16 +17,33 @@ from ntrader.core.strategies.base import Bands, SignalStrategy, SignalStrategyCo
 
 
 class MomentumConfig(SignalStrategyConfig, frozen=True):
-    rsi_period: int = 14
-    entry_rsi_low: float = 30.0
-    exit_rsi_high: float = 70.0
+    rsi_period: Annotated[int, Meta(ge=2, le=10_000, description="Bars in the RSI.")] = 14
+    entry_rsi_low: Annotated[
+        float, Meta(gt=0.0, lt=100.0, description="Long below this RSI; below exit_rsi_high.")
+    ] = 30.0
+    exit_rsi_high: Annotated[
+        float, Meta(gt=0.0, lt=100.0, description="Out of a long above this RSI.")
+    ] = 70.0
+
+    def __post_init__(self) -> None:
+        if self.entry_rsi_low >= self.exit_rsi_high:
+            raise ValueError(
+                f"entry_rsi_low ({self.entry_rsi_low:g}) must be less than "
+                f"exit_rsi_high ({self.exit_rsi_high:g})"
+            )
+        if self.allow_short and self.entry_rsi_low >= 50:
+            raise ValueError(
+                f"with allow_short, entry_rsi_low ({self.entry_rsi_low:g}) must be below 50, "
+                "so the short entry (100 - entry_rsi_low) lies above the long entry"
+            )
 
 
 class Momentum(SignalStrategy):
-    def __init__(self, config: MomentumConfig) -> None:
-        super().__init__(config)
-        if config.entry_rsi_low >= config.exit_rsi_high:
-            raise ValueError("entry_rsi_low must be less than exit_rsi_high")
+    config: MomentumConfig
+
+    def on_reset(self) -> None:
+        super().on_reset()
+        config = self.config
         self._rsi = RelativeStrengthIndex(config.rsi_period, MovingAverageType.WILDER)
         # The short side mirrors the long one around 50.
         self._bands = Bands(

@@ -7,28 +7,58 @@ are never filtered: a crossing against the trend still closes the position it op
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.enums import PositionSide
 
 from ntrader.core.indicators import RollingMean
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
+from ntrader.models.enums import Timeframe
 
 
 class SmaCrossoverConfig(SignalStrategyConfig, frozen=True):
-    fast_period: int = 12
-    slow_period: int = 26
-    entry_threshold: float = 0.0  # fast must exceed slow by this fraction to enter
-    trend_filter_period: int | None = None
+    fast_period: Annotated[
+        int, Meta(ge=1, le=10_000, description="Bars in the fast SMA; less than slow_period.")
+    ] = 12
+    slow_period: Annotated[int, Meta(ge=2, le=10_000, description="Bars in the slow SMA.")] = 26
+    entry_threshold: Annotated[
+        float,
+        Meta(ge=0.0, lt=1.0, description="Fraction by which fast must exceed slow to enter."),
+    ] = 0.0
+    trend_filter_period: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=10_000,
+                description="Enter only with the daily trend: the SMA of this many daily "
+                "closes (intraday runs only); unset: no filter.",
+            ),
+        ]
+        | None
+    ) = None
+
+    def __post_init__(self) -> None:
+        if self.fast_period >= self.slow_period:
+            raise ValueError(
+                f"fast_period ({self.fast_period}) must be less than "
+                f"slow_period ({self.slow_period})"
+            )
+
+    def higher_timeframe(self) -> Timeframe | None:
+        return Timeframe.DAILY if self.trend_filter_period is not None else None
 
 
 class SmaCrossover(SignalStrategy):
-    def __init__(self, config: SmaCrossoverConfig) -> None:
-        super().__init__(config)
-        if config.fast_period >= config.slow_period:
-            raise ValueError("fast_period must be less than slow_period")
+    config: SmaCrossoverConfig
+
+    def on_reset(self) -> None:
+        super().on_reset()
+        config = self.config
         self._fast = RollingMean(config.fast_period)
         self._slow = RollingMean(config.slow_period)
-        self._threshold = config.entry_threshold
         self._was_above: bool | None = None
         period = config.trend_filter_period
         self._trend = RollingMean(period) if period is not None else None
@@ -51,8 +81,9 @@ class SmaCrossover(SignalStrategy):
         if not self._slow.initialized:
             return
         fast, slow = self._fast.value, self._slow.value
-        above = fast > slow * (1.0 + self._threshold)
-        below = fast < slow * (1.0 - self._threshold)
+        threshold = self.config.entry_threshold
+        above = fast > slow * (1.0 + threshold)
+        below = fast < slow * (1.0 - threshold)
         if above and self._was_above is False:
             if self._trend is None or self._trend_sign > 0:
                 self.go_long(bar)
