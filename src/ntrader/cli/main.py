@@ -167,9 +167,12 @@ def _record_error(error_type: str) -> None:
 def _finish_invocation(app: AppContext, exit_code: int | str | None, seconds: float) -> None:
     """Log how the command ended and export its metrics (when it recorded any)."""
     code = exit_code if isinstance(exit_code, int) else (0 if exit_code is None else 1)
-    event = "command.completed" if code == 0 else "command.failed"
-    (_log.info if code == 0 else _log.warning)(
-        event, command=app.command, exit_code=code, seconds=round(seconds, 3)
+    # INFO even on failure: the error itself was already shown to the user.
+    _log.info(
+        "command.completed" if code == 0 else "command.failed",
+        command=app.command,
+        exit_code=code,
+        seconds=round(seconds, 3),
     )
     # Only a command that imported the telemetry can have recorded anything: `--help` and
     # friends never load prometheus_client.
