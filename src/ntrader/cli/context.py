@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ntrader.core.errors import UserInputError
 from ntrader.utils.logging import configure_logging, get_logger
 from ntrader.utils.settings import Settings, load_settings
 
@@ -43,7 +44,12 @@ class AppContext:
         return load_settings(**self.flag_overrides())
 
     def apply_logging(self) -> None:
-        settings = self.settings()
+        try:
+            settings = self.settings()
+        except UserInputError:
+            # The command reports the bad setting (or, `config validate`, lists it); logging
+            # starts from the defaults meanwhile.
+            settings = Settings.model_construct()
         configure_logging(
             level=settings.log_level,
             log_format=settings.log_format,

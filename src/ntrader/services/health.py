@@ -73,8 +73,7 @@ def check_database(settings: Settings) -> Probe:
     current = state.current or "none (not migrated)"
     return Probe(
         CheckStatus.FAIL,
-        f"{state.database} at revision {current}, newest is {state.head}; "
-        "run `ntrader db upgrade`",
+        f"{state.database} at revision {current}, newest is {state.head}; run `ntrader db upgrade`",
     )
 
 

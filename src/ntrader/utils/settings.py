@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +30,12 @@ def config_file_path() -> Path:
     xdg = os.environ.get("XDG_CONFIG_HOME")
     base = Path(xdg) if xdg else Path.home() / ".config"
     return base / "ntrader" / "config.toml"
+
+
+_URL_SCHEMES = {
+    "redis_url": ("redis://", "rediss://", "unix://"),
+    "pushgateway_url": ("http://", "https://"),
+}
 
 
 class Settings(BaseSettings):
@@ -75,6 +81,14 @@ class Settings(BaseSettings):
     health_min_free_disk_mb: int = Field(
         default=1024, ge=0, description="Below this free space in the data dir, health warns."
     )
+
+    @field_validator("redis_url", "pushgateway_url", mode="after")
+    @classmethod
+    def _known_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
+        schemes = _URL_SCHEMES[info.field_name or ""]
+        if value is not None and not value.lower().startswith(schemes):
+            raise ValueError("must start with " + " or ".join(schemes))
+        return value
 
     @field_validator("log_level", "nautilus_log_level", mode="before")
     @classmethod
