@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,14 @@ from ntrader.utils.settings import config_file_path, load_settings
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No NTRADER_* variables, no .env, a config dir of the test's own."""
     for name in list(os.environ):
         if name.startswith("NTRADER_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)
-    yield config_file_path()
+    return config_file_path()
 
 
 def _sources(flags: dict[str, object] | None = None) -> dict[str, tuple[object, Source]]:
@@ -68,12 +67,12 @@ def test_secrets_are_masked_in_show_and_export(tmp_path: Path) -> None:
         config_service.export_config({}, full)
 
 
-def test_set_keeps_the_files_comments_and_other_values(_isolated: Path) -> None:
+def test_set_keeps_the_files_comments_and_other_values(config_file: Path) -> None:
     config_service.init_config()
-    comments = _isolated.read_text().count("\n#")
+    comments = config_file.read_text().count("\n#")
     config_service.set_value("NTRADER_LOG_FORMAT", "json")  # the variable's name works too
     config_service.set_value("health_min_free_disk_mb", "2048")
-    text = _isolated.read_text()
+    text = config_file.read_text()
     assert text.count("\n#") == comments
     assert tomllib.loads(text) == {"log_format": "json", "health_min_free_disk_mb": 2048}
     with pytest.raises(UserInputError, match="exists already"):
@@ -95,27 +94,27 @@ def test_set_keeps_the_files_comments_and_other_values(_isolated: Path) -> None:
     ],
 )
 def test_set_refuses_bad_values_and_writes_nothing(
-    _isolated: Path, key: str, value: str, message: str
+    config_file: Path, key: str, value: str, message: str
 ) -> None:
     config_service.set_value("log_level", "info")
-    before = _isolated.read_text()
+    before = config_file.read_text()
     with pytest.raises(UserInputError, match=message):
         config_service.set_value(key, value)
-    assert _isolated.read_text() == before
+    assert config_file.read_text() == before
 
 
 def test_set_checks_the_files_values_not_the_environments(
-    _isolated: Path, monkeypatch: pytest.MonkeyPatch
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NTRADER_SQLITE_BUSY_TIMEOUT_MS", "5")
-    _isolated.parent.mkdir(parents=True)
-    _isolated.write_text("sqlite_busy_timeout_ms = -7\n")
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text("sqlite_busy_timeout_ms = -7\n")
     with pytest.raises(UserInputError, match="sqlite_busy_timeout_ms"):
         config_service.set_value("log_level", "info")
 
 
 def test_validate_names_each_bad_setting_and_its_reason(
-    _isolated: Path, monkeypatch: pytest.MonkeyPatch
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert config_service.validate({}) == []
     monkeypatch.setenv("NTRADER_LOG_LEVEL", "LOUD")
@@ -125,20 +124,20 @@ def test_validate_names_each_bad_setting_and_its_reason(
     assert "Secret-9" not in str(problems)
     monkeypatch.delenv("NTRADER_LOG_LEVEL")
     monkeypatch.delenv("NTRADER_REDIS_URL")
-    _isolated.parent.mkdir(parents=True)
-    _isolated.write_text('log_level = "INFO\n')  # unterminated string
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text('log_level = "INFO\n')  # unterminated string
     [problem] = config_service.validate({})
-    assert problem.setting == str(_isolated) and "not valid TOML" in problem.reason
+    assert problem.setting == str(config_file) and "not valid TOML" in problem.reason
     with pytest.raises(UserInputError, match="not valid TOML"):
         load_settings()
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.text(max_size=40))
-def test_any_text_is_either_refused_or_stored_exactly(_isolated: Path, value: str) -> None:
+def test_any_text_is_either_refused_or_stored_exactly(config_file: Path, value: str) -> None:
     try:
         _path, view = config_service.set_value("log_file", value)
     except UserInputError:
         return
-    stored = tomllib.loads(_isolated.read_text())["log_file"]
+    stored = tomllib.loads(config_file.read_text())["log_file"]
     assert stored == view.value == str(Path(value))

@@ -54,7 +54,7 @@ def show() -> None:
     Examples:
       ntrader config show
       ntrader config show --json
-      NTRADER_LOG_FORMAT=json ntrader config show
+      ntrader config show --log-format json
     """
     from rich.table import Table
 
