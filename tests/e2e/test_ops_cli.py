@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 
 from ntrader.db.database import Database
 from ntrader.services.data_service import DataService, ImportRequest
-from tests.conftest import IN_CI
-from tests.e2e.conftest import RUN_2020, RunCli
+from tests.conftest import IN_CI, REPO_ROOT
+from tests.e2e.conftest import NTRADER, RUN_2020, RunCli
 
 PASSWORD = "S3cret-Pw9"
 PUSHGATEWAY = "prometheus-pushgateway"
@@ -173,3 +173,34 @@ def test_config_show_marks_each_source_in_precedence_order(
         "log_file": (None, "default"),
     }
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_deploy_script_validates_migrates_checks_and_says_what_next(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    script = REPO_ROOT / "scripts" / "deploy.sh"
+    env = {**cli_env, "NTRADER": str(NTRADER)}
+    database = Path(cli_env["XDG_DATA_HOME"]) / "ntrader" / "ntrader.db"
+    refused = subprocess.run(
+        [str(script)],
+        env={**env, "NTRADER_LOG_FORMAT": "xml"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 1 and "log_format" in refused.stderr
+    assert not database.exists()  # nothing migrated with bad settings
+    deployed = subprocess.run(
+        [str(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert "to 0005" in deployed.stderr and "Deployed. Next:" in deployed.stdout
+    assert database.exists()

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from ntrader.utils.logging import (
     ROOT_LOGGER,
+    bind_invocation,
     bound,
     configure_logging,
     get_logger,
     redact_text,
-    start_invocation,
 )
 
 
@@ -40,7 +40,8 @@ def _lines(path: Path) -> list[dict[str, object]]:
 def test_file_gets_json_lines_with_the_correlation_and_run_ids(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "ntrader.jsonl"
     configure_logging(level="WARNING", log_file=log_file)
-    correlation_id = start_invocation()
+    correlation_id = "c0ffee"
+    bind_invocation(correlation_id)
     log = get_logger("ntrader.tests")
     with bound(run_id="run-1"):
         log.info("run.started", bars=3)

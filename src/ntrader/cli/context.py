@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ntrader.core.errors import UserInputError
-from ntrader.utils.logging import configure_logging, get_logger
-from ntrader.utils.settings import Settings, load_settings
-
 if TYPE_CHECKING:
     from ntrader.services.store import Database
+    from ntrader.utils.settings import Settings
 
-_log = get_logger(__name__)
+# structlog and pydantic-settings load on first use (they cost ~0.2 s): `ntrader --help`
+# and usage errors never need them.
 
 
 @dataclass
@@ -29,6 +28,8 @@ class AppContext:
     log_file: Path | None = None
     command: str | None = None
     """The command being run, without the program name: ``backtest run``."""
+    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    logging_ready: bool = False
     _database: Database | None = field(default=None, repr=False)
 
     def flag_overrides(self) -> dict[str, Any]:
@@ -41,9 +42,16 @@ class AppContext:
         return {name: value for name, value in flags.items() if value is not None}
 
     def settings(self) -> Settings:
+        from ntrader.utils.settings import load_settings
+
         return load_settings(**self.flag_overrides())
 
     def apply_logging(self) -> None:
+        """Set logging up from the settings and flags, this invocation's id bound."""
+        from ntrader.core.errors import UserInputError
+        from ntrader.utils.logging import bind_invocation, configure_logging
+        from ntrader.utils.settings import Settings
+
         try:
             settings = self.settings()
         except UserInputError:
@@ -56,6 +64,8 @@ class AppContext:
             log_file=settings.log_file,
             debug=self.debug,
         )
+        bind_invocation(self.correlation_id)
+        self.logging_ready = True
 
     @property
     def database(self) -> Database:
@@ -161,7 +171,9 @@ def _announced(callback: Callable[..., Any]) -> Callable[..., Any]:
         app = ctx.ensure_object(AppContext)
         app.command = ctx.command_path.partition(" ")[2] or ctx.command_path
         app.apply_logging()
-        _log.info("command.started", command=app.command)
+        from ntrader.utils.logging import get_logger
+
+        get_logger(__name__).info("command.started", command=app.command)
         return callback(*args, **kwargs)
 
     return announce_and_run

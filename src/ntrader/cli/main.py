@@ -13,7 +13,6 @@ import click
 
 from ntrader import __version__
 from ntrader.cli.context import GLOBAL_OPTIONS, AppContext
-from ntrader.utils.logging import get_logger, start_invocation
 
 # Command modules load on first use, so `ntrader --help` stays fast.
 _COMMANDS = {
@@ -27,8 +26,6 @@ _COMMANDS = {
     "health-check": "ntrader.cli.health:health_check",
     "config": "ntrader.cli.config:config",
 }
-
-_log = get_logger(__name__)
 
 
 class LazyGroup(click.Group):
@@ -61,8 +58,6 @@ def cli(ctx: click.Context) -> None:
     """
     ctx.ensure_object(AppContext)
     ctx.call_on_close(ctx.obj.close)
-    # From the flags before the subcommand; each command sets it up again from all of them.
-    ctx.obj.apply_logging()
 
 
 for _option in GLOBAL_OPTIONS:
@@ -102,7 +97,6 @@ def _usage_message(exc: click.ClickException) -> str:
 
 def main() -> None:
     app = AppContext()
-    start_invocation()
     started = time.perf_counter()
     exit_code: int | str | None = 0
     try:
@@ -141,7 +135,7 @@ def _invoke(app: AppContext) -> None:
         _fail(app, exc.message, exc.exit_code, exc.hint)
     except Exception as exc:
         _record_error(type(exc).__name__)
-        _log.error("command.crashed", error_type=type(exc).__name__, exc_info=app.debug)
+        _log_crash(app, exc)
         if app.debug:
             traceback.print_exc()
         from ntrader.cli.output import describe_exception
@@ -164,16 +158,27 @@ def _record_error(error_type: str) -> None:
     telemetry.record_error(error_type)
 
 
+def _log_crash(app: AppContext, exc: Exception) -> None:
+    from ntrader.utils.logging import get_logger
+
+    if not app.logging_ready:
+        app.apply_logging()
+    get_logger(__name__).error("command.crashed", error_type=type(exc).__name__, exc_info=app.debug)
+
+
 def _finish_invocation(app: AppContext, exit_code: int | str | None, seconds: float) -> None:
     """Log how the command ended and export its metrics (when it recorded any)."""
     code = exit_code if isinstance(exit_code, int) else (0 if exit_code is None else 1)
-    # INFO even on failure: the error itself was already shown to the user.
-    _log.info(
-        "command.completed" if code == 0 else "command.failed",
-        command=app.command,
-        exit_code=code,
-        seconds=round(seconds, 3),
-    )
+    if app.logging_ready:  # a command ran (not `--help` nor a usage error)
+        from ntrader.utils.logging import get_logger
+
+        # INFO even on failure: the error itself was already shown to the user.
+        get_logger(__name__).info(
+            "command.completed" if code == 0 else "command.failed",
+            command=app.command,
+            exit_code=code,
+            seconds=round(seconds, 3),
+        )
     # Only a command that imported the telemetry can have recorded anything: `--help` and
     # friends never load prometheus_client.
     telemetry = sys.modules.get("ntrader.services.telemetry")

@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import sys
-import uuid
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,12 +131,10 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     )
 
 
-def start_invocation() -> str:
-    """A new correlation id for this invocation, carried by every later event."""
-    correlation_id = uuid.uuid4().hex
+def bind_invocation(correlation_id: str) -> None:
+    """Carry ``correlation_id`` (one per invocation) on every later event."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
-    return correlation_id
 
 
 @contextmanager
