@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import string
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ntrader.utils.logging import (
-    ROOT_LOGGER,
     bind_invocation,
     bound,
     configure_logging,
@@ -21,16 +19,7 @@ from ntrader.utils.logging import (
     redact_text,
 )
 
-
-@pytest.fixture(autouse=True)
-def _restore_handlers() -> Iterator[None]:
-    logger = logging.getLogger(ROOT_LOGGER)
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+pytestmark = pytest.mark.usefixtures("restore_log_handlers")
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -58,14 +58,22 @@ class AppContext:
             # The command reports the bad setting (or, `config validate`, lists it); logging
             # starts from the defaults meanwhile.
             settings = Settings.model_construct()
-        configure_logging(
-            level=settings.log_level,
-            log_format=settings.log_format,
-            log_file=settings.log_file,
-            debug=self.debug,
-        )
-        bind_invocation(self.correlation_id)
-        self.logging_ready = True
+        try:
+            configure_logging(
+                level=settings.log_level,
+                log_format=settings.log_format,
+                log_file=settings.log_file,
+                debug=self.debug,
+            )
+        except OSError as exc:
+            configure_logging(level=settings.log_level, log_format=settings.log_format)
+            raise UserInputError(
+                f"Cannot write the log file {settings.log_file}: {exc.strerror or exc}.",
+                hint="Give --log-file (or NTRADER_LOG_FILE) a path in a writable directory.",
+            ) from None
+        finally:
+            bind_invocation(self.correlation_id)
+            self.logging_ready = True
 
     @property
     def database(self) -> Database:
