@@ -113,3 +113,26 @@ def test_redaction_never_fails_and_is_stable(text: str) -> None:
 def test_ordinary_text_is_left_alone() -> None:
     text = "run 3f2a-91 on AAPL.NASDAQ 1MIN: 98,280 bars, U.S. session, user=alice"
     assert redact_text(text) == text
+
+
+def test_nautilus_lines_are_relayed_once_each_and_a_partial_line_waits(tmp_path: Path) -> None:
+    from ntrader.core.nautilus_logs import NautilusLogRelay
+
+    log_file = tmp_path / "ntrader.jsonl"
+    configure_logging(level="WARNING", log_file=log_file)
+    relay = NautilusLogRelay(tmp_path)
+    written = tmp_path / "nautilus.jsonl"
+    warn = {"level": "WARN", "component": "RiskEngine", "message": "denied for DU1234567"}
+    written.write_text(json.dumps(warn) + "\nnot json\n" + '{"level": "INFO", "mess')
+    assert relay.relay() == 2
+    written.write_text(written.read_text() + 'age": "done", "component": "Trader"}\n')
+    assert relay.relay() == 1
+    assert relay.relay() == 0
+    events = _lines(log_file)
+    assert [(e["level"], e["event"]) for e in events] == [
+        ("warning", "denied for ***"),
+        ("warning", "not json"),
+        ("info", "done"),
+    ]
+    assert {e["logger"] for e in events} == {"ntrader.nautilus"}
+    assert events[0]["component"] == "RiskEngine"

@@ -26,8 +26,9 @@ _FILE_NAME = "nautilus"
 
 
 class NautilusLogRelay:
-    def __init__(self) -> None:
-        self._directory: Path | None = None
+    def __init__(self, directory: Path | None = None) -> None:
+        """``directory``: where nautilus writes; a temporary one, made on first use, if None."""
+        self._directory = directory
         self._offset = 0
         self._log = get_logger("ntrader.nautilus")
 
