@@ -30,6 +30,18 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_config_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The user's own ntrader config file (XDG config dir) must not change what tests see."""
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = previous
+
+
 @contextmanager
 def _new_postgres_database() -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database, dropped afterwards."""

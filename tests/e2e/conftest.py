@@ -34,6 +34,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env.update(
         {
             "XDG_DATA_HOME": str(tmp_path / "xdg"),
+            "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
             "NO_COLOR": "1",
             "COLUMNS": "120",
             "TERM": "dumb",

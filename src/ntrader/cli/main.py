@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from typing import NoReturn
@@ -11,13 +12,7 @@ from typing import NoReturn
 import click
 
 from ntrader import __version__
-from ntrader.cli.context import (
-    AppContext,
-    database_option,
-    debug_option,
-    json_option,
-    strategy_path_option,
-)
+from ntrader.cli.context import GLOBAL_OPTIONS, AppContext
 
 # Command modules load on first use, so `ntrader --help` stays fast.
 _COMMANDS = {
@@ -28,6 +23,8 @@ _COMMANDS = {
     "strategy": "ntrader.cli.strategy:strategy",
     "db": "ntrader.cli.db:db",
     "report": "ntrader.cli.report:report",
+    "health-check": "ntrader.cli.health:health_check",
+    "config": "ntrader.cli.config:config",
 }
 
 
@@ -45,10 +42,6 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="ntrader")
-@json_option
-@debug_option
-@database_option
-@strategy_path_option
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """ntrader: backtest trading strategies on stored bars with NautilusTrader.
@@ -65,6 +58,10 @@ def cli(ctx: click.Context) -> None:
     """
     ctx.ensure_object(AppContext)
     ctx.call_on_close(ctx.obj.close)
+
+
+for _option in GLOBAL_OPTIONS:
+    cli = _option(cli)
 
 
 def _json_requested(app: AppContext, argv: Sequence[str]) -> bool:
@@ -116,16 +113,30 @@ def cli_hint(hint: str | None) -> str | None:
 
 
 def main() -> None:
+    app = AppContext()
+    started = time.perf_counter()
+    exit_code: int | str | None = 0
+    try:
+        _invoke(app)
+    except SystemExit as exc:
+        exit_code = exc.code
+        raise
+    finally:
+        _finish_invocation(app, exit_code, time.perf_counter() - started)
+
+
+def _invoke(app: AppContext) -> None:
     from ntrader.core.errors import NtraderError
 
-    app = AppContext()
     try:
         result = cli.main(obj=app, standalone_mode=False)
     except click.exceptions.Abort as exc:
         # click turns Ctrl-C (KeyboardInterrupt) and end of input (EOFError) into Abort.
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        _record_error("Interrupted" if interrupted else "Aborted")
         _fail(app, "Interrupted." if interrupted else "Aborted.", 130)
     except KeyboardInterrupt:
+        _record_error("Interrupted")
         _fail(app, "Interrupted.", 130)
     except click.ClickException as exc:
         if _json_requested(app, sys.argv[1:]):
@@ -135,10 +146,13 @@ def main() -> None:
         exc.show()  # click's own usage text and message, on stderr
         sys.exit(exc.exit_code)
     except NtraderError as exc:
+        _record_error(type(exc).__name__)
         if app.debug:
             traceback.print_exc()
         _fail(app, exc.message, exc.exit_code, cli_hint(exc.hint))
     except Exception as exc:
+        _record_error(type(exc).__name__)
+        _log_crash(app, exc)
         if app.debug:
             traceback.print_exc()
         from ntrader.cli.output import describe_exception
@@ -153,3 +167,42 @@ def main() -> None:
     # standalone_mode=False returns the code of click's Exit (e.g. ctx.exit(3)) instead of exiting.
     if isinstance(result, int) and not isinstance(result, bool) and result:
         sys.exit(result)
+
+
+def _record_error(error_type: str) -> None:
+    from ntrader.services import telemetry
+
+    telemetry.record_error(error_type)
+
+
+def _log_crash(app: AppContext, exc: Exception) -> None:
+    from ntrader.utils.logging import get_logger
+
+    if not app.logging_ready:
+        app.apply_logging()
+    get_logger(__name__).error("command.crashed", error_type=type(exc).__name__, exc_info=app.debug)
+
+
+def _finish_invocation(app: AppContext, exit_code: int | str | None, seconds: float) -> None:
+    """Log how the command ended and export its metrics (when it recorded any)."""
+    code = exit_code if isinstance(exit_code, int) else (0 if exit_code is None else 1)
+    if app.logging_ready:  # a command ran (not `--help` nor a usage error)
+        from ntrader.utils.logging import get_logger
+
+        # INFO even on failure: the error itself was already shown to the user.
+        get_logger(__name__).info(
+            "command.completed" if code == 0 else "command.failed",
+            command=app.command,
+            exit_code=code,
+            seconds=round(seconds, 3),
+        )
+    # Only a command that imported the telemetry can have recorded anything: `--help` and
+    # friends never load prometheus_client.
+    telemetry = sys.modules.get("ntrader.services.telemetry")
+    if telemetry is None:
+        return
+    try:
+        settings = app.settings()
+    except Exception:  # settings that do not load were already reported as the error
+        return
+    telemetry.export(settings, (app.command or "").partition(" ")[0] or None)

@@ -145,6 +145,10 @@ class RateFeed(Actor):
         self.msgbus.subscribe("events.order.*", self._record, priority=_RECORD)
         self.msgbus.subscribe("events.order.*", self._restore, priority=_RESTORE)
 
+    def on_stop(self) -> None:
+        """Nothing to release (the engine drops the subscriptions); defined because nautilus
+        warns on every run about an actor without one."""
+
     def on_bar(self, bar: Bar) -> None:
         self._quote(bar.bar_type.instrument_id, bar.close, bar.ts_event)
 

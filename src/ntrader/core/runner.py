@@ -18,7 +18,6 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import is_backtest_force_stop
 from nautilus_trader.common.events import TimeEvent
-from nautilus_trader.config import LoggingConfig
 from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
 from nautilus_trader.model.identifiers import ClientOrderId, TraderId, Venue
 from nautilus_trader.model.objects import Currency, Money, Price
@@ -44,6 +43,7 @@ from ntrader.core.nautilus_bars import (
     to_open_ticks,
 )
 from ntrader.core.nautilus_instruments import to_nautilus
+from ntrader.core.nautilus_logs import nautilus_logs
 from ntrader.core.strategies.base import ExecutionContext
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.core.timeframes import aggregate, check_higher, visible_span
@@ -197,7 +197,7 @@ def _build(
     engine = BacktestEngine(
         config=BacktestEngineConfig(
             trader_id=TraderId("NTRADER-001"),
-            logging=LoggingConfig(log_level="ERROR", bypass_logging=True),
+            logging=nautilus_logs.logging_config(),
             run_analysis=False,
         )
     )
@@ -383,6 +383,9 @@ class _ProgressActor(Actor):
         self._on_progress(0, int(self._times.size))
         self._arm()
 
+    def on_stop(self) -> None:
+        """Nothing to release; defined so that nautilus does not warn on every run."""
+
     def _arm(self) -> None:
         if self._next < self._checkpoints.size:
             self.clock.set_time_alert_ns(
@@ -440,6 +443,7 @@ def run_engine(
         )
     finally:
         engine.dispose()
+        nautilus_logs.relay()
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,12 +29,16 @@ from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus, StrategyStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.strategy import StrategyRecord
+from ntrader.services import telemetry
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory, is_stale
 from ntrader.services.simulation import SimulationResult, simulate
+from ntrader.utils.logging import bound, get_logger
 from ntrader.utils.timeutil import NS_PER_DAY
 
 MIN_TRADING_DAYS = 30
+
+_log = get_logger(__name__)
 
 StageCallback = Callable[[str], None]
 
@@ -352,9 +357,29 @@ class BacktestService:
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None = None,
     ) -> BacktestOutcome:
+        with bound(run_id=run_id):
+            return self._execute_logged(run_id, config, loaded, on_stage, on_progress)
+
+    def _execute_logged(
+        self,
+        run_id: str,
+        config: BacktestConfig,
+        loaded: _Loaded,
+        on_stage: StageCallback | None,
+        on_progress: ProgressCallback | None,
+    ) -> BacktestOutcome:
         inputs, benchmark, warnings = loaded.inputs, loaded.benchmark, loaded.warnings
         stage = on_stage or (lambda _text: None)
         strategy_type = strategy_registry.resolve(config.strategy_type)
+        bars = sum(len(item.bars) for item in inputs)
+        _log.info(
+            "run.started",
+            strategy=config.strategy_type,
+            instruments=list(config.instruments),
+            timeframe=config.timeframe.value,
+            bars=bars,
+        )
+        started = time.perf_counter()
         with self._database.transaction() as repos:
             repos.backtests.mark_running(
                 run_id,
@@ -380,12 +405,19 @@ class BacktestService:
         except KeyboardInterrupt as exc:
             terminated = isinstance(exc, _Terminated)
             reason = "interrupted by SIGTERM" if terminated else "interrupted by the user"
+            telemetry.record_run(RunStatus.INTERRUPTED, time.perf_counter() - started)
+            _log.warning("run.interrupted", reason=reason)
             self._finish(run_id, RunStatus.INTERRUPTED, reason, exc)
             raise RunInterruptedError(run_id, terminated=terminated) from exc
         except BaseException as exc:
+            telemetry.record_run(RunStatus.FAILED, time.perf_counter() - started)
+            _log.error("run.failed", error=_failure_text(exc))
             # SystemExit included: a strategy calling sys.exit() must not leave the run RUNNING.
             self._finish(run_id, RunStatus.FAILED, _failure_text(exc), exc)
             raise _failed(run_id, exc) from exc
+        seconds = time.perf_counter() - started
+        telemetry.record_run(RunStatus.COMPLETED, seconds, bars)
+        _log.info("run.completed", seconds=round(seconds, 3), trades=len(result.trades))
         try:
             with self._database.transaction() as repos:
                 run = repos.backtests.get(run_id)

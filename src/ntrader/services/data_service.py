@@ -18,10 +18,14 @@ from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import BarRevision, StoredInstrument
 from ntrader.models.bars import PRICE_COLUMNS, BarArrays, BarCoverage, decimal_texts
 from ntrader.models.enums import AssetClass, Timeframe
+from ntrader.services import telemetry
 from ntrader.services.instruments import find_stored, split_instrument
+from ntrader.utils.logging import get_logger
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns, ns_to_datetime
 
 _INSERT_CHUNK = 250_000
+
+_log = get_logger(__name__)
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called with (stage, done, total) as an import parses and stores rows."""
@@ -234,6 +238,17 @@ class DataService:
                 ).revision
             else:
                 version = repos.bars.revision(stored, timeframe)
+        telemetry.record_import(added, replaced, len(data) - added - replaced)
+        _log.info(
+            "import.completed",
+            instrument=stored.spec.instrument_id,
+            timeframe=timeframe.value,
+            rows_in_file=len(data),
+            rows_imported=added,
+            rows_replaced=replaced,
+            data_version=version,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         return ImportResult(
             file=request.file,
             instrument_id=stored.spec.instrument_id,

@@ -1,4 +1,5 @@
-"""Settings from the environment (``NTRADER_*``), a ``.env`` file and defaults."""
+"""Settings: defaults < config file (XDG config dir) < ``.env`` < environment (``NTRADER_*``)
+< command-line flags (passed to ``Settings`` as keyword arguments)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 def default_data_dir() -> Path:
@@ -16,6 +22,20 @@ def default_data_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "ntrader"
+
+
+def config_file_path() -> Path:
+    """The config file (XDG): ``$XDG_CONFIG_HOME/ntrader/config.toml`` or
+    ``~/.config/ntrader/config.toml``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".config"
+    return base / "ntrader" / "config.toml"
+
+
+_URL_SCHEMES = {
+    "redis_url": ("redis://", "rediss://", "unix://"),
+    "pushgateway_url": ("http://", "https://"),
+}
 
 
 class Settings(BaseSettings):
@@ -35,7 +55,45 @@ class Settings(BaseSettings):
         le=3_600_000,
         description="How long an SQLite command waits for another process's write lock.",
     )
-    log_level: str = "WARNING"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="The lowest level of ntrader's events shown on stderr."
+    )
+
+    # --- Operations: logs, metrics, health, cache connection (issue 12) ---
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="Log lines as readable text or as JSON objects."
+    )
+    log_file: Path | None = Field(
+        default=None, description="Also append log events (INFO and up) to this file."
+    )
+    nautilus_log_level: Literal["OFF", "ERROR", "WARNING", "INFO", "DEBUG"] = Field(
+        default="WARNING", description="The lowest level of NautilusTrader's own log lines kept."
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis:// URL of the bar cache; no cache when unset."
+    )
+    pushgateway_url: str | None = Field(
+        default=None, description="Prometheus Pushgateway the metrics are pushed to."
+    )
+    metrics_textfile: Path | None = Field(
+        default=None, description="A .prom file for node_exporter's textfile collector."
+    )
+    health_min_free_disk_mb: int = Field(
+        default=1024, ge=0, description="Below this free space in the data dir, health warns."
+    )
+
+    @field_validator("redis_url", "pushgateway_url", mode="after")
+    @classmethod
+    def _known_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
+        schemes = _URL_SCHEMES[info.field_name or ""]
+        if value is not None and not value.lower().startswith(schemes):
+            raise ValueError("must start with " + " or ".join(schemes))
+        return value
+
+    @field_validator("log_level", "nautilus_log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def resolved_database_url(self) -> str:
@@ -63,20 +121,50 @@ class Settings(BaseSettings):
     ib_retries: int = Field(default=5, ge=0, le=50)
     ib_backoff_seconds: float = Field(default=2.0, ge=0, le=600)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest precedence first; the config file sits just above the defaults.
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings with ``overrides`` (command-line flags) on top; a bad value is a UserInputError
+    naming the setting and the reason, never echoing the value."""
+    import tomllib
+
     from pydantic import ValidationError
 
     from ntrader.core.errors import UserInputError
 
     try:
-        return Settings()
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        raise UserInputError(
+            f"The config file {config_file_path()} is not valid TOML: {exc}.",
+            hint="Fix it, or see `ntrader config validate`.",
+        ) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "NTRADER_" + "_".join(str(part) for part in first["loc"]).upper()
         # The message, not the value: the value may be a URL with a password in it.
         raise UserInputError(
             f"The setting {name} is not valid: {first['msg']}.",
-            hint="Fix it in the environment or in the .env file.",
+            hint=f"Fix it in the environment, the .env file or {config_file_path()}.",
         ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,90 @@
+"""health-check's probes against real servers, and how results are judged and timed."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from ntrader.db.engine import create_db_engine, ensure_schema
+from ntrader.services.health import (
+    DEFAULT_CHECKS,
+    CheckStatus,
+    HealthCheck,
+    Probe,
+    check_disk,
+    run_check,
+    run_health_checks,
+)
+from ntrader.utils.settings import Settings
+from tests.conftest import IN_CI
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _settings(tmp_path: Path, **values: object) -> Settings:
+    return Settings(data_dir=tmp_path / "data", **values)  # type: ignore[arg-type]
+
+
+def test_a_migrated_store_and_live_redis_are_healthy(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ntrader.db'}"
+    engine = create_db_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
+    report = run_health_checks(_settings(tmp_path, database_url=url, redis_url=REDIS_URL))
+    checks = {check.name: check for check in report.checks}
+    if checks["redis"].status is CheckStatus.FAIL and not IN_CI:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    assert [c.name for c in report.checks] == ["database", "redis", "disk", "memory"]
+    assert checks["database"].status is CheckStatus.OK, checks["database"].detail
+    assert checks["redis"].status is CheckStatus.OK
+    assert report.healthy and all(check.seconds >= 0 for check in report.checks)
+
+
+def test_an_unmigrated_store_and_unreachable_redis_fail(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    redis_url = f"redis://:Redis-Pw7@127.0.0.1:{_closed_port()}/0"
+    report = run_health_checks(_settings(tmp_path, database_url=url, redis_url=redis_url))
+    checks = {check.name: check for check in report.checks}
+    assert not report.healthy
+    assert checks["database"].status is CheckStatus.FAIL
+    assert "ntrader db upgrade" in checks["database"].detail
+    assert checks["redis"].status is CheckStatus.FAIL
+    assert "Redis-Pw7" not in checks["redis"].detail
+
+
+def test_redis_is_not_checked_unless_configured(tmp_path: Path) -> None:
+    names = [c.name for c in DEFAULT_CHECKS if c.applies(_settings(tmp_path))]
+    assert names == ["database", "disk", "memory"]
+
+
+def test_little_free_disk_warns_then_fails(tmp_path: Path) -> None:
+    assert check_disk(_settings(tmp_path, health_min_free_disk_mb=0)).status is CheckStatus.OK
+    huge = 10**12  # MiB: more than any disk here
+    assert check_disk(_settings(tmp_path, health_min_free_disk_mb=huge)).status is CheckStatus.FAIL
+    probe = check_disk(_settings(tmp_path, health_min_free_disk_mb=10**6))
+    assert probe.status in {CheckStatus.WARN, CheckStatus.FAIL}
+    assert "want at least 1,000,000 MiB" in probe.detail
+
+
+def test_a_probe_that_raises_is_a_failure_with_a_redacted_reason(tmp_path: Path) -> None:
+    def broken(_settings: Settings) -> Probe:
+        raise OSError("cannot log in to postgresql://u:Probe-Pw3@gw:4002 as DU1234567")
+
+    result = run_check(HealthCheck("gateway", broken), _settings(tmp_path))
+    assert result.status is CheckStatus.FAIL
+    assert "Probe-Pw3" not in result.detail and "DU1234567" not in result.detail
+    assert result.detail.startswith("OSError: cannot log in")
+
+
+def test_a_warning_is_still_healthy(tmp_path: Path) -> None:
+    warns = HealthCheck("extra", lambda _s: Probe(CheckStatus.WARN, "degraded"))
+    report = run_health_checks(_settings(tmp_path), [warns])
+    assert report.healthy and report.checks[0].detail == "degraded"
