@@ -88,3 +88,27 @@ def test_a_warning_is_still_healthy(tmp_path: Path) -> None:
     warns = HealthCheck("extra", lambda _s: Probe(CheckStatus.WARN, "degraded"))
     report = run_health_checks(_settings(tmp_path), [warns])
     assert report.healthy and report.checks[0].detail == "degraded"
+
+
+def test_a_configured_gateway_is_checked_against_a_real_socket(tmp_path: Path) -> None:
+    from tests.fakes.tws import FakeTws
+
+    with FakeTws() as tws:
+        settings = _settings(tmp_path, ib_host="127.0.0.1", ib_port=tws.port)
+        report = run_health_checks(settings, [c for c in DEFAULT_CHECKS if c.name == "ib_gateway"])
+    (result,) = report.checks
+    assert result.status is CheckStatus.OK, result.detail
+    assert f"127.0.0.1:{tws.port}: server version 200" in result.detail
+    assert "DU1234567" not in result.detail
+
+    down = _settings(tmp_path, ib_port=_closed_port())
+    (failed,) = run_health_checks(
+        down, [c for c in DEFAULT_CHECKS if c.name == "ib_gateway"]
+    ).checks
+    assert failed.status is CheckStatus.FAIL and "Nothing accepts connections" in failed.detail
+
+
+def test_the_gateway_is_checked_only_once_configured(tmp_path: Path) -> None:
+    applies = next(c for c in DEFAULT_CHECKS if c.name == "ib_gateway").applies
+    assert not applies(_settings(tmp_path))
+    assert applies(_settings(tmp_path, ib_port=4002))

@@ -132,9 +132,28 @@ def check_memory(_settings: Settings) -> Probe:
     return Probe(CheckStatus.OK, text)
 
 
+def check_gateway(settings: Settings) -> Probe:
+    from ntrader.services.ib.gateway import probe_gateway
+
+    status = probe_gateway(settings)
+    if not status.reachable:
+        return Probe(CheckStatus.FAIL, f"{status.address}: {status.error}")
+    return Probe(
+        CheckStatus.OK,
+        f"{status.address}: server version {status.server_version}, "
+        f"connected in {status.seconds:.2f} s",
+    )
+
+
+def gateway_configured(settings: Settings) -> bool:
+    """A gateway is configured once its host or port is set anywhere (file, .env, env)."""
+    return bool({"ib_host", "ib_port"} & settings.model_fields_set)
+
+
 DEFAULT_CHECKS: tuple[HealthCheck, ...] = (
     HealthCheck("database", check_database),
     HealthCheck("redis", check_redis, applies=lambda settings: bool(settings.redis_url)),
+    HealthCheck("ib_gateway", check_gateway, applies=gateway_configured),
     HealthCheck("disk", check_disk),
     HealthCheck("memory", check_memory),
 )
