@@ -53,3 +53,7 @@ def default_spec(
         currency=currency or "USD",
         price_precision=price_precision,
     )
+
+
+def is_fx_pair(symbol: str) -> bool:
+    return symbol.strip().upper().replace("/", "") in _FX_PAIRS
