@@ -31,7 +31,7 @@ from ntrader.services.ib.pacing import FakeClock, PacingRules
 from ntrader.services.ib.verify import verify
 from ntrader.utils.settings import Settings
 from tests.conftest import REPO_ROOT
-from tests.fakes.tws import FakeTws, Fault, expected_bar
+from tests.fakes.tws import FakeTws, Fault, expected_bar, refused_port
 
 WEEK = (date(2023, 11, 20), date(2023, 11, 28))  # holds Thanksgiving and its half day
 # The four-timeframe test runs on both stores; the fault tests, about the fetch rather
@@ -265,11 +265,10 @@ def test_connect_failures_exit_3_quickly(
 
 
 def test_refused_port_and_probe_of_a_down_gateway() -> None:
-    with FakeTws() as server:
-        port = server.port
-    with pytest.raises(ServiceUnavailableError, match="Nothing accepts connections"):
-        connect(GatewayConfig("127.0.0.1", port, 3, "paper", 1.0))
-    status = probe_gateway(Settings(ib_port=port, ib_connect_timeout=1.0))
+    with refused_port() as port:
+        with pytest.raises(ServiceUnavailableError, match="Nothing accepts connections"):
+            connect(GatewayConfig("127.0.0.1", port, 3, "paper", 1.0))
+        status = probe_gateway(Settings(ib_port=port, ib_connect_timeout=1.0))
     assert not status.reachable and "Nothing accepts" in (status.error or "")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,9 @@ from ntrader.services.health import (
 )
 from ntrader.utils.settings import Settings
 from tests.conftest import IN_CI
+from tests.fakes.tws import FakeTws, refused_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:
@@ -50,8 +44,9 @@ def test_a_migrated_store_and_live_redis_are_healthy(tmp_path: Path) -> None:
 
 def test_an_unmigrated_store_and_unreachable_redis_fail(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    redis_url = f"redis://:Redis-Pw7@127.0.0.1:{_closed_port()}/0"
-    report = run_health_checks(_settings(tmp_path, database_url=url, redis_url=redis_url))
+    with refused_port() as port:
+        redis_url = f"redis://:Redis-Pw7@127.0.0.1:{port}/0"
+        report = run_health_checks(_settings(tmp_path, database_url=url, redis_url=redis_url))
     checks = {check.name: check for check in report.checks}
     assert not report.healthy
     assert checks["database"].status is CheckStatus.FAIL
@@ -91,8 +86,6 @@ def test_a_warning_is_still_healthy(tmp_path: Path) -> None:
 
 
 def test_a_configured_gateway_is_checked_against_a_real_socket(tmp_path: Path) -> None:
-    from tests.fakes.tws import FakeTws
-
     with FakeTws() as tws:
         settings = _settings(tmp_path, ib_host="127.0.0.1", ib_port=tws.port)
         report = run_health_checks(settings, [c for c in DEFAULT_CHECKS if c.name == "ib_gateway"])
@@ -101,10 +94,10 @@ def test_a_configured_gateway_is_checked_against_a_real_socket(tmp_path: Path) -
     assert f"127.0.0.1:{tws.port}: server version 200" in result.detail
     assert "DU1234567" not in result.detail
 
-    down = _settings(tmp_path, ib_port=_closed_port())
-    (failed,) = run_health_checks(
-        down, [c for c in DEFAULT_CHECKS if c.name == "ib_gateway"]
-    ).checks
+    with refused_port() as port:
+        down = _settings(tmp_path, ib_port=port)
+        gateway_only = [c for c in DEFAULT_CHECKS if c.name == "ib_gateway"]
+        (failed,) = run_health_checks(down, gateway_only).checks
     assert failed.status is CheckStatus.FAIL and "Nothing accepts connections" in failed.detail
 
 

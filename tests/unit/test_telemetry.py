@@ -3,7 +3,6 @@ Pushgateway that is down costs the command nothing."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,7 @@ import pytest
 from ntrader.models.enums import RunStatus
 from ntrader.services import telemetry
 from ntrader.utils.settings import Settings
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.fakes.tws import refused_port
 
 
 def test_nothing_recorded_means_nothing_exported(
@@ -62,8 +56,9 @@ def test_an_unreachable_pushgateway_or_unwritable_textfile_is_only_a_warning(
     tmp_path: Path,
 ) -> None:
     telemetry.record_error("ServiceUnavailableError")
-    settings = Settings(
-        pushgateway_url=f"http://127.0.0.1:{_closed_port()}",
-        metrics_textfile=tmp_path / "missing-dir" / "ntrader.prom",
-    )
-    assert telemetry.export(settings, "backtest") == telemetry.ExportResult()
+    with refused_port() as port:
+        settings = Settings(
+            pushgateway_url=f"http://127.0.0.1:{port}",
+            metrics_textfile=tmp_path / "missing-dir" / "ntrader.prom",
+        )
+        assert telemetry.export(settings, "backtest") == telemetry.ExportResult()
