@@ -27,6 +27,11 @@ class NotFoundError(UserInputError):
     """A named thing (instrument, run, strategy) does not exist."""
 
 
+class ConflictError(UserInputError):
+    """The request is valid but clashes with what is stored (an archived strategy, a taken
+    name, a RUNNING run, bars that differ from the stored ones): exit code 1."""
+
+
 class DataValidationError(UserInputError):
     """A data file breaks a rule (SPEC §9); nothing was written."""
 
