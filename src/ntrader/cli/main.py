@@ -28,6 +28,7 @@ _COMMANDS = {
     "strategy": "ntrader.cli.strategy:strategy",
     "db": "ntrader.cli.db:db",
     "report": "ntrader.cli.report:report",
+    "serve": "ntrader.cli.serve:serve",
 }
 
 

@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'ntrader.db'}"
+
+    # --- HTTP API (`ntrader serve`) ---
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every API request must carry; needed to bind beyond loopback.",
+    )
+    api_max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Largest request body (a CSV upload)."
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+    api_max_jobs_per_client: int = Field(
+        default=50, ge=1, description="Backtests one client may have queued or running."
+    )
+    api_shutdown_grace_seconds: float = Field(
+        default=30.0, ge=0, description="How long SIGTERM lets running backtests finish."
+    )
 
 
 @lru_cache(maxsize=1)
