@@ -1,5 +1,6 @@
 """Real servers for the API tests: one on SQLite (with a token and a small upload limit,
-one job at a time) and one on PostgreSQL (open, two jobs), each shared by a module."""
+one job at a time) shared by a module, and one on PostgreSQL (open, two jobs) shared by the
+session: the contract test runs on it last."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("api-pg")
     with _new_postgres_database() as url:

@@ -82,9 +82,15 @@ def _where(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "request"
 
 
-async def _ntrader_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _ntrader_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NtraderError)
-    return problem(status_of(exc), exc.message, exc.hint)
+    message = exc.message
+    if isinstance(exc, ServiceUnavailableError):
+        # The CLI names the store (user, host, database) to its own user; a client of the
+        # server learns nothing of where the server keeps its data.
+        where = request.app.state.api.database.display_url
+        message = message.replace(where, "the server's database")
+    return problem(status_of(exc), message, exc.hint)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
