@@ -30,7 +30,7 @@ def serve(host: str, port: int, jobs: int) -> None:
     Examples:
       ntrader serve
       ntrader serve --port 8080 --jobs 4
-      NTRADER_API_TOKEN=s3cret ntrader serve --host 0.0.0.0
+      ntrader serve --host 0.0.0.0 --port 8080
     """
     from ntrader.api.server import serve as run_server
     from ntrader.utils.settings import get_settings
