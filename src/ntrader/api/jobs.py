@@ -140,9 +140,7 @@ class JobRunner:
     async def shutdown(self, grace_seconds: float) -> None:
         """Take no new jobs; give running ones ``grace_seconds`` to finish, then stop them
         (SIGTERM: they store INTERRUPTED); queued ones are stored INTERRUPTED."""
-        self._accepting = False
-        for task in self._tasks:  # no worker takes another job off the queue
-            task.cancel()
+        self._accepting = False  # from now on a worker skips what it takes off the queue
         queued = [job for job in self._jobs.values() if job.process is None]
         for job in queued:
             await run_in_threadpool(
@@ -166,6 +164,10 @@ class JobRunner:
                     if process.returncode is None:
                         with contextlib.suppress(ProcessLookupError):
                             process.kill()
+                if late:
+                    await asyncio.wait(late, timeout=_KILL_WAIT_S)
+        for task in self._tasks:
+            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # A worker killed before it could store its end: the run must not stay RUNNING.
         for job in list(self._jobs.values()):
