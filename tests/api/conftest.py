@@ -1,6 +1,6 @@
-"""Real servers for the API tests: one on SQLite (with a token and a small upload limit,
-one job at a time) shared by a module, and one on PostgreSQL (open, two jobs) shared by the
-session: the contract test runs on it last."""
+"""Real servers for the API tests: one on SQLite (with a token, a small upload limit, one
+job at a time and three per client) shared by a module, and one on PostgreSQL (open, two
+jobs) shared by the session: the contract test runs on it last."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("api-sqlite")
     url = f"sqlite:///{workdir / 'ntrader.db'}"
     store_with_sample_bars(url)
-    env = {"NTRADER_API_TOKEN": TOKEN, "NTRADER_API_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
+    env = {
+        "NTRADER_API_TOKEN": TOKEN,
+        "NTRADER_API_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        "NTRADER_API_MAX_JOBS_PER_CLIENT": "3",
+    }
     with running_server(url, workdir, jobs=1, env=env) as server:
         yield server
 
