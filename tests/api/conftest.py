@@ -1,11 +1,9 @@
 """Real servers for the API tests: one on SQLite (with a token, a small upload limit, one
-job at a time and three per client) shared by a module, and one on PostgreSQL (open, two
-jobs) shared by the session: the contract test runs on it last."""
+job at a time and three per client) and one on PostgreSQL (open, two jobs)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -30,15 +28,10 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("api-pg")
     with _new_postgres_database() as url:
         store_with_sample_bars(url)
         with running_server(url, workdir, jobs=2) as server:
             yield server
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    return tmp_path

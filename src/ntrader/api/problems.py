@@ -90,7 +90,12 @@ async def _ntrader_error(request: Request, exc: Exception) -> JSONResponse:
         # server learns nothing of where the server keeps its data.
         where = request.app.state.api.database.display_url
         message = message.replace(where, "the server's database")
-    return problem(status_of(exc), message, exc.hint)
+    errors = None
+    if isinstance(exc, DataValidationError) and exc.violations:
+        errors = [
+            {"rule": rule, "lines": lines, "rows": rows} for rule, lines, rows in exc.violations
+        ]
+    return problem(status_of(exc), message, exc.hint, errors=errors)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -35,6 +35,16 @@ class ConflictError(UserInputError):
 class DataValidationError(UserInputError):
     """A data file breaks a rule (SPEC §9); nothing was written."""
 
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        violations: list[tuple[str, list[int], int]] | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        # Each broken rule with the first lines that break it and how many rows do.
+        self.violations = violations or []
+
 
 class ServiceUnavailableError(NtraderError):
     """A service the command needs (database, Redis, IB Gateway) is unreachable: exit code 3."""
