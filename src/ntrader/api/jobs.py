@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from ntrader.core.errors import ConflictError, NtraderError
+from ntrader.core.errors import ConflictError, NotFoundError, NtraderError
 from ntrader.models.backtest import RunRecord
 from ntrader.models.enums import RunStatus
 from ntrader.services.run_history import RunHistory
@@ -184,8 +184,10 @@ class JobRunner:
                 raise
             except Exception:  # one job's failure must not stop the worker
                 log.exception("Backtest job %s failed in the server", job.run_id)
-            finally:
+            try:
                 await self._settle(job)
+            except Exception:  # the store is gone: the next start-up settles the run
+                log.exception("Backtest job %s could not be settled", job.run_id)
 
     async def _run(self, job: _Job) -> None:
         env = {**os.environ, "NTRADER_DATABASE_URL": self._database.url}
@@ -211,26 +213,21 @@ class JobRunner:
         is stored FAILED or INTERRUPTED; then followers hear how the run ended."""
         if job.run_id not in self._jobs:
             return
+        self._finish(job)
         try:
             run = await run_in_threadpool(self._history.get, job.run_id)
-            if run.status not in TERMINAL and (
-                job.process is None or job.process.returncode is not None
-            ):
+            ended = job.process is None or job.process.returncode is not None
+            if run.status not in TERMINAL and ended:
                 code = job.process.returncode if job.process else None
-                status = (
-                    RunStatus.INTERRUPTED
-                    if job.cancelled or code in (-9, -15)
-                    else RunStatus.FAILED
-                )
-                await run_in_threadpool(
-                    self._history.mark_ended,
-                    job.run_id,
-                    status,
-                    f"its worker process ended (code {code})",
-                )
-        finally:
-            self._finish(job)
-            await self._announce_end(job)
+                killed = job.cancelled or code in (-signal.SIGKILL, -signal.SIGTERM)
+                status = RunStatus.INTERRUPTED if killed else RunStatus.FAILED
+                reason = f"its worker process ended (code {code})"
+                await run_in_threadpool(self._history.mark_ended, run.id, status, reason)
+                run = await run_in_threadpool(self._history.get, run.id)
+        except NotFoundError:  # deleted while it was queued or running
+            self._publish(job, {"event": "failed", "status": None, "error_message": "deleted"})
+            return
+        self._publish(job, end_event(run))
 
     async def _announce_end(self, job: _Job) -> None:
         run = await run_in_threadpool(self._history.get, job.run_id)

@@ -9,6 +9,7 @@ stdout; the engine's own output goes to /dev/null.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -17,7 +18,7 @@ import sys
 import time
 from typing import IO
 
-from ntrader.core.errors import NtraderError
+from ntrader.core.errors import NotFoundError, NtraderError
 from ntrader.models.enums import RunStatus
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.run_history import RunHistory
@@ -92,9 +93,11 @@ def main(argv: list[str]) -> int:
 
 
 def _end_pending(history: RunHistory, run_id: str, status: RunStatus, reason: str) -> None:
-    """End a run that is still PENDING; one the engine started has recorded its own end."""
-    if history.get(run_id).status is RunStatus.PENDING:
-        history.mark_ended(run_id, status, reason)
+    """End a run that is still PENDING; one the engine started has recorded its own end
+    (and a run deleted meanwhile has nothing to end)."""
+    with contextlib.suppress(NotFoundError):
+        if history.get(run_id).status is RunStatus.PENDING:
+            history.mark_ended(run_id, status, reason)
 
 
 if __name__ == "__main__":
