@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import json
@@ -19,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
+from ntrader.api.app import create_app
 from ntrader.api.server import serve
 from ntrader.cli.context import AppContext
 from ntrader.cli.main import cli
-from ntrader.core.errors import UserInputError
+from ntrader.core.errors import ServiceUnavailableError, UserInputError
 from ntrader.db.database import Database
 from ntrader.models.enums import Timeframe
 from ntrader.services.data_service import DataService
@@ -387,3 +389,27 @@ def test_on_postgresql(pg_server: Server, tmp_path: Path) -> None:
     _data_import_and_bars_by_accept(pg_server, tmp_path)
     _docs_work_offline(pg_server)
     _every_endpoint_keeps_its_contract(pg_server)  # last: it deletes and archives at random
+
+
+def test_a_database_fault_does_not_name_the_servers_database(tmp_path: Path) -> None:
+    """The CLI's sentence for an unreachable store names it; the API's does not."""
+    database = Database(f"sqlite:///{tmp_path / 'ntrader.db'}")
+    app = create_app(database, Settings(), jobs=1)
+    path = str(database.engine.url.database)
+
+    @app.get("/fault")
+    def fault() -> None:
+        raise ServiceUnavailableError(
+            f"The SQLite database {path} is locked by another process.",
+            hint=f"Close what holds {path}.",
+        )
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return await client.get("/fault")
+
+    body = _assert_problem(asyncio.run(call()), 503)
+    assert body["detail"] == "The SQLite database <hidden> is locked by another process."
+    assert path not in str(body)
+    database.dispose()

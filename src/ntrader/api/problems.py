@@ -84,18 +84,20 @@ def _where(location: tuple[Any, ...] | list[Any]) -> str:
 
 async def _ntrader_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NtraderError)
-    message = exc.message
+    message, hint = exc.message, exc.hint
     if isinstance(exc, ServiceUnavailableError):
-        # The CLI names the store (user, host, database) to its own user; a client of the
-        # server learns nothing of where the server keeps its data.
-        where = request.app.state.api.database.display_url
-        message = message.replace(where, "the server's database")
+        # The CLI names the store (user, host, database, SQLite file) to its own user; a
+        # client of the server learns nothing of where the server keeps its data.
+        database = request.app.state.api.database
+        for where in filter(None, (database.display_url, database.engine.url.database)):
+            message = message.replace(where, "<hidden>")
+            hint = hint.replace(where, "<hidden>") if hint else hint
     errors = None
     if isinstance(exc, DataValidationError) and exc.violations:
         errors = [
             {"rule": rule, "lines": lines, "rows": rows} for rule, lines, rows in exc.violations
         ]
-    return problem(status_of(exc), message, exc.hint, errors=errors)
+    return problem(status_of(exc), message, hint, errors=errors)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
