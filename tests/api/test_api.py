@@ -413,3 +413,24 @@ def test_a_database_fault_does_not_name_the_servers_database(tmp_path: Path) -> 
     assert body["detail"] == "The SQLite database <hidden> is locked by another process."
     assert path not in str(body)
     database.dispose()
+
+
+@pytest.mark.parametrize("origins", [[], ["http://notebook.example"]])
+def test_cors_is_off_unless_configured(tmp_path: Path, origins: list[str]) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'ntrader.db'}")
+    app = create_app(database, Settings(api_cors_origins=origins), jobs=1)
+
+    async def preflight() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return await client.options(
+                f"{V1}/backtests",
+                headers={
+                    "Origin": "http://notebook.example",
+                    "Access-Control-Request-Method": "POST",
+                },
+            )
+
+    allowed = asyncio.run(preflight()).headers.get("access-control-allow-origin")
+    assert allowed == (origins[0] if origins else None)
+    database.dispose()
