@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError
 from ntrader.models.backtest import RunRecord
 from ntrader.models.enums import RunStatus
@@ -190,7 +191,14 @@ class JobRunner:
                 log.exception("Backtest job %s could not be settled", job.run_id)
 
     async def _run(self, job: _Job) -> None:
-        env = {**os.environ, "NTRADER_DATABASE_URL": self._database.url}
+        # The worker sees the server's store and the plug-ins the server loaded (also those
+        # of --strategy-path), never anything a request named.
+        plugins = os.pathsep.join(str(path) for path in strategy_registry.loaded_files())
+        env = {
+            **os.environ,
+            "NTRADER_DATABASE_URL": self._database.url,
+            strategy_registry.PATH_VARIABLE: plugins,
+        }
         job.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
