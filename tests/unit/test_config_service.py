@@ -54,15 +54,19 @@ def test_precedence_defaults_file_dotenv_environment_flags(
 
 def test_secrets_are_masked_in_show_and_export(tmp_path: Path) -> None:
     config_service.set_value("database_url", "postgresql+psycopg://trader:Pw-123@db/ntrader")
+    config_service.set_value("api_token", "Tok-789")
     path, view = config_service.set_value("redis_url", "redis://:Redis-456@cache:6379/0")
     assert view.value == "redis://:***@cache:6379/0"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     shown = _sources()
     assert shown["database_url"][0] == "postgresql+psycopg://trader:***@db/ntrader"
     masked = config_service.export_config({}, tmp_path / "masked.toml")
-    assert "Pw-123" not in masked.read_text() and "Redis-456" not in masked.read_text()
+    assert shown["api_token"][0] == config_service.MASK
+    assert not {"Pw-123", "Redis-456", "Tok-789"} & set(masked.read_text().split('"'))
     full = config_service.export_config({}, tmp_path / "full.toml", include_secrets=True)
-    assert tomllib.loads(full.read_text())["redis_url"] == "redis://:Redis-456@cache:6379/0"
+    exported = tomllib.loads(full.read_text())
+    assert exported["redis_url"] == "redis://:Redis-456@cache:6379/0"
+    assert exported["api_token"] == "Tok-789"
     with pytest.raises(UserInputError, match="exists already"):
         config_service.export_config({}, full)
 

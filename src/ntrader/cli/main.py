@@ -25,6 +25,7 @@ _COMMANDS = {
     "report": "ntrader.cli.report:report",
     "health-check": "ntrader.cli.health:health_check",
     "config": "ntrader.cli.config:config",
+    "serve": "ntrader.cli.serve:serve",
 }
 
 

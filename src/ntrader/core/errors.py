@@ -27,8 +27,23 @@ class NotFoundError(UserInputError):
     """A named thing (instrument, run, strategy) does not exist."""
 
 
+class ConflictError(UserInputError):
+    """The request is valid but clashes with what is stored (an archived strategy, a taken
+    name, a RUNNING run, bars that differ from the stored ones): exit code 1."""
+
+
 class DataValidationError(UserInputError):
     """A data file breaks a rule; nothing was written."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        violations: list[tuple[str, list[int], int]] | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        # Each broken rule with the first lines that break it and how many rows do.
+        self.violations = violations or []
 
 
 class ServiceUnavailableError(NtraderError):

@@ -436,6 +436,10 @@ class StrategyRegistry:
             )
         return [kind for file in files for kind in self._load_file(file.resolve())]
 
+    def loaded_files(self) -> list[Path]:
+        """The plug-in files loaded so far, in load order."""
+        return list(self._files)
+
     def load_entry_points(self) -> list[StrategyType]:
         """Register the strategies of the installed ``ntrader.strategies`` entry points."""
         loaded: list[StrategyType] = []
@@ -543,3 +547,9 @@ def resolve(name: str) -> StrategyType:
 def load_path(path: Path) -> list[StrategyType]:
     """Register custom strategies from a file or directory (``--strategy-path``)."""
     return _REGISTRY.load_path(path)
+
+
+def loaded_files() -> list[Path]:
+    """The plug-in files loaded so far (``--strategy-path``, ``NTRADER_STRATEGY_PATH``), for
+    a process that must see the same strategies (the API's job workers)."""
+    return _REGISTRY.loaded_files()

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from ntrader.core.errors import NtraderError, ServiceUnavailableError
+from ntrader.core.errors import NtraderError, ServiceUnavailableError, UserInputError
 
 # The store names its settings, not the flags or variables that set them: the CLI adds those.
 URL_SETTING = "the database URL"
@@ -169,6 +169,13 @@ def _postgres_error(error: Any, url: URL, *, connecting: bool) -> NtraderError:
         return _no_database(url)
     if state is None and connecting:
         return _diagnose_failed_connection(url)
+    if state is None and isinstance(error, sys.modules["psycopg"].DataError):
+        # Refused by the driver before it was sent (text with a NUL character): the input's
+        # fault, not the connection's.
+        return UserInputError(
+            f"The database refused a value: {error}.",
+            hint="Remove control characters such as NUL from names and ids.",
+        )
     if state is None or state.startswith("08") or state in _PG_SESSION_ENDED:
         return _connection_lost(url)
     if state == _PG_TOO_MANY_CONNECTIONS:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ntrader.core.errors import NotFoundError, UserInputError
@@ -433,9 +433,24 @@ class BacktestRepository:
         strategy_type: str | None = None,
         strategy_name: str | None = None,
         last: int = 20,
+        before: tuple[datetime, str] | None = None,
     ) -> list[RunRecord]:
-        """Newest first, filtered by status, strategy type or stored strategy name."""
-        query = _run_select().order_by(backtest_results.c.created_at.desc()).limit(last)
+        """Newest first, filtered by status, strategy type or stored strategy name; with
+        ``before`` (a run's creation time and id) only the runs listed after that one, so a
+        page never repeats or skips a run while new ones arrive."""
+        query = (
+            _run_select()
+            .order_by(backtest_results.c.created_at.desc(), backtest_results.c.id.desc())
+            .limit(last)
+        )
+        if before is not None:
+            created, run_id = before
+            query = query.where(
+                or_(
+                    backtest_results.c.created_at < created,
+                    and_(backtest_results.c.created_at == created, backtest_results.c.id < run_id),
+                )
+            )
         if status:
             query = query.where(backtest_results.c.status == status.value)
         if strategy_type:

@@ -198,7 +198,12 @@ class BacktestFile(_Section):
     def to_config(self) -> BacktestConfig:
         """The run configuration; a stored strategy's name stands in for the type until the
         backtest service resolves it."""
-        return BacktestConfig(
+        return BacktestConfig.model_validate(self.config_values())
+
+    def config_values(self) -> dict[str, Any]:
+        """The run configuration's fields, not yet validated together (the HTTP API has
+        them checked as ``validate_config`` checks the CLI's, naming the keys)."""
+        return dict(
             strategy_type=self.strategy.type or self.strategy.name or "",
             strategy_name=self.strategy.name,
             parameters=self.strategy.parameters,

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ntrader import __version__
 from ntrader.core import strategy_registry
-from ntrader.core.errors import NotFoundError, NtraderError, UserInputError
+from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.core.fx import check_convertible, conversion_pairs
 from ntrader.core.runner import EngineSettings, InstrumentBars, ProgressCallback, StrategyError
 from ntrader.core.timeframes import check_higher, covers
@@ -260,7 +260,7 @@ class BacktestService:
         if record is None:
             return None
         if record.status is StrategyStatus.ARCHIVED:
-            raise UserInputError(
+            raise ConflictError(
                 f"Strategy {record.name!r} is archived and cannot be backtested.",
                 hint=f"Create a new one from it: `ntrader strategy export {record.name} "
                 "--output s.yaml`, then `ntrader strategy create --params-file s.yaml ...`.",
@@ -287,12 +287,40 @@ class BacktestService:
         (``strategy validate`` runs drafts this way). ``on_progress`` hears (bars processed,
         bars in the run) while the engine runs.
         """
-        config, stored_id = self.prepare(config, use_stored=strategy_id is None)
         (on_stage or (lambda _text: None))("Loading bars")
+        run_id, config, loaded = self._create(config, strategy_id)
+        return self._execute(run_id, config, loaded, on_stage, on_progress)
+
+    def submit(self, config: BacktestConfig) -> RunRecord:
+        """Check a configuration as ``run`` does before it starts (strategy, parameters,
+        stored bars) and store the run PENDING, for ``start`` to execute later (the HTTP
+        API's job pool); a refused configuration stores nothing."""
+        run_id, _config, _loaded = self._create(config, None)
+        return self.get(run_id)
+
+    def _create(
+        self, config: BacktestConfig, strategy_id: str | None
+    ) -> tuple[str, BacktestConfig, _Loaded]:
+        config, stored_id = self.prepare(config, use_stored=strategy_id is None)
         with self._database.transaction() as repos:
             loaded = self._load_all(repos, config)
             run_id = repos.backtests.create(config, strategy_id=strategy_id or stored_id)
-        return self._execute(run_id, config, loaded, on_stage, on_progress)
+        return run_id, config, loaded
+
+    def start(
+        self,
+        run_ref: str,
+        on_stage: StageCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BacktestOutcome:
+        """Execute a PENDING run (stored by ``submit``) from its stored configuration."""
+        run = self.get(run_ref)
+        if run.status is not RunStatus.PENDING:
+            raise ConflictError(
+                f"Backtest {run.id} is {run.status.value}; only a PENDING run can be started.",
+                hint=f"`ntrader backtest show {run.id[:8]}` shows it.",
+            )
+        return self._execute_stored(run, on_stage, on_progress)
 
     def resume(
         self,
@@ -309,6 +337,14 @@ class BacktestService:
                 "RUNNING ones) can be resumed.",
                 hint="Use `ntrader backtest rerun` to run a finished backtest again.",
             )
+        return self._execute_stored(run, on_stage, on_progress)
+
+    def _execute_stored(
+        self,
+        run: RunRecord,
+        on_stage: StageCallback | None,
+        on_progress: ProgressCallback | None,
+    ) -> BacktestOutcome:
         with self._database.transaction() as repos:
             loaded = self._load_all(repos, run.config)
         strategy_type = strategy_registry.resolve(run.config.strategy_type)

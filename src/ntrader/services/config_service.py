@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -89,6 +89,13 @@ def shown_value(name: str, value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return redact_text(value) if isinstance(value, str) else value
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as TOML can hold it: paths as text, secret strings unwrapped."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value) if isinstance(value, Path) else value
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -263,7 +270,7 @@ def set_value(key: str, value: str) -> tuple[Path, SettingView]:
     document = (
         tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
     )
-    document[name] = str(typed) if isinstance(typed, Path) else typed
+    document[name] = _plain(typed)
     _write_atomically(path, tomlkit.dumps(document))
     view = SettingView(
         name=name,
@@ -290,11 +297,7 @@ def export_config(
         value = getattr(settings, name)
         if value is None:
             continue  # TOML has no null: an absent key means the default
-        data[name] = (
-            (str(value) if isinstance(value, Path) else value)
-            if include_secrets
-            else shown_value(name, value)
-        )
+        data[name] = _plain(value) if include_secrets else shown_value(name, value)
     try:
         _write_atomically(output, tomlkit.dumps(data))
     except OSError as exc:

@@ -160,7 +160,13 @@ class _Problems:
     def raise_if_any(self, name: str) -> None:
         if self.rules:
             found = "; ".join(f"{rule} on {_lines(rows)}" for rule, rows in self.rules)
-            raise DataValidationError(f"{name}: {found}.", hint=" ".join(self.hints))
+            violations = [
+                (rule, (rows[:_MAX_LINES_SHOWN] + _FIRST_DATA_LINE).tolist(), len(rows))
+                for rule, rows in self.rules
+            ]
+            raise DataValidationError(
+                f"{name}: {found}.", hint=" ".join(self.hints), violations=violations
+            )
 
 
 # --- structure -----------------------------------------------------------------------------------

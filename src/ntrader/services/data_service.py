@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from ntrader.core.errors import DataValidationError, NotFoundError, NtraderError, UserInputError
+from ntrader.core.errors import (
+    ConflictError,
+    DataValidationError,
+    NotFoundError,
+    NtraderError,
+    UserInputError,
+)
 from ntrader.core.instrument_catalog import default_spec
 from ntrader.db.bar_bulk import BarDiff, select_bars
 from ntrader.db.database import Database, Repositories
@@ -24,6 +30,7 @@ from ntrader.utils.logging import get_logger
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns, ns_to_datetime
 
 _INSERT_CHUNK = 250_000
+BAR_CHUNK_ROWS = 50_000  # bars read per window when streaming them out
 
 _log = get_logger(__name__)
 
@@ -73,7 +80,7 @@ _SHOWN_CHANGES = 3
 _FIELDS = (*PRICE_COLUMNS, "volume")
 
 
-class BarsDifferError(DataValidationError):
+class BarsDifferError(DataValidationError, ConflictError):
     """A file has bars that differ from the stored ones at the same times; nothing written."""
 
     def __init__(
@@ -326,27 +333,90 @@ class DataService:
                 date_to_ns(end) + NS_PER_DAY if end else np.iinfo(np.int64).max,
             )
         if data.is_empty:
-            raise NotFoundError(
-                f"No {timeframe.value} bars of {stored.spec.instrument_id} in that range.",
-                hint="`ntrader data list` shows the stored ranges.",
-            )
-        import pandas as pd
-
-        # Texts, not floats: the prices with the instrument's decimals (or more, should a
-        # stored price need them) and the volume with its own, so nothing is rounded away.
-        prices = decimal_texts(
-            [getattr(data, name) for name in PRICE_COLUMNS], stored.spec.price_precision
-        )
-        frame = pd.DataFrame(
-            {
-                "timestamp": _iso_utc(data.ts),
-                **dict(zip(PRICE_COLUMNS, prices, strict=True)),
-                "volume": decimal_texts([data.volume])[0],
-            }
-        )
+            raise _no_bars(stored, timeframe)
         output.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(output, index=False)
+        output.write_text(bars_csv(data, stored.spec.price_precision), encoding="utf-8")
         return len(data)
+
+    def open_bars(
+        self,
+        instrument: str,
+        timeframe: Timeframe,
+        start: date | None = None,
+        end: date | None = None,
+        chunk_rows: int = BAR_CHUNK_ROWS,
+    ) -> BarStream:
+        """Stored bars to read in chunks of at most about ``chunk_rows`` rows, so a year of
+        minute bars is never held whole; refused up front when the range holds none."""
+        start_ns = date_to_ns(start) if start else np.iinfo(np.int64).min
+        end_ns = date_to_ns(end) + NS_PER_DAY if end else np.iinfo(np.int64).max
+        with self._database.transaction() as repos:
+            stored = find_stored(repos.instruments, instrument)
+            coverage = repos.bars.coverage(stored.spec.instrument_id, timeframe)
+            rows = repos.bars.count(stored, timeframe, start_ns, end_ns) if coverage else 0
+        if not rows:
+            raise _no_bars(stored, timeframe)
+        first = max(start_ns, coverage[0].first_ts)
+        last = min(end_ns, coverage[0].last_ts + 1)
+        window = timeframe.seconds * 1_000_000_000 * chunk_rows
+        return BarStream(self._database, stored, timeframe, rows, first, last, window)
+
+
+@dataclass(frozen=True, slots=True)
+class BarStream:
+    """One instrument's bars over a range, read back window by window."""
+
+    database: Database
+    stored: StoredInstrument
+    timeframe: Timeframe
+    rows: int
+    start_ns: int
+    end_ns: int
+    window_ns: int
+
+    @property
+    def instrument_id(self) -> str:
+        return self.stored.spec.instrument_id
+
+    @property
+    def price_precision(self) -> int:
+        return self.stored.spec.price_precision
+
+    def chunks(self) -> Iterator[BarArrays]:
+        """The bars in time order, one window per transaction (a window with no bars is
+        skipped)."""
+        for window_start in range(self.start_ns, self.end_ns, self.window_ns):
+            window_end = min(window_start + self.window_ns, self.end_ns)
+            with self.database.transaction() as repos:
+                data = repos.bars.load(self.stored, self.timeframe, window_start, window_end)
+            if not data.is_empty:
+                yield data
+
+
+def bar_texts(data: BarArrays, precision: int) -> dict[str, list[str] | np.ndarray]:
+    """The bars as texts by column: ISO UTC times, prices with the instrument's decimals
+    (or more, should a stored price need them) and the volume with its own, so nothing is
+    rounded away."""
+    prices = decimal_texts([getattr(data, name) for name in PRICE_COLUMNS], precision)
+    return {
+        "timestamp": _iso_utc(data.ts),
+        **dict(zip(PRICE_COLUMNS, prices, strict=True)),
+        "volume": decimal_texts([data.volume])[0],
+    }
+
+
+def bars_csv(data: BarArrays, precision: int, *, header: bool = True) -> str:
+    """Bars as the CSV ``data export`` writes and ``data import`` reads back unchanged."""
+    import pandas as pd
+
+    return pd.DataFrame(bar_texts(data, precision)).to_csv(index=False, header=header)
+
+
+def _no_bars(stored: StoredInstrument, timeframe: Timeframe) -> NotFoundError:
+    return NotFoundError(
+        f"No {timeframe.value} bars of {stored.spec.instrument_id} in that range.",
+        hint="`ntrader data list` shows the stored ranges.",
+    )
 
 
 def _iso_utc(ts: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import socket
@@ -12,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ntrader.core import strategy_registry
-from ntrader.core.errors import UserInputError
+from ntrader.core.errors import ConflictError, UserInputError
 from ntrader.db.database import Database
-from ntrader.models.backtest import ReportRecord, RunRecord
+from ntrader.models.backtest import PortfolioSnapshot, ReportRecord, RunRecord, TradeRecord
 from ntrader.models.enums import RunStatus
 from ntrader.services.run_lookup import find_run
 
@@ -79,6 +80,65 @@ class RunHistory:
                 last=last,
             )
 
+    def page(
+        self,
+        *,
+        status: RunStatus | None = None,
+        strategy: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """One page of the run list, newest first; ``cursor`` is the previous page's
+        ``next_cursor`` (an opaque text), and a page after the last has none."""
+        strategy_type = strategy_name = None
+        if strategy:
+            try:
+                strategy_type = strategy_registry.resolve(strategy).name
+            except UserInputError:
+                strategy_name = strategy
+        with self._database.transaction() as repos:
+            runs = repos.backtests.list(
+                status=status,
+                strategy_type=strategy_type,
+                strategy_name=strategy_name,
+                last=limit + 1,
+                before=_decode_cursor(cursor) if cursor else None,
+            )
+        more = len(runs) > limit
+        runs = runs[:limit]
+        return RunPage(tuple(runs), _encode_cursor(runs[-1]) if more else None)
+
+    def trades(self, run_ref: str) -> list[TradeRecord]:
+        """A run's trades in entry order (open positions at the end of the run included)."""
+        with self._database.transaction() as repos:
+            return repos.backtests.trades(find_run(repos, run_ref).id)
+
+    def snapshots(self, run_ref: str) -> list[PortfolioSnapshot]:
+        """A run's portfolio snapshots in time order: its equity curve."""
+        with self._database.transaction() as repos:
+            return repos.backtests.snapshots(find_run(repos, run_ref).id)
+
+    def mark_ended(self, run_id: str, status: RunStatus, reason: str) -> None:
+        """Record that a run ended without a result (FAILED or INTERRUPTED) and why."""
+        with self._database.transaction() as repos:
+            repos.backtests.mark_finished(run_id, status, reason)
+
+    def interrupt_abandoned(self, started_before: datetime) -> list[str]:
+        """Mark INTERRUPTED (resumable) the runs a stopped job runner left behind: RUNNING
+        ones whose process on this host is gone, and PENDING ones created before
+        ``started_before``, when this runner started. Returns their ids."""
+        with self._database.transaction() as repos:
+            running = repos.backtests.select([RunStatus.RUNNING])
+            pending = repos.backtests.select([RunStatus.PENDING], created_before=started_before)
+            abandoned = [run for run in running if is_stale(run)] + pending
+            for run in abandoned:
+                repos.backtests.mark_finished(
+                    run.id,
+                    RunStatus.INTERRUPTED,
+                    "the server running it stopped before it finished",
+                )
+        return [run.id for run in abandoned]
+
     def plan_delete(self, run_refs: Sequence[str], *, force: bool = False) -> DeletionPlan:
         """What deleting these runs (ids, unique prefixes or ``latest``) would remove.
 
@@ -131,7 +191,7 @@ class RunHistory:
             run = live[0]
             where = f" (process {run.host_pid} on {run.host})" if run.host_pid else ""
             others = f" (and {len(live) - 1} more)" if len(live) > 1 else ""
-            raise UserInputError(
+            raise ConflictError(
                 f"Backtest {run.id}{where} is still RUNNING{others}; deleting it would pull "
                 "its records away from the run. Nothing was deleted.",
                 hint="Wait for it to finish or stop it; add --force if you know its process is "
@@ -144,6 +204,32 @@ class RunHistory:
         return DeletionPlan(
             tuple(DeletionItem(run, *counts[run.id], reports=reports[run.id]) for run in runs)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    runs: tuple[RunRecord, ...]
+    next_cursor: str | None
+
+
+def _encode_cursor(run: RunRecord) -> str:
+    text = f"{run.created_at.isoformat()}|{run.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, _, run_id = base64.urlsafe_b64decode(padded).decode().partition("|")
+        when = datetime.fromisoformat(created)
+        if not run_id or when.tzinfo is None:
+            raise ValueError(cursor)
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        raise UserInputError(
+            f"{cursor!r} is not a cursor this server gave out.",
+            hint="Use the next_cursor of the previous page, or leave it out for the first page.",
+        ) from None
+    return when, run_id
 
 
 @dataclass(frozen=True, slots=True)

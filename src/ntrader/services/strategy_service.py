@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy.exc import IntegrityError
 
 from ntrader.core import strategy_registry
-from ntrader.core.errors import NotFoundError, UserInputError
+from ntrader.core.errors import ConflictError, NotFoundError, UserInputError
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import StrategyStatus, Timeframe
@@ -136,10 +136,14 @@ class StrategyService:
             return self._require(repos, name)
 
     def list(
-        self, *, strategy_type: str | None = None, active_only: bool = False
+        self,
+        *,
+        strategy_type: str | None = None,
+        active_only: bool = False,
+        status: StrategyStatus | None = None,
     ) -> list[StrategyRecord]:
         kind = strategy_registry.resolve(strategy_type).name if strategy_type else None
-        status = StrategyStatus.ACTIVE if active_only else None
+        status = StrategyStatus.ACTIVE if active_only else status
         with self._database.transaction() as repos:
             return repos.strategies.list(strategy_type=kind, status=status)
 
@@ -237,15 +241,15 @@ class StrategyService:
         return record
 
 
-def _name_taken(name: str) -> UserInputError:
-    return UserInputError(
+def _name_taken(name: str) -> ConflictError:
+    return ConflictError(
         f"A strategy named {name!r} already exists.",
         hint="Pick another name with --name, or change that one with `ntrader strategy edit`.",
     )
 
 
-def _read_only(record: StrategyRecord) -> UserInputError:
-    return UserInputError(
+def _read_only(record: StrategyRecord) -> ConflictError:
+    return ConflictError(
         f"Strategy {record.name!r} is archived and read-only.",
         hint="Export it and create a new strategy from the file.",
     )

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -120,6 +120,24 @@ class Settings(BaseSettings):
     ib_messages_per_second: float = Field(default=50.0, ge=0, le=50)
     ib_retries: int = Field(default=5, ge=0, le=50)
     ib_backoff_seconds: float = Field(default=2.0, ge=0, le=600)
+
+    # --- HTTP API (`ntrader serve`) ---
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every API request must carry; needed to bind beyond loopback.",
+    )
+    api_max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Largest request body (a CSV upload)."
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+    api_max_jobs_per_client: int = Field(
+        default=50, ge=1, description="Backtests one client may have queued or running."
+    )
+    api_shutdown_grace_seconds: float = Field(
+        default=30.0, ge=0, description="How long SIGTERM lets running backtests finish."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -97,17 +97,19 @@ def snapshots_csv(snapshots: Sequence[PortfolioSnapshot]) -> str:
     )
 
 
-def write_csv_directory(
-    data: RunData, directory: Path, *, trades: bool = True, snapshots: bool = True
-) -> tuple[str, ...]:
-    """The files into ``directory`` (metrics always; trades and snapshots unless turned off);
-    returns their names in digest order."""
+def csv_files(data: RunData, *, trades: bool = True, snapshots: bool = True) -> dict[str, str]:
+    """The CSV report's files by name, in digest order (metrics always; trades and
+    snapshots unless turned off)."""
     contents = {METRICS_FILE: metrics_csv(data.metrics, data.risk_free_rate)}
     if snapshots:
         contents[SNAPSHOTS_FILE] = snapshots_csv(data.snapshots)
     if trades:
         contents[TRADES_FILE] = trades_csv(data.trades)
-    names = tuple(name for name in FILES if name in contents)
-    for name in names:
-        write_atomic(directory / name, contents[name])
-    return names
+    return {name: contents[name] for name in FILES if name in contents}
+
+
+def write_csv_directory(directory: Path, files: dict[str, str]) -> tuple[str, ...]:
+    """Write the files into ``directory``; returns their names in digest order."""
+    for name, content in files.items():
+        write_atomic(directory / name, content)
+    return tuple(files)

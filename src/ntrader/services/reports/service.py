@@ -20,9 +20,10 @@ from ntrader.services.reports.comparison_report import (
     render_comparison_html,
     render_comparison_text,
 )
-from ntrader.services.reports.csv_report import trades_csv, write_csv_directory
+from ntrader.services.reports.csv_report import csv_files, trades_csv, write_csv_directory
 from ntrader.services.reports.data import RunData, load_run_data
 from ntrader.services.reports.files import (
+    DEFAULT_DIR,
     default_path,
     sha256_file,
     sha256_manifest,
@@ -65,6 +66,18 @@ class Written:
     files: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedReport:
+    """A run's report in memory: its files by name (one, or the CSV report's)."""
+
+    run_id: str
+    short_id: str
+    report_type: ReportType
+    files: dict[str, str]
+    generated_at: datetime
+    data: RunData
+
+
 def _target(output: Path | None, fallback: Path, *, directory: bool) -> Path:
     path = (output or fallback).expanduser().resolve()
     if directory and path.is_file():
@@ -101,6 +114,31 @@ class ReportService:
         data = self.load(run_ref, risk_free_rate=risk_free_rate)
         return data, trade_stats(data)
 
+    def render(
+        self,
+        run_ref: str,
+        fmt: ReportType | str,
+        *,
+        risk_free_rate: float | None = None,
+        csv_trades: bool = True,
+        csv_snapshots: bool = True,
+        generated_at: datetime | None = None,
+    ) -> RenderedReport:
+        """One run's report as ``generate`` writes it, without writing it: one file, or the
+        CSV report's files."""
+        report_type = parse_format(fmt)
+        data = self.load(
+            run_ref, risk_free_rate=risk_free_rate, with_prices=report_type is ReportType.HTML
+        )
+        when = generated_at or datetime.now(UTC)
+        if report_type is ReportType.CSV:
+            files = csv_files(data, trades=csv_trades, snapshots=csv_snapshots)
+        else:
+            render, extension = _RENDERERS[report_type]
+            name = default_path(data.short_id, report_type.value.lower(), extension).name
+            files = {name: render(data, trade_stats(data), when)}
+        return RenderedReport(data.run.id, data.short_id, report_type, files, when, data)
+
     def generate(
         self,
         run_ref: str,
@@ -114,16 +152,18 @@ class ReportService:
         """Write one run's report and record it; ``output`` defaults to
         ``reports/<id-prefix>_<format>.<ext>`` (a directory for CSV, whose trades and
         snapshots files can be left out)."""
-        report_type = parse_format(fmt)
         started = time.perf_counter()
-        data = self.load(
-            run_ref, risk_free_rate=risk_free_rate, with_prices=report_type is ReportType.HTML
+        report = self.render(
+            run_ref,
+            fmt,
+            risk_free_rate=risk_free_rate,
+            csv_trades=csv_trades,
+            csv_snapshots=csv_snapshots,
         )
-        generated_at = datetime.now(UTC)
-        kind = report_type.value.lower()
-        if report_type is ReportType.CSV:
-            directory = _target(output, default_path(data.short_id, kind, None), directory=True)
-            names = write_csv_directory(data, directory, trades=csv_trades, snapshots=csv_snapshots)
+        kind = report.report_type.value.lower()
+        if report.report_type is ReportType.CSV:
+            directory = _target(output, default_path(report.short_id, kind, None), directory=True)
+            names = write_csv_directory(directory, report.files)
             written = Written(
                 path=directory,
                 sha256=sha256_manifest(directory, names),
@@ -131,17 +171,17 @@ class ReportService:
                 files=names,
             )
         else:
-            render, extension = _RENDERERS[report_type]
-            path = _target(output, default_path(data.short_id, kind, extension), directory=False)
-            written = _write_file(path, render(data, trade_stats(data), generated_at))
+            [(name, content)] = report.files.items()
+            path = _target(output, DEFAULT_DIR / name, directory=False)
+            written = _write_file(path, content)
         return self._record(
-            [data.run.id],
-            report_type,
+            [report.run_id],
+            report.report_type,
             written,
-            generated_at,
+            report.generated_at,
             started,
             content="backtest",
-            risk_free_rate=data.risk_free_rate,
+            risk_free_rate=report.data.risk_free_rate,
         )
 
     def export_trades(self, run_ref: str, output: Path | None = None) -> ReportRecord:

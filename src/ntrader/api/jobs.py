@@ -1,0 +1,259 @@
+"""The bounded pool that runs submitted backtests, each in a worker process.
+
+A run is stored PENDING (by the request, before its 202) and then queued here; ``jobs``
+workers take runs off the queue in order, so a full pool queues. Events of each run (status,
+stage, bars processed, the end) fan out to whoever follows it (the SSE stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from ntrader.core import strategy_registry
+from ntrader.core.errors import ConflictError, NotFoundError, NtraderError
+from ntrader.models.backtest import RunRecord
+from ntrader.models.enums import RunStatus
+from ntrader.services.run_history import RunHistory
+from ntrader.services.store import Database
+
+log = logging.getLogger("ntrader.api.jobs")
+
+TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED})
+_KILL_WAIT_S = 15.0  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
+
+
+class TooManyJobsError(ConflictError):
+    """A client has as many jobs queued or running as it may."""
+
+
+class ShuttingDownError(NtraderError):
+    """The server is stopping and takes no new jobs."""
+
+    exit_code = 3
+
+
+@dataclass(eq=False)
+class _Job:
+    run_id: str
+    client: str
+    process: asyncio.subprocess.Process | None = None
+    cancelled: bool = False
+    listeners: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+
+
+class JobRunner:
+    def __init__(self, database: Database, workers: int, per_client: int) -> None:
+        self._database = database
+        self._history = RunHistory(database)
+        self._workers = workers
+        self._per_client = per_client
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._jobs: dict[str, _Job] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._accepting = False
+        self.started_at = datetime.now(UTC)
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    async def start(self) -> list[str]:
+        """Mark what a previous server left behind INTERRUPTED, then start the workers;
+        returns the ids it marked."""
+        recovered = await run_in_threadpool(self._history.interrupt_abandoned, self.started_at)
+        for run_id in recovered:
+            log.warning("Backtest %s was left unfinished; stored as INTERRUPTED.", run_id)
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+        self._accepting = True
+        return recovered
+
+    def check_accepting(self, client: str) -> None:
+        """Refuse a new job now, before its run is stored, if it could not be queued."""
+        if not self._accepting:
+            raise ShuttingDownError(
+                "The server is shutting down and takes no new backtests.",
+                hint="Submit it again once the server is back.",
+            )
+        active = sum(1 for job in self._jobs.values() if job.client == client)
+        if active >= self._per_client:
+            raise TooManyJobsError(
+                f"You already have {active} backtests queued or running, the most one "
+                "client may have.",
+                hint="Wait for some to finish (or cancel them), then submit again.",
+            )
+
+    def enqueue(self, run_id: str, client: str) -> None:
+        job = _Job(run_id, client)
+        self._jobs[run_id] = job
+        self._queue.put_nowait(job)
+
+    async def cancel(self, run: RunRecord) -> RunRecord:
+        """Stop a queued or running job; its run ends INTERRUPTED and can be resumed."""
+        job = self._jobs.get(run.id)
+        if job is None or run.status in TERMINAL:
+            raise ConflictError(
+                f"Backtest {run.id} is {run.status.value}"
+                + ("" if run.status in TERMINAL else " but not run by this server")
+                + "; only a queued or running job of this server can be cancelled.",
+                hint=f"`ntrader backtest show {run.id[:8]}` shows it.",
+            )
+        job.cancelled = True
+        if job.process is None:
+            await run_in_threadpool(
+                self._history.mark_ended,
+                run.id,
+                RunStatus.INTERRUPTED,
+                "cancelled before it started",
+            )
+            self._finish(job)
+            await self._announce_end(job)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                job.process.send_signal(signal.SIGTERM)
+            await job.process.wait()
+        return await run_in_threadpool(self._history.get, run.id)
+
+    @contextlib.asynccontextmanager
+    async def follow(self, run_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        """The events of one run as they happen (nothing if this server does not run it)."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        job = self._jobs.get(run_id)
+        if job is not None:
+            job.listeners.add(queue)
+        try:
+            yield queue
+        finally:
+            if job is not None:
+                job.listeners.discard(queue)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Take no new jobs; give running ones ``grace_seconds`` to finish, then stop them
+        (SIGTERM: they store INTERRUPTED); queued ones are stored INTERRUPTED."""
+        self._accepting = False  # from now on a worker skips what it takes off the queue
+        queued = [job for job in self._jobs.values() if job.process is None]
+        for job in queued:
+            await run_in_threadpool(
+                self._history.mark_ended,
+                job.run_id,
+                RunStatus.INTERRUPTED,
+                "the server stopped before it started this run",
+            )
+            self._finish(job)
+        running = [job.process for job in self._jobs.values() if job.process is not None]
+        waits = [asyncio.create_task(process.wait()) for process in running]
+        if waits:
+            _done, late = await asyncio.wait(waits, timeout=grace_seconds)
+            if late:
+                for process in running:
+                    if process.returncode is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            process.send_signal(signal.SIGTERM)
+                _done, late = await asyncio.wait(late, timeout=_KILL_WAIT_S)
+                for process in running:
+                    if process.returncode is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            process.kill()
+                if late:
+                    await asyncio.wait(late, timeout=_KILL_WAIT_S)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A worker killed before it could store its end: the run must not stay RUNNING.
+        for job in list(self._jobs.values()):
+            await self._settle(job)
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            if job.cancelled or not self._accepting:
+                continue
+            try:
+                await self._run(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one job's failure must not stop the worker
+                log.exception("Backtest job %s failed in the server", job.run_id)
+            try:
+                await self._settle(job)
+            except Exception:  # the store is gone: the next start-up settles the run
+                log.exception("Backtest job %s could not be settled", job.run_id)
+
+    async def _run(self, job: _Job) -> None:
+        # The worker sees the server's store and the plug-ins the server loaded (also those
+        # of --strategy-path), never anything a request named.
+        plugins = os.pathsep.join(str(path) for path in strategy_registry.loaded_files())
+        env = {
+            **os.environ,
+            "NTRADER_DATABASE_URL": self._database.url,
+            strategy_registry.PATH_VARIABLE: plugins,
+        }
+        job.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ntrader.api.worker",
+            job.run_id,
+            str(os.getpid()),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        self._publish(job, {"event": "status", "status": RunStatus.RUNNING.value})
+        assert job.process.stdout is not None
+        async for line in job.process.stdout:
+            with contextlib.suppress(ValueError):
+                self._publish(job, json.loads(line))
+        await job.process.wait()
+
+    async def _settle(self, job: _Job) -> None:
+        """After a worker ends: a run it left PENDING or RUNNING (it crashed or was killed)
+        is stored FAILED or INTERRUPTED; then followers hear how the run ended."""
+        if job.run_id not in self._jobs:
+            return
+        self._finish(job)
+        try:
+            run = await run_in_threadpool(self._history.get, job.run_id)
+            ended = job.process is None or job.process.returncode is not None
+            if run.status not in TERMINAL and ended:
+                code = job.process.returncode if job.process else None
+                killed = job.cancelled or code in (-signal.SIGKILL, -signal.SIGTERM)
+                status = RunStatus.INTERRUPTED if killed else RunStatus.FAILED
+                reason = f"its worker process ended (code {code})"
+                await run_in_threadpool(self._history.mark_ended, run.id, status, reason)
+                run = await run_in_threadpool(self._history.get, run.id)
+        except NotFoundError:  # deleted while it was queued or running
+            self._publish(job, {"event": "failed", "status": None, "error_message": "deleted"})
+            return
+        self._publish(job, end_event(run))
+
+    async def _announce_end(self, job: _Job) -> None:
+        run = await run_in_threadpool(self._history.get, job.run_id)
+        self._publish(job, end_event(run))
+
+    def _finish(self, job: _Job) -> None:
+        self._jobs.pop(job.run_id, None)
+
+    @staticmethod
+    def _publish(job: _Job, event: dict[str, Any]) -> None:
+        for queue in job.listeners:
+            queue.put_nowait(event)
+
+
+def end_event(run: RunRecord) -> dict[str, Any]:
+    """The last event of a run's stream: ``done`` when it completed, else ``failed``."""
+    return {
+        "event": "done" if run.status is RunStatus.COMPLETED else "failed",
+        "status": run.status.value,
+        "error_message": run.error_message,
+    }

@@ -1,0 +1,104 @@
+"""One backtest job in its own process: ``python -m ntrader.api.worker RUN_ID PARENT_PID``.
+
+The API server starts one per running job. A process, not a thread, because nautilus keeps
+process-wide state (its logger, a Rust runtime) and a run cannot be stopped from another
+thread; a process is stopped with SIGTERM and then stores its run as INTERRUPTED, exactly as
+`backtest run` does on Ctrl-C. Progress goes to the server as JSON lines on the original
+stdout; the engine's own output goes to /dev/null.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from typing import IO
+
+from ntrader.core.errors import NotFoundError, NtraderError
+from ntrader.models.enums import RunStatus
+from ntrader.services.backtest_service import BacktestService
+from ntrader.services.run_history import RunHistory
+from ntrader.services.store import open_database
+
+_PR_SET_PDEATHSIG = 1
+_PROGRESS_INTERVAL_S = 0.2
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM before the engine took over the signal: the run never started."""
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise _Stopped
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send SIGTERM when the server dies (even by SIGKILL), so the run is
+    stored INTERRUPTED instead of RUNNING forever."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: a restarted server finds the stale run
+        return
+    if os.getppid() != parent_pid:  # the server died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _event_stream() -> IO[str]:
+    events = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return events
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop)
+    run_id, parent_pid = argv[0], int(argv[1])
+    _die_with_parent(parent_pid)
+    events = _event_stream()
+
+    def send(event: str, **data: object) -> None:
+        events.write(json.dumps({"event": event, **data}) + "\n")
+
+    last = 0.0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= _PROGRESS_INTERVAL_S or done >= total:
+            last = now
+            send("progress", bars=done, total=total)
+
+    database = open_database(None)
+    try:
+        BacktestService(database).start(
+            run_id, on_stage=lambda stage: send("stage", stage=stage), on_progress=progress
+        )
+    except _Stopped:
+        _end_pending(
+            RunHistory(database), run_id, RunStatus.INTERRUPTED, "cancelled before it started"
+        )
+        return 130
+    except NtraderError as exc:
+        # Refused before it ran (bars gone since it was submitted): the run says why.
+        _end_pending(RunHistory(database), run_id, RunStatus.FAILED, exc.message)
+        return exc.exit_code
+    finally:
+        database.dispose()
+    return 0
+
+
+def _end_pending(history: RunHistory, run_id: str, status: RunStatus, reason: str) -> None:
+    """End a run that is still PENDING; one the engine started has recorded its own end
+    (and a run deleted meanwhile has nothing to end)."""
+    with contextlib.suppress(NotFoundError):
+        if history.get(run_id).status is RunStatus.PENDING:
+            history.mark_ended(run_id, status, reason)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,128 @@
+"""A real `ntrader serve` on a free loopback port, for the API tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from ntrader.db.database import Database
+from ntrader.services.data_service import DataService, ImportRequest
+from tests.conftest import SAMPLE_DIR
+
+NTRADER = Path(sys.executable).with_name("ntrader")
+START_TIMEOUT_S = 90.0
+SMA_BODY = {
+    "strategy": {"type": "sma", "parameters": {"fast_period": 10, "slow_period": 30}},
+    "instruments": ["AAPL"],
+    "period": {"start": "2020-01-01", "end": "2021-06-30"},
+}
+
+
+@dataclass
+class Server:
+    url: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+    token: str | None = None
+    log: Path = field(default_factory=Path)
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def store_with_sample_bars(database_url: str) -> None:
+    """AAPL and SPY (the benchmark) daily bars in the store."""
+    database = Database(database_url)
+    service = DataService(database)
+    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
+        service.import_csv(ImportRequest(file=SAMPLE_DIR / name, instrument=symbol))
+    database.dispose()
+
+
+def start_server(
+    database_url: str, workdir: Path, *, jobs: int = 2, env: dict[str, str] | None = None
+) -> Server:
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NTRADER_")}
+    environment.update(
+        {
+            "NTRADER_DATABASE_URL": database_url,
+            "XDG_DATA_HOME": str(workdir / "xdg"),
+            "NTRADER_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(NTRADER), "serve", "--port", str(port), "--jobs", str(jobs)],
+            env=environment,
+            cwd=workdir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(
+        f"http://127.0.0.1:{port}",
+        database_url,
+        process,
+        token=environment.get("NTRADER_API_TOKEN"),
+        log=log,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()}")
+        try:
+            httpx.get(f"{server.url}/health", timeout=1)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"the server did not start in {START_TIMEOUT_S} s: {log.read_text()}")
+
+
+def stop_server(server: Server) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+    return server.process.wait()
+
+
+@contextmanager
+def running_server(database_url: str, workdir: Path, **kwargs: object) -> Iterator[Server]:
+    server = start_server(database_url, workdir, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def wait_for_end(client: httpx.Client, run_id: str, timeout: float = 120) -> dict[str, object]:
+    """The run once it is COMPLETED, FAILED or INTERRUPTED."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client.get(f"/api/v1/backtests/{run_id}").json()
+        if run["status"] in {"COMPLETED", "FAILED", "INTERRUPTED"}:
+            return dict(run)
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not end in {timeout} s")
