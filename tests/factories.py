@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
 
 from ntrader.models.backtest import TradeRecord
 from ntrader.models.enums import TradeSide
 
 _NOW = datetime(2024, 1, 2, tzinfo=UTC)
+METRICS_SCHEMA_FILE = Path(__file__).parent.parent / "docs" / "schemas" / "metrics.schema.json"
+# The checked-in schema that --json and report consumers read (not the model's own export).
+METRICS_SCHEMA = Draft202012Validator(json.loads(METRICS_SCHEMA_FILE.read_text(encoding="utf-8")))
 
 
 def trade_with_pnl(pnl: float | None, *, is_open: bool = False) -> TradeRecord:

@@ -102,7 +102,7 @@ def write_csv_directory(
 ) -> tuple[str, ...]:
     """The files into ``directory`` (metrics always; trades and snapshots unless turned off);
     returns their names in digest order."""
-    contents = {METRICS_FILE: metrics_csv(data.metrics, data.risk_free_rate)}
+    contents = {METRICS_FILE: metrics_csv(data.metrics.stored(), data.risk_free_rate)}
     if snapshots:
         contents[SNAPSHOTS_FILE] = snapshots_csv(data.snapshots)
     if trades:
