@@ -59,9 +59,7 @@ def test_return_based_metrics_agree_with_nautilus(curves: tuple[np.ndarray, np.n
     assert ours.risk.volatility == pytest.approx(
         ReturnsVolatility(252).calculate_from_returns(keyed), rel=1e-9
     )
-    assert ours.returns.cagr == pytest.approx(
-        CAGR(252).calculate_from_returns(keyed), rel=1e-9
-    )
+    assert ours.returns.cagr == pytest.approx(CAGR(252).calculate_from_returns(keyed), rel=1e-9)
     assert ours.risk.max_drawdown == pytest.approx(
         MaxDrawdown().calculate_from_returns(keyed), rel=1e-9
     )

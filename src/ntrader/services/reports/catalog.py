@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -142,6 +143,12 @@ def _signed(magnitude: str, negative: bool, prefix: str = "") -> str:
     return f"-{prefix}{magnitude}" if negative else f"{prefix}{magnitude}"
 
 
+def _percent(fraction: float) -> str:
+    """The magnitude in percent, computed in decimal: the largest fractions would overflow
+    to infinity as floats."""
+    return f"{abs(Decimal(fraction)) * 100:.2f}"
+
+
 def format_value(kind: Kind, value: float | None) -> str:
     if value is None:
         return MISSING
@@ -151,10 +158,10 @@ def format_value(kind: Kind, value: float | None) -> str:
     negative = value < 0
     match kind:
         case Kind.PERCENT:
-            text = _signed(f"{abs(value) * 100:.2f}", negative) + "%"
+            text = _signed(_percent(value), negative) + "%"
             return text if text.startswith("-") or text == "0.00%" else f"+{text}"
         case Kind.RATE:
-            return _signed(f"{abs(value) * 100:.2f}", negative) + "%"
+            return _signed(_percent(value), negative) + "%"
         case Kind.RATIO:
             return _signed(f"{abs(value):.2f}", negative)
         case Kind.MONEY:
