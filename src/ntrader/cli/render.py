@@ -20,16 +20,8 @@ from ntrader.cli.output import (
     styled,
 )
 from ntrader.models.enums import RunStatus, Timeframe
-from ntrader.services.reports.catalog import (
-    INSTRUMENT_FIGURES,
-    Kind,
-    Metric,
-    by_key,
-    format_metric,
-    format_value,
-    metric_tone,
-    sign_tone,
-)
+from ntrader.services.reports import catalog
+from ntrader.services.reports.catalog import Kind, Metric
 from ntrader.utils.timeutil import ns_to_datetime
 
 if TYPE_CHECKING:
@@ -130,8 +122,12 @@ def render_coverage(rows: Sequence[BarCoverage], *, json_output: bool) -> None:
 
 
 def _metric_row(metrics: Metrics, key: str) -> tuple[str, str, str]:
-    metric = by_key(key)
-    return metric.label, format_metric(metrics, metric), TONE_STYLE[metric_tone(metrics, metric)]
+    metric = catalog.by_key(key)
+    return (
+        metric.label,
+        catalog.format_metric(metrics, metric),
+        TONE_STYLE[catalog.metric_tone(metrics, metric)],
+    )
 
 
 def summary_rows(
@@ -145,11 +141,11 @@ def summary_rows(
         ),
         ("Trades", trade_count(metrics.trading), TONE_STYLE["neutral"]),
         *(_metric_row(metrics, key) for key in ("win_rate", "profit_factor", "benchmark_return")),
-        ("Initial capital", format_value(Kind.MONEY, initial), TONE_STYLE["neutral"]),
+        ("Initial capital", catalog.format_value(Kind.MONEY, initial), TONE_STYLE["neutral"]),
         (
             "Final equity",
-            format_value(Kind.MONEY, final_equity),
-            TONE_STYLE[sign_tone(final_equity - initial)],
+            catalog.format_value(Kind.MONEY, final_equity),
+            TONE_STYLE[catalog.sign_tone(final_equity - initial)],
         ),
     ]
 
@@ -158,7 +154,7 @@ def trade_count(trading: TradingMetrics) -> str:
     """Closed round trips and positions still open at the end, apart ("3 closed, 1 open");
     runs stored before open positions were counted show the closed ones alone."""
     if trading.open_trades is None:
-        return format_value(Kind.COUNT, trading.total_trades)
+        return catalog.format_value(Kind.COUNT, trading.total_trades)
     return f"{trading.closed_trades:,} closed, {trading.open_trades:,} open"
 
 
@@ -184,12 +180,12 @@ def render_per_instrument(metrics: Metrics) -> None:
         return
     table = Table(title="Per instrument", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("Instrument")
-    for metric in INSTRUMENT_FIGURES:
+    for metric in catalog.INSTRUMENT_FIGURES:
         table.add_column(metric.label, justify="right")
     for instrument_id, row in figures.items():
         table.add_row(
             styled(instrument_id),
-            *(_figure_cell(metric, row.value(metric.key)) for metric in INSTRUMENT_FIGURES),
+            *(_figure_cell(metric, row.value(metric.key)) for metric in catalog.INSTRUMENT_FIGURES),
         )
     stdout().print(table)
 
@@ -303,7 +299,7 @@ def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: b
             min_width=len(column),
             overflow="fold",
         )
-    total, sharpe = by_key("total_return"), by_key("sharpe_ratio")
+    total, sharpe = catalog.by_key("total_return"), catalog.by_key("sharpe_ratio")
     for run in runs:
         config = run.config
         table.add_row(
@@ -322,8 +318,10 @@ def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: b
 def _metric_cell(metrics: Metrics | None, metric: Metric) -> Text:
     """A metric of a listed run; a dash for runs without metrics (failed, still running)."""
     if metrics is None:
-        return styled(format_value(metric.kind, None))
-    return styled(format_metric(metrics, metric), TONE_STYLE[metric_tone(metrics, metric)])
+        return styled(catalog.format_value(metric.kind, None))
+    return styled(
+        catalog.format_metric(metrics, metric), TONE_STYLE[catalog.metric_tone(metrics, metric)]
+    )
 
 
 def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
@@ -343,7 +341,7 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
     details.add_row("strategy", styled(f"{label} {config.parameters}"))
     details.add_row("instruments", styled(", ".join(config.instruments)))
     details.add_row("period", f"{config.start} → {config.end} ({config.timeframe.value})")
-    details.add_row("capital", format_value(Kind.MONEY, config.initial_capital))
+    details.add_row("capital", catalog.format_value(Kind.MONEY, config.initial_capital))
     details.add_row(
         "execution",
         styled(
