@@ -36,7 +36,7 @@ SIGNIFICANCE_LEVEL = 0.05
 T_TEST = "paired t-test (scipy.stats.ttest_rel)"
 WILCOXON = "Wilcoxon signed-rank test (scipy.stats.wilcoxon)"
 MIN_COMMON_DAYS = 3
-# Not a stored §6 metric, but ranked like one: the likelier a positive Sharpe, the better.
+# Not a stored metric, but ranked like one: the likelier a positive Sharpe, the better.
 PSR_METRIC = Metric(
     "risk", "probabilistic_sharpe", "Probabilistic Sharpe", Kind.RATE, Better.HIGHER
 )

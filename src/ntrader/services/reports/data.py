@@ -35,7 +35,7 @@ class DailyCurve:
 
     @property
     def equity(self) -> np.ndarray:
-        """Initial capital, then one value per day: the shape the §6 metrics take."""
+        """Initial capital, then one value per day: the shape the metrics are computed from."""
         return np.concatenate([[self.initial], self.values])
 
     @property

@@ -15,7 +15,7 @@ import pandas as pd
 from ntrader import __version__
 from ntrader.models.metrics import Metrics
 from ntrader.services.reports.analytics import DrawdownPeriod, TradeStats, worst_drawdowns
-from ntrader.services.reports.catalog import GROUPS
+from ntrader.services.reports.catalog import GROUPS, metrics_of, value_of
 from ntrader.services.reports.data import RunData
 
 SCHEMA_VERSION = 1
@@ -64,9 +64,9 @@ def stats_document(stats: TradeStats) -> dict[str, Any]:
 
 
 def metrics_document(metrics: Metrics) -> dict[str, dict[str, Any]]:
-    """The four metric groups with every key present (null where undefined); valid against
-    ``docs/schemas/metrics.schema.json``."""
-    return metrics.model_dump(mode="json", include={group for group, _ in GROUPS})
+    """The four metric groups with every key present (null where undefined), in the catalog's
+    order (the report's documented key order); valid against docs/schemas/metrics.schema.json."""
+    return {group: {m.key: value_of(metrics, m) for m in metrics_of(group)} for group, _ in GROUPS}
 
 
 def run_document(data: RunData) -> dict[str, Any]:
