@@ -136,7 +136,8 @@ def describe_exposure(metrics: Metrics | None) -> str:
     exposure = metrics.exposure if metrics else None
     if exposure is None:
         return "—"
-    return f"average {exposure.average:.1%}, maximum {exposure.maximum:.1%} of equity"
+    average, maximum = (format_value(Kind.RATE, v) for v in (exposure.average, exposure.maximum))
+    return f"average {average}, maximum {maximum} of equity"
 
 
 def header_rows(data: RunData, generated_at: datetime) -> list[tuple[str, str]]:
