@@ -11,6 +11,7 @@ import pytest
 
 from ntrader.db.engine import SCHEMA_HEAD
 from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars
+from tests.factories import METRICS_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def test_help_does_not_import_nautilus() -> None:
 
 def test_run_simple_shows_a_positive_return(run_cli: RunCli) -> None:
     table = run_cli("run-simple").stdout
-    for label in ("Total Return", "Trades", "Win Rate"):
+    for label in ("Total return", "Trades", "Win rate"):
         assert label in table
     payload = json.loads(
         run_cli("run-simple", "--strategy", "sma", "--data", "mock", "--json").stdout
@@ -55,7 +56,7 @@ def test_demo_uses_the_xdg_data_dir_and_is_idempotent(
     run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:
     first = run_cli("demo")
-    assert "Total Return" in first.stdout
+    assert "Total return" in first.stdout
     assert "1,510 new" in first.stderr
     database = Path(cli_env["XDG_DATA_HOME"]) / "ntrader" / "ntrader.db"
     assert database.is_file()
@@ -161,9 +162,10 @@ def test_backtest_run_json_show_and_list(
     )
     assert shown["id"] == payload["id"]
     assert shown["metrics"] == payload["metrics"]
+    METRICS_SCHEMA.validate(shown["metrics"])
     human = run_cli("backtest", "show", "latest", database_url=database_url).stdout
     assert payload["id"] in human
-    assert "Sharpe Ratio" in human
+    assert "Sharpe ratio" in human
     ids = run_cli("backtest", "list", "--format", "ids", database_url=database_url).stdout.split()
     assert ids == [payload["id"]]
 

@@ -14,6 +14,7 @@ from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.data_service import DataService, ImportRequest
 from tests.e2e.conftest import RunCli
+from tests.factories import METRICS_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -62,8 +63,11 @@ def test_report_commands(run_cli: RunCli, sample_dir: Path, tmp_path: Path) -> N
     assert any(block in panel for block in "▁▂▃▄▅▆▇█")
 
     summary = json.loads(report("summary", first.id[:8], "--json")[0])
+    assert first.metrics is not None
+    stored = first.metrics.model_dump(mode="json")
     for group in ("returns", "risk", "trading", "benchmark"):
-        assert summary["metrics"][group] == first.metrics[group]
+        assert summary["metrics"][group] == stored[group]
+    METRICS_SCHEMA.validate(summary["metrics"])
     assert len(summary["sparkline"]) == 48
 
     record = json.loads(

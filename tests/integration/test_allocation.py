@@ -59,12 +59,12 @@ def test_each_signal_sizes_against_its_share_or_the_whole_pool(
     result = _run(allocation)
     quantities = {t.instrument_id: t.quantity for t in result.trades}
     assert quantities == {AAA.instrument_id: aaa_units, BBB.instrument_id: bbb_units}
-    figures = result.metrics["per_instrument"]
+    figures = result.metrics.per_instrument
     for instrument_id in (AAA.instrument_id, BBB.instrument_id):
-        assert figures[instrument_id]["maximum_exposure"] == pytest.approx(share)
+        assert figures[instrument_id].maximum_exposure == pytest.approx(share)
         # Held from bar 20's close to the end: 20 of the 40 closes.
-        assert figures[instrument_id]["average_exposure"] == pytest.approx(share * 20 / 40)
-    assert result.metrics["exposure"]["maximum"] == pytest.approx(2 * share)
+        assert figures[instrument_id].average_exposure == pytest.approx(share * 20 / 40)
+    assert result.metrics.exposure.maximum == pytest.approx(2 * share)
     assert all(abs(v.ours - v.nautilus) <= v.tolerance for v in result.reconciliation)
 
 

@@ -59,7 +59,7 @@ def test_run_is_stored_completed_with_trades_snapshots_and_metrics(database: Dat
     # One snapshot per trading day at least (757 days in 2019-2021).
     assert _count(database, portfolio_snapshots) >= 757
     assert run.metrics == result.metrics
-    assert result.metrics["benchmark"]["beta"] is not None
+    assert result.metrics.benchmark.beta is not None
     assert outcome.warnings == ()
 
 
@@ -92,7 +92,7 @@ def test_same_data_same_result(database: Database) -> None:
 def test_missing_benchmark_warns_and_leaves_benchmark_metrics_empty(database: Database) -> None:
     outcome = BacktestService(database).run(_config(benchmark="QQQ"))
     assert outcome.run.status is RunStatus.COMPLETED
-    assert outcome.result.metrics["benchmark"] == {
+    assert outcome.result.metrics.benchmark.model_dump() == {
         "benchmark_return": None,
         "alpha": None,
         "beta": None,

@@ -17,6 +17,7 @@ from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.models.instrument import InstrumentSpec
+from ntrader.models.metrics import Annualisation
 from ntrader.services.simulation import SimulationResult, simulate
 from tests.integration.test_strategy_support import daily_bars
 
@@ -73,18 +74,19 @@ def test_a_run_is_annualised_on_its_instruments_calendar(
     closes = _walk(3, 300)
     bars = _every_day_bars(closes) if every_day else daily_bars(closes)
     result = _run([(spec, bars)])
-    assert result.metrics["annualisation"] == {"calendar": calendar, "periods_per_year": periods}
+    expected = Annualisation(calendar=calendar, periods_per_year=periods)
+    assert result.metrics.annualisation == expected
     equity = result.daily.equity
     # One point per bar: weekends are days of a 24/7 curve.
     assert equity.size == closes.size + 1
     returns = equity[1:] / equity[:-1] - 1
     assert returns.std() > 0
-    risk, growth = result.metrics["risk"], result.metrics["returns"]
-    assert risk["sharpe_ratio"] == pytest.approx(
+    risk, growth = result.metrics.risk, result.metrics.returns
+    assert risk.sharpe_ratio == pytest.approx(
         returns.mean() / returns.std(ddof=1) * math.sqrt(periods), rel=1e-9
     )
-    assert risk["volatility"] == pytest.approx(returns.std(ddof=1) * math.sqrt(periods), rel=1e-9)
-    assert growth["cagr"] == pytest.approx(
+    assert risk.volatility == pytest.approx(returns.std(ddof=1) * math.sqrt(periods), rel=1e-9)
+    assert growth.cagr == pytest.approx(
         (equity[-1] / equity[0]) ** (periods / returns.size) - 1, rel=1e-9
     )
 
@@ -97,21 +99,21 @@ def test_per_instrument_pnl_includes_open_positions_and_adds_up_to_the_total() -
             (InstrumentSpec(symbol="OTHER", venue="NYSE"), daily_bars(falling)),
         ]
     )
-    figures = result.metrics["per_instrument"]
+    figures = result.metrics.per_instrument
     open_at_end = [t for t in result.trades if t.is_open]
     assert [t.instrument_id for t in open_at_end] == ["TEST.NASDAQ"]
     test, other = figures["TEST.NASDAQ"], figures["OTHER.NYSE"]
-    assert (test["open_positions"], other["open_positions"]) == (1, 0)
-    assert other["unrealized_pnl"] == 0.0
+    assert (test.open_positions, other.open_positions) == (1, 0)
+    assert other.unrealized_pnl == 0.0
     # The open long is marked at the last close: entry to last close, less its commission.
     position = open_at_end[0]
     marked = position.quantity * (rising[-1] - position.entry_price) - position.commission
-    assert test["unrealized_pnl"] == pytest.approx(marked, abs=0.01)
-    total = sum(f["net_pnl"] for f in figures.values())
+    assert test.unrealized_pnl == pytest.approx(marked, abs=0.01)
+    total = sum(f.net_pnl for f in figures.values())
     assert total == pytest.approx(result.final_equity - 100_000, abs=0.01)
-    assert sum(f["return_contribution"] for f in figures.values()) == pytest.approx(
-        result.metrics["returns"]["total_return"], abs=1e-9
+    assert sum(f.return_contribution for f in figures.values()) == pytest.approx(
+        result.metrics.returns.total_return, abs=1e-9
     )
-    trading = result.metrics["trading"]
-    assert trading["open_trades"] == 1
-    assert trading["closed_trades"] == trading["total_trades"] > 0
+    trading = result.metrics.trading
+    assert trading.open_trades == 1
+    assert trading.closed_trades == trading.total_trades > 0

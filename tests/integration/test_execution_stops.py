@@ -170,7 +170,7 @@ def test_take_profit_fills_at_its_limit_and_cancels_the_stop() -> None:
     trade = only_trade(result)
     assert trade.exit_price == 108.0
     assert trade.pnl == pytest.approx(250 * 8.0)
-    assert result.metrics["trading"]["total_trades"] == 1
+    assert result.metrics.trading.total_trades == 1
 
 
 def test_trailing_stop_follows_the_close_and_never_loosens() -> None:
@@ -222,8 +222,8 @@ def test_sizing_modes_and_the_exposure_they_leave(
     # Held at 100 from bar 21's open to the end; marked at the closes of bars 21..39.
     held = np.arange(40) >= SIGNAL_BAR + 1
     share = np.where(held, quantity * 100.0 / 100_000.0, 0.0)
-    assert result.metrics["exposure"]["maximum"] == pytest.approx(share.max())
-    assert result.metrics["exposure"]["average"] == pytest.approx(share.mean())
+    assert result.metrics.exposure.maximum == pytest.approx(share.max())
+    assert result.metrics.exposure.average == pytest.approx(share.mean())
 
 
 def test_the_position_cap_binds_every_mode() -> None:

@@ -133,7 +133,7 @@ def test_an_open_usdjpy_position_is_marked_at_the_last_close_rate(fill_at: FillA
     final = 100_000 + 1_000_000 / 110 - 2.0
     assert result.final_equity == pytest.approx(final, abs=1e-6)
     # Gross exposure: 100,000 USD held (11,000,000 JPY at 1/110), over that equity.
-    assert result.metrics["exposure"]["maximum"] == pytest.approx(100_000 / (100_000 - 2.0))
+    assert result.metrics.exposure.maximum == pytest.approx(100_000 / (100_000 - 2.0))
     (venue,) = result.reconciliation
     assert venue.open_positions == 1
     assert venue.nautilus == pytest.approx(final, abs=venue.tolerance)

@@ -19,6 +19,7 @@ from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import ReportType
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.reports.service import ReportService
+from tests.factories import METRICS_SCHEMA
 
 FIGURES = (
     "fig-equity",
@@ -117,15 +118,18 @@ def test_json_and_csv_reports_match_the_stored_run(database: Database, in_tmp: P
     assert document["run"]["id"] == run.id
     assert document["run"]["data_fingerprint"] == run.data_fingerprint
     assert document["configuration"] == run.config.model_dump(mode="json")
+    stored = run.metrics.model_dump(mode="json")
     for group in ("returns", "risk", "trading", "benchmark"):
-        assert document["metrics"][group] == run.metrics[group]
+        assert document["metrics"][group] == stored[group]
+    METRICS_SCHEMA.validate(document["metrics"])
+    METRICS_SCHEMA.validate({**document["metrics"], "per_instrument": document["per_instrument"]})
     with database.transaction() as repos:
         trades = repos.backtests.trades(run.id)
     assert document["trades"] == [t.model_dump(mode="json") for t in trades]
     equity = [point["equity"] for point in document["equity_curve"]]
     assert len(equity) == 757  # trading days 2019-2021
     assert equity[-1] / run.config.initial_capital - 1 == pytest.approx(
-        run.metrics["returns"]["total_return"], abs=1e-12
+        run.metrics.returns.total_return, abs=1e-12
     )
     assert document["benchmark"]["instrument_id"] == "SPY.NYSE"
 
@@ -146,7 +150,7 @@ def test_json_and_csv_reports_match_the_stored_run(database: Database, in_tmp: P
     assert closes == equity
     with (directory / "metrics.csv").open() as stream:
         metrics = {(r["group"], r["metric"]): r["value"] for r in csv.DictReader(stream)}
-    assert float(metrics[("risk", "sharpe_ratio")]) == run.metrics["risk"]["sharpe_ratio"]
+    assert float(metrics[("risk", "sharpe_ratio")]) == run.metrics.risk.sharpe_ratio
     assert metrics[("settings", "risk_free_rate")] == "0.0"
 
 
@@ -155,9 +159,10 @@ def test_metrics_recomputed_from_stored_snapshots_equal_the_stored_ones(
 ) -> None:
     run = _run(database)
     data = ReportService(database).load(run.id, risk_free_rate=0.0)
+    stored, recomputed = run.metrics.model_dump(), data.metrics.model_dump()
     for group in ("returns", "risk", "trading", "benchmark"):
-        for key, stored in run.metrics[group].items():
-            assert data.metrics[group][key] == pytest.approx(stored, rel=1e-9, abs=1e-12), key
+        for key, value in stored[group].items():
+            assert recomputed[group][key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 
 def test_a_risk_free_rate_recomputes_the_ratios(database: Database, in_tmp: Path) -> None:
@@ -223,7 +228,7 @@ def test_trades_export_and_comparison_are_recorded(database: Database, in_tmp: P
     assert test.t_pvalue is not None and 0 <= test.t_pvalue <= 1
     assert all(0 <= p <= 1 for p in comparison.probabilistic_sharpe if p is not None)
     total = next(row for row in comparison.rows if row.metric.key == "total_return")
-    returns = [first.metrics["returns"]["total_return"], second.metrics["returns"]["total_return"]]
+    returns = [first.metrics.returns.total_return, second.metrics.returns.total_return]
     assert total.best == {int(np.argmax(returns))}
     record = service.write_comparison(comparison, "text")
     assert Path(record.file_path).name == f"compare_{first.id[:8]}_{second.id[:8]}_text.txt"

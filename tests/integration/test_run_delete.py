@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,6 +25,7 @@ from ntrader.db.database import Database
 from ntrader.db.tables import backtest_results, metadata
 from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, ReportRecord, TradeRecord
 from ntrader.models.enums import ReportType, RunStatus, TradeSide
+from ntrader.services.metrics import compute_metrics
 from ntrader.services.reports.files import sha256_manifest
 from ntrader.services.run_history import MAX_AGE, RunHistory, parse_age
 
@@ -75,7 +77,11 @@ def _completed_run(database: Database, *, trades: int = 2, configuration: str | 
             run_id = repos.backtests.create_for(configuration)
         repos.backtests.mark_running(run_id, host="h", pid=1, versions=("x", "y"))
         repos.backtests.complete(
-            run_id, metrics={}, trade_records=records, snapshots=snapshots, data_fingerprint="f"
+            run_id,
+            metrics=compute_metrics(np.full(3, 1e5), records),
+            trade_records=records,
+            snapshots=snapshots,
+            data_fingerprint="f",
         )
     return run_id
 

@@ -120,15 +120,15 @@ def test_a_live_run_is_not_stale(database: Database, monkeypatch: pytest.MonkeyP
 
 def test_multi_instrument_runs_report_each_instrument(database: Database) -> None:
     result = BacktestService(database).run(CONFIG).result
-    figures = result.metrics["per_instrument"]
+    figures = result.metrics.per_instrument
     assert set(figures) == {"AAPL.NASDAQ", "SPY.NYSE"}
     closed = [t for t in result.trades if not t.is_open]
-    assert sum(f["total_trades"] for f in figures.values()) == len(closed)
-    assert sum(f["realized_pnl"] for f in figures.values()) == pytest.approx(
+    assert sum(f.total_trades for f in figures.values()) == len(closed)
+    assert sum(f.realized_pnl for f in figures.values()) == pytest.approx(
         sum(t.pnl for t in closed)
     )
     # Open positions are marked at the last close, so the instruments add up to the total.
-    assert sum(f["net_pnl"] for f in figures.values()) == pytest.approx(
+    assert sum(f.net_pnl for f in figures.values()) == pytest.approx(
         result.final_equity - CONFIG.initial_capital, abs=0.01
     )
     assert {t.instrument_id for t in result.trades} == {"AAPL.NASDAQ", "SPY.NYSE"}

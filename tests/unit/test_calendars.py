@@ -111,17 +111,17 @@ def test_metrics_are_annualised_on_the_periods_given(
     metrics = compute_metrics(equity, [], risk_free_rate=rate, periods_per_year=periods)
     realised = equity[1:] / equity[:-1] - 1.0  # the returns the curve actually holds
     excess = realised - rate / periods
-    assert metrics["risk"]["sharpe_ratio"] == pytest.approx(
+    assert metrics.risk.sharpe_ratio == pytest.approx(
         excess.mean() / excess.std(ddof=1) * math.sqrt(periods), rel=1e-9, abs=1e-9
     )
-    assert metrics["risk"]["volatility"] == pytest.approx(
+    assert metrics.risk.volatility == pytest.approx(
         realised.std(ddof=1) * math.sqrt(periods), rel=1e-9
     )
     growth = equity[-1] / equity[0]
-    assert metrics["returns"]["cagr"] == pytest.approx(
+    assert metrics.returns.cagr == pytest.approx(
         growth ** (periods / daily.size) - 1.0, rel=1e-9, abs=1e-12
     )
-    assert metrics["returns"]["annualized_return"] == pytest.approx(
+    assert metrics.returns.annualized_return == pytest.approx(
         realised.mean() * periods, rel=1e-9, abs=1e-12
     )
 

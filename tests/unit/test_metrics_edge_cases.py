@@ -36,20 +36,20 @@ def test_risk_free_rate_flows_into_sharpe_sortino_and_alpha_only() -> None:
     excess = returns - daily_rate
     # Sortino & Price: downside deviation over all days, below the daily risk-free rate.
     downside = math.sqrt(sum(min(x, 0.0) ** 2 for x in excess) / len(excess))
-    assert with_rate["risk"]["sortino_ratio"] == pytest.approx(
+    assert with_rate.risk.sortino_ratio == pytest.approx(
         excess.mean() / downside * math.sqrt(252), rel=1e-12
     )
-    assert with_rate["risk"]["sharpe_ratio"] == pytest.approx(
+    assert with_rate.risk.sharpe_ratio == pytest.approx(
         excess.mean() / excess.std(ddof=1) * math.sqrt(252), rel=1e-12
     )
     # Jensen's alpha: the intercept of excess returns on excess benchmark returns.
     slope, intercept = np.polyfit(bench_returns - daily_rate, excess, 1)
-    assert with_rate["benchmark"]["alpha"] == pytest.approx(intercept * 252, rel=1e-9)
-    assert with_rate["benchmark"]["beta"] == pytest.approx(slope, rel=1e-9)
+    assert with_rate.benchmark.alpha == pytest.approx(intercept * 252, rel=1e-9)
+    assert with_rate.benchmark.beta == pytest.approx(slope, rel=1e-9)
     # Nothing else depends on the rate.
     for group, key in (("returns", "cagr"), ("risk", "volatility"), ("risk", "max_drawdown")):
-        assert with_rate[group][key] == plain[group][key]
-    assert with_rate["risk"]["sharpe_ratio"] < plain["risk"]["sharpe_ratio"]
+        assert with_rate.group(group).value(key) == plain.group(group).value(key)
+    assert with_rate.risk.sharpe_ratio < plain.risk.sharpe_ratio
 
 
 @pytest.mark.parametrize("rate", [4.0, -0.9, 1.5])
@@ -61,27 +61,27 @@ def test_a_rate_that_is_not_a_fraction_is_refused(rate: float) -> None:
 def test_flat_equity_with_a_risk_free_rate_has_no_sharpe_but_a_defined_sortino() -> None:
     # The excess returns are all -rate/252: their spread is rounding noise, not risk.
     metrics = compute_metrics(np.full(30, 1e5), [], risk_free_rate=RATE)
-    assert metrics["risk"]["sharpe_ratio"] is None
-    assert metrics["risk"]["volatility"] == 0
+    assert metrics.risk.sharpe_ratio is None
+    assert metrics.risk.volatility == 0
     # Every day falls short of the risk-free rate by the same amount: -sqrt(252).
-    assert metrics["risk"]["sortino_ratio"] == pytest.approx(-math.sqrt(252))
+    assert metrics.risk.sortino_ratio == pytest.approx(-math.sqrt(252))
 
 
 def test_a_single_day_has_returns_but_no_dispersion_figures() -> None:
     metrics = compute_metrics(np.array([1e5, 1.01e5]), [])
-    assert metrics["returns"]["total_return"] == pytest.approx(0.01)
-    assert metrics["returns"]["cagr"] == pytest.approx(1.01**252 - 1)
-    assert metrics["risk"]["sharpe_ratio"] is None
-    assert metrics["risk"]["sortino_ratio"] is None
-    assert metrics["risk"]["volatility"] is None
+    assert metrics.returns.total_return == pytest.approx(0.01)
+    assert metrics.returns.cagr == pytest.approx(1.01**252 - 1)
+    assert metrics.risk.sharpe_ratio is None
+    assert metrics.risk.sortino_ratio is None
+    assert metrics.risk.volatility is None
 
 
 def test_a_total_loss_has_no_cagr() -> None:
     metrics = compute_metrics(np.array([1e5, 5e4, 0.0]), [])
-    assert metrics["returns"]["total_return"] == -1.0
-    assert metrics["returns"]["cagr"] is None
-    assert metrics["risk"]["calmar_ratio"] is None
-    assert metrics["risk"]["max_drawdown"] == -1.0
+    assert metrics.returns.total_return == -1.0
+    assert metrics.returns.cagr is None
+    assert metrics.risk.calmar_ratio is None
+    assert metrics.risk.max_drawdown == -1.0
 
 
 def test_losses_only() -> None:
@@ -89,15 +89,15 @@ def test_losses_only() -> None:
     metrics = compute_metrics(
         equity, [trade_with_pnl(-1000.0), trade_with_pnl(-1000.0), trade_with_pnl(-500.0)]
     )
-    trading = metrics["trading"]
-    assert trading["win_rate"] == 0.0
-    assert trading["profit_factor"] == 0.0
-    assert trading["avg_win"] is None
-    assert trading["avg_loss"] == pytest.approx(-2500 / 3)
-    assert metrics["risk"]["max_drawdown"] == pytest.approx(-0.025)
+    trading = metrics.trading
+    assert trading.win_rate == 0.0
+    assert trading.profit_factor == 0.0
+    assert trading.avg_win is None
+    assert trading.avg_loss == pytest.approx(-2500 / 3)
+    assert metrics.risk.max_drawdown == pytest.approx(-0.025)
     # No day above zero: the downside deviation is the root mean square of all returns.
     returns = np.diff(equity) / equity[:-1]
-    assert metrics["risk"]["sortino_ratio"] == pytest.approx(
+    assert metrics.risk.sortino_ratio == pytest.approx(
         returns.mean() / math.sqrt(np.mean(returns**2)) * math.sqrt(252)
     )
 
@@ -107,8 +107,8 @@ def test_all_winners_show_an_infinite_profit_factor() -> None:
         np.array([1e5, 1.01e5]), [trade_with_pnl(600.0), trade_with_pnl(400.0)]
     )
     profit_factor = next(m for m in METRICS if m.key == "profit_factor")
-    assert metrics["trading"]["profit_factor"] is None
-    assert format_metric(metrics, profit_factor) == "∞"
+    assert metrics.trading.profit_factor is None
+    assert format_metric(metrics, profit_factor) == "∞ (no losses)"
     assert metric_tone(metrics, profit_factor) is Tone.GOOD
     # With no trades at all it is simply undefined.
     empty = compute_metrics(np.array([1e5, 1e5]), [])
@@ -116,13 +116,13 @@ def test_all_winners_show_an_infinite_profit_factor() -> None:
 
 
 def test_break_even_trades_count_as_losses() -> None:
-    trading = compute_metrics(np.array([1e5, 1e5]), [trade_with_pnl(10.0), trade_with_pnl(0.0)])[
-        "trading"
-    ]
-    assert trading["win_rate"] == 0.5
-    assert trading["losing_trades"] == 1
-    assert trading["avg_loss"] == 0.0
-    assert trading["profit_factor"] is None  # nothing was lost
+    trading = compute_metrics(
+        np.array([1e5, 1e5]), [trade_with_pnl(10.0), trade_with_pnl(0.0)]
+    ).trading
+    assert trading.win_rate == 0.5
+    assert trading.losing_trades == 1
+    assert trading.avg_loss == 0.0
+    assert trading.profit_factor is None  # nothing was lost
 
 
 def test_skew_and_kurtosis_match_scipy_population_moments() -> None:

@@ -50,22 +50,20 @@ def test_return_based_metrics_agree_with_nautilus(curves: tuple[np.ndarray, np.n
     equity, _ = curves
     ours = compute_metrics(equity, [])
     keyed = _keyed(np.diff(equity) / equity[:-1])
-    assert ours["risk"]["sharpe_ratio"] == pytest.approx(
+    assert ours.risk.sharpe_ratio == pytest.approx(
         SharpeRatio(252).calculate_from_returns(keyed), rel=1e-9
     )
-    assert ours["risk"]["sortino_ratio"] == pytest.approx(
+    assert ours.risk.sortino_ratio == pytest.approx(
         SortinoRatio(252).calculate_from_returns(keyed), rel=1e-9
     )
-    assert ours["risk"]["volatility"] == pytest.approx(
+    assert ours.risk.volatility == pytest.approx(
         ReturnsVolatility(252).calculate_from_returns(keyed), rel=1e-9
     )
-    assert ours["returns"]["cagr"] == pytest.approx(
-        CAGR(252).calculate_from_returns(keyed), rel=1e-9
-    )
-    assert ours["risk"]["max_drawdown"] == pytest.approx(
+    assert ours.returns.cagr == pytest.approx(CAGR(252).calculate_from_returns(keyed), rel=1e-9)
+    assert ours.risk.max_drawdown == pytest.approx(
         MaxDrawdown().calculate_from_returns(keyed), rel=1e-9
     )
-    assert ours["risk"]["calmar_ratio"] == pytest.approx(
+    assert ours.risk.calmar_ratio == pytest.approx(
         CalmarRatio(252).calculate_from_returns(keyed), rel=1e-9
     )
 
@@ -75,27 +73,27 @@ def test_beta_agrees_and_alpha_differs_only_by_annualization(
 ) -> None:
     equity, bench = curves
     rate = 0.02
-    ours = compute_metrics(equity, [], benchmark=bench, risk_free_rate=rate)["benchmark"]
+    ours = compute_metrics(equity, [], benchmark=bench, risk_free_rate=rate).benchmark
     returns = _keyed(np.diff(equity) / equity[:-1])
     bench_returns = _keyed(np.diff(bench) / bench[:-1])
-    assert ours["beta"] == pytest.approx(
+    assert ours.beta == pytest.approx(
         BetaRatio().calculate_from_returns_with_benchmark(returns, bench_returns), rel=1e-9
     )
     # nautilus compounds the daily alpha over 252 days; we multiply it by 252.
     theirs = Alpha(252, rate / 252).calculate_from_returns_with_benchmark(returns, bench_returns)
-    assert (1 + ours["alpha"] / 252) ** 252 - 1 == pytest.approx(theirs, rel=1e-9)
+    assert (1 + ours.alpha / 252) ** 252 - 1 == pytest.approx(theirs, rel=1e-9)
 
 
 def test_trade_metrics_agree_with_nautilus_without_break_even_trades() -> None:
     pnls = [120.0, -40.0, 310.5, -75.25, 18.0, -3.5, 260.0]
-    trading = compute_metrics(np.array([1e5, 1e5]), _trades(pnls))["trading"]
-    assert trading["win_rate"] == pytest.approx(WinRate().calculate_from_realized_pnls(pnls))
-    assert trading["expectancy"] == pytest.approx(
+    trading = compute_metrics(np.array([1e5, 1e5]), _trades(pnls)).trading
+    assert trading.win_rate == pytest.approx(WinRate().calculate_from_realized_pnls(pnls))
+    assert trading.expectancy == pytest.approx(
         Expectancy().calculate_from_realized_pnls(pnls), rel=1e-12
     )
     # nautilus' ProfitFactor takes returns; the formula is the same on trade PnLs.
     keyed = {i: pnl for i, pnl in enumerate(pnls)}
-    assert trading["profit_factor"] == pytest.approx(
+    assert trading.profit_factor == pytest.approx(
         ProfitFactor().calculate_from_returns(keyed), rel=1e-12
     )
 
@@ -103,7 +101,7 @@ def test_trade_metrics_agree_with_nautilus_without_break_even_trades() -> None:
 def test_expectancy_differs_from_nautilus_on_break_even_trades() -> None:
     # Documented difference: nautilus leaves break-even trades out of its rates.
     pnls = [100.0, -50.0, 300.0, -25.0, 0.0]
-    trading = compute_metrics(np.array([1e5, 1e5]), _trades(pnls))["trading"]
-    assert trading["expectancy"] == pytest.approx(65.0)
+    trading = compute_metrics(np.array([1e5, 1e5]), _trades(pnls)).trading
+    assert trading.expectancy == pytest.approx(65.0)
     assert Expectancy().calculate_from_realized_pnls(pnls) == pytest.approx(81.25)
-    assert trading["win_rate"] == pytest.approx(WinRate().calculate_from_realized_pnls(pnls))
+    assert trading.win_rate == pytest.approx(WinRate().calculate_from_realized_pnls(pnls))

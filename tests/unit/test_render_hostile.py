@@ -36,8 +36,10 @@ from ntrader.cli.render_strategy import render_strategy, render_strategy_list, r
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.bars import BarCoverage
 from ntrader.models.enums import RunStatus, StrategyStatus, Timeframe
+from ntrader.models.metrics import InstrumentFigures, Metrics
 from ntrader.models.strategy import StrategyRecord
 from ntrader.services.metrics import compute_metrics
+from ntrader.services.reports.catalog import Kind, format_value, sign_tone
 from ntrader.services.strategy_service import ValidationReport
 
 # Markup look-alikes, escapes, wide and multi-line text, mixed with arbitrary printable text.
@@ -77,7 +79,7 @@ def assert_shown(value: str, printed: str) -> None:
         assert line.strip() in printed, (line, printed)
 
 
-def _flat_metrics() -> dict[str, Any]:
+def _flat_metrics() -> Metrics:
     """Metrics of a run that never traded: exactly 0 % return."""
     return compute_metrics(np.full(60, 100_000.0), [])
 
@@ -163,19 +165,20 @@ def test_run_renderers_print_hostile_text_verbatim(
         parameters={"note": value},
         benchmark=instrument,
     )
-    metrics = {
-        **_flat_metrics(),
-        "per_instrument": {
-            name: {
-                "total_trades": 1,
-                "win_rate": 0.5,
-                "net_pnl": pnl,
-                "return_contribution": pnl / 1e5,
-                "open_positions": 0,
-            }
-            for name, pnl in ((instrument, 0.0), (f"{instrument} 2", -5.0))
-        },
+    # Per-instrument figures as the first multi-instrument runs stored them.
+    per_instrument = {
+        name: InstrumentFigures(
+            bars=3,
+            total_trades=1,
+            winning_trades=1,
+            win_rate=0.5,
+            net_pnl=pnl,
+            return_contribution=pnl / 1e5,
+            open_positions=0,
+        )
+        for name, pnl in ((instrument, 0.0), (f"{instrument} 2", -5.0))
     }
+    metrics = _flat_metrics().model_copy(update={"per_instrument": per_instrument})
     run = _run(config, error_message=error, metrics=metrics)
     detail = rendered(lambda: render_run_detail(run, json_output=False))
     for part in (error, strategy, config.instruments[0], repr(value)):
@@ -193,14 +196,14 @@ def test_a_zero_return_run_lists_and_shows(rendered: Callable[[Callable[[], None
     """0.00 % used to build ``[]0.00%[/]`` markup, and every later `backtest list` crashed."""
     run = _run(BacktestConfig(strategy_type="sma_crossover", instruments=("AAPL",)))
     run = run.model_copy(update={"metrics": _flat_metrics()})
-    assert run.metrics is not None and run.metrics["returns"]["total_return"] == 0
+    assert run.metrics is not None and run.metrics.returns.total_return == 0
     assert "0.00%" in rendered(lambda: render_run_list([run], json_output=False, ids_only=False))
-    assert "Total Return" in rendered(lambda: render_run_detail(run, json_output=False))
+    assert "Total return" in rendered(lambda: render_run_detail(run, json_output=False))
 
 
 @given(st.none() | st.floats(allow_nan=True, allow_infinity=True))
-def test_signed_style_is_always_a_valid_style(value: float | None) -> None:
-    style = output.signed_style(value)
+def test_sign_tones_are_always_valid_styles(value: float | None) -> None:
+    style = output.TONE_STYLE[sign_tone(value)]
     assert style and Style.parse(style) is not None
     if value is not None and not math.isnan(value):
         assert style == ("green" if value > 0 else "red" if value < 0 else "default")
@@ -219,7 +222,8 @@ def test_signed_style_is_always_a_valid_style(value: float | None) -> None:
 def test_formatters_never_print_nan_or_inf(
     value: float | None, number: str, percent: str, money: str
 ) -> None:
-    assert (output.fmt_num(value), output.fmt_pct(value), output.fmt_money(value)) == (
+    formatted = tuple(format_value(kind, value) for kind in (Kind.RATIO, Kind.PERCENT, Kind.MONEY))
+    assert formatted == (
         number,
         percent,
         money,

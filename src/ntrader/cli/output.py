@@ -7,7 +7,6 @@ as a rich ``Text`` (or escaped), never as markup: a name like ``[/]`` must print
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from functools import cache
@@ -86,47 +85,9 @@ def describe_exception(exc: BaseException, limit: int = 200) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def signed_style(value: float | None) -> str:
-    """Green for gains, red for losses, and the plain style otherwise (never empty, so
-    ``f"[{style}]…"`` is always valid markup)."""
-    if value is None or math.isnan(value) or value == 0:
-        return "default"
-    return "green" if value > 0 else "red"
-
-
-def _non_finite_text(value: float) -> str | None:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return None
-
-
-def fmt_pct(value: float | None, digits: int = 2, *, signed: bool = True) -> str:
-    if value is None:
-        return "—"
-    odd = _non_finite_text(value)
-    if odd is not None:
-        return odd
-    if value == 0:
-        return f"{0.0:.{digits}f}%"  # never "-0.00%" or "+0.00%"
-    if not signed:
-        return f"{value * 100:.{digits}f}%"
-    return f"{value * 100:+.{digits}f}%"
-
-
-def fmt_num(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    odd = _non_finite_text(value)
-    return odd if odd is not None else f"{value + 0.0:,.{digits}f}"  # + 0.0: no "-0.00"
-
-
-def fmt_money(value: float | None) -> str:
-    if value is None:
-        return "—"
-    odd = _non_finite_text(value)
-    return odd if odd is not None else f"${value + 0.0:,.2f}"
+# How the metric catalog's tones (services/reports/catalog.py) look in the terminal; never
+# an empty style, so ``f"[{style}]…"`` is always valid markup.
+TONE_STYLE = {"good": "green", "bad": "red", "neutral": "default"}
 
 
 def print_json_error(message: str, exit_code: int, hint: str | None = None) -> None:

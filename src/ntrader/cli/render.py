@@ -8,25 +8,26 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from ntrader.cli.output import (
-    fmt_money,
-    fmt_num,
-    fmt_pct,
+    TONE_STYLE,
     print_json,
     print_line,
     print_success,
     print_warning,
-    signed_style,
     stdout,
     styled,
 )
 from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.services.reports import catalog
+from ntrader.services.reports.catalog import Kind, Metric
 from ntrader.utils.timeutil import ns_to_datetime
 
 if TYPE_CHECKING:
     from ntrader.models.backtest import BacktestConfig, RunRecord
     from ntrader.models.bars import BarCoverage
+    from ntrader.models.metrics import Metrics, TradingMetrics
     from ntrader.services.backtest_service import BacktestOutcome, RerunComparison
     from ntrader.services.data_service import ImportResult
     from ntrader.services.simulation import SimulationResult
@@ -120,49 +121,44 @@ def render_coverage(rows: Sequence[BarCoverage], *, json_output: bool) -> None:
     stdout().print(table)
 
 
-def summary_rows(metrics: dict[str, Any], final_equity: float, initial: float) -> list[tuple]:
-    returns, risk, trading = metrics["returns"], metrics["risk"], metrics["trading"]
-    bench = metrics.get("benchmark", {})
+def _metric_row(metrics: Metrics, key: str) -> tuple[str, str, str]:
+    metric = catalog.by_key(key)
+    return (
+        metric.label,
+        catalog.format_metric(metrics, metric),
+        TONE_STYLE[catalog.metric_tone(metrics, metric)],
+    )
+
+
+def summary_rows(
+    metrics: Metrics, final_equity: float, initial: float
+) -> list[tuple[str, str, str]]:
+    """The headline metrics, labelled and formatted by the catalog as every report is."""
     return [
-        ("Total Return", fmt_pct(returns["total_return"]), signed_style(returns["total_return"])),
-        ("CAGR", fmt_pct(returns["cagr"]), signed_style(returns["cagr"])),
-        ("Sharpe Ratio", fmt_num(risk["sharpe_ratio"]), signed_style(risk["sharpe_ratio"])),
-        ("Max Drawdown", fmt_pct(risk["max_drawdown"]), "red" if risk["max_drawdown"] else ""),
-        ("Volatility", fmt_pct(risk["volatility"], signed=False), ""),
-        ("Trades", trade_count(trading), ""),
-        ("Win Rate", fmt_pct(trading["win_rate"], 1, signed=False), ""),
-        ("Profit Factor", _profit_factor(trading), ""),
-        (
-            "Benchmark Return",
-            fmt_pct(bench.get("benchmark_return")),
-            signed_style(bench.get("benchmark_return")),
+        *(
+            _metric_row(metrics, key)
+            for key in ("total_return", "cagr", "sharpe_ratio", "max_drawdown", "volatility")
         ),
-        ("Initial Capital", fmt_money(initial), ""),
-        ("Final Equity", fmt_money(final_equity), signed_style(final_equity - initial)),
+        ("Trades", trade_count(metrics.trading), TONE_STYLE["neutral"]),
+        *(_metric_row(metrics, key) for key in ("win_rate", "profit_factor", "benchmark_return")),
+        ("Initial capital", catalog.format_value(Kind.MONEY, initial), TONE_STYLE["neutral"]),
+        (
+            "Final equity",
+            catalog.format_value(Kind.MONEY, final_equity),
+            TONE_STYLE[catalog.sign_tone(final_equity - initial)],
+        ),
     ]
 
 
-def trade_count(trading: dict[str, Any]) -> str:
+def trade_count(trading: TradingMetrics) -> str:
     """Closed round trips and positions still open at the end, apart ("3 closed, 1 open");
     runs stored before open positions were counted show the closed ones alone."""
-    if "open_trades" not in trading:
-        return str(trading["total_trades"])
-    return f"{trading['closed_trades']} closed, {trading['open_trades']} open"
+    if trading.open_trades is None:
+        return catalog.format_value(Kind.COUNT, trading.total_trades)
+    return f"{trading.closed_trades:,} closed, {trading.open_trades:,} open"
 
 
-def _profit_factor(trading: dict[str, Any]) -> str:
-    if (
-        trading["profit_factor"] is None
-        and trading["winning_trades"]
-        and not trading["losing_trades"]
-    ):
-        return "∞ (no losses)"
-    return fmt_num(trading["profit_factor"])
-
-
-def render_summary_table(
-    title: str, metrics: dict[str, Any], final_equity: float, initial: float
-) -> None:
+def render_summary_table(title: str, metrics: Metrics, final_equity: float, initial: float) -> None:
     print_line(styled(title, "bold"))
     table = Table(show_header=False)
     table.add_column("Metric", style="bold")
@@ -172,29 +168,24 @@ def render_summary_table(
     stdout().print(table)
 
 
-def render_per_instrument(metrics: dict[str, Any]) -> None:
-    """Each instrument's share, for runs on more than one."""
-    figures = metrics.get("per_instrument") or {}
+def _figure_cell(metric: Metric, value: float | None) -> Text:
+    return styled(metric.format(value), TONE_STYLE[metric.tone(value)])
+
+
+def render_per_instrument(metrics: Metrics) -> None:
+    """Each instrument's share, for runs on more than one (every figure in the catalog; runs
+    stored before some figures were kept show a dash for them)."""
+    figures = metrics.per_instrument or {}
     if len(figures) < 2:
         return
     table = Table(title="Per instrument", title_justify="left", box=box.SIMPLE_HEAD)
-    columns = ("Instrument", "Trades", "Win Rate", "Net PnL", "Unrealised", "Contribution", "Open")
-    for column in (*columns, "Avg Exposure", "Max Exposure"):
-        table.add_column(column, justify="left" if column == "Instrument" else "right")
+    table.add_column("Instrument")
+    for metric in catalog.INSTRUMENT_FIGURES:
+        table.add_column(metric.label, justify="right")
     for instrument_id, row in figures.items():
-        # Runs stored before unrealised PnL was split out have no such figure.
-        unrealized = row.get("unrealized_pnl")
         table.add_row(
             styled(instrument_id),
-            str(row["total_trades"]),
-            fmt_pct(row["win_rate"], 1, signed=False),
-            styled(fmt_money(row["net_pnl"]), signed_style(row["net_pnl"])),
-            styled(fmt_money(unrealized), signed_style(unrealized)),
-            styled(fmt_pct(row["return_contribution"]), signed_style(row["return_contribution"])),
-            str(row["open_positions"]),
-            # Stored runs from before exposures were recorded have none.
-            fmt_pct(row.get("average_exposure"), 1, signed=False),
-            fmt_pct(row.get("maximum_exposure"), 1, signed=False),
+            *(_figure_cell(metric, row.value(metric.key)) for metric in catalog.INSTRUMENT_FIGURES),
         )
     stdout().print(table)
 
@@ -209,7 +200,7 @@ def simulation_payload(result: SimulationResult, initial: float) -> dict[str, An
     }
 
 
-def execution_line(config: BacktestConfig, metrics: dict[str, Any] | None) -> str:
+def execution_line(config: BacktestConfig, metrics: Metrics | None) -> str:
     """Fill timing, sizing, cap, exits and exposure: what a reader needs to judge the run."""
     from ntrader.services.reports.text import describe_exposure
 
@@ -308,10 +299,8 @@ def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: b
             min_width=len(column),
             overflow="fold",
         )
+    total, sharpe = catalog.by_key("total_return"), catalog.by_key("sharpe_ratio")
     for run in runs:
-        metrics = run.metrics or {}
-        total = metrics.get("returns", {}).get("total_return")
-        sharpe = metrics.get("risk", {}).get("sharpe_ratio")
         config = run.config
         table.add_row(
             styled(run.id[:8], "cyan"),
@@ -320,11 +309,19 @@ def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: b
             styled(",".join(i.split(".")[0] for i in config.instruments)),
             f"{config.start}\n{config.end}\n{config.timeframe.value}",
             _status_text(run),
-            styled(fmt_pct(total), signed_style(total)) if total is not None else "—",
-            styled(fmt_num(sharpe), signed_style(sharpe)) if sharpe is not None else "—",
+            *(_metric_cell(run.metrics, metric) for metric in (total, sharpe)),
             styled(compact_params(config.strategy_type, config.parameters)),
         )
     stdout().print(table)
+
+
+def _metric_cell(metrics: Metrics | None, metric: Metric) -> Text:
+    """A metric of a listed run; a dash for runs without metrics (failed, still running)."""
+    if metrics is None:
+        return styled(catalog.format_value(metric.kind, None))
+    return styled(
+        catalog.format_metric(metrics, metric), TONE_STYLE[catalog.metric_tone(metrics, metric)]
+    )
 
 
 def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
@@ -344,7 +341,7 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
     details.add_row("strategy", styled(f"{label} {config.parameters}"))
     details.add_row("instruments", styled(", ".join(config.instruments)))
     details.add_row("period", f"{config.start} → {config.end} ({config.timeframe.value})")
-    details.add_row("capital", fmt_money(config.initial_capital))
+    details.add_row("capital", catalog.format_value(Kind.MONEY, config.initial_capital))
     details.add_row(
         "execution",
         styled(
@@ -366,7 +363,7 @@ def render_run_detail(run: RunRecord, *, json_output: bool) -> None:
     )
     stdout().print(Panel(details, title=styled(f"Backtest {run.id}"), title_align="left"))
     if run.metrics:
-        final = config.initial_capital * (1 + run.metrics["returns"]["total_return"])
+        final = config.initial_capital * (1 + run.metrics.returns.total_return)
         render_summary_table("Metrics", run.metrics, final, config.initial_capital)
 
 

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from ntrader.services.reports.comparison import Comparison
     from ntrader.services.reports.data import RunData
 
-_TONE_STYLE = {"good": "green", "bad": "red", "neutral": ""}
-
 risk_free_option = risk_free_rate_option(
     "Annual risk-free rate as a fraction (0.04 = 4%) for Sharpe, Sortino and alpha. "
     "Default: the metrics stored with the run (at the run's own rate)."
@@ -56,7 +54,9 @@ def _plain(text: str, style: str = "") -> Text:
 
 
 def _styled(text: str, tone: str) -> Text:
-    return _plain(text, _TONE_STYLE[tone])
+    from ntrader.cli.output import TONE_STYLE
+
+    return _plain(text, TONE_STYLE[tone])
 
 
 def _group_tables(data: RunData) -> list[RenderableType]:
@@ -111,12 +111,12 @@ def render_summary(data: RunData, stats: TradeStats | None) -> None:
     from rich.text import Text
 
     from ntrader.cli.output import stdout
-    from ntrader.services.reports.catalog import Kind, format_value
+    from ntrader.services.reports.catalog import Kind, format_value, sign_tone
     from ntrader.services.reports.sparkline import sparkline
 
     curve = data.curve
     final = float(curve.values[-1])
-    tone = "good" if final > curve.initial else "bad" if final < curve.initial else "neutral"
+    tone = sign_tone(final - curve.initial)
     line = Text.assemble(
         ("Equity", "dim"),
         f" {format_value(Kind.MONEY, curve.initial)} ",

@@ -34,6 +34,7 @@ from ntrader.models.backtest import (
 from ntrader.models.bars import BarArrays, BarCoverage
 from ntrader.models.enums import AssetClass, RunStatus, StrategyStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
+from ntrader.models.metrics import Metrics
 from ntrader.models.strategy import StrategyRecord
 
 
@@ -380,7 +381,7 @@ class BacktestRepository:
         self,
         run_id: str,
         *,
-        metrics: dict[str, Any],
+        metrics: Metrics,
         trade_records: Sequence[TradeRecord],
         snapshots: Sequence[PortfolioSnapshot],
         data_fingerprint: str,
@@ -392,7 +393,7 @@ class BacktestRepository:
             run_id,
             status=RunStatus.COMPLETED.value,
             completed_at=utc_now(),
-            metrics=metrics,
+            metrics=metrics.stored(),
             trades_count=len(closed),
             winning_trades=sum(1 for t in closed if (t.pnl or 0) > 0),
             losing_trades=sum(1 for t in closed if (t.pnl or 0) <= 0),

@@ -35,6 +35,7 @@ from ntrader.models.execution import (
     SizingMode,
     parse_multiple,
 )
+from ntrader.models.metrics import Metrics
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns
 
 # nautilus_trader.model.objects.MONEY_MAX (checked in the tests): the largest amount a
@@ -346,7 +347,7 @@ class RunRecord(BaseModel):
     trades_count: int | None = None
     winning_trades: int | None = None
     losing_trades: int | None = None
-    metrics: dict[str, Any] | None = None
+    metrics: Metrics | None = None
     data_fingerprint: str | None = None
     ntrader_version: str | None = None
     nautilus_version: str | None = None

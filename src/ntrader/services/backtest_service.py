@@ -137,7 +137,9 @@ class RerunComparison:
 
     def differences(self) -> list[tuple[str, Any, Any]]:
         """(metric path, before, after) for every metric that changed."""
-        before, after = self.original.metrics or {}, self.outcome.run.metrics or {}
+        before, after = (
+            run.metrics.stored() if run.metrics else {} for run in (self.original, self.outcome.run)
+        )
         changed = []
         for group in sorted(set(before) | set(after)):
             left, right = before.get(group) or {}, after.get(group) or {}

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from ntrader.models.backtest import TradeRecord
 from ntrader.models.defaults import MAX_RISK_FREE_RATE, MIN_RISK_FREE_RATE
+from ntrader.models.metrics import (
+    BenchmarkMetrics,
+    Metrics,
+    ReturnMetrics,
+    RiskMetrics,
+    TradingMetrics,
+)
 
 TRADING_DAYS = 252
 
@@ -131,9 +137,7 @@ def probabilistic_sharpe_ratio(
     return _normal_cdf(z)
 
 
-def returns_metrics(
-    equity: np.ndarray, periods_per_year: float = TRADING_DAYS
-) -> dict[str, float | None]:
+def returns_metrics(equity: np.ndarray, periods_per_year: float = TRADING_DAYS) -> ReturnMetrics:
     """``equity`` starts with the initial capital, then one value per trading day."""
     periods = equity.size - 1
     total = float(equity[-1] / equity[0] - 1.0) if equity.size else 0.0
@@ -141,11 +145,11 @@ def returns_metrics(
     cagr = (
         (1.0 + total) ** (periods_per_year / periods) - 1.0 if periods > 0 and total > -1 else None
     )
-    return {
-        "total_return": total,
-        "cagr": _finite(cagr) if cagr is not None else None,
-        "annualized_return": float(returns.mean() * periods_per_year) if returns.size else None,
-    }
+    return ReturnMetrics(
+        total_return=total,
+        cagr=_finite(cagr) if cagr is not None else None,
+        annualized_return=float(returns.mean() * periods_per_year) if returns.size else None,
+    )
 
 
 def risk_metrics(
@@ -153,20 +157,18 @@ def risk_metrics(
     cagr: float | None,
     risk_free_rate: float = 0.0,
     periods_per_year: float = TRADING_DAYS,
-) -> dict[str, float | None]:
+) -> RiskMetrics:
     returns = daily_returns(equity)
     drawdown = max_drawdown(equity)
-    return {
-        "max_drawdown": drawdown,
-        "sharpe_ratio": sharpe_ratio(returns, risk_free_rate, periods_per_year),
-        "sortino_ratio": sortino_ratio(returns, risk_free_rate, periods_per_year),
-        "calmar_ratio": _finite(cagr / abs(drawdown))
-        if cagr is not None and drawdown < 0
-        else None,
-        "volatility": (
+    return RiskMetrics(
+        max_drawdown=drawdown,
+        sharpe_ratio=sharpe_ratio(returns, risk_free_rate, periods_per_year),
+        sortino_ratio=sortino_ratio(returns, risk_free_rate, periods_per_year),
+        calmar_ratio=_finite(cagr / abs(drawdown)) if cagr is not None and drawdown < 0 else None,
+        volatility=(
             float(returns.std(ddof=1) * math.sqrt(periods_per_year)) if returns.size > 1 else None
         ),
-    }
+    )
 
 
 def closed_pnls(trades: Sequence[TradeRecord]) -> np.ndarray:
@@ -174,23 +176,23 @@ def closed_pnls(trades: Sequence[TradeRecord]) -> np.ndarray:
     return np.array([t.pnl for t in trades if not t.is_open and t.pnl is not None], dtype=float)
 
 
-def trading_metrics(trades: Sequence[TradeRecord]) -> dict[str, float | int | None]:
+def trading_metrics(trades: Sequence[TradeRecord]) -> TradingMetrics:
     pnls = closed_pnls(trades)
     # A break-even trade (pnl == 0) counts as a loss: it paid commission for nothing.
     wins, losses = pnls[pnls > 0], pnls[pnls <= 0]
     gross_loss = -losses.sum()
-    return {
-        "closed_trades": int(pnls.size),
-        "open_trades": sum(1 for t in trades if t.is_open),
-        "win_rate": float(wins.size / pnls.size) if pnls.size else None,
-        "avg_win": float(wins.mean()) if wins.size else None,
-        "avg_loss": float(losses.mean()) if losses.size else None,
-        "profit_factor": _finite(wins.sum() / gross_loss) if gross_loss > 0 else None,
-        "expectancy": float(pnls.mean()) if pnls.size else None,
-        "total_trades": int(pnls.size),
-        "winning_trades": int(wins.size),
-        "losing_trades": int(losses.size),
-    }
+    return TradingMetrics(
+        closed_trades=int(pnls.size),
+        open_trades=sum(1 for t in trades if t.is_open),
+        win_rate=float(wins.size / pnls.size) if pnls.size else None,
+        avg_win=float(wins.mean()) if wins.size else None,
+        avg_loss=float(losses.mean()) if losses.size else None,
+        profit_factor=_finite(wins.sum() / gross_loss) if gross_loss > 0 else None,
+        expectancy=float(pnls.mean()) if pnls.size else None,
+        total_trades=int(pnls.size),
+        winning_trades=int(wins.size),
+        losing_trades=int(losses.size),
+    )
 
 
 def benchmark_metrics(
@@ -198,11 +200,10 @@ def benchmark_metrics(
     benchmark: np.ndarray | None,
     risk_free_rate: float = 0.0,
     periods_per_year: float = TRADING_DAYS,
-) -> dict[str, float | None]:
+) -> BenchmarkMetrics:
     """Against a buy-and-hold benchmark sampled on the same days (same length as equity)."""
-    empty: dict[str, float | None] = {"benchmark_return": None, "alpha": None, "beta": None}
     if benchmark is None or benchmark.size != equity.size or benchmark.size < 3:
-        return empty
+        return BenchmarkMetrics(benchmark_return=None, alpha=None, beta=None)
     returns = excess_returns(daily_returns(equity), risk_free_rate, periods_per_year)
     bench = excess_returns(daily_returns(benchmark), risk_free_rate, periods_per_year)
     variance = bench.var(ddof=1)
@@ -212,11 +213,9 @@ def benchmark_metrics(
         if beta is not None
         else None
     )
-    return {
-        "benchmark_return": float(benchmark[-1] / benchmark[0] - 1.0),
-        "alpha": alpha,
-        "beta": beta,
-    }
+    return BenchmarkMetrics(
+        benchmark_return=float(benchmark[-1] / benchmark[0] - 1.0), alpha=alpha, beta=beta
+    )
 
 
 def compute_metrics(
@@ -226,15 +225,15 @@ def compute_metrics(
     benchmark: np.ndarray | None = None,
     risk_free_rate: float = 0.0,
     periods_per_year: float = TRADING_DAYS,
-) -> dict[str, dict[str, Any]]:
-    """All the metrics (docs/metrics.md), grouped as stored."""
+) -> Metrics:
+    """The four metric groups (returns, risk, trading, benchmark), as stored."""
     check_risk_free_rate(risk_free_rate)
     if not (math.isfinite(periods_per_year) and periods_per_year > 0):
         raise ValueError(f"periods per year must be a positive number, not {periods_per_year}")
     returns = returns_metrics(equity, periods_per_year)
-    return {
-        "returns": returns,
-        "risk": risk_metrics(equity, returns["cagr"], risk_free_rate, periods_per_year),
-        "trading": trading_metrics(trades),
-        "benchmark": benchmark_metrics(equity, benchmark, risk_free_rate, periods_per_year),
-    }
+    return Metrics(
+        returns=returns,
+        risk=risk_metrics(equity, returns.cagr, risk_free_rate, periods_per_year),
+        trading=trading_metrics(trades),
+        benchmark=benchmark_metrics(equity, benchmark, risk_free_rate, periods_per_year),
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,7 @@ from ntrader.core.runner import (
 from ntrader.core.sizing import MAX_GROSS_LEVERAGE
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, TradeRecord
+from ntrader.models.metrics import Annualisation, Exposure, InstrumentFigures, Metrics
 from ntrader.services.metrics import compute_metrics
 from ntrader.utils.sessions import last_of_day, new_york_days
 from ntrader.utils.timeutil import ns_to_datetime
@@ -44,7 +44,7 @@ class SimulationResult:
     trades: list[TradeRecord]
     daily: DailyEquity
     snapshots: list[PortfolioSnapshot]
-    metrics: dict[str, dict[str, Any]]
+    metrics: Metrics
     final_equity: float
     engine_seconds: float
     bars_used: int
@@ -99,7 +99,7 @@ def per_instrument_figures(
     initial_capital: float,
     path: PortfolioPath,
     currency: str,
-) -> dict[str, dict[str, float | int | None]]:
+) -> dict[str, InstrumentFigures]:
     """Each instrument's share of a (multi-instrument) run: trades, win rate, net PnL, and
     its exposure as a fraction of the whole portfolio's equity (average, maximum).
 
@@ -109,7 +109,7 @@ def per_instrument_figures(
     initial capital; the open positions' part is ``unrealized_pnl``.
     """
     flows = cash_flows(inputs, fills, currency)
-    figures: dict[str, dict[str, float | int | None]] = {}
+    figures: dict[str, InstrumentFigures] = {}
     for item in inputs:
         instrument_id = item.spec.instrument_id
         mine = [t for t in trades if t.instrument_id == instrument_id]
@@ -119,39 +119,38 @@ def per_instrument_figures(
         net += float(path.values[instrument_id][-1])
         open_positions = sum(1 for t in mine if t.is_open)
         realized = float(sum(pnls))
-        figures[instrument_id] = {
-            "bars": len(item.bars),
-            "total_trades": len(pnls),
-            "winning_trades": wins,
-            "win_rate": wins / len(pnls) if pnls else None,
-            "open_positions": open_positions,
-            "realized_pnl": realized,
+        exposure = _exposure_shares(path, path.exposures[instrument_id])
+        figures[instrument_id] = InstrumentFigures(
+            bars=len(item.bars),
+            total_trades=len(pnls),
+            winning_trades=wins,
+            win_rate=wins / len(pnls) if pnls else None,
+            open_positions=open_positions,
+            realized_pnl=realized,
             # Without an open position, any difference from the closed trades' sum is
             # nautilus' per-fill cent rounding, not an unrealised gain.
-            "unrealized_pnl": net - realized if open_positions else 0.0,
-            "net_pnl": net,
-            "return_contribution": net / initial_capital,
-            **{
-                f"{key}_exposure": value
-                for key, value in _exposure_shares(path, path.exposures[instrument_id]).items()
-            },
-        }
+            unrealized_pnl=net - realized if open_positions else 0.0,
+            net_pnl=net,
+            return_contribution=net / initial_capital,
+            average_exposure=exposure.average,
+            maximum_exposure=exposure.maximum,
+        )
     return figures
 
 
-def exposure_figures(path: PortfolioPath) -> dict[str, float]:
+def exposure_figures(path: PortfolioPath) -> Exposure:
     """Gross exposure (longs plus shorts) as a fraction of equity at the bar closes: its
     average and its maximum, so a run held small by the position cap shows as such."""
     return _exposure_shares(path, path.gross_exposure)
 
 
-def _exposure_shares(path: PortfolioPath, exposure: np.ndarray) -> dict[str, float]:
+def _exposure_shares(path: PortfolioPath, exposure: np.ndarray) -> Exposure:
     alive = path.equity > 0  # a wiped-out account has no meaningful share
     share = exposure[alive] / path.equity[alive]
-    return {
-        "average": float(share.mean()) if share.size else 0.0,
-        "maximum": float(share.max()) if share.size else 0.0,
-    }
+    return Exposure(
+        average=float(share.mean()) if share.size else 0.0,
+        maximum=float(share.max()) if share.size else 0.0,
+    )
 
 
 def simulate(
@@ -198,12 +197,20 @@ def simulate(
         benchmark=bench_prices,
         risk_free_rate=config.risk_free_rate,
         periods_per_year=annualisation.periods_per_year,
+    ).model_copy(
+        update={
+            "annualisation": Annualisation.model_validate(annualisation.as_dict()),
+            "per_instrument": per_instrument_figures(
+                inputs,
+                output.trades,
+                output.fills,
+                config.initial_capital,
+                path,
+                settings.currency,
+            ),
+            "exposure": exposure_figures(path),
+        }
     )
-    metrics["annualisation"] = annualisation.as_dict()
-    metrics["per_instrument"] = per_instrument_figures(
-        inputs, output.trades, output.fills, config.initial_capital, path, settings.currency
-    )
-    metrics["exposure"] = exposure_figures(path)
     return SimulationResult(
         trades=output.trades,
         daily=daily,

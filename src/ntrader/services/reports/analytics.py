@@ -1,4 +1,4 @@
-"""Figures derived from a run beyond the stored §6 metrics: drawdown periods, calendar
+"""Figures derived from a run beyond the stored metrics: drawdown periods, calendar
 returns, rolling ratios and trade statistics (formulas in docs/metrics.md)."""
 
 from __future__ import annotations

@@ -1,16 +1,21 @@
-"""The §6 metrics as reports show them: label, group, format, and which way is better.
+"""Every metric as people see it: label, unit (``Kind``), format, and which way is better.
 
-One table drives the terminal summary, the text and HTML reports and run comparisons, so a
-metric is labelled, formatted and judged the same way everywhere.
+The one place metrics are labelled and formatted: the terminal tables, the text, HTML and
+comparison reports all format through here, so a figure reads the same everywhere. Money is
+in the account currency, which is USD for every run (the engine's account), hence ``$``; a
+loss is written the accounting way, ``-$5.00``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from ntrader.models.metrics import Metrics
 
 
 class Kind(StrEnum):
@@ -44,6 +49,9 @@ class Metric:
     # ``bad_below`` is bad, anything between is neutral.
     good_above: float | None = None
     bad_below: float | None = None
+
+    def format(self, value: float | None) -> str:
+        return format_value(self.kind, value)
 
     def tone(self, value: float | None) -> Tone:
         if value is None:
@@ -90,36 +98,74 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+# The columns of the per-instrument tables (multi-instrument runs); the sign of money and
+# contribution colours them.
+INSTRUMENT_FIGURES: tuple[Metric, ...] = (
+    Metric("per_instrument", "total_trades", "Trades", Kind.COUNT),
+    Metric("per_instrument", "win_rate", "Win rate", Kind.RATE),
+    Metric("per_instrument", "net_pnl", "Net PnL", Kind.MONEY, _H, 0.0, 0.0),
+    Metric("per_instrument", "unrealized_pnl", "Unrealised", Kind.MONEY, _H, 0.0, 0.0),
+    Metric("per_instrument", "return_contribution", "Contribution", Kind.PERCENT, _H, 0.0, 0.0),
+    Metric("per_instrument", "open_positions", "Open", Kind.COUNT),
+    Metric("per_instrument", "average_exposure", "Avg exposure", Kind.RATE),
+    Metric("per_instrument", "maximum_exposure", "Max exposure", Kind.RATE),
+)
+INFINITE_PROFIT_FACTOR = "∞ (no losses)"
+MISSING = "—"
+
+
 def metrics_of(group: str) -> Iterator[Metric]:
     return (m for m in METRICS if m.group == group)
 
 
-def value_of(metrics: Mapping[str, Any], metric: Metric) -> Any:
-    return metrics.get(metric.group, {}).get(metric.key)
+def by_key(key: str, catalog: tuple[Metric, ...] = METRICS) -> Metric:
+    return next(m for m in catalog if m.key == key)
 
 
-def infinite_profit_factor(metrics: Mapping[str, Any]) -> bool:
-    """Null profit factor because nothing was lost (not because nothing was traded)."""
-    trading = metrics.get("trading", {})
-    return (
-        trading.get("profit_factor") is None
-        and bool(trading.get("winning_trades"))
-        and not trading.get("losing_trades")
-    )
+def value_of(metrics: Metrics, metric: Metric) -> Any:
+    group = metrics.group(metric.group)
+    return None if group is None else group.value(metric.key)
+
+
+def _non_finite(value: float) -> str | None:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return None
+
+
+def _signed(magnitude: str, negative: bool, prefix: str = "") -> str:
+    """``magnitude`` (already rounded for display) with its sign; a value that rounds to
+    zero is shown unsigned, never as ``-0.00``."""
+    if not any(digit in "123456789" for digit in magnitude):
+        return f"{prefix}{magnitude}"
+    return f"-{prefix}{magnitude}" if negative else f"{prefix}{magnitude}"
+
+
+def _percent(fraction: float) -> str:
+    """The magnitude in percent, computed in decimal: the largest fractions would overflow
+    to infinity as floats."""
+    return f"{abs(Decimal(fraction)) * 100:.2f}"
 
 
 def format_value(kind: Kind, value: float | None) -> str:
     if value is None:
-        return "—"
+        return MISSING
+    odd = _non_finite(value)
+    if odd is not None:
+        return odd
+    negative = value < 0
     match kind:
         case Kind.PERCENT:
-            return f"{value * 100:+.2f}%" if value else "0.00%"
+            text = _signed(_percent(value), negative) + "%"
+            return text if text.startswith("-") or text == "0.00%" else f"+{text}"
         case Kind.RATE:
-            return f"{value * 100:.2f}%"
+            return _signed(_percent(value), negative) + "%"
         case Kind.RATIO:
-            return f"{value:.2f}"
+            return _signed(f"{abs(value):.2f}", negative)
         case Kind.MONEY:
-            return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+            return _signed(f"{abs(value):,.2f}", negative, "$")
         case Kind.COUNT:
             return f"{int(value):,}"
 
@@ -133,13 +179,20 @@ def calendar_cell(fraction: float) -> str:
     return f"{rounded:+.1f}" if rounded else "0.0"
 
 
-def format_metric(metrics: Mapping[str, Any], metric: Metric) -> str:
-    if metric.key == "profit_factor" and infinite_profit_factor(metrics):
-        return "∞"
+def sign_tone(value: float | None) -> Tone:
+    """Good for a gain, bad for a loss (a trade's PnL, final equity against the capital)."""
+    if value is None or math.isnan(value) or value == 0:
+        return Tone.NEUTRAL
+    return Tone.GOOD if value > 0 else Tone.BAD
+
+
+def format_metric(metrics: Metrics, metric: Metric) -> str:
+    if metric.key == "profit_factor" and metrics.trading.no_losses:
+        return INFINITE_PROFIT_FACTOR
     return format_value(metric.kind, value_of(metrics, metric))
 
 
-def metric_tone(metrics: Mapping[str, Any], metric: Metric) -> Tone:
-    if metric.key == "profit_factor" and infinite_profit_factor(metrics):
+def metric_tone(metrics: Metrics, metric: Metric) -> Tone:
+    if metric.key == "profit_factor" and metrics.trading.no_losses:
         return Tone.GOOD
     return metric.tone(value_of(metrics, metric))

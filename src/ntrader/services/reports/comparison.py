@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ntrader.core.errors import UserInputError
+from ntrader.models.metrics import Metrics
 from ntrader.services.metrics import probabilistic_sharpe_ratio
 from ntrader.services.reports.catalog import (
     METRICS,
@@ -27,7 +28,6 @@ from ntrader.services.reports.catalog import (
     Metric,
     format_metric,
     format_value,
-    infinite_profit_factor,
     value_of,
 )
 from ntrader.services.reports.data import RunData
@@ -36,7 +36,7 @@ SIGNIFICANCE_LEVEL = 0.05
 T_TEST = "paired t-test (scipy.stats.ttest_rel)"
 WILCOXON = "Wilcoxon signed-rank test (scipy.stats.wilcoxon)"
 MIN_COMMON_DAYS = 3
-# Not a stored §6 metric, but ranked like one: the likelier a positive Sharpe, the better.
+# Not a stored metric, but ranked like one: the likelier a positive Sharpe, the better.
 PSR_METRIC = Metric(
     "risk", "probabilistic_sharpe", "Probabilistic Sharpe", Kind.RATE, Better.HIGHER
 )
@@ -84,8 +84,8 @@ class Comparison:
         return tuple(run.short_id for run in self.runs)
 
 
-def _ranking_value(metrics: dict[str, Any], metric: Metric) -> float | None:
-    if metric.key == "profit_factor" and infinite_profit_factor(metrics):
+def _ranking_value(metrics: Metrics, metric: Metric) -> float | None:
+    if metric.key == "profit_factor" and metrics.trading.no_losses:
         return math.inf
     value = value_of(metrics, metric)
     return None if value is None else float(value)

@@ -8,7 +8,14 @@ from typing import Any
 
 from ntrader.services.reports import charts
 from ntrader.services.reports.analytics import underwater
-from ntrader.services.reports.catalog import GROUPS, Kind, Tone, format_value
+from ntrader.services.reports.catalog import (
+    GROUPS,
+    Kind,
+    by_key,
+    format_metric,
+    format_value,
+    metric_tone,
+)
 from ntrader.services.reports.comparison import (
     SIGNIFICANCE_LEVEL,
     T_TEST,
@@ -179,13 +186,15 @@ def render_comparison_html(comparison: Comparison, generated_at: datetime) -> st
         ]
         for i, label in enumerate(comparison.labels)
     ]
-    tiles = []
-    for i, run in enumerate(comparison.runs):
-        total = run.metrics["returns"]["total_return"]
-        tone = Tone.GOOD if total > 0 else Tone.BAD if total < 0 else Tone.NEUTRAL
-        tiles.append(
-            kpi(f"{comparison.labels[i]} total return", format_value(Kind.PERCENT, total), tone)
+    total = by_key("total_return")
+    tiles = [
+        kpi(
+            f"{label} {total.label.lower()}",
+            format_metric(run.metrics, total),
+            metric_tone(run.metrics, total),
         )
+        for label, run in zip(comparison.labels, comparison.runs, strict=True)
+    ]
     body = "".join(
         [
             card(

@@ -100,7 +100,7 @@ def snapshots_csv(snapshots: Sequence[PortfolioSnapshot]) -> str:
 def csv_files(data: RunData, *, trades: bool = True, snapshots: bool = True) -> dict[str, str]:
     """The CSV report's files by name, in digest order (metrics always; trades and
     snapshots unless turned off)."""
-    contents = {METRICS_FILE: metrics_csv(data.metrics, data.risk_free_rate)}
+    contents = {METRICS_FILE: metrics_csv(data.metrics.stored(), data.risk_free_rate)}
     if snapshots:
         contents[SNAPSHOTS_FILE] = snapshots_csv(data.snapshots)
     if trades:

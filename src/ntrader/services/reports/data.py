@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import PortfolioSnapshot, RunRecord, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.models.metrics import Metrics
 from ntrader.services.instruments import find_stored
 from ntrader.services.metrics import TRADING_DAYS, compute_metrics, daily_returns
 from ntrader.services.run_lookup import find_run
@@ -35,7 +35,7 @@ class DailyCurve:
 
     @property
     def equity(self) -> np.ndarray:
-        """Initial capital, then one value per day: the shape the §6 metrics take."""
+        """Initial capital, then one value per day: the shape the metrics are computed from."""
         return np.concatenate([[self.initial], self.values])
 
     @property
@@ -71,7 +71,7 @@ class RunData:
     snapshots: list[PortfolioSnapshot]
     curve: DailyCurve
     benchmark: Benchmark | None
-    metrics: dict[str, Any]
+    metrics: Metrics
     # The annual risk-free rate behind the risk and benchmark figures.
     risk_free_rate: float
     # Bars of each traded instrument at the run's timeframe (only when asked for).
@@ -85,8 +85,7 @@ class RunData:
     def periods_per_year(self) -> float:
         """The trading days a year the run was annualised on (its calendar, docs/metrics.md);
         runs stored before calendars were annualised on 252."""
-        stored = (self.run.metrics or {}).get("annualisation") or {}
-        return float(stored.get("periods_per_year", TRADING_DAYS))
+        return _periods_per_year(self.metrics)
 
     @property
     def closed_trades(self) -> list[TradeRecord]:
@@ -156,15 +155,21 @@ def load_run_data(
     metrics = run.metrics
     if risk_free_rate is not None:
         bench_prices = benchmark.prices if benchmark else None
-        stored = run.metrics.get("annualisation") or {}
         recomputed = compute_metrics(
             curve.equity,
             trades,
             benchmark=bench_prices,
             risk_free_rate=risk_free_rate,
-            periods_per_year=float(stored.get("periods_per_year", TRADING_DAYS)),
+            periods_per_year=_periods_per_year(run.metrics),
         )
-        metrics = {**run.metrics, **recomputed}
+        metrics = run.metrics.model_copy(
+            update={
+                "returns": recomputed.returns,
+                "risk": recomputed.risk,
+                "trading": recomputed.trading,
+                "benchmark": recomputed.benchmark,
+            }
+        )
     return RunData(
         run=run,
         trades=trades,
@@ -175,6 +180,10 @@ def load_run_data(
         risk_free_rate=run.config.risk_free_rate if risk_free_rate is None else risk_free_rate,
         prices=prices,
     )
+
+
+def _periods_per_year(metrics: Metrics) -> float:
+    return metrics.annualisation.periods_per_year if metrics.annualisation else TRADING_DAYS
 
 
 def _benchmark(repos: Repositories, run: RunRecord, curve: DailyCurve) -> Benchmark | None:

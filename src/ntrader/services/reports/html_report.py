@@ -21,13 +21,14 @@ from ntrader.services.reports.analytics import (
 )
 from ntrader.services.reports.catalog import (
     GROUPS,
-    METRICS,
     Kind,
-    Tone,
+    Metric,
+    by_key,
     format_metric,
     format_value,
     metric_tone,
     metrics_of,
+    sign_tone,
 )
 from ntrader.services.reports.data import RunData
 from ntrader.services.reports.html import (
@@ -44,6 +45,7 @@ from ntrader.services.reports.html import (
 )
 from ntrader.services.reports.text import (
     DRAWDOWN_HEADER,
+    REPORT_FIGURES,
     drawdown_rows,
     format_duration,
     header_rows,
@@ -51,11 +53,19 @@ from ntrader.services.reports.text import (
 )
 
 _MONO_ROWS = {"Run", "Parameters", "Data fingerprint"}
-_KPIS = ("total_return", "cagr", "sharpe_ratio", "max_drawdown", "win_rate", "profit_factor")
+_KPIS = (
+    "total_return",
+    "cagr",
+    "sharpe_ratio",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "total_trades",
+)
 
 
 def _signed(value: float | None, kind: Kind) -> Cell:
-    tone = Tone.NEUTRAL if not value else Tone.GOOD if value > 0 else Tone.BAD
+    tone = sign_tone(value)
     return Cell(format_value(kind, value), tone_class(tone), value if value is not None else "")
 
 
@@ -132,21 +142,19 @@ def _trades_table(trades: list[TradeRecord]) -> str:
     return f"<div class='scroll'>{header}<tbody>{rows}</tbody></table></div>"
 
 
+def _figure_cell(metric: Metric, value: float | None) -> Cell:
+    return Cell(metric.format(value), tone_class(metric.tone(value)), value)
+
+
 def _per_instrument(data: RunData) -> str:
-    figures = data.metrics.get("per_instrument") or {}
+    figures = data.metrics.per_instrument or {}
     if len(figures) < 2:
         return ""
     rows = [
-        [
-            name,
-            f"{f.get('total_trades', 0):,}",
-            format_value(Kind.RATE, f.get("win_rate")),
-            _signed(f.get("net_pnl"), Kind.MONEY),
-            _signed(f.get("return_contribution"), Kind.PERCENT),
-        ]
+        [name, *(_figure_cell(m, f.value(m.key)) for m in REPORT_FIGURES)]
         for name, f in figures.items()
     ]
-    header = ["Instrument", "Trades", "Win rate", "Net PnL", "Contribution"]
+    header = ["Instrument", *(m.label for m in REPORT_FIGURES)]
     return card("Per instrument", table(header, rows), wide=True)
 
 
@@ -294,24 +302,13 @@ def _trading(data: RunData, plots: _Charts) -> str:
 
 
 def _kpis(data: RunData) -> list[str]:
-    by_key = {m.key: m for m in METRICS}
     tiles = [
-        kpi(
-            by_key[key].label,
-            format_metric(data.metrics, by_key[key]),
-            metric_tone(data.metrics, by_key[key]),
-        )
-        for key in _KPIS
+        kpi(m.label, format_metric(data.metrics, m), metric_tone(data.metrics, m))
+        for m in map(by_key, _KPIS)
     ]
-    tiles.append(kpi("Trades", f"{data.metrics['trading'].get('total_trades', 0):,}"))
     final = float(data.curve.values[-1])
-    gain = final - data.curve.initial
     tiles.append(
-        kpi(
-            "Final equity",
-            format_value(Kind.MONEY, final),
-            Tone.NEUTRAL if gain == 0 else Tone.GOOD if gain > 0 else Tone.BAD,
-        )
+        kpi("Final equity", format_value(Kind.MONEY, final), sign_tone(final - data.curve.initial))
     )
     return tiles
 

@@ -1,4 +1,4 @@
-"""The JSON report: §6 metrics, configuration, trades and curves with stable keys.
+"""The JSON report: metrics, configuration, trades and curves with stable keys.
 
 The schema is documented in docs/reports.md; bump ``SCHEMA_VERSION`` on any change that
 renames or removes a key (adding keys keeps the version).
@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ntrader import __version__
+from ntrader.models.metrics import Metrics
 from ntrader.services.reports.analytics import DrawdownPeriod, TradeStats, worst_drawdowns
 from ntrader.services.reports.catalog import GROUPS, metrics_of, value_of
 from ntrader.services.reports.data import RunData
@@ -62,8 +63,9 @@ def stats_document(stats: TradeStats) -> dict[str, Any]:
     }
 
 
-def metrics_document(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The four §6 groups with every key present (null where undefined)."""
+def metrics_document(metrics: Metrics) -> dict[str, dict[str, Any]]:
+    """The four metric groups with every key present (null where undefined), in the catalog's
+    order (the report's documented key order); valid against docs/schemas/metrics.schema.json."""
     return {group: {m.key: value_of(metrics, m) for m in metrics_of(group)} for group, _ in GROUPS}
 
 
@@ -91,6 +93,7 @@ def _curve(dates: pd.DatetimeIndex, values: Any, name: str) -> list[dict[str, An
 def report_document(data: RunData, stats: TradeStats, generated_at: datetime) -> dict[str, Any]:
     curve = data.curve
     bench_curve = data.benchmark_curve()
+    metrics = data.metrics.model_dump(mode="json")
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": generated_at.isoformat(),
@@ -99,10 +102,10 @@ def report_document(data: RunData, stats: TradeStats, generated_at: datetime) ->
         "configuration": data.run.config.model_dump(mode="json"),
         "risk_free_rate": data.risk_free_rate,
         "metrics": metrics_document(data.metrics),
-        "per_instrument": data.metrics.get("per_instrument"),
+        "per_instrument": metrics["per_instrument"],
         # The calendar and trading days a year behind every annualised figure (null for runs
         # stored before calendars, which used 252).
-        "annualisation": data.metrics.get("annualisation"),
+        "annualisation": metrics["annualisation"],
         "statistics": stats_document(stats),
         "worst_drawdowns": [drawdown_document(p) for p in worst_drawdowns(curve.series())],
         "equity_curve": _curve(curve.dates, curve.values, "equity"),

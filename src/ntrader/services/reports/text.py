@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import pandas as pd
 
+from ntrader.models.metrics import Metrics
 from ntrader.services.reports.analytics import (
     DrawdownPeriod,
     TradeStats,
@@ -18,7 +18,9 @@ from ntrader.services.reports.analytics import (
 )
 from ntrader.services.reports.catalog import (
     GROUPS,
+    INSTRUMENT_FIGURES,
     Kind,
+    by_key,
     calendar_cell,
     format_metric,
     format_value,
@@ -83,6 +85,11 @@ def drawdown_rows(periods: Sequence[DrawdownPeriod]) -> list[list[str]]:
 
 
 DRAWDOWN_HEADER = ("#", "Peak", "Trough", "Recovery", "Depth", "Days")
+# The per-instrument columns the reports show (the terminal shows every figure).
+REPORT_FIGURES = tuple(
+    by_key(key, INSTRUMENT_FIGURES)
+    for key in ("total_trades", "win_rate", "net_pnl", "return_contribution")
+)
 
 
 def stats_rows(stats: TradeStats) -> list[tuple[str, str]]:
@@ -124,12 +131,13 @@ def stats_rows(stats: TradeStats) -> list[tuple[str, str]]:
     ]
 
 
-def describe_exposure(metrics: dict[str, Any] | None) -> str:
+def describe_exposure(metrics: Metrics | None) -> str:
     """Average and maximum gross exposure, % of equity (runs stored before it: a dash)."""
-    exposure = (metrics or {}).get("exposure")
-    if not exposure:
+    exposure = metrics.exposure if metrics else None
+    if exposure is None:
         return "—"
-    return f"average {exposure['average']:.1%}, maximum {exposure['maximum']:.1%} of equity"
+    average, maximum = (format_value(Kind.RATE, v) for v in (exposure.average, exposure.maximum))
+    return f"average {average}, maximum {maximum} of equity"
 
 
 def header_rows(data: RunData, generated_at: datetime) -> list[tuple[str, str]]:
@@ -188,20 +196,14 @@ def render_text(data: RunData, stats: TradeStats, generated_at: datetime) -> str
         )
     if data.benchmark is None:
         lines.append(f"  (no daily bars of {data.run.config.benchmark} stored for the period)")
-    per_instrument = data.metrics.get("per_instrument") or {}
+    per_instrument = data.metrics.per_instrument or {}
     if len(per_instrument) > 1:
         lines += heading("Per instrument")
         lines += table(
-            ("Instrument", "Trades", "Win rate", "Net PnL", "Contribution"),
+            ("Instrument", *(m.label for m in REPORT_FIGURES)),
             [
-                [
-                    name,
-                    str(f["total_trades"]),
-                    format_value(Kind.RATE, f["win_rate"]),
-                    format_value(Kind.MONEY, f["net_pnl"]),
-                    format_value(Kind.PERCENT, f["return_contribution"]),
-                ]
-                for name, f in per_instrument.items()
+                [name, *(m.format(figures.value(m.key)) for m in REPORT_FIGURES)]
+                for name, figures in per_instrument.items()
             ],
         )
     lines += heading("Trade summary")
