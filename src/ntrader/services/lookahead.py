@@ -76,8 +76,8 @@ def check_lookahead(
 def check_cut_count(cuts: int) -> None:
     if cuts < 1:
         raise UserInputError(
-            f"--cuts must be at least 1, not {cuts}.",
-            hint=f"Leave it out for {DEFAULT_CUTS} cuts spread over the range.",
+            f"The number of cuts must be at least 1, not {cuts}.",
+            hint=f"Use the default of {DEFAULT_CUTS} cuts spread over the range.",
         )
 
 
@@ -126,9 +126,9 @@ def cut_points(inputs: Sequence[InstrumentBars], cuts: int) -> np.ndarray:
     candidates = times[times > max(int(item.bars.ts[0]) for item in inputs)]
     if cuts > candidates.size:
         raise UserInputError(
-            f"--cuts {cuts} is more than the {candidates.size} bars a run of this range can "
+            f"{cuts} cuts are more than the {candidates.size} bars a run of this range can "
             "be cut before.",
-            hint=f"Use --cuts {candidates.size} or fewer, or widen the range.",
+            hint=f"Use {candidates.size} cuts or fewer, or widen the range.",
         )
     # Evenly spaced, the whole range's ends left out; rounding never repeats a candidate
     # when there are at least as many candidates as cuts plus one.
