@@ -130,12 +130,10 @@ def cut_points(inputs: Sequence[InstrumentBars], cuts: int) -> np.ndarray:
             "be cut before.",
             hint=f"Use {candidates.size} cuts or fewer, or widen the range.",
         )
-    # Evenly spaced, the whole range's ends left out; rounding never repeats a candidate
-    # when there are at least as many candidates as cuts plus one.
-    if cuts == candidates.size:
-        return candidates
-    picks = np.round(np.linspace(0, candidates.size - 1, cuts + 2)[1:-1]).astype(np.int64)
-    return np.unique(candidates[picks])
+    # Evenly spaced in integers: steps of at least one candidate while cuts < candidates,
+    # every candidate when they are as many.
+    picks = np.arange(1, cuts + 1, dtype=np.int64) * candidates.size // (cuts + 1)
+    return candidates[picks]
 
 
 def _before(item: InstrumentBars, cut_ns: int) -> InstrumentBars:
