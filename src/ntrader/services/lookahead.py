@@ -10,7 +10,7 @@ after it: look-ahead bias.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -23,13 +23,11 @@ from ntrader.core.runner import EngineOutput, InstrumentBars, ProgressCallback, 
 from ntrader.core.strategies.base import SignalRecord
 from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig
-from ntrader.services.backtest_service import BacktestService
+from ntrader.services.backtest_service import BacktestService, StageCallback
 from ntrader.services.simulation import engine_settings
 from ntrader.utils.timeutil import ns_to_datetime
 
 DEFAULT_CUTS = 20
-
-StageCallback = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
