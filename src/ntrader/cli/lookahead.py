@@ -112,6 +112,8 @@ def _render(result: LookaheadResult, shown: int) -> None:
             title="Values that changed when later bars were removed",
             title_justify="left",
             box=box.SIMPLE_HEAD,
+            padding=(0, 1, 0, 0),
+            show_edge=False,
         )
         for column in ("Instrument", "Bar", "Cut before", "Value", "Full run", "Cut run"):
             table.add_column(column, overflow="fold", no_wrap=column in {"Bar", "Cut before"})
