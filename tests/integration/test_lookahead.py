@@ -16,12 +16,19 @@ from hypothesis import strategies as st
 from ntrader.core import strategy_registry
 from ntrader.core.errors import UserInputError
 from ntrader.core.nautilus_bars import close_times_ns
-from ntrader.core.runner import InstrumentBars, run_engine
+from ntrader.core.runner import EngineOutput, Fills, InstrumentBars, run_engine
+from ntrader.core.strategies.base import SignalRecord
 from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import Timeframe
 from ntrader.services.backtest_service import BacktestService
-from ntrader.services.lookahead import _before, check_lookahead, cut_points, find_lookahead
+from ntrader.services.lookahead import (
+    _before,
+    check_lookahead,
+    compare_runs,
+    cut_points,
+    find_lookahead,
+)
 from ntrader.services.run_history import RunHistory
 from ntrader.services.simulation import engine_settings
 from ntrader.utils.timeutil import ns_to_datetime
@@ -144,3 +151,56 @@ def test_a_cut_keeps_the_higher_bars_before_it_only() -> None:
     shortened = _before(replace(item, higher=higher), int(item.bars.ts[10]))
     assert len(shortened.bars) == 10
     assert shortened.higher is not None and len(shortened.higher) == 10
+
+
+def _output(fills: list[tuple[int, float, float]], records: list[SignalRecord]) -> EngineOutput:
+    def column(index: int, dtype: type) -> np.ndarray:
+        return np.array([fill[index] for fill in fills], dtype=dtype)
+
+    zeros = np.zeros(len(fills))
+    return EngineOutput(
+        trades=[],
+        fills=Fills(
+            instrument_id=np.array([SPEC.instrument_id] * len(fills), dtype=object),
+            ts=column(0, np.int64),
+            signed_qty=column(1, np.float64),
+            price=column(2, np.float64),
+            commission=zeros,
+            rate=zeros + 1.0,
+            realized=zeros,
+            open_cost=zeros,
+        ),
+        account_equity={},
+        open_positions={},
+        engine_seconds=0.0,
+        signals={SPEC.instrument_id: records},
+    )
+
+
+def test_fills_differ_only_before_the_shortened_runs_last_close() -> None:
+    item = _instrument(10)
+    shortened = replace(item, bars=item.bars.slice(0, 5))
+    closes = close_times_ns(SPEC, Timeframe.DAILY, item.bars.ts)
+    records = [SignalRecord(int(ts), None, {"atr": 1.0}) for ts in closes]
+    cut = ns_to_datetime(int(item.bars.ts[5]))
+    # The full run also fills at the last kept bar's close and later: not compared.
+    full = _output([(int(closes[1]), 10.0, 101.0), (int(closes[4]), -10.0, 104.0)], records)
+    same = _output([(int(closes[1]), 10.0, 101.0)], records[:5])
+    assert compare_runs(full, same, [shortened], cut) == (5, [])
+    # A fill before it at another price is flagged, with both runs' fills.
+    moved = _output([(int(closes[1]), 10.0, 100.5)], records[:5])
+    count, findings = compare_runs(full, moved, [shortened], cut)
+    assert count == 5
+    assert [(f.bar_time, f.value, f.full, f.truncated) for f in findings] == [
+        (ns_to_datetime(int(closes[1])), "fill", "+10 @ 101", "+10 @ 100.5")
+    ]
+    # One missing from the shortened run is flagged as well.
+    _count, findings = compare_runs(full, _output([], records[:5]), [shortened], cut)
+    assert [(f.value, f.full, f.truncated) for f in findings] == [("fill", "+10 @ 101", "none")]
+    # A full run that stopped recording early (its strategy stopped) is flagged too.
+    stopped = _output([(int(closes[1]), 10.0, 101.0)], records[:3])
+    count, findings = compare_runs(stopped, same, [shortened], cut)
+    assert count == 3
+    assert [(f.bar_time, f.value, f.full, f.truncated) for f in findings] == [
+        (ns_to_datetime(int(closes[3])), "bars seen", "3", "5")
+    ]
