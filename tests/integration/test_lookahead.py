@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ntrader.core import strategy_registry
 from ntrader.core.errors import UserInputError
 from ntrader.core.nautilus_bars import close_times_ns
-from ntrader.core.runner import EngineOutput, Fills, InstrumentBars, run_engine
+from ntrader.core.runner import EngineOutput, Fills, InstrumentBars, StrategyError, run_engine
 from ntrader.core.strategies.base import SignalRecord
 from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig
@@ -204,3 +204,32 @@ def test_fills_differ_only_before_the_shortened_runs_last_close() -> None:
     assert [(f.bar_time, f.value, f.full, f.truncated) for f in findings] == [
         (ns_to_datetime(int(closes[3])), "bars seen", "3", "5")
     ]
+
+
+WORDY_STRATEGY = """
+from nautilus_trader.model.data import Bar
+
+from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
+from ntrader.core.strategy_registry import register_strategy
+
+
+class WordyConfig(SignalStrategyConfig, frozen=True):
+    pass
+
+
+@register_strategy(name="wordy_lookahead", config=WordyConfig)
+class Wordy(SignalStrategy):
+    def update_signal(self, bar: Bar) -> None:
+        pass
+
+    def signal_snapshot(self) -> dict[str, float]:
+        return {"mood": "bullish"}
+"""
+
+
+def test_a_snapshot_that_is_not_numbers_is_the_strategys_error(tmp_path: Path) -> None:
+    path = tmp_path / "wordy.py"
+    path.write_text(WORDY_STRATEGY)
+    strategy_registry.load_path(path)
+    with pytest.raises(StrategyError, match="could not convert string to float"):
+        find_lookahead(_config("wordy_lookahead", "TEST"), [_instrument(40)], cuts=2)

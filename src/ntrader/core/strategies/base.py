@@ -181,7 +181,8 @@ class SignalStrategy(Strategy):
             return
         self._decision = None
         self.update_signal(bar)
-        values = {"atr": self._atr.value, **self.signal_snapshot()}
+        snapshot = {name: float(value) for name, value in self.signal_snapshot().items()}
+        values = {"atr": self._atr.value, **snapshot}
         self.signal_records.append(SignalRecord(bar.ts_event, self._decision, values))
 
     def update_signal(self, bar: Bar) -> None:
