@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ntrader.cli.context import app_context, common_options
+from ntrader.cli.lookahead import lookahead
 from ntrader.cli.report import risk_free_option
 from ntrader.cli.run_options import config_from_options, run_options
 from ntrader.models.enums import RunStatus
@@ -372,3 +373,6 @@ def _confirm_and_delete(
             print_warning("Nothing deleted.")
             return
     render_deletion_result(history.delete(plan, delete_files=delete_files), json_output=json_output)
+
+
+backtest.add_command(lookahead)

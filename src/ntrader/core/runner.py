@@ -44,7 +44,7 @@ from ntrader.core.nautilus_bars import (
 )
 from ntrader.core.nautilus_instruments import to_nautilus
 from ntrader.core.nautilus_logs import nautilus_logs
-from ntrader.core.strategies.base import ExecutionContext
+from ntrader.core.strategies.base import ExecutionContext, SignalRecord, SignalStrategy
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.core.timeframes import aggregate, check_higher, visible_span
 from ntrader.models.backtest import DEFAULT_STOP_ATR, TradeRecord
@@ -78,6 +78,8 @@ class EngineSettings:
     initial_stop_atr: float | None = DEFAULT_STOP_ATR
     take_profit_r: float | None = None
     trailing_stop_atr: float | None = None
+    # Have each strategy keep a SignalRecord per bar (EngineOutput.signals).
+    record_signals: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,8 @@ class EngineOutput:
     engine_seconds: float
     # Conversion pairs' prices in the order nautilus' cache saw them: symbol -> (ts, price).
     rate_quotes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # instrument id -> the strategy's SignalRecords, when EngineSettings.record_signals.
+    signals: dict[str, list[SignalRecord]] = field(default_factory=dict)
 
 
 def build_engine(
@@ -273,6 +277,7 @@ def _build(
             trailing_stop_atr=settings.trailing_stop_atr,
             higher_bar_type=bar_type_for(item.spec, higher) if higher is not None else None,
             shared_equity=shared,
+            record_signals=settings.record_signals,
             **parameters,
         )
         strategy = strategy_class(config)
@@ -440,6 +445,11 @@ def run_engine(
             open_positions=Counter(str(p.instrument_id.venue) for p in positions if p.is_open),
             engine_seconds=elapsed,
             rate_quotes=_rate_quotes(inputs, conversions, settings),
+            signals={
+                strategy.config.instrument_id.value: strategy.signal_records
+                for strategy in engine.trader.strategies()
+                if isinstance(strategy, SignalStrategy) and settings.record_signals
+            },
         )
     finally:
         engine.dispose()

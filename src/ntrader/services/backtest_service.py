@@ -368,6 +368,11 @@ class BacktestService:
         outcome = self._execute(run_id, original.config, loaded, on_stage, on_progress)
         return RerunComparison(original=original, outcome=outcome)
 
+    def load(self, config: BacktestConfig) -> _Loaded:
+        """The bars a run of ``config`` (prepared) reads, storing nothing."""
+        with self._database.transaction() as repos:
+            return self._load_all(repos, config)
+
     def _load_all(self, repos: Repositories, config: BacktestConfig) -> _Loaded:
         warnings: list[str] = []
         stored = _distinct_instruments(repos, config.instruments)

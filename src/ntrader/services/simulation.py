@@ -153,16 +153,9 @@ def _exposure_shares(path: PortfolioPath, exposure: np.ndarray) -> Exposure:
     )
 
 
-def simulate(
-    config: BacktestConfig,
-    strategy_type: StrategyType,
-    inputs: Sequence[InstrumentBars],
-    benchmark: InstrumentBars | None = None,
-    on_progress: ProgressCallback | None = None,
-    conversions: Sequence[InstrumentBars] = (),
-) -> SimulationResult:
-    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py)."""
-    settings = EngineSettings(
+def engine_settings(config: BacktestConfig, *, record_signals: bool = False) -> EngineSettings:
+    """How the engine runs ``config``'s backtest."""
+    return EngineSettings(
         initial_capital=config.initial_capital,
         commission=config.commission,
         slippage_bps=config.slippage_bps,
@@ -174,7 +167,20 @@ def simulate(
         initial_stop_atr=config.initial_stop_atr,
         take_profit_r=config.take_profit_r,
         trailing_stop_atr=config.trailing_stop_atr,
+        record_signals=record_signals,
     )
+
+
+def simulate(
+    config: BacktestConfig,
+    strategy_type: StrategyType,
+    inputs: Sequence[InstrumentBars],
+    benchmark: InstrumentBars | None = None,
+    on_progress: ProgressCallback | None = None,
+    conversions: Sequence[InstrumentBars] = (),
+) -> SimulationResult:
+    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py)."""
+    settings = engine_settings(config)
     output = run_engine(
         strategy_type, config.parameters, inputs, settings, on_progress, conversions
     )

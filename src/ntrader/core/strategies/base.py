@@ -61,6 +61,8 @@ class SignalStrategyConfig(StrategyConfig, frozen=True):
     higher_bar_type: BarType | None = None
     # Size against the whole portfolio (every venue's account), not this venue's account.
     shared_equity: bool = False
+    # Keep a SignalRecord of every bar (services/lookahead.py compares them across runs).
+    record_signals: bool = False
 
     def higher_timeframe(self) -> Timeframe | None:
         """The second timeframe these parameters need (its bars go to the strategy's
@@ -79,6 +81,17 @@ class ExecutionContext:
     open_times_ns: np.ndarray | None = None
     slippage_bps: float = 0.0
     commission: CommissionModel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """What the strategy made of one bar: the side it asked for on it (``go_long``:
+    "long", ``go_short``: "short", ``go_flat``: "flat"; None: no call) and its indicator
+    values after the bar (the ATR and the strategy's ``signal_snapshot``)."""
+
+    ts: int  # the bar's ts_event, ns
+    decision: str | None
+    values: dict[str, float]
 
 
 @dataclass(slots=True)
@@ -136,6 +149,8 @@ class SignalStrategy(Strategy):
         # Entry order -> (price it was sized at, stop distance): its stop goes in on the fill.
         self._entries: dict[ClientOrderId, tuple[float, float]] = {}
         self._protections: dict[PositionId, _Protection] = {}
+        self._decision: str | None = None
+        self.signal_records: list[SignalRecord] = []
 
     @property
     def allow_short(self) -> bool:
@@ -161,10 +176,23 @@ class SignalStrategy(Strategy):
         self._atr.handle_bar(bar)
         if self._protections and self.config.trailing_stop_atr is not None:
             self._trail(bar)
+        if not self.config.record_signals:
+            self.update_signal(bar)
+            return
+        self._decision = None
         self.update_signal(bar)
+        snapshot = {name: float(value) for name, value in self.signal_snapshot().items()}
+        values = {"atr": self._atr.value, **snapshot}
+        self.signal_records.append(SignalRecord(bar.ts_event, self._decision, values))
 
     def update_signal(self, bar: Bar) -> None:
         raise NotImplementedError
+
+    def signal_snapshot(self) -> dict[str, float]:
+        """The strategy's indicator values after the current bar, by name; recorded with
+        each bar when ``record_signals`` is set, so the look-ahead check can see a value
+        that depends on later bars. Override to expose your indicators."""
+        return {}
 
     def on_higher_bar(self, bar: Bar) -> None:
         """A closed bar of the higher timeframe, before any of the run's bars after it."""
@@ -209,6 +237,7 @@ class SignalStrategy(Strategy):
             self.go_flat()
         if side is not PositionSide.LONG:
             self._when_due(lambda: self._enter(OrderSide.BUY))
+        self._decision = "long"
 
     def go_short(self, bar: Bar) -> None:
         """Short when allowed, reversing a long first; either way, out of a long."""
@@ -217,9 +246,11 @@ class SignalStrategy(Strategy):
             self.go_flat()
         if self.config.allow_short and side is not PositionSide.SHORT:
             self._when_due(lambda: self._enter(OrderSide.SELL))
+        self._decision = "short"
 
     def go_flat(self) -> None:
         self._when_due(lambda: self.close_all_positions(self.config.instrument_id))
+        self._decision = "flat"
 
     def follow_bands(self, bar: Bar, value: float, bands: Bands) -> None:
         """Act on ``value``: an entry signal wins (and reverses an opposite position);

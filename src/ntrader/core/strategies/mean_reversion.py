@@ -65,3 +65,6 @@ class MeanReversion(SignalStrategy):
         if std == 0.0:
             return  # every close the same: no z-score, no signal
         self.follow_bands(bar, (close - stats.mean) / std, self._bands)
+
+    def signal_snapshot(self) -> dict[str, float]:
+        return {"mean": self._stats.mean, "std": self._stats.std}

@@ -58,3 +58,6 @@ class Momentum(SignalStrategy):
         rsi.handle_bar(bar)
         if rsi.initialized:
             self.follow_bands(bar, rsi.value * 100.0, self._bands)
+
+    def signal_snapshot(self) -> dict[str, float]:
+        return {"rsi": self._rsi.value * 100.0}

@@ -96,3 +96,6 @@ class SmaCrossover(SignalStrategy):
                 self.go_flat()
         if above or below:
             self._was_above = above
+
+    def signal_snapshot(self) -> dict[str, float]:
+        return {"fast_sma": self._fast.value, "slow_sma": self._slow.value}
