@@ -227,6 +227,28 @@ class BarRepository:
             ).scalar_one()
         )
 
+    def range_version(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> str | None:
+        """The id of the last import that changed bars with ``start_ns <= ts < end_ns``.
+
+        Every import that changes a series records the times it touched, so this id changes
+        exactly when the bars in the range do, and no other database ever holds it (an
+        import id is a fresh UUID). None when no recorded import touched the range: no
+        bars there, or only bars stored before revisions were recorded.
+        """
+        return self._connection.execute(
+            select(bar_revisions.c.import_id)
+            .where(
+                bar_revisions.c.instrument_id == instrument.pk,
+                bar_revisions.c.timeframe == timeframe.value,
+                bar_revisions.c.first_ts < end_ns,
+                bar_revisions.c.last_ts >= start_ns,
+            )
+            .order_by(bar_revisions.c.revision.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
     def revision_of_import(self, import_id: str) -> BarRevision | None:
         """The revision an import stored, or None if it stored none (committed nothing)."""
         row = self._connection.execute(

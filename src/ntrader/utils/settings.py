@@ -42,6 +42,26 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'ntrader.db'}"
 
+    # Redis bar cache (issue 12): loads of stored bars kept in Redis, keyed by their data version.
+    redis_url: str | None = Field(
+        default=None, description="Redis URL of the bar cache; unset means no cache."
+    )
+    cache_ttl_seconds: int = Field(
+        default=86_400, ge=1, le=30 * 86_400, description="How long a cached bar load is kept."
+    )
+    cache_max_bytes: int = Field(
+        default=128 * 2**20,
+        ge=0,
+        le=512 * 2**20,
+        description="The largest bar load the cache keeps (Redis refuses values over 512 MiB).",
+    )
+    cache_key_prefix: str = Field(
+        default="ntrader:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of every cache key, so several users or tests can share a Redis.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
