@@ -249,3 +249,22 @@ def test_backtests_load_through_the_configured_cache(
         database.dispose()
         get_settings.cache_clear()
         bar_cache.process_bar_cache.cache_clear()
+
+
+def test_bars_added_directly_are_a_new_version_too(
+    database: Database, cache: BarCache, tmp_path: Path
+) -> None:
+    _import(database, tmp_path / "msft.csv", _days(1, range(2, 12)))
+    _load(database, cache, EVERYTHING)
+    later = _uncached(database, EVERYTHING).slice(0, 1)
+    moved = BarArrays(
+        ts=later.ts + 40 * 86_400 * 10**9,
+        **{name: getattr(later, name) for name in FIELDS[1:]},
+        price_precision=later.price_precision,
+    )
+    with database.transaction() as repos:
+        stored = repos.instruments.get("MSFT.NASDAQ")
+        assert stored is not None
+        assert repos.bars.add(stored, Timeframe.DAILY, moved) == 1
+    assert len(_load(database, cache, EVERYTHING)) == 11
+    assert (cache.stats.misses, cache.stats.hits) == (2, 0)

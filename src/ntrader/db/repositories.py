@@ -172,10 +172,24 @@ class BarRepository:
         return bar_bulk.update_bars(self._connection, instrument.pk, timeframe.value, data)
 
     def add(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
-        """Store the bars not stored yet, keeping stored ones as they are. Returns rows added."""
+        """Store the bars not stored yet, keeping stored ones as they are, as one revision of
+        the series (so cached loads of the range are not served). Returns rows added."""
         self.lock(instrument, timeframe)
         diff = self.compare(instrument, timeframe, data)
-        return self.insert(instrument, timeframe, bar_bulk.select_bars(data, diff.new))
+        new = bar_bulk.select_bars(data, diff.new)
+        added = self.insert(instrument, timeframe, new)
+        if added:
+            self.record_revision(
+                instrument,
+                timeframe,
+                import_id=str(uuid.uuid4()),
+                rows_added=added,
+                rows_replaced=0,
+                first_ts=int(new.ts[0]),
+                last_ts=int(new.ts[-1]),
+                source=None,
+            )
+        return added
 
     def record_revision(
         self,
