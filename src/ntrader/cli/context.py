@@ -18,6 +18,8 @@ class AppContext:
     database_url: str | None = None
     json_output: bool = False
     debug: bool = False
+    last_run_id: str | None = None
+    """The backtest this invocation ran (``interactive`` shows and reports it next)."""
     _database: Database | None = field(default=None, repr=False)
 
     @property

@@ -28,6 +28,7 @@ _COMMANDS = {
     "strategy": "ntrader.cli.strategy:strategy",
     "db": "ntrader.cli.db:db",
     "report": "ntrader.cli.report:report",
+    "interactive": "ntrader.cli.interactive:interactive",
 }
 
 
@@ -76,14 +77,16 @@ def _json_requested(app: AppContext, argv: Sequence[str]) -> bool:
     return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
-def _fail(app: AppContext, message: str, exit_code: int, hint: str | None = None) -> NoReturn:
+def _fail(
+    app: AppContext, argv: Sequence[str], message: str, exit_code: int, hint: str | None = None
+) -> int:
     """One human sentence on stderr and, with --json, one JSON error object on stdout."""
     from ntrader.cli.output import print_error, print_json_error
 
-    if _json_requested(app, sys.argv[1:]):
+    if _json_requested(app, argv):
         print_json_error(message, exit_code, hint)
     print_error(message, hint)
-    sys.exit(exit_code)
+    return exit_code
 
 
 def _usage_hint(exc: click.ClickException) -> str | None:
@@ -98,41 +101,48 @@ def _usage_message(exc: click.ClickException) -> str:
     return exc.format_message()
 
 
-def main() -> None:
+def execute(argv: Sequence[str], app: AppContext, prog_name: str | None = None) -> int:
+    """Run one ntrader command line in this process and return its exit code; errors are
+    printed, never raised (``interactive`` runs every line it is given through here)."""
     from ntrader.core.errors import NtraderError
 
-    app = AppContext()
     try:
-        result = cli.main(obj=app, standalone_mode=False)
+        result = cli.main(list(argv), prog_name, obj=app, standalone_mode=False)
     except click.exceptions.Abort as exc:
         # click turns Ctrl-C (KeyboardInterrupt) and end of input (EOFError) into Abort.
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
-        _fail(app, "Interrupted." if interrupted else "Aborted.", 130)
+        return _fail(app, argv, "Interrupted." if interrupted else "Aborted.", 130)
     except KeyboardInterrupt:
-        _fail(app, "Interrupted.", 130)
+        return _fail(app, argv, "Interrupted.", 130)
     except click.ClickException as exc:
-        if _json_requested(app, sys.argv[1:]):
+        if _json_requested(app, argv):
             from ntrader.cli.output import print_json_error
 
             print_json_error(_usage_message(exc), exc.exit_code, _usage_hint(exc))
         exc.show()  # click's own usage text and message, on stderr
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except NtraderError as exc:
         if app.debug:
             traceback.print_exc()
-        _fail(app, exc.message, exc.exit_code, exc.hint)
+        return _fail(app, argv, exc.message, exc.exit_code, exc.hint)
     except Exception as exc:
         if app.debug:
             traceback.print_exc()
         from ntrader.cli.output import describe_exception
 
         # A short description only: SQLAlchemy errors embed SQL, parameters and URLs.
-        _fail(
+        return _fail(
             app,
+            argv,
             f"Unexpected error: {describe_exception(exc)}",
             1,
             "Re-run with --debug to see the traceback, and please report it.",
         )
     # standalone_mode=False returns the code of click's Exit (e.g. ctx.exit(3)) instead of exiting.
-    if isinstance(result, int) and not isinstance(result, bool) and result:
-        sys.exit(result)
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    return 0
+
+
+def main() -> NoReturn:
+    sys.exit(execute(sys.argv[1:], AppContext()))
