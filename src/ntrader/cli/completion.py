@@ -18,7 +18,7 @@ from ntrader.cli.repl_session import (
     SHOWABLE,
     Session,
 )
-from ntrader.core.errors import NtraderError, UserInputError
+from ntrader.core.errors import NotFoundError, NtraderError, UserInputError
 from ntrader.models.enums import Allocation, FillAt, SizingMode, Timeframe
 
 _OPTION_VALUES: dict[str, tuple[str, ...]] = {
@@ -62,14 +62,22 @@ class Catalog:
     def parameter_names(self, strategy: str | None) -> list[str]:
         """The parameters of ``strategy`` (a type, or a stored strategy's type)."""
         from ntrader.core import strategy_registry
-        from ntrader.services.strategy_service import StrategyService
 
         if strategy is None:
             return []
         try:
             kind = strategy_registry.resolve(strategy)
         except UserInputError:
-            record = StrategyService(self._db()).get(strategy)
+            from ntrader.services.strategy_service import StrategyService
+
+            try:
+                record = StrategyService(self._db()).get(strategy)
+            except NotFoundError:
+                raise UserInputError(
+                    f"Unknown strategy {strategy!r}: neither a strategy type nor a stored "
+                    "strategy.",
+                    hint="`strategy types` lists the types, `strategy list` the stored ones.",
+                ) from None
             kind = strategy_registry.resolve(record.strategy_type)
         return [spec.name for spec in kind.parameter_specs()]
 

@@ -96,6 +96,7 @@ def run_session(
     prompt: PromptSession[str] = PromptSession(
         history=FileHistory(str(path)),
         completer=SessionCompleter(catalog, lambda: state.session),
+        complete_while_typing=False,  # Tab completes, as in a shell; typing never waits on it
         input=prompt_input,
         output=prompt_output,
     )
@@ -206,9 +207,12 @@ def _print_trades(trades: Sequence[TradeRecord]) -> None:
     if not trades:
         print_warning("The backtest made no trades.")
         return
-    table = Table(title=f"Trades ({len(trades)})", box=box.SIMPLE_HEAD)
-    for name in ("instrument", "side", "quantity", "entry", "exit", "P&L", "return"):
-        table.add_column(name, justify="left" if name in ("instrument", "side") else "right")
+    table = Table(title=f"Trades ({len(trades)})", box=box.SIMPLE_HEAD, padding=(0, 1))
+    widest = max(len(trade.instrument_id) for trade in trades)
+    table.add_column("instrument", no_wrap=True, min_width=widest)
+    table.add_column("side", no_wrap=True)
+    for name in ("quantity", "entry", "exit", "P&L", "return"):
+        table.add_column(name, justify="right")
     for trade in trades[-_SHOWN_TRADES:]:
         table.add_row(
             trade.instrument_id,
