@@ -268,3 +268,17 @@ def test_bars_added_directly_are_a_new_version_too(
         assert repos.bars.add(stored, Timeframe.DAILY, moved) == 1
     assert len(_load(database, cache, EVERYTHING)) == 11
     assert (cache.stats.misses, cache.stats.hits) == (2, 0)
+
+
+def test_an_entry_that_is_not_ours_is_a_miss_and_is_replaced(
+    database: Database, redis_key_prefix: str, tmp_path: Path
+) -> None:
+    _import(database, tmp_path / "msft.csv", _days(1, range(2, 12)))
+    prefix = f"{redis_key_prefix}{uuid.uuid4().hex[:8]}:"
+    cache = BarCache.connect(REDIS_URL, key_prefix=prefix, ttl_seconds=60, max_bytes=2**20)
+    _load(database, cache, EVERYTHING)
+    [key] = cache._client.scan_iter(match=f"{prefix}*")
+    cache._client.set(key, b"\xff not an Arrow stream")
+    _assert_same(_load(database, cache, EVERYTHING), _uncached(database, EVERYTHING))
+    _assert_same(_load(database, cache, EVERYTHING), _uncached(database, EVERYTHING))
+    assert (cache.stats.misses, cache.stats.hits) == (2, 1)
