@@ -581,7 +581,13 @@ def _run(
 
 def _cli_backtest(url: str, config: BacktestConfig) -> float:
     env = {**os.environ, "NTRADER_DATABASE_URL": url}
-    args = [
+    seconds, stdout = _run(_cli_backtest_args(config), env)
+    json.loads(stdout)  # the command printed one JSON object
+    return seconds
+
+
+def _cli_backtest_args(config: BacktestConfig) -> list[str]:
+    return [
         str(_ntrader_script()),
         "backtest",
         "run",
@@ -599,9 +605,73 @@ def _cli_backtest(url: str, config: BacktestConfig) -> float:
         config.benchmark,
         "--json",
     ]
-    seconds, stdout = _run(args, env)
-    json.loads(stdout)  # the command printed one JSON object
-    return seconds
+
+
+# --- peak memory ---------------------------------------------------------------------------------
+
+_IMPORT_FLOOR = "import nautilus_trader.backtest.engine, ntrader.services.backtest_service"
+
+
+def _peak_rss_mib(args: Sequence[str], env: dict[str, str]) -> float:
+    """The peak resident memory of one subprocess (its own ``ru_maxrss``, not its parent's)."""
+    process = subprocess.Popen(
+        list(args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if process.stderr:
+        process.stderr.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {process.returncode}: {stderr[-2000:]}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def bench_memory(ctx: BenchContext) -> list[Row]:
+    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
+    minute_bars = random_walk_bars(rth_minutes(days), seed=3)
+    daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
+    title = f"peak memory, backtest run on {_count(len(minute_bars))} 1-min bars"
+    config = BacktestConfig(
+        strategy_type="sma_crossover",
+        instruments=(SYMBOL,),
+        timeframe=Timeframe.MINUTE_1,
+        start=date(BACKTEST_YEAR, 1, 1),
+        end=date(BACKTEST_YEAR, 12, 31),
+        benchmark=SYMBOL,
+    )
+    runs = min(ctx.repeat, 3)  # a peak barely varies; each sample is a whole backtest
+    floor = median(
+        [
+            _peak_rss_mib([sys.executable, "-c", _IMPORT_FLOOR], dict(os.environ))
+            for _ in range(runs)
+        ]
+    )
+    result: list[Row] = []
+    for backend in ctx.backends:
+        with fresh_database(backend, "memory") as database:
+            _store(database, Timeframe.MINUTE_1, minute_bars)
+            _store(database, Timeframe.DAILY, daily_bars)
+            backend.settle(database.url)
+            env = {**os.environ, "NTRADER_DATABASE_URL": database.url}
+            ctx.log(f"  {runs} CLI backtests on {backend.name}, peak memory of each")
+            peaks = [_peak_rss_mib(_cli_backtest_args(config), env) for _ in range(runs)]
+        peak = median(peaks)
+        result.append(
+            Row(
+                benchmark=title,
+                backend=backend.name,
+                median=f"{peak:.0f} MiB",
+                value=f"{peak - floor:+.0f} MiB over the floor",
+                target="info",
+                verdict="info",
+                floor=f"{floor:.0f} MiB",
+                notes="whole `ntrader backtest run --json` process (ru_maxrss); floor: "
+                "importing nautilus' engine and the backtest service, nothing run",
+                metrics={"peak_mib": peaks, "import_floor_mib": floor},
+            )
+        )
+    return result + _skipped_rows(ctx, title)
 
 
 # --- 4. start-up ---------------------------------------------------------------------------------
@@ -722,4 +792,5 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "backtest": bench_backtest,
     "strategy": bench_strategy,
     "startup": bench_startup,
+    "memory": bench_memory,
 }
