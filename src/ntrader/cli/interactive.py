@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 PROMPT = "ntrader> "
 _SHOWN_TRADES = 50
-# Commands that run a backtest: the session shows and reports the run they made.
-_RUNS_A_BACKTEST = {("backtest", "run"), ("backtest", "run-config"), ("backtest", "rerun")}
 
 
 def history_file() -> Path:
@@ -168,17 +166,16 @@ class _State:
                     raise UserInputError("This is the interactive session already.")
                 self._run(argv)
 
-    def _run(self, argv: Sequence[str]) -> int:
-        """One ntrader command line, as in the shell but in this process."""
+    def _run(self, argv: Sequence[str]) -> None:
+        """One ntrader command line, as in the shell but in this process (it prints its own
+        errors; its exit code means nothing to a session that goes on)."""
         from ntrader.cli.main import execute
 
         command_app = AppContext(database_url=self._app.database_url, debug=self._app.debug)
-        code = execute(argv, command_app, prog_name="ntrader")
+        execute(argv, command_app, prog_name="ntrader")
         self._catalog.forget()  # the command may have imported bars or stored a strategy
-        words = tuple(word for word in argv if not word.startswith("-"))
-        if command_app.last_run_id is not None and words[:2] in _RUNS_A_BACKTEST:
+        if command_app.last_run_id is not None:  # it ran a backtest: show and report that one
             self.session = replace(self.session, last_run_id=command_app.last_run_id)
-        return code
 
     def _show_trades(self, run_id: str) -> None:
         from ntrader.services.reports.service import ReportService
