@@ -9,7 +9,10 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.e2e.conftest import NTRADER, RunCli, import_bars
+from ntrader.db.database import Database
+from ntrader.models.enums import Timeframe
+from ntrader.services.data_service import DataService, ImportRequest
+from tests.e2e.conftest import NTRADER
 from tests.e2e.signals import minute_csv, run_statuses
 
 
@@ -23,12 +26,16 @@ def _type_with_tab(child: pexpect.spawn, before: str, after: str) -> None:
 
 @pytest.mark.slow
 def test_a_pty_session_completes_survives_ctrl_c_and_leaves_on_ctrl_d(
-    run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+    cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'ntrader.db'}"
     csv = tmp_path / "minutes.csv"
     minute_csv(csv)
-    import_bars(run_cli, csv, "TEST", "--timeframe", "1MIN", database_url=url)
+    database = Database(url)  # in process: a CLI import would cost one more interpreter
+    DataService(database).import_csv(
+        ImportRequest(file=csv, instrument="TEST", timeframe=Timeframe.MINUTE_1)
+    )
+    database.dispose()
     env = {
         **cli_env,
         "NTRADER_DATABASE_URL": url,
