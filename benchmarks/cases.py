@@ -243,9 +243,8 @@ def _bench_cache() -> Iterator[BarCache]:
         yield cache
     finally:
         if cache.enabled:
-            for key in cache._client.scan_iter(match=f"{prefix}*"):
-                cache._client.delete(key)
-        cache._client.close()
+            cache.clear()
+        cache.close()
 
 
 def _load_samples(

@@ -44,10 +44,18 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def redis_client(redis_key_prefix: str) -> Iterator[redis.Redis]:
+    """Our own look at the Redis the cache uses."""
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def cache(redis_key_prefix: str) -> Iterator[BarCache]:
     made = BarCache.connect(REDIS_URL, key_prefix=redis_key_prefix, ttl_seconds=60, max_bytes=2**20)
     yield made
-    made._client.close()
+    made.close()
 
 
 def _import(database: Database, path: Path, rows: str, *, replace: bool = False) -> None:
@@ -119,7 +127,7 @@ def test_an_import_invalidates_exactly_the_ranges_it_changed(
 
 
 def test_a_load_over_the_size_bound_is_not_kept(
-    database: Database, redis_key_prefix: str, tmp_path: Path
+    database: Database, redis_key_prefix: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     _import(database, tmp_path / "msft.csv", _days(1, range(2, 12)))
     small = BarCache.connect(
@@ -128,18 +136,20 @@ def test_a_load_over_the_size_bound_is_not_kept(
     for _ in range(2):
         _assert_same(_load(database, small, EVERYTHING), _uncached(database, EVERYTHING))
     assert (small.stats.misses, small.stats.hits, small.stats.too_large) == (2, 0, 2)
-    assert list(small._client.scan_iter(match=f"{redis_key_prefix}small:*")) == []
+    assert list(redis_client.scan_iter(match=f"{redis_key_prefix}small:*")) == []
 
 
-def test_entries_expire_with_the_ttl(
-    database: Database, redis_key_prefix: str, tmp_path: Path
+def test_entries_expire_with_the_ttl_and_clear_deletes_them(
+    database: Database, redis_key_prefix: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     _import(database, tmp_path / "msft.csv", _days(1, range(2, 12)))
     prefix = f"{redis_key_prefix}{uuid.uuid4().hex[:8]}:"
     cache = BarCache.connect(REDIS_URL, key_prefix=prefix, ttl_seconds=30, max_bytes=2**20)
     _load(database, cache, EVERYTHING)
-    [key] = cache._client.scan_iter(match=f"{prefix}*")
-    assert 0 < cache._client.ttl(key) <= 30
+    [key] = redis_client.scan_iter(match=f"{prefix}*")
+    assert 0 < redis_client.ttl(key) <= 30
+    assert cache.clear() == 1
+    assert list(redis_client.scan_iter(match=f"{prefix}*")) == []
 
 
 def _closed_port() -> int:
@@ -272,14 +282,14 @@ def test_bars_added_directly_are_a_new_version_too(
 
 
 def test_an_entry_that_is_not_ours_is_a_miss_and_is_replaced(
-    database: Database, redis_key_prefix: str, tmp_path: Path
+    database: Database, redis_key_prefix: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     _import(database, tmp_path / "msft.csv", _days(1, range(2, 12)))
     prefix = f"{redis_key_prefix}{uuid.uuid4().hex[:8]}:"
     cache = BarCache.connect(REDIS_URL, key_prefix=prefix, ttl_seconds=60, max_bytes=2**20)
     _load(database, cache, EVERYTHING)
-    [key] = cache._client.scan_iter(match=f"{prefix}*")
-    cache._client.set(key, b"\xff not an Arrow stream")
+    [key] = redis_client.scan_iter(match=f"{prefix}*")
+    redis_client.set(key, b"\xff not an Arrow stream")
     _assert_same(_load(database, cache, EVERYTHING), _uncached(database, EVERYTHING))
     _assert_same(_load(database, cache, EVERYTHING), _uncached(database, EVERYTHING))
     assert (cache.stats.misses, cache.stats.hits) == (2, 1)

@@ -104,6 +104,16 @@ class BarCache:
             self._call("set", key, payload, ex=self._ttl_seconds)
         return bars
 
+    def clear(self) -> int:
+        """Delete every entry under this cache's key prefix; returns how many were deleted."""
+        deleted = 0
+        for key in self._client.scan_iter(match=f"{self._key_prefix}*", count=1000):
+            deleted += int(self._client.delete(key))
+        return deleted
+
+    def close(self) -> None:
+        self._client.close()
+
     def _call(self, command: str, *args: Any, **kwargs: Any) -> Any:
         """One Redis command; on failure the cache turns off (one warning) and None is returned."""
         import redis
