@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import cache
@@ -53,6 +55,7 @@ from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.services.backtest_service import BacktestOutcome, BacktestService
+from ntrader.services.bar_cache import BarCache
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.reports.service import ReportService
 
@@ -60,6 +63,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SYMBOL = "BENCH"
 IMPORT_TARGET_ROWS_PER_S = 200_000
 LOAD_TARGET_RATIO = 2.0
+CACHED_LOAD_TARGET_RATIO = 1.2
+BENCH_REDIS_URL = os.environ.get("NTRADER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKTEST_TARGET_RATIO = 1.25
 STARTUP_TARGET_S = 0.5
 UV_RUN_TARGET_S = 0.3  # SPEC §10: `uv run ntrader --help` as a user types it
@@ -165,12 +170,15 @@ def bench_load(ctx: BenchContext) -> list[Row]:
     title = f"Load {_count(count)} stored 1-min bars → Bars"
     bars = random_walk_bars(consecutive_minutes("2022-01-03", count), seed=2)
     result: list[Row] = []
+    redis_down = _redis_unavailable()
     for backend in ctx.backends:
-        with fresh_database(backend, "load") as database:
+        with fresh_database(backend, "load") as database, _bench_cache() as cache:
             ctx.log(f"storing {count:,} bars in {backend.name}")
             stored = _store(database, Timeframe.MINUTE_1, bars)
             backend.settle(database.url)
-            samples = _load_samples(ctx.repeat, database, stored, bars)
+            samples = _load_samples(
+                ctx.repeat, database, stored, bars, None if redis_down else cache
+            )
         ctx.log(f"  load {backend.name}: {_brief(samples)}")
         result.append(
             _ratio_row(
@@ -182,11 +190,70 @@ def bench_load(ctx: BenchContext) -> list[Row]:
                 floor_name="same arrays in memory",
             )
         )
+        if redis_down:
+            result.append(
+                Row(
+                    title,
+                    f"{backend.name} + redis warm",
+                    "-",
+                    "-",
+                    "-",
+                    "skipped",
+                    notes=redis_down,
+                )
+            )
+            continue
+        if cache.stats.misses != 1 or cache.stats.hits != ctx.repeat:
+            raise RuntimeError(f"the warm Redis loads were not all hits: {cache.stats}")
+        result.append(
+            _ratio_row(
+                title,
+                f"{backend.name} + redis warm",
+                samples["cached"],
+                samples["floor"],
+                CACHED_LOAD_TARGET_RATIO,
+                floor_name="same arrays in memory",
+                notes="Redis bar cache warm; the range's version still read from the store",
+            )
+        )
     return result + _skipped_rows(ctx, title)
 
 
+def _redis_unavailable() -> str | None:
+    """None when the benchmark's Redis answers, else why not."""
+    import redis
+
+    client = redis.Redis.from_url(BENCH_REDIS_URL, socket_connect_timeout=1.0)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"Redis unavailable at {BENCH_REDIS_URL} ({type(exc).__name__})"
+    finally:
+        client.close()
+    return None
+
+
+@contextmanager
+def _bench_cache() -> Iterator[BarCache]:
+    """A bar cache under a key prefix of its own, whose keys are deleted afterwards."""
+    prefix = f"ntrader-bench-{secrets.token_hex(4)}:"
+    cache = BarCache.connect(
+        BENCH_REDIS_URL, key_prefix=prefix, ttl_seconds=3600, max_bytes=512 * 2**20
+    )
+    try:
+        yield cache
+    finally:
+        if cache.enabled:
+            cache.clear()
+        cache.close()
+
+
 def _load_samples(
-    repeat: int, database: Database, stored: StoredInstrument, bars: BarArrays
+    repeat: int,
+    database: Database,
+    stored: StoredInstrument,
+    bars: BarArrays,
+    cache: BarCache | None,
 ) -> dict[str, list[float]]:
     timeframe = Timeframe.MINUTE_1
     start_ns, end_ns = int(bars.ts[0]), int(bars.ts[-1]) + 1
@@ -203,6 +270,14 @@ def _load_samples(
         "measured": lambda: _timed_count(from_store, len(bars)),
         "floor": lambda: _timed_count(from_memory, len(bars)),
     }
+    if cache is not None:
+
+        def from_cache() -> int:
+            with database.transaction() as repos:
+                data = cache.load(repos.bars, stored, timeframe, start_ns, end_ns)
+            return len(to_nautilus_bars(stored.spec, timeframe, data))
+
+        actions["cached"] = lambda: _timed_count(from_cache, len(bars))
     for action in actions.values():  # warm-up: query plans, page cache, allocator
         action()
     return interleave(repeat, actions)
@@ -502,7 +577,13 @@ def _run(
 
 def _cli_backtest(url: str, config: BacktestConfig) -> float:
     env = {**os.environ, "NTRADER_DATABASE_URL": url}
-    args = [
+    seconds, stdout = _run(_cli_backtest_args(config), env)
+    json.loads(stdout)  # the command printed one JSON object
+    return seconds
+
+
+def _cli_backtest_args(config: BacktestConfig) -> list[str]:
+    return [
         str(_ntrader_script()),
         "backtest",
         "run",
@@ -520,9 +601,73 @@ def _cli_backtest(url: str, config: BacktestConfig) -> float:
         config.benchmark,
         "--json",
     ]
-    seconds, stdout = _run(args, env)
-    json.loads(stdout)  # the command printed one JSON object
-    return seconds
+
+
+# --- peak memory ---------------------------------------------------------------------------------
+
+_IMPORT_FLOOR = "import nautilus_trader.backtest.engine, ntrader.services.backtest_service"
+
+
+def _peak_rss_mib(args: Sequence[str], env: dict[str, str]) -> float:
+    """The peak resident memory of one subprocess (its own ``ru_maxrss``, not its parent's)."""
+    process = subprocess.Popen(
+        list(args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if process.stderr:
+        process.stderr.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {process.returncode}: {stderr[-2000:]}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def bench_memory(ctx: BenchContext) -> list[Row]:
+    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
+    minute_bars = random_walk_bars(rth_minutes(days), seed=3)
+    daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
+    title = f"peak memory, backtest run on {_count(len(minute_bars))} 1-min bars"
+    config = BacktestConfig(
+        strategy_type="sma_crossover",
+        instruments=(SYMBOL,),
+        timeframe=Timeframe.MINUTE_1,
+        start=date(BACKTEST_YEAR, 1, 1),
+        end=date(BACKTEST_YEAR, 12, 31),
+        benchmark=SYMBOL,
+    )
+    runs = min(ctx.repeat, 3)  # a peak barely varies; each sample is a whole backtest
+    floor = median(
+        [
+            _peak_rss_mib([sys.executable, "-c", _IMPORT_FLOOR], dict(os.environ))
+            for _ in range(runs)
+        ]
+    )
+    result: list[Row] = []
+    for backend in ctx.backends:
+        with fresh_database(backend, "memory") as database:
+            _store(database, Timeframe.MINUTE_1, minute_bars)
+            _store(database, Timeframe.DAILY, daily_bars)
+            backend.settle(database.url)
+            env = {**os.environ, "NTRADER_DATABASE_URL": database.url}
+            ctx.log(f"  {runs} CLI backtests on {backend.name}, peak memory of each")
+            peaks = [_peak_rss_mib(_cli_backtest_args(config), env) for _ in range(runs)]
+        peak = median(peaks)
+        result.append(
+            Row(
+                benchmark=title,
+                backend=backend.name,
+                median=f"{peak:.0f} MiB",
+                value=f"{peak - floor:+.0f} MiB over the floor",
+                target="info",
+                verdict="info",
+                floor=f"{floor:.0f} MiB",
+                notes="whole `ntrader backtest run --json` process (ru_maxrss); floor: "
+                "importing nautilus' engine and the backtest service, nothing run",
+                metrics={"peak_mib": peaks, "import_floor_mib": floor},
+            )
+        )
+    return result + _skipped_rows(ctx, title)
 
 
 # --- 4. start-up ---------------------------------------------------------------------------------
@@ -644,4 +789,5 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "strategy": bench_strategy,
     "startup": bench_startup,
     "ib": bench_ib,
+    "memory": bench_memory,
 }

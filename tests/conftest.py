@@ -99,3 +99,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def sample_dir() -> Path:
     return SAMPLE_DIR
+
+
+REDIS_URL = os.environ.get("NTRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_key_prefix() -> Iterator[str]:
+    """A key prefix of this test session (per xdist worker) on the real Redis; its keys are
+    deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1.0)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        _unavailable(f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}")
+    prefix = f"ntrader-test-{uuid.uuid4().hex[:12]}:"
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+        client.close()

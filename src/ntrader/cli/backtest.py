@@ -105,6 +105,7 @@ def _run_and_render(config: BacktestConfig, output: OutputSection | None = None)
         outcome = BacktestService(ctx.database).run(
             config, progress.stage, on_progress=progress.bars
         )
+        ctx.last_run_id = outcome.run.id
         written = []
         # From here on the run is stored: a failure must say so and name it.
         try:
@@ -225,6 +226,7 @@ def rerun(run_id: str) -> None:
     ctx = app_context()
     with run_progress(enabled=not ctx.json_output) as progress:
         comparison = BacktestService(ctx.database).rerun(run_id, progress.stage, progress.bars)
+    ctx.last_run_id = comparison.outcome.run.id
     render_rerun(comparison, json_output=ctx.json_output)
 
 
@@ -245,6 +247,7 @@ def resume(run_id: str) -> None:
     ctx = app_context()
     with run_progress(enabled=not ctx.json_output) as progress:
         outcome = BacktestService(ctx.database).resume(run_id, progress.stage, progress.bars)
+    ctx.last_run_id = outcome.run.id
     render_backtest_outcome(outcome, json_output=ctx.json_output)
 
 

@@ -30,6 +30,8 @@ class AppContext:
     """The command being run, without the program name: ``backtest run``."""
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     logging_ready: bool = False
+    last_run_id: str | None = None
+    """The backtest this invocation ran (``interactive`` shows and reports it next)."""
     _database: Database | None = field(default=None, repr=False)
 
     def flag_overrides(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ _COMMANDS = {
     "health-check": "ntrader.cli.health:health_check",
     "config": "ntrader.cli.config:config",
     "serve": "ntrader.cli.serve:serve",
+    "interactive": "ntrader.cli.interactive:interactive",
 }
 
 
@@ -74,14 +75,16 @@ def _json_requested(app: AppContext, argv: Sequence[str]) -> bool:
     return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
-def _fail(app: AppContext, message: str, exit_code: int, hint: str | None = None) -> NoReturn:
+def _fail(
+    app: AppContext, argv: Sequence[str], message: str, exit_code: int, hint: str | None = None
+) -> int:
     """One human sentence on stderr and, with --json, one JSON error object on stdout."""
     from ntrader.cli.output import print_error, print_json_error
 
-    if _json_requested(app, sys.argv[1:]):
+    if _json_requested(app, argv):
         print_json_error(message, exit_code, hint)
     print_error(message, hint)
-    sys.exit(exit_code)
+    return exit_code
 
 
 def _usage_hint(exc: click.ClickException) -> str | None:
@@ -113,44 +116,47 @@ def cli_hint(hint: str | None) -> str | None:
     return hint
 
 
-def main() -> None:
-    app = AppContext()
+def execute(argv: Sequence[str], app: AppContext, prog_name: str | None = None) -> int:
+    """Run one ntrader command line in this process and return its exit code; errors are
+    printed, never raised (``interactive`` runs every line it is given through here)."""
     started = time.perf_counter()
-    exit_code: int | str | None = 0
+    exit_code = 1
     try:
-        _invoke(app)
-    except SystemExit as exc:
-        exit_code = exc.code
-        raise
+        exit_code = _invoke(argv, app, prog_name)
     finally:
         _finish_invocation(app, exit_code, time.perf_counter() - started)
+    return exit_code
 
 
-def _invoke(app: AppContext) -> None:
+def main() -> NoReturn:
+    sys.exit(execute(sys.argv[1:], AppContext()))
+
+
+def _invoke(argv: Sequence[str], app: AppContext, prog_name: str | None) -> int:
     from ntrader.core.errors import NtraderError
 
     try:
-        result = cli.main(obj=app, standalone_mode=False)
+        result = cli.main(list(argv), prog_name, obj=app, standalone_mode=False)
     except click.exceptions.Abort as exc:
         # click turns Ctrl-C (KeyboardInterrupt) and end of input (EOFError) into Abort.
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
         _record_error("Interrupted" if interrupted else "Aborted")
-        _fail(app, "Interrupted." if interrupted else "Aborted.", 130)
+        return _fail(app, argv, "Interrupted." if interrupted else "Aborted.", 130)
     except KeyboardInterrupt:
         _record_error("Interrupted")
-        _fail(app, "Interrupted.", 130)
+        return _fail(app, argv, "Interrupted.", 130)
     except click.ClickException as exc:
-        if _json_requested(app, sys.argv[1:]):
+        if _json_requested(app, argv):
             from ntrader.cli.output import print_json_error
 
             print_json_error(_usage_message(exc), exc.exit_code, _usage_hint(exc))
         exc.show()  # click's own usage text and message, on stderr
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except NtraderError as exc:
         _record_error(type(exc).__name__)
         if app.debug:
             traceback.print_exc()
-        _fail(app, exc.message, exc.exit_code, cli_hint(exc.hint))
+        return _fail(app, argv, exc.message, exc.exit_code, cli_hint(exc.hint))
     except Exception as exc:
         _record_error(type(exc).__name__)
         _log_crash(app, exc)
@@ -159,15 +165,17 @@ def _invoke(app: AppContext) -> None:
         from ntrader.cli.output import describe_exception
 
         # A short description only: SQLAlchemy errors embed SQL, parameters and URLs.
-        _fail(
+        return _fail(
             app,
+            argv,
             f"Unexpected error: {describe_exception(exc)}",
             1,
             "Re-run with --debug to see the traceback, and please report it.",
         )
     # standalone_mode=False returns the code of click's Exit (e.g. ctx.exit(3)) instead of exiting.
-    if isinstance(result, int) and not isinstance(result, bool) and result:
-        sys.exit(result)
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    return 0
 
 
 def _record_error(error_type: str) -> None:
@@ -184,9 +192,8 @@ def _log_crash(app: AppContext, exc: Exception) -> None:
     get_logger(__name__).error("command.crashed", error_type=type(exc).__name__, exc_info=app.debug)
 
 
-def _finish_invocation(app: AppContext, exit_code: int | str | None, seconds: float) -> None:
+def _finish_invocation(app: AppContext, code: int, seconds: float) -> None:
     """Log how the command ended and export its metrics (when it recorded any)."""
-    code = exit_code if isinstance(exit_code, int) else (0 if exit_code is None else 1)
     if app.logging_ready:  # a command ran (not `--help` nor a usage error)
         from ntrader.utils.logging import get_logger
 

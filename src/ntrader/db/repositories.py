@@ -173,10 +173,24 @@ class BarRepository:
         return bar_bulk.update_bars(self._connection, instrument.pk, timeframe.value, data)
 
     def add(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
-        """Store the bars not stored yet, keeping stored ones as they are. Returns rows added."""
+        """Store the bars not stored yet, keeping stored ones as they are, as one revision of
+        the series (so cached loads of the range are not served). Returns rows added."""
         self.lock(instrument, timeframe)
         diff = self.compare(instrument, timeframe, data)
-        return self.insert(instrument, timeframe, bar_bulk.select_bars(data, diff.new))
+        new = bar_bulk.select_bars(data, diff.new)
+        added = self.insert(instrument, timeframe, new)
+        if added:
+            self.record_revision(
+                instrument,
+                timeframe,
+                import_id=str(uuid.uuid4()),
+                rows_added=added,
+                rows_replaced=0,
+                first_ts=int(new.ts[0]),
+                last_ts=int(new.ts[-1]),
+                source=None,
+            )
+        return added
 
     def record_revision(
         self,
@@ -227,6 +241,28 @@ class BarRepository:
                 )
             ).scalar_one()
         )
+
+    def range_version(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> str | None:
+        """The id of the last import that changed bars with ``start_ns <= ts < end_ns``.
+
+        Every import that changes a series records the times it touched, so this id changes
+        exactly when the bars in the range do, and no other database ever holds it (an
+        import id is a fresh UUID). None when no recorded import touched the range: no
+        bars there, or only bars stored before revisions were recorded.
+        """
+        return self._connection.execute(
+            select(bar_revisions.c.import_id)
+            .where(
+                bar_revisions.c.instrument_id == instrument.pk,
+                bar_revisions.c.timeframe == timeframe.value,
+                bar_revisions.c.first_ts < end_ns,
+                bar_revisions.c.last_ts >= start_ns,
+            )
+            .order_by(bar_revisions.c.revision.desc())
+            .limit(1)
+        ).scalar_one_or_none()
 
     def revision_of_import(self, import_id: str) -> BarRevision | None:
         """The revision an import stored, or None if it stored none (committed nothing)."""

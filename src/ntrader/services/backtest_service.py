@@ -30,6 +30,7 @@ from ntrader.models.enums import RunStatus, StrategyStatus, Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.strategy import StrategyRecord
 from ntrader.services import telemetry
+from ntrader.services.bar_cache import load_bars
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory, is_stale
 from ntrader.services.simulation import SimulationResult, simulate
@@ -215,7 +216,7 @@ def _stored_daily(
         if len(candidates) != 1:
             return None
         stored = candidates[0]
-    bars = repos.bars.load(stored, Timeframe.DAILY, config.start_ns, config.end_ns)
+    bars = load_bars(repos.bars, stored, Timeframe.DAILY, config.start_ns, config.end_ns)
     if bars.is_empty:
         return None
     spec = stored.spec.model_copy(update={"venue": venue})
@@ -480,7 +481,7 @@ class BacktestService:
     def _load(
         self, repos: Repositories, stored: StoredInstrument, config: BacktestConfig
     ) -> InstrumentBars:
-        bars = repos.bars.load(stored, config.timeframe, config.start_ns, config.end_ns)
+        bars = load_bars(repos.bars, stored, config.timeframe, config.start_ns, config.end_ns)
         if bars.is_empty:
             raise NotFoundError(
                 f"No {config.timeframe.value} bars of {stored.spec.instrument_id} between "
@@ -509,7 +510,7 @@ class BacktestService:
         """``item`` with its stored higher-timeframe bars when they cover every period of
         the run; otherwise the runner aggregates them from the run's bars."""
         stored = find_stored(repos.instruments, item.spec.instrument_id)
-        found = repos.bars.load(stored, higher, config.start_ns, config.end_ns)
+        found = load_bars(repos.bars, stored, higher, config.start_ns, config.end_ns)
         if found.is_empty:
             return item
         if not covers(item.spec, item.timeframe, item.bars, higher, found):
@@ -543,7 +544,7 @@ class BacktestService:
         except UserInputError:
             stored = None
         bars = (
-            repos.bars.load(stored, Timeframe.DAILY, config.start_ns, config.end_ns)
+            load_bars(repos.bars, stored, Timeframe.DAILY, config.start_ns, config.end_ns)
             if stored
             else None
         )

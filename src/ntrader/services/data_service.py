@@ -25,6 +25,7 @@ from ntrader.db.repositories import BarRevision, StoredInstrument
 from ntrader.models.bars import PRICE_COLUMNS, BarArrays, BarCoverage, decimal_texts
 from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.services import telemetry
+from ntrader.services.bar_cache import load_bars
 from ntrader.services.instruments import find_stored, split_instrument
 from ntrader.utils.logging import get_logger
 from ntrader.utils.timeutil import NS_PER_DAY, date_to_ns, ns_to_datetime
@@ -326,7 +327,8 @@ class DataService:
         """Write stored bars as a CSV that ``data import`` reads back unchanged."""
         with self._database.transaction() as repos:
             stored = find_stored(repos.instruments, instrument)
-            data = repos.bars.load(
+            data = load_bars(
+                repos.bars,
                 stored,
                 timeframe,
                 date_to_ns(start) if start else np.iinfo(np.int64).min,

@@ -139,6 +139,23 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How long SIGTERM lets running backtests finish."
     )
 
+    # --- Redis bar cache: loads of stored bars kept in Redis, keyed by their data version ---
+    cache_ttl_seconds: int = Field(
+        default=86_400, ge=1, le=30 * 86_400, description="How long a cached bar load is kept."
+    )
+    cache_max_bytes: int = Field(
+        default=128 * 2**20,
+        ge=0,
+        le=512 * 2**20,
+        description="The largest bar load the cache keeps (Redis refuses values over 512 MiB).",
+    )
+    cache_key_prefix: str = Field(
+        default="ntrader:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of every cache key, so several users or tests can share a Redis.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

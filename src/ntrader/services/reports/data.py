@@ -13,6 +13,7 @@ from ntrader.models.backtest import PortfolioSnapshot, RunRecord, TradeRecord
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.models.metrics import Metrics
+from ntrader.services.bar_cache import load_bars
 from ntrader.services.instruments import find_stored
 from ntrader.services.metrics import TRADING_DAYS, compute_metrics, daily_returns
 from ntrader.services.run_lookup import find_run
@@ -193,7 +194,7 @@ def _benchmark(repos: Repositories, run: RunRecord, curve: DailyCurve) -> Benchm
         stored = find_stored(repos.instruments, config.benchmark)
     except UserInputError:
         return None
-    bars = repos.bars.load(stored, Timeframe.DAILY, config.start_ns, config.end_ns)
+    bars = load_bars(repos.bars, stored, Timeframe.DAILY, config.start_ns, config.end_ns)
     if bars.is_empty:
         return None
     bar_days = session_days(bars.ts)
@@ -211,7 +212,7 @@ def _prices(repos: Repositories, run: RunRecord) -> dict[str, BarArrays]:
     prices: dict[str, BarArrays] = {}
     for name in config.instruments:
         stored = find_stored(repos.instruments, name)
-        prices[stored.spec.instrument_id] = repos.bars.load(
-            stored, config.timeframe, config.start_ns, config.end_ns
+        prices[stored.spec.instrument_id] = load_bars(
+            repos.bars, stored, config.timeframe, config.start_ns, config.end_ns
         )
     return prices
