@@ -12,6 +12,11 @@ execution: {commission: {type: fixed, value: 1.0}, slippage_bps: 0, fill_at: nex
 benchmark: SPY
 data: {source: db}
 output: {directory: ./results, save_trades: true, save_portfolio_snapshots: true}
+sweep:                                      # read by `backtest sweep --config` only
+  grid: {fast_period: "5:50:5", slow_period: "20:200:20"}
+  random: {samples: 10, seed: 1, ranges: {entry_threshold: "0:0.02"}}
+  constraints: ["fast_period < slow_period"]
+  objective: sharpe_ratio
 ```
 """
 
@@ -39,6 +44,7 @@ from ntrader.models.execution import (
     SizingMode,
     parse_multiple,
 )
+from ntrader.models.sweep import SweepSpec
 
 
 class _Section(BaseModel):
@@ -146,6 +152,7 @@ class BacktestFile(_Section):
     risk_free_rate: float = Field(default=0.0, ge=-0.5, le=1.0)
     data: DataSection = Field(default_factory=DataSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    sweep: SweepSpec | None = None
 
     @model_validator(mode="after")
     def _take_profit_has_a_stop(self) -> BacktestFile:

@@ -168,13 +168,22 @@ def trading_days(bars_ts: np.ndarray) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Loaded:
-    """What a run reads from the store before it starts."""
+class LoadedInputs:
+    """What a run reads from the store before it starts (a sweep reads it once for all
+    its runs)."""
 
     inputs: list[InstrumentBars]
     conversions: list[InstrumentBars]  # pairs converting a cross to USD (core/fx.py)
     benchmark: InstrumentBars | None
     warnings: list[str]
+
+    def fingerprint(self) -> str:
+        return fingerprint([*self.inputs, *self.conversions])
+
+
+def engine_versions() -> tuple[str, str]:
+    """(ntrader, nautilus_trader) versions, stored with every run."""
+    return __version__, version("nautilus_trader")
 
 
 def _load_conversions(
@@ -325,7 +334,12 @@ class BacktestService:
         outcome = self._execute(run_id, original.config, loaded, on_stage, on_progress)
         return RerunComparison(original=original, outcome=outcome)
 
-    def _load_all(self, repos: Repositories, config: BacktestConfig) -> _Loaded:
+    def load(self, config: BacktestConfig) -> LoadedInputs:
+        """The bars a run of ``config`` (prepared) reads, from one transaction."""
+        with self._database.transaction() as repos:
+            return self._load_all(repos, config)
+
+    def _load_all(self, repos: Repositories, config: BacktestConfig) -> LoadedInputs:
         warnings: list[str] = []
         stored = _distinct_instruments(repos, config.instruments)
         conversions = _load_conversions(repos, [item.spec for item in stored], config)
@@ -342,13 +356,13 @@ class BacktestService:
             check_higher(config.timeframe, higher)
             inputs = [self._with_higher(repos, item, higher, config, warnings) for item in inputs]
         benchmark = self._load_benchmark(repos, config, warnings)
-        return _Loaded(inputs, conversions, benchmark, warnings)
+        return LoadedInputs(inputs, conversions, benchmark, warnings)
 
     def _execute(
         self,
         run_id: str,
         config: BacktestConfig,
-        loaded: _Loaded,
+        loaded: LoadedInputs,
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None = None,
     ) -> BacktestOutcome:
@@ -360,7 +374,7 @@ class BacktestService:
                 run_id,
                 host=socket.gethostname(),
                 pid=os.getpid(),
-                versions=(__version__, version("nautilus_trader")),
+                versions=engine_versions(),
             )
         try:
             stage("Running the engine")
@@ -375,7 +389,7 @@ class BacktestService:
                     metrics=result.metrics,
                     trade_records=result.trades,
                     snapshots=result.snapshots,
-                    data_fingerprint=fingerprint([*inputs, *loaded.conversions]),
+                    data_fingerprint=loaded.fingerprint(),
                 )
         except KeyboardInterrupt as exc:
             terminated = isinstance(exc, _Terminated)
@@ -384,7 +398,7 @@ class BacktestService:
             raise RunInterruptedError(run_id, terminated=terminated) from exc
         except BaseException as exc:
             # SystemExit included: a strategy calling sys.exit() must not leave the run RUNNING.
-            self._finish(run_id, RunStatus.FAILED, _failure_text(exc), exc)
+            self._finish(run_id, RunStatus.FAILED, failure_text(exc), exc)
             raise _failed(run_id, exc) from exc
         try:
             with self._database.transaction() as repos:
@@ -504,7 +518,7 @@ def _distinct_instruments(repos: Repositories, names: tuple[str, ...]) -> list[S
     return stored
 
 
-def _failure_text(exc: BaseException) -> str:
+def failure_text(exc: BaseException) -> str:
     """What a FAILED run's record says about why."""
     if isinstance(exc, StrategyError):
         where = f" at {exc.location}" if exc.location else ""
