@@ -100,10 +100,12 @@ def test_pbo_equals_the_step_by_step_computation(seed: int, trials: int, partiti
 
 
 def test_pbo_of_noise_is_near_a_half_and_of_real_skill_near_zero() -> None:
-    # One matrix's PBO varies widely (its combinations share the data): average 20 of them.
+    # One matrix's PBO varies widely (its combinations share the data): average 40 of them.
     found = [
-        probability_of_overfitting(np.random.default_rng(seed).normal(0, 0.01, size=(800, 20)))
-        for seed in range(20)
+        probability_of_overfitting(
+            np.random.default_rng(seed).normal(0, 0.01, size=(400, 20)), partitions=8
+        )
+        for seed in range(40)
     ]
     assert 0.4 < np.mean([pbo[0] for pbo in found if pbo is not None]) < 0.6
     noise = np.random.default_rng(11).normal(0, 0.01, size=(1600, 40))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ntrader.core.calendars import annualisation_for
+from ntrader.core.calendars import Annualisation, annualisation_for
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.core.runner import (
     EngineSettings,
@@ -154,6 +154,11 @@ def _exposure_shares(path: PortfolioPath, exposure: np.ndarray) -> dict[str, flo
     }
 
 
+def annualised(config: BacktestConfig, inputs: Sequence[InstrumentBars]) -> Annualisation:
+    """The calendar a run of ``config`` on ``inputs`` is annualised on."""
+    return annualisation_for((item.spec.asset_class for item in inputs), config.start, config.end)
+
+
 def simulate(
     config: BacktestConfig,
     strategy_type: StrategyType,
@@ -161,8 +166,11 @@ def simulate(
     benchmark: InstrumentBars | None = None,
     on_progress: ProgressCallback | None = None,
     conversions: Sequence[InstrumentBars] = (),
+    annualisation: Annualisation | None = None,
 ) -> SimulationResult:
-    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py)."""
+    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py).
+    ``annualisation``: the run's calendar, when the caller already has it (``annualised``);
+    a sweep's workers get it from the parent instead of each building the NYSE calendar."""
     settings = EngineSettings(
         initial_capital=config.initial_capital,
         commission=config.commission,
@@ -189,9 +197,7 @@ def simulate(
     if benchmark is not None:
         bench_close = close_times_ns(benchmark.spec, benchmark.timeframe, benchmark.bars.ts)
         bench_prices = benchmark_on_days(daily, bench_close, benchmark)
-    annualisation = annualisation_for(
-        (item.spec.asset_class for item in inputs), config.start, config.end
-    )
+    annualisation = annualisation or annualised(config, inputs)
     metrics = compute_metrics(
         daily.equity,
         output.trades,

@@ -7,6 +7,7 @@ database: the caller stores what comes back.
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import signal
@@ -18,11 +19,18 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ntrader.core import strategy_registry
+from ntrader.core.calendars import Annualisation
 from ntrader.core.errors import UserInputError
 from ntrader.core.runner import InstrumentBars
 from ntrader.models.backtest import BacktestConfig
 from ntrader.services.backtest_service import failure_text
 from ntrader.services.simulation import SimulationResult, simulate
+
+# Workers of a Ray instance this process starts run this same Python. Ray's uv integration
+# would instead start each worker under `uv run`, which syncs (and may download) an
+# environment at run time; set the variable to 1 to have it anyway. Set before any import
+# of ray reads it: ray is imported only when a Ray sweep runs.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,7 @@ class SharedInputs:
     inputs: list[InstrumentBars]
     conversions: list[InstrumentBars]
     benchmark: InstrumentBars | None
+    annualisation: Annualisation  # the same for every point: the calendar is built once
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +68,13 @@ def run_point(shared: SharedInputs, task: PointTask) -> PointOutcome:
     try:
         strategy_type = strategy_registry.resolve(task.config.strategy_type)
         result = simulate(
-            task.config, strategy_type, shared.inputs, shared.benchmark, None, shared.conversions
+            task.config,
+            strategy_type,
+            shared.inputs,
+            shared.benchmark,
+            None,
+            shared.conversions,
+            shared.annualisation,
         )
     except Exception as exc:
         # The text, not the exception: a strategy's exception may not survive pickling.
@@ -103,8 +118,13 @@ def _pool_task(task: PointTask) -> PointOutcome:
 
 
 class LocalPoolExecutor:
-    """A process pool on this machine. Workers are forked from this process (cheap: the
-    engine is already imported) and get the bars once, when they start."""
+    """A process pool on this machine; each worker gets the bars once, when it starts.
+
+    Workers start from a fork server that has imported the engine once. Not a fork of this
+    process: importing nautilus and pyarrow already starts native threads here, and a fork
+    of a threaded process can deadlock on a lock one of them held. As with any fork
+    server, a script that starts a sweep must guard its top level with
+    ``if __name__ == "__main__":`` (the ``ntrader`` command does)."""
 
     name = "local"
 
@@ -112,8 +132,11 @@ class LocalPoolExecutor:
         self.workers = workers
 
     def run(self, shared: SharedInputs, tasks: Sequence[PointTask]) -> Iterator[PointOutcome]:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        methods = multiprocessing.get_all_start_methods()
+        method = "forkserver" if "forkserver" in methods else "spawn"
         context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload([__name__])
         pool = context.Pool(
             processes=min(self.workers, len(tasks)) or 1,
             initializer=_start_worker,
@@ -126,6 +149,12 @@ class LocalPoolExecutor:
             # Interrupted or done: no worker outlives the sweep.
             pool.terminate()
             pool.join()
+
+
+def _ray_point(shared: SharedInputs, task: PointTask) -> PointOutcome:
+    """``run_point`` on a copy: Ray hands out the object store's arrays read-only (zero
+    copy), and the engine writes into the bars it is given."""
+    return run_point(copy.deepcopy(shared), task)
 
 
 class RayExecutor:
@@ -146,7 +175,7 @@ class RayExecutor:
         if started_here:
             self._connect()
         try:
-            remote = ray.remote(num_cpus=1)(run_point)
+            remote = ray.remote(num_cpus=1)(_ray_point)
             shared_ref = ray.put(shared)
             pending = [remote.remote(shared_ref, task) for task in tasks]
             try:

@@ -21,6 +21,7 @@ from ntrader.models.sweep import OBJECTIVES, SweepRecord, SweepSpec, SweepStatus
 from ntrader.services.backtest_service import BacktestService, LoadedInputs, engine_versions
 from ntrader.services.metrics import daily_returns
 from ntrader.services.overfitting import sweep_statistics
+from ntrader.services.simulation import annualised
 from ntrader.services.sweep_executors import PointOutcome, PointTask, SharedInputs, SweepExecutor
 from ntrader.services.sweep_space import SweepPlan, plan_points
 from ntrader.utils.sessions import last_of_day, new_york_days
@@ -251,7 +252,12 @@ class SweepService:
             for p in sweep.points
         }
         done = total - len(tasks)
-        shared = SharedInputs(loaded.inputs, loaded.conversions, loaded.benchmark)
+        shared = SharedInputs(
+            loaded.inputs,
+            loaded.conversions,
+            loaded.benchmark,
+            annualised(sweep.base_config, loaded.inputs),
+        )
         fingerprint = loaded.fingerprint()
         notify(done, total, rank(rows.values())[0] if done else None)
         try:
