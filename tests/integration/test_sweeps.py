@@ -21,6 +21,7 @@ from ntrader.services.sweep_executors import (
     PointTask,
     SharedInputs,
 )
+from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
 from tests.integration.sweep_support import BASE, SPEC
 
@@ -65,7 +66,7 @@ def test_a_sweep_stores_every_point_as_a_run_and_ranks_them(database: Database) 
     assert 0 <= statistics["deflated_sharpe_ratio"] <= 1
     assert 0 <= statistics["probability_of_overfitting"] <= 1
     assert statistics["best_run_id"] == best.run_id
-    shown = SweepService(database).show(summary.sweep.id[:8])
+    shown = SweepHistory(database).show(summary.sweep.id[:8])
     assert [row.run_id for row in shown.rows] == [row.run_id for row in summary.rows]
     assert shown.sweep.statistics == statistics
 
@@ -95,7 +96,7 @@ def test_ctrl_c_keeps_finished_runs_and_resume_runs_only_the_rest(database: Data
         service.start(BASE, SPEC, first_by)
     assert caught.value.exit_code == 130
     assert "after 1 of 4 runs" in caught.value.message
-    sweep = service.show(caught.value.sweep_id)
+    sweep = SweepHistory(database).show(caught.value.sweep_id)
     assert sweep.sweep.status is SweepStatus.INTERRUPTED
     assert sweep.sweep.statistics is None
     statuses = sorted(row.status for row in sweep.rows if row.status is not None)
@@ -128,7 +129,7 @@ def test_ctrl_c_keeps_finished_runs_and_resume_runs_only_the_rest(database: Data
         (SweepSpec(grid={"fast_period": "0:10:5"}), "fast_period=0 is outside"),
         (
             SweepSpec(grid={"fast_period": "5,10"}, constraints=["os.system('x')"]),
-            "not a comparison",
+            "is not a condition",
         ),
         (SweepSpec(grid={"lookback": "5,10"}), "no parameter 'lookback'"),
     ],

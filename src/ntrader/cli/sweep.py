@@ -37,7 +37,7 @@ from ntrader.models.sweep import DEFAULT_OBJECTIVE, OBJECTIVES
 if TYPE_CHECKING:
     from ntrader.models.sweep import SweepSpec
     from ntrader.services.sweep_executors import SweepExecutor
-    from ntrader.services.sweep_service import SweepRow, SweepSummary
+    from ntrader.services.sweep_history import SweepRow, SweepSummary
 
 _EXECUTORS = ("local", "ray")
 _TOP_DEFAULT = 20
@@ -207,14 +207,14 @@ def resume(sweep_id: str, workers: int | None, executor: str, ray_address: str |
       ntrader backtest sweep resume 3f2a9c1e
       ntrader backtest sweep resume latest --workers 2 --json
     """
+    from ntrader.services.sweep_history import SweepHistory
     from ntrader.services.sweep_service import SweepService
 
     chosen = _executor({"workers": workers, "executor": executor, "ray_address": ray_address})
     ctx = app_context()
-    service = SweepService(ctx.database)
-    objective = service.get(sweep_id).spec.objective
+    objective = SweepHistory(ctx.database).get(sweep_id).spec.objective
     with sweep_progress(enabled=not ctx.json_output, objective=objective) as progress:
-        summary = service.resume(sweep_id, chosen, progress)
+        summary = SweepService(ctx.database).resume(sweep_id, chosen, progress)
     render_summary(summary, json_output=ctx.json_output, top=_TOP_DEFAULT)
 
 
@@ -237,10 +237,10 @@ def show(sweep_id: str, top: int) -> None:
       ntrader backtest sweep show latest
       ntrader backtest sweep show 3f2a9c1e --top 5 --json
     """
-    from ntrader.services.sweep_service import SweepService
+    from ntrader.services.sweep_history import SweepHistory
 
     ctx = app_context()
-    render_summary(SweepService(ctx.database).show(sweep_id), json_output=ctx.json_output, top=top)
+    render_summary(SweepHistory(ctx.database).show(sweep_id), json_output=ctx.json_output, top=top)
 
 
 @sweep.command("list")
@@ -253,10 +253,10 @@ def list_(last: int) -> None:
     Example:
       ntrader backtest sweep list --last 5
     """
-    from ntrader.services.sweep_service import SweepService
+    from ntrader.services.sweep_history import SweepHistory
 
     ctx = app_context()
-    sweeps = SweepService(ctx.database).list(last)
+    sweeps = SweepHistory(ctx.database).list(last)
     if ctx.json_output:
         print_json(
             [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,24 +16,23 @@ from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus
-from ntrader.models.sweep import OBJECTIVES, SweepRecord, SweepSpec, SweepStatus
+from ntrader.models.sweep import SweepRecord, SweepSpec, SweepStatus
 from ntrader.services.backtest_service import BacktestService, LoadedInputs, engine_versions
 from ntrader.services.metrics import daily_returns
 from ntrader.services.overfitting import sweep_statistics
 from ntrader.services.simulation import annualised
 from ntrader.services.sweep_executors import PointOutcome, PointTask, SharedInputs, SweepExecutor
+from ntrader.services.sweep_history import (
+    SweepHistory,
+    SweepRow,
+    SweepSummary,
+    rank,
+    ranked,
+    row_of,
+)
 from ntrader.services.sweep_space import SweepPlan, plan_points
 from ntrader.utils.sessions import last_of_day, new_york_days
 
-# The figures each ranked run shows beside its objective: (name, metrics group, key).
-KEY_METRICS = (
-    ("total_return", "returns", "total_return"),
-    ("sharpe_ratio", "risk", "sharpe_ratio"),
-    ("max_drawdown", "risk", "max_drawdown"),
-    ("calmar_ratio", "risk", "calmar_ratio"),
-    ("total_trades", "trading", "total_trades"),
-    ("win_rate", "trading", "win_rate"),
-)
 # A run that ended like this is done: resuming a sweep runs every other point again.
 _FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED)
 
@@ -52,83 +50,12 @@ class SweepInterruptedError(NtraderError):
         self.exit_code = 128 + signal.SIGINT
 
 
-@dataclass(frozen=True, slots=True)
-class SweepRow:
-    """One point of a sweep as the ranking shows it."""
-
-    index: int
-    parameters: dict[str, Any]
-    run_id: str | None
-    status: RunStatus | None
-    objective: float | None
-    metrics: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "parameters": self.parameters,
-            "run_id": self.run_id,
-            "status": self.status.value if self.status else None,
-            "objective": self.objective,
-            "metrics": self.metrics,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SweepSummary:
-    """A sweep with its points ranked best first (points without a finished run last)."""
-
-    sweep: SweepRecord
-    rows: tuple[SweepRow, ...]
-    refused: int = 0  # points the strategy's own rules refused (planning a new sweep only)
-    refusal: str | None = None
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def objective(self) -> str:
-        return self.sweep.spec.objective
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sweep_id": self.sweep.id,
-            "status": self.sweep.status.value,
-            "strategy": self.sweep.base_config.strategy_type,
-            "objective": self.objective,
-            "executor": self.sweep.executor,
-            "points": len(self.sweep.points),
-            "refused_points": self.refused,
-            "statistics": self.sweep.statistics,
-            "runs": [row.as_dict() for row in self.rows],
-        }
-
-
 # (runs done, runs in the sweep, the best row so far or None)
 PointCallback = Callable[[int, int, SweepRow | None], None]
 
 
-def objective_of(metrics: dict[str, Any] | None, objective: str) -> float | None:
-    group, key = OBJECTIVES[objective]
-    value = ((metrics or {}).get(group) or {}).get(key)
-    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
-
-
-def _row(index: int, parameters: dict[str, Any], run: RunRecord | None, objective: str) -> SweepRow:
-    metrics = run.metrics if run is not None else None
-    return SweepRow(
-        index=index,
-        parameters=parameters,
-        run_id=run.id if run is not None else None,
-        status=run.status if run is not None else None,
-        objective=objective_of(metrics, objective),
-        metrics={
-            name: ((metrics or {}).get(group) or {}).get(key) for name, group, key in KEY_METRICS
-        },
-    )
-
-
-def rank(rows: Iterable[SweepRow]) -> tuple[SweepRow, ...]:
-    """Best objective first; rows without one (failed, not run) last, in point order."""
-    return tuple(sorted(rows, key=lambda r: (r.objective is None, -(r.objective or 0.0), r.index)))
+def _best(rows: Iterable[SweepRow]) -> SweepRow | None:
+    return next((row for row in rank(rows) if row.objective is not None), None)
 
 
 class SweepService:
@@ -190,34 +117,15 @@ class SweepService:
     ) -> SweepSummary:
         """Run the points of a stored sweep that have no finished run (interrupted, never
         started, or whose run was deleted); the finished ones are kept as they are."""
-        sweep = self.get(sweep_ref)
+        sweep = SweepHistory(self._database).get(sweep_ref)
         first = self._point_config(sweep.base_config, sweep.points[0].parameters)
         loaded = self._backtests.load(first)
         summary = self._run(sweep.id, loaded, executor, on_point)
         return SweepSummary(sweep=summary.sweep, rows=summary.rows, warnings=tuple(loaded.warnings))
 
-    def get(self, sweep_ref: str) -> SweepRecord:
-        with self._database.transaction() as repos:
-            return repos.sweeps.get(sweep_ref)
-
-    def list(self, last: int = 20) -> list[SweepRecord]:
-        with self._database.transaction() as repos:
-            return repos.sweeps.list(last)
-
-    def show(self, sweep_ref: str) -> SweepSummary:
-        with self._database.transaction() as repos:
-            sweep = repos.sweeps.get(sweep_ref)
-            runs = repos.sweeps.runs(sweep.id)
-        return SweepSummary(sweep=sweep, rows=self._ranked(sweep, runs))
-
     @staticmethod
     def _point_config(base: BacktestConfig, parameters: dict[str, Any]) -> BacktestConfig:
         return base.model_copy(update={"parameters": parameters})
-
-    @staticmethod
-    def _ranked(sweep: SweepRecord, runs: dict[int, RunRecord]) -> tuple[SweepRow, ...]:
-        objective = sweep.spec.objective
-        return rank(_row(p.index, p.parameters, runs.get(p.index), objective) for p in sweep.points)
 
     def _run(
         self,
@@ -248,7 +156,7 @@ class SweepService:
                 tasks.append(PointTask(point.index, config))
         total = len(sweep.points)
         rows = {
-            p.index: _row(p.index, p.parameters, runs.get(p.index), sweep.spec.objective)
+            p.index: row_of(p.index, p.parameters, runs.get(p.index), sweep.spec.objective)
             for p in sweep.points
         }
         done = total - len(tasks)
@@ -259,17 +167,17 @@ class SweepService:
             annualised(sweep.base_config, loaded.inputs),
         )
         fingerprint = loaded.fingerprint()
-        notify(done, total, rank(rows.values())[0] if done else None)
+        notify(done, total, _best(rows.values()))
         try:
             with closing(executor.run(shared, tasks)) as outcomes:
                 for outcome in outcomes:
                     run = self._store(todo.pop(outcome.index), outcome, fingerprint)
                     point = sweep.points[outcome.index]
-                    rows[outcome.index] = _row(
+                    rows[outcome.index] = row_of(
                         point.index, point.parameters, run, sweep.spec.objective
                     )
                     done += 1
-                    notify(done, total, rank(rows.values())[0])
+                    notify(done, total, _best(rows.values()))
         except BaseException as exc:
             self._stop(sweep_id, todo.values(), exc)
             if isinstance(exc, KeyboardInterrupt):
@@ -326,7 +234,7 @@ class SweepService:
         with self._database.transaction() as repos:
             sweep = repos.sweeps.get(sweep_id)
             runs = repos.sweeps.runs(sweep_id)
-            rows = self._ranked(sweep, runs)
+            rows = ranked(sweep, runs)
             statistics = self._statistics(repos, sweep, rows)
             repos.sweeps.set_status(sweep_id, SweepStatus.COMPLETED, statistics)
             sweep = repos.sweeps.get(sweep_id)

@@ -60,15 +60,24 @@ class Constraint:
                 hint=_CONSTRAINT_HINT,
             ) from exc
         self._body = tree.body
-        if not isinstance(self._body, ast.Compare | ast.BoolOp) and not (
-            isinstance(self._body, ast.UnaryOp) and isinstance(self._body.op, ast.Not)
-        ):
-            raise UserInputError(
-                f"The constraint {text!r} is not a comparison.", hint=_CONSTRAINT_HINT
-            )
         self._check(self._body, names)
 
-    def _check(self, node: ast.AST, names: frozenset[str]) -> None:
+    def _check(self, node: ast.AST, names: frozenset[str], *, boolean: bool = True) -> None:
+        """Refuse anything outside the grammar: and/or/not join conditions, comparisons
+        and arithmetic take numbers (so a condition is never used as a number)."""
+        if boolean:
+            if isinstance(node, ast.BoolOp):
+                for value in node.values:
+                    self._check(value, names)
+                return
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+                self._check(node.operand, names)
+                return
+            if isinstance(node, ast.Compare) and all(type(op) in _COMPARISONS for op in node.ops):
+                for operand in (node.left, *node.comparators):
+                    self._check(operand, names, boolean=False)
+                return
+            self._refuse(node, "is not a condition")
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise UserInputError(
@@ -76,31 +85,23 @@ class Constraint:
                     f"parameter; parameters: {', '.join(sorted(names))}.",
                     hint=_CONSTRAINT_HINT,
                 )
-            return
-        if isinstance(node, ast.Constant):
+        elif isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-                raise UserInputError(
-                    f"The constraint {self.text!r} holds {node.value!r}; only numbers and "
-                    "parameter names may appear.",
-                    hint=_CONSTRAINT_HINT,
-                )
-            return
-        allowed = (
-            (isinstance(node, ast.Compare) and all(type(op) in _COMPARISONS for op in node.ops))
-            or (isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC)
-            or isinstance(node, ast.BoolOp)
-            or (
-                isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub | ast.UAdd)
-            )
+                self._refuse(node, "is not a number")
+        elif isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+            self._check(node.left, names, boolean=False)
+            self._check(node.right, names, boolean=False)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            self._check(node.operand, names, boolean=False)
+        else:
+            self._refuse(node, "is not a number")
+
+    def _refuse(self, node: ast.AST, what: str) -> None:
+        shown = ast.get_source_segment(self.text.strip(), node) or type(node).__name__
+        raise UserInputError(
+            f"The constraint {self.text!r} cannot be used: {shown[:80]!r} {what}.",
+            hint=_CONSTRAINT_HINT,
         )
-        if not allowed:
-            raise UserInputError(
-                f"The constraint {self.text!r} uses {type(node).__name__}, which is not allowed.",
-                hint=_CONSTRAINT_HINT,
-            )
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, ast.cmpop | ast.operator | ast.boolop | ast.unaryop):
-                self._check(child, names)
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         try:
