@@ -3,6 +3,8 @@ safely (hostile strings are refused, never run), cross-field refusals counted.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from ntrader.core import strategy_registry
 from ntrader.core.errors import UserInputError
 from ntrader.models.sweep import SweepSpec
 from ntrader.services.sweep_space import Constraint, plan_points
+from ntrader.utils.config_loader import load_backtest_file
 
 SMA = strategy_registry.resolve("sma_crossover")
 NAMES = frozenset(SMA.params.model_fields)
@@ -219,3 +222,18 @@ def test_allowed_expressions_agree_with_python(text: str, fast: int, slow: int) 
             Constraint(text, NAMES).holds(values)
         return
     assert Constraint(text, NAMES).holds(values) is expected
+
+
+def test_the_example_sweep_file_plans_the_issues_grid(tmp_path: Path) -> None:
+    file = load_backtest_file(Path("configs/examples/sma_sweep.yaml"))
+    assert file.sweep is not None
+    assert len(plan_points(SMA, {}, file.sweep).points) == 90
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "strategy: {type: sma}\ninstruments: [AAPL]\n"
+        "sweep: {grid: {fast_period: '5,10'}, objective: luck, extra: 1}\n"
+    )
+    with pytest.raises(UserInputError) as caught:
+        load_backtest_file(bad)
+    assert "sweep.objective" in caught.value.message
+    assert "sweep.extra" in caught.value.message
