@@ -332,7 +332,8 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
     if summary.refused:
         print_warning(
             f"{summary.refused} point(s) the strategy refuses were left out "
-            f"(e.g. {summary.refusal}); a --constraint can exclude them up front."
+            f"(e.g. {(summary.refusal or '').rstrip('.')}); a --constraint can exclude them "
+            "up front."
         )
     sweep = summary.sweep
     config = sweep.base_config

@@ -642,10 +642,8 @@ class SweepRepository:
             query = query.where(sweeps.c.id.startswith(ref, autoescape=True)).limit(2)
         rows = self._connection.execute(query).all()
         if not rows:
-            raise NotFoundError(
-                f"No sweep matches {sweep_ref!r}.",
-                hint="`ntrader backtest sweep list` shows the stored sweeps.",
-            )
+            # The hint names a command, so the service adds it (services/sweep_history.py).
+            raise NotFoundError(f"No sweep matches {sweep_ref!r}.")
         if len(rows) > 1:
             raise UserInputError(
                 f"The id prefix {sweep_ref!r} matches more than one sweep.",

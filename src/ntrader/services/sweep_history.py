@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ntrader.db.database import Database
+from ntrader.core.errors import NotFoundError
+from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import RunRecord
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import OBJECTIVES, SweepRecord
@@ -110,13 +111,23 @@ def ranked(sweep: SweepRecord, runs: dict[int, RunRecord]) -> tuple[SweepRow, ..
     return rank(row_of(p.index, p.parameters, runs.get(p.index), objective) for p in sweep.points)
 
 
+def find_sweep(repos: Repositories, sweep_ref: str) -> SweepRecord:
+    """A sweep by full id, unique prefix, or ``latest``; a miss says where to look."""
+    try:
+        return repos.sweeps.get(sweep_ref)
+    except NotFoundError as error:
+        # The store knows no commands, so the hint is added here.
+        error.hint = "Run `ntrader backtest sweep list` to see the stored sweeps."
+        raise
+
+
 class SweepHistory:
     def __init__(self, database: Database) -> None:
         self._database = database
 
     def get(self, sweep_ref: str) -> SweepRecord:
         with self._database.transaction() as repos:
-            return repos.sweeps.get(sweep_ref)
+            return find_sweep(repos, sweep_ref)
 
     def list(self, last: int = 20) -> list[SweepRecord]:
         with self._database.transaction() as repos:
@@ -124,6 +135,6 @@ class SweepHistory:
 
     def show(self, sweep_ref: str) -> SweepSummary:
         with self._database.transaction() as repos:
-            sweep = repos.sweeps.get(sweep_ref)
+            sweep = find_sweep(repos, sweep_ref)
             runs = repos.sweeps.runs(sweep.id)
         return SweepSummary(sweep=sweep, rows=ranked(sweep, runs))
