@@ -1,5 +1,5 @@
-"""`ntrader backtest sweep` as a user runs it: a YAML sweep with a flag on top, on the local
-process pool, its JSON, `sweep show` and `sweep list`, and a refusal that stores nothing."""
+"""`ntrader backtest sweep` as a user runs it: a YAML sweep with a flag on top, its JSON,
+`sweep show` and `sweep list`, and a refusal that stores nothing."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_sweep_from_a_file_json_show_and_list(
         "--grid",
         "slow_period=20:40:20",  # the flag replaces the file's grid of slow_period
         "--workers",
-        "2",
+        "1",  # the pool has its own test (tests/integration/test_sweep_executors.py)
         "--json",
         database_url=database_url,
     )
