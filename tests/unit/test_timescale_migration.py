@@ -12,7 +12,7 @@ from ntrader.db.engine import MIGRATIONS_DIR, SCHEMA_HEAD, create_db_engine, cur
 
 
 def _revision() -> ModuleType:
-    path = MIGRATIONS_DIR / "versions" / "0005_bars_hypertable.py"
+    path = MIGRATIONS_DIR / "versions" / "0006_bars_hypertable.py"
     spec = importlib.util.spec_from_file_location("bars_hypertable", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -20,7 +20,21 @@ if TYPE_CHECKING:
     from ntrader.services.run_history import DeletionPlan, RunHistory
 
 
-@click.group()
+class _BacktestGroup(click.Group):
+    """Loads `backtest sweep` (cli/sweep.py, which reuses `run`'s options) on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "sweep"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "sweep":
+            from ntrader.cli.sweep import sweep
+
+            return sweep
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_BacktestGroup)
 def backtest() -> None:
     """Run backtests and look at stored runs.
 

@@ -22,6 +22,7 @@ from ntrader.db.repositories import (
     BarRepository,
     InstrumentRepository,
     StrategyRepository,
+    SweepRepository,
 )
 
 
@@ -34,6 +35,7 @@ class Repositories:
     bars: BarRepository
     backtests: BacktestRepository
     strategies: StrategyRepository
+    sweeps: SweepRepository
 
 
 class Database:
@@ -72,6 +74,7 @@ class Database:
                 bars=BarRepository(connection),
                 backtests=BacktestRepository(connection),
                 strategies=StrategyRepository(connection),
+                sweeps=SweepRepository(connection),
             )
 
     def dispose(self) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -22,6 +24,8 @@ from ntrader.db.tables import (
     performance_reports,
     portfolio_snapshots,
     strategies,
+    sweep_points,
+    sweeps,
     trades,
 )
 from ntrader.models.backtest import (
@@ -36,6 +40,7 @@ from ntrader.models.enums import AssetClass, RunStatus, StrategyStatus, Timefram
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.metrics import Metrics
 from ntrader.models.strategy import StrategyRecord
+from ntrader.models.sweep import SweepPoint, SweepRecord, SweepSpec, SweepStatus
 
 
 def utc_now() -> datetime:
@@ -395,11 +400,20 @@ class BacktestRepository:
             ).scalar_one()
         )
 
-    def mark_running(self, run_id: str, *, host: str, pid: int, versions: tuple[str, str]) -> None:
+    def mark_running(
+        self,
+        run_id: str,
+        *,
+        host: str,
+        pid: int,
+        versions: tuple[str, str],
+        started_at: datetime | None = None,
+    ) -> None:
+        """``started_at``: when the run began elsewhere (a sweep's worker), else now."""
         self._set(
             run_id,
             status=RunStatus.RUNNING.value,
-            started_at=utc_now(),
+            started_at=started_at or utc_now(),
             completed_at=None,
             error_message=None,
             host=host,
@@ -655,6 +669,151 @@ class BacktestRepository:
         rows = [{"backtest_id": run_id, **snapshot.model_dump()} for snapshot in snapshots]
         if rows:
             self._connection.execute(insert(portfolio_snapshots), rows)
+
+
+class SweepRepository:
+    """Sweeps and their points; each point's run is a normal stored run."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def create(
+        self,
+        base_config: BacktestConfig,
+        spec: SweepSpec,
+        executor: str,
+        points: Sequence[dict[str, Any]],
+    ) -> str:
+        sweep_id = str(uuid.uuid4())
+        self._connection.execute(
+            insert(sweeps).values(
+                id=sweep_id,
+                status=SweepStatus.RUNNING.value,
+                strategy_type=base_config.strategy_type,
+                base_config=base_config.model_dump(mode="json"),
+                spec=spec.model_dump(mode="json"),
+                executor=executor,
+                created_at=utc_now(),
+            )
+        )
+        rows = [
+            {"sweep_id": sweep_id, "point_index": index, "parameters": parameters}
+            for index, parameters in enumerate(points)
+        ]
+        self._connection.execute(insert(sweep_points), rows)
+        return sweep_id
+
+    def get(self, sweep_ref: str) -> SweepRecord:
+        """A sweep by full id, unique id prefix, or ``latest``, with its points in order."""
+        ref = sweep_ref.strip().lower()
+        if not ref:
+            raise UserInputError(
+                "An empty sweep id matches nothing.",
+                hint="Give an id, a unique prefix of one, or `latest`.",
+            )
+        query = select(sweeps)
+        if ref == "latest":
+            query = query.order_by(sweeps.c.created_at.desc()).limit(1)
+        else:
+            query = query.where(sweeps.c.id.startswith(ref, autoescape=True)).limit(2)
+        rows = self._connection.execute(query).all()
+        if not rows:
+            # The hint names a command, so the service adds it (services/sweep_history.py).
+            raise NotFoundError(f"No sweep matches {sweep_ref!r}.")
+        if len(rows) > 1:
+            raise UserInputError(
+                f"The id prefix {sweep_ref!r} matches more than one sweep.",
+                hint="Give more characters of the id.",
+            )
+        return self._record(rows[0]._mapping)
+
+    def list(self, last: int = 20) -> list[SweepRecord]:
+        """Newest first, without their points."""
+        rows = self._connection.execute(
+            select(sweeps).order_by(sweeps.c.created_at.desc()).limit(last)
+        )
+        return [self._record(row._mapping, with_points=False) for row in rows]
+
+    def _record(self, row: Any, *, with_points: bool = True) -> SweepRecord:
+        points: tuple[SweepPoint, ...] = ()
+        if with_points:
+            found = self._connection.execute(
+                select(sweep_points)
+                .where(sweep_points.c.sweep_id == row["id"])
+                .order_by(sweep_points.c.point_index)
+            )
+            points = tuple(
+                SweepPoint(index=p.point_index, parameters=p.parameters, run_id=p.backtest_id)
+                for p in found
+            )
+        return SweepRecord(
+            id=row["id"],
+            created_at=row["created_at"],
+            completed_at=row["completed_at"],
+            status=SweepStatus(row["status"]),
+            base_config=BacktestConfig.model_validate(row["base_config"]),
+            spec=SweepSpec.model_validate(row["spec"]),
+            executor=row["executor"],
+            statistics=row["statistics"],
+            points=points,
+        )
+
+    def link_run(self, sweep_id: str, index: int, run_id: str) -> None:
+        self._connection.execute(
+            update(sweep_points)
+            .where(sweep_points.c.sweep_id == sweep_id, sweep_points.c.point_index == index)
+            .values(backtest_id=run_id)
+        )
+
+    def runs(self, sweep_id: str) -> dict[int, RunRecord]:
+        """The stored run of each point that has one, by point index."""
+        query = (
+            _run_select()
+            .add_columns(sweep_points.c.point_index)
+            .join(sweep_points, sweep_points.c.backtest_id == backtest_results.c.id)
+            .where(sweep_points.c.sweep_id == sweep_id)
+        )
+        return {
+            int(row._mapping["point_index"]): _run_from_row(row._mapping)
+            for row in self._connection.execute(query)
+        }
+
+    def equity_points(self, sweep_id: str) -> dict[int, tuple[pd.DatetimeIndex, np.ndarray]]:
+        """Each point's stored equity (snapshot times, total values), in one query and
+        without building a model per snapshot: a sweep has tens of thousands of them."""
+        query = (
+            select(
+                sweep_points.c.point_index,
+                portfolio_snapshots.c.ts,
+                portfolio_snapshots.c.total_value,
+            )
+            .join(
+                portfolio_snapshots, portfolio_snapshots.c.backtest_id == sweep_points.c.backtest_id
+            )
+            .where(sweep_points.c.sweep_id == sweep_id)
+            .order_by(sweep_points.c.point_index, portfolio_snapshots.c.ts)
+        )
+        frame = pd.DataFrame(
+            self._connection.execute(query).all(), columns=["index", "ts", "value"]
+        )
+        return {
+            int(index): (pd.DatetimeIndex(group["ts"]), group["value"].to_numpy(dtype=float))
+            for index, group in frame.groupby("index", sort=True)
+        }
+
+    def set_status(
+        self, sweep_id: str, status: SweepStatus, statistics: dict[str, Any] | None = None
+    ) -> None:
+        finished = status is not SweepStatus.RUNNING
+        self._connection.execute(
+            update(sweeps)
+            .where(sweeps.c.id == sweep_id)
+            .values(
+                status=status.value,
+                statistics=statistics,
+                completed_at=utc_now() if finished else None,
+            )
+        )
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

@@ -215,3 +215,35 @@ performance_reports = Table(
     Column("sha256", String(64), nullable=False),
     Column("metadata", JSON, nullable=True),
 )
+
+# A parameter sweep (issue 11): one row per sweep, one per point. A point's run is a normal
+# stored run; deleting that run leaves the point without one (resuming runs it again).
+sweeps = Table(
+    "sweeps",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("strategy_type", String(64), nullable=False),
+    Column("base_config", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("executor", String(16), nullable=False),
+    Column("statistics", JSON, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("completed_at", UtcDateTime, nullable=True),
+)
+
+sweep_points = Table(
+    "sweep_points",
+    metadata,
+    Column("sweep_id", String(36), ForeignKey("sweeps.id", ondelete="CASCADE"), nullable=False),
+    Column("point_index", Integer, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column(
+        "backtest_id",
+        String(36),
+        ForeignKey("backtest_results.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    PrimaryKeyConstraint("sweep_id", "point_index"),
+)

@@ -13,6 +13,11 @@ benchmark: SPY
 risk_free_rate: 0.0
 data: {source: db}
 output: {directory: ./results, save_trades: true, save_portfolio_snapshots: true}
+sweep:                                      # read by `backtest sweep --config` only
+  grid: {fast_period: "5:50:5", slow_period: "20:200:20"}
+  random: {samples: 10, seed: 1, ranges: {entry_threshold: "0:0.02"}}
+  constraints: ["fast_period < slow_period"]
+  objective: sharpe_ratio
 ```
 
 Each run setting's key takes its limits, default and description from the BacktestConfig
@@ -41,6 +46,7 @@ from ntrader.models.backtest import (
 )
 from ntrader.models.enums import Timeframe
 from ntrader.models.execution import Allocation, CommissionModel, FillAt, SizingMode
+from ntrader.models.sweep import SweepSpec
 
 
 def from_config(field: str) -> Any:
@@ -161,6 +167,7 @@ class BacktestFile(_Section):
     risk_free_rate: float = from_config("risk_free_rate")
     data: DataSection = Field(default_factory=DataSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    sweep: SweepSpec | None = None
 
     @model_validator(mode="after")
     def _take_profit_has_a_stop(self) -> BacktestFile:

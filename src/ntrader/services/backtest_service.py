@@ -176,13 +176,22 @@ def trading_days(bars_ts: np.ndarray) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Loaded:
-    """What a run reads from the store before it starts."""
+class LoadedInputs:
+    """What a run reads from the store before it starts (a sweep reads it once for all
+    its runs)."""
 
     inputs: list[InstrumentBars]
     conversions: list[InstrumentBars]  # pairs converting a cross to USD (core/fx.py)
     benchmark: InstrumentBars | None
     warnings: list[str]
+
+    def fingerprint(self) -> str:
+        return fingerprint([*self.inputs, *self.conversions])
+
+
+def engine_versions() -> tuple[str, str]:
+    """(ntrader, nautilus_trader) versions, stored with every run."""
+    return __version__, version("nautilus_trader")
 
 
 def _load_conversions(
@@ -303,7 +312,7 @@ class BacktestService:
 
     def _create(
         self, config: BacktestConfig, strategy_id: str | None
-    ) -> tuple[str, BacktestConfig, _Loaded]:
+    ) -> tuple[str, BacktestConfig, LoadedInputs]:
         config, stored_id = self.prepare(config, use_stored=strategy_id is None)
         with self._database.transaction() as repos:
             loaded = self._load_all(repos, config)
@@ -369,12 +378,12 @@ class BacktestService:
         outcome = self._execute(run_id, original.config, loaded, on_stage, on_progress)
         return RerunComparison(original=original, outcome=outcome)
 
-    def load(self, config: BacktestConfig) -> _Loaded:
-        """The bars a run of ``config`` (prepared) reads, storing nothing."""
+    def load(self, config: BacktestConfig) -> LoadedInputs:
+        """The bars a run of ``config`` (prepared) reads, from one transaction."""
         with self._database.transaction() as repos:
             return self._load_all(repos, config)
 
-    def _load_all(self, repos: Repositories, config: BacktestConfig) -> _Loaded:
+    def _load_all(self, repos: Repositories, config: BacktestConfig) -> LoadedInputs:
         warnings: list[str] = []
         stored = _distinct_instruments(repos, config.instruments)
         conversions = _load_conversions(repos, [item.spec for item in stored], config)
@@ -391,13 +400,13 @@ class BacktestService:
             check_higher(config.timeframe, higher)
             inputs = [self._with_higher(repos, item, higher, config, warnings) for item in inputs]
         benchmark = self._load_benchmark(repos, config, warnings)
-        return _Loaded(inputs, conversions, benchmark, warnings)
+        return LoadedInputs(inputs, conversions, benchmark, warnings)
 
     def _execute(
         self,
         run_id: str,
         config: BacktestConfig,
-        loaded: _Loaded,
+        loaded: LoadedInputs,
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None = None,
     ) -> BacktestOutcome:
@@ -408,7 +417,7 @@ class BacktestService:
         self,
         run_id: str,
         config: BacktestConfig,
-        loaded: _Loaded,
+        loaded: LoadedInputs,
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None,
     ) -> BacktestOutcome:
@@ -429,7 +438,7 @@ class BacktestService:
                 run_id,
                 host=socket.gethostname(),
                 pid=os.getpid(),
-                versions=(__version__, version("nautilus_trader")),
+                versions=engine_versions(),
             )
         try:
             stage("Running the engine")
@@ -444,7 +453,7 @@ class BacktestService:
                     metrics=result.metrics,
                     trade_records=result.trades,
                     snapshots=result.snapshots,
-                    data_fingerprint=fingerprint([*inputs, *loaded.conversions]),
+                    data_fingerprint=loaded.fingerprint(),
                 )
         except KeyboardInterrupt as exc:
             terminated = isinstance(exc, _Terminated)
@@ -455,9 +464,9 @@ class BacktestService:
             raise RunInterruptedError(run_id, terminated=terminated) from exc
         except BaseException as exc:
             telemetry.record_run(RunStatus.FAILED, time.perf_counter() - started)
-            _log.error("run.failed", error=_failure_text(exc))
+            _log.error("run.failed", error=failure_text(exc))
             # SystemExit included: a strategy calling sys.exit() must not leave the run RUNNING.
-            self._finish(run_id, RunStatus.FAILED, _failure_text(exc), exc)
+            self._finish(run_id, RunStatus.FAILED, failure_text(exc), exc)
             raise _failed(run_id, exc) from exc
         seconds = time.perf_counter() - started
         telemetry.record_run(RunStatus.COMPLETED, seconds, bars)
@@ -580,7 +589,7 @@ def _distinct_instruments(repos: Repositories, names: tuple[str, ...]) -> list[S
     return stored
 
 
-def _failure_text(exc: BaseException) -> str:
+def failure_text(exc: BaseException) -> str:
     """What a FAILED run's record says about why."""
     if isinstance(exc, StrategyError):
         where = f" at {exc.location}" if exc.location else ""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ntrader.core.calendars import annualisation_for
+from ntrader.core.calendars import Annualisation, annualisation_for
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.core.runner import (
     EngineSettings,
@@ -25,7 +25,8 @@ from ntrader.core.runner import (
 from ntrader.core.sizing import MAX_GROSS_LEVERAGE
 from ntrader.core.strategy_registry import StrategyType
 from ntrader.models.backtest import BacktestConfig, PortfolioSnapshot, TradeRecord
-from ntrader.models.metrics import Annualisation, Exposure, InstrumentFigures, Metrics
+from ntrader.models.metrics import Annualisation as AnnualisationFigures
+from ntrader.models.metrics import Exposure, InstrumentFigures, Metrics
 from ntrader.services.metrics import compute_metrics
 from ntrader.utils.sessions import last_of_day, new_york_days
 from ntrader.utils.timeutil import ns_to_datetime
@@ -171,6 +172,11 @@ def engine_settings(config: BacktestConfig, *, record_signals: bool = False) -> 
     )
 
 
+def annualised(config: BacktestConfig, inputs: Sequence[InstrumentBars]) -> Annualisation:
+    """The calendar a run of ``config`` on ``inputs`` is annualised on."""
+    return annualisation_for((item.spec.asset_class for item in inputs), config.start, config.end)
+
+
 def simulate(
     config: BacktestConfig,
     strategy_type: StrategyType,
@@ -178,8 +184,11 @@ def simulate(
     benchmark: InstrumentBars | None = None,
     on_progress: ProgressCallback | None = None,
     conversions: Sequence[InstrumentBars] = (),
+    annualisation: Annualisation | None = None,
 ) -> SimulationResult:
-    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py)."""
+    """``conversions``: pairs converting a cross's quote currency to USD (core/fx.py).
+    ``annualisation``: the run's calendar, when the caller already has it (``annualised``);
+    a sweep's workers get it from the parent instead of each building the NYSE calendar."""
     settings = engine_settings(config)
     output = run_engine(
         strategy_type, config.parameters, inputs, settings, on_progress, conversions
@@ -194,9 +203,7 @@ def simulate(
     if benchmark is not None:
         bench_close = close_times_ns(benchmark.spec, benchmark.timeframe, benchmark.bars.ts)
         bench_prices = benchmark_on_days(daily, bench_close, benchmark)
-    annualisation = annualisation_for(
-        (item.spec.asset_class for item in inputs), config.start, config.end
-    )
+    annualisation = annualisation or annualised(config, inputs)
     metrics = compute_metrics(
         daily.equity,
         output.trades,
@@ -205,7 +212,7 @@ def simulate(
         periods_per_year=annualisation.periods_per_year,
     ).model_copy(
         update={
-            "annualisation": Annualisation.model_validate(annualisation.as_dict()),
+            "annualisation": AnnualisationFigures.model_validate(annualisation.as_dict()),
             "per_instrument": per_instrument_figures(
                 inputs,
                 output.trades,

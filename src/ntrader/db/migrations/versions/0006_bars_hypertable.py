@@ -5,8 +5,8 @@ timescaledb`` is the DBA's step: it needs the library preloaded and usually a su
 Everywhere else (plain PostgreSQL, SQLite) this revision changes nothing. ``ts`` is an
 integer (UTC nanoseconds), so the chunk interval is given in nanoseconds: one week.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-29 12:00:00
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

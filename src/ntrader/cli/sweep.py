@@ -1,0 +1,401 @@
+"""``ntrader backtest sweep``: run a strategy over a grid of parameters and rank the runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich import box
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ntrader.cli.context import app_context, common_options
+from ntrader.cli.output import (
+    print_json,
+    print_line,
+    print_warning,
+    stderr,
+    stdout,
+    styled,
+)
+from ntrader.cli.run_options import config_from_options, run_options
+from ntrader.models.sweep import DEFAULT_OBJECTIVE, OBJECTIVES
+from ntrader.services.reports.catalog import Kind, format_value
+
+if TYPE_CHECKING:
+    from ntrader.models.sweep import SweepSpec
+    from ntrader.services.sweep_executors import SweepExecutor
+    from ntrader.services.sweep_history import SweepRow, SweepSummary
+
+_EXECUTORS = ("local", "ray")
+# The options of the sweep itself; the rest are `backtest run`'s.
+_SWEEP_OPTIONS = (
+    "grids",
+    "random_ranges",
+    "samples",
+    "seed",
+    "constraints",
+    "objective",
+    "workers",
+    "executor",
+    "ray_address",
+)
+_TOP_DEFAULT = 20
+
+
+def _executor_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--workers``, ``--executor`` and ``--ray-address``: where a sweep's runs go."""
+    for option in (
+        click.option(
+            "--ray-address",
+            default=None,
+            help="With --executor ray: `auto` (the cluster this machine belongs to) or "
+            "ray://HOST:PORT; without it a local Ray instance is started for the sweep.",
+        ),
+        click.option(
+            "--executor",
+            type=click.Choice(_EXECUTORS, case_sensitive=False),
+            default="local",
+            show_default=True,
+            help="local: a process pool on this machine; ray: tasks on a Ray cluster.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 512),
+            default=None,
+            help="Runs at once (default: the CPUs this process may use); 1 runs them here.",
+        ),
+    ):
+        command = option(command)
+    return command
+
+
+@click.group("sweep", invoke_without_command=True)
+@click.option(
+    "--grid",
+    "grids",
+    multiple=True,
+    metavar="NAME=START:STOP:STEP",
+    help="A parameter's values: START:STOP:STEP (STOP included) or A,B,C. Repeatable.",
+)
+@click.option(
+    "--random",
+    "random_ranges",
+    multiple=True,
+    metavar="NAME=LOW:HIGH",
+    help="A parameter drawn at random between LOW and HIGH (with --samples). Repeatable.",
+)
+@click.option("--samples", type=click.IntRange(1, 10_000), default=None, help="Random draws.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Random seed.")
+@click.option(
+    "--constraint",
+    "constraints",
+    multiple=True,
+    help="Keep only points where this holds, e.g. 'fast_period < slow_period'. Repeatable.",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(list(OBJECTIVES), case_sensitive=False),
+    default=None,
+    help=f"The metric that ranks the runs, higher is better [default: {DEFAULT_OBJECTIVE}].",
+)
+@_executor_options
+@run_options
+@common_options
+@click.pass_context
+def sweep(ctx: click.Context, **options: Any) -> None:
+    """Run a strategy over a grid of parameters, store every run, and rank them.
+
+    Every `backtest run` option applies to all the runs. The bars are read once; the runs
+    go to a local process pool (or a Ray cluster), and each is stored like any backtest.
+    The ranking comes with the deflated Sharpe ratio of the best run and the probability
+    of backtest overfitting (docs/research.md). Ctrl-C keeps the finished runs; `backtest
+    sweep resume ID` runs the rest.
+
+    \b
+    Examples:
+      ntrader backtest sweep --strategy sma_crossover --instruments AAPL \\
+          --start 2019-01-01 --end 2024-12-31 --grid fast_period=5:50:5 \\
+          --grid slow_period=20:200:20 --constraint "fast_period < slow_period"
+      ntrader backtest sweep --instruments AAPL --grid fast_period=5,10,20 \\
+          --objective calmar_ratio --workers 2 --json
+      ntrader backtest sweep --config configs/examples/sma_sweep.yaml --executor ray
+      ntrader backtest sweep show latest
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ntrader.services.sweep_service import SweepService
+    from ntrader.utils.config_loader import load_backtest_file
+
+    sweep_options = {name: options.pop(name) for name in _SWEEP_OPTIONS}
+    config_file: Path | None = options.get("config_file")
+    file = load_backtest_file(config_file) if config_file is not None else None
+    base, _sources, _output = config_from_options(ctx, options)
+    spec = _sweep_spec(file.sweep if file is not None else None, sweep_options)
+    executor = _executor(sweep_options)
+    ctx_app = app_context()
+    with sweep_progress(enabled=not ctx_app.json_output, objective=spec.objective) as progress:
+        summary = SweepService(ctx_app.database).start(base, spec, executor, progress)
+    render_summary(summary, json_output=ctx_app.json_output, top=_TOP_DEFAULT)
+
+
+def _sweep_spec(from_file: SweepSpec | None, options: dict[str, Any]) -> SweepSpec:
+    """The file's ``sweep:`` section with the flags on top: a --grid replaces that
+    parameter's grid, --constraint adds to the file's, --objective replaces it."""
+    from pydantic import ValidationError
+
+    from ntrader.core.errors import UserInputError
+    from ntrader.models.sweep import SweepSpec
+    from ntrader.models.validation import describe_validation_error
+
+    base = from_file.model_dump() if from_file is not None else {}
+    grid = {**base.get("grid", {}), **_pairs(options["grids"], "--grid")}
+    ranges = _pairs(options["random_ranges"], "--random")
+    random = base.get("random")
+    if ranges or options["samples"] is not None or options["seed"] is not None:
+        random = {
+            **(random or {}),
+            **({"ranges": ranges} if ranges else {}),
+            **({"samples": options["samples"]} if options["samples"] is not None else {}),
+            **({"seed": options["seed"]} if options["seed"] is not None else {}),
+        }
+    values = {
+        "grid": grid,
+        "random": random,
+        "constraints": [*base.get("constraints", []), *options["constraints"]],
+        "objective": options["objective"] or base.get("objective", DEFAULT_OBJECTIVE),
+    }
+    try:
+        return SweepSpec.model_validate(values)
+    except ValidationError as exc:
+        raise UserInputError(
+            f"Invalid sweep: {describe_validation_error(exc)}.",
+            hint="See `ntrader backtest sweep --help`: --random needs --samples, and "
+            "--samples needs a --random range.",
+        ) from exc
+
+
+def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUES.", param_hint=f"'{flag}'")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _executor(options: dict[str, Any]) -> SweepExecutor:
+    from ntrader.services.sweep_executors import default_workers, make_executor
+
+    workers = options["workers"] or default_workers()
+    return make_executor(options["executor"].lower(), workers, options["ray_address"])
+
+
+@sweep.command("resume")
+@click.argument("sweep_id")
+@_executor_options
+@common_options
+def resume(sweep_id: str, workers: int | None, executor: str, ray_address: str | None) -> None:
+    """Run the points of a stored sweep that have no finished run (after Ctrl-C, a crash,
+    or deleting some of its runs), then rank them all again. SWEEP_ID: id, prefix, `latest`.
+
+    \b
+    Examples:
+      ntrader backtest sweep resume 3f2a9c1e
+      ntrader backtest sweep resume latest --workers 2 --json
+    """
+    from ntrader.services.sweep_history import SweepHistory
+    from ntrader.services.sweep_service import SweepService
+
+    chosen = _executor({"workers": workers, "executor": executor, "ray_address": ray_address})
+    ctx = app_context()
+    objective = SweepHistory(ctx.database).get(sweep_id).spec.objective
+    with sweep_progress(enabled=not ctx.json_output, objective=objective) as progress:
+        summary = SweepService(ctx.database).resume(sweep_id, chosen, progress)
+    render_summary(summary, json_output=ctx.json_output, top=_TOP_DEFAULT)
+
+
+@sweep.command("show")
+@click.argument("sweep_id")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=_TOP_DEFAULT,
+    show_default=True,
+    help="Rows of the ranking to print (--json lists every run).",
+)
+@common_options
+def show(sweep_id: str, top: int) -> None:
+    """Rank a stored sweep's runs by its objective, with its overfitting statistics.
+    SWEEP_ID: id, unique prefix, or `latest`.
+
+    \b
+    Examples:
+      ntrader backtest sweep show latest
+      ntrader backtest sweep show 3f2a9c1e --top 5 --json
+    """
+    from ntrader.services.sweep_history import SweepHistory
+
+    ctx = app_context()
+    render_summary(SweepHistory(ctx.database).show(sweep_id), json_output=ctx.json_output, top=top)
+
+
+@sweep.command("list")
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True)
+@common_options
+def list_(last: int) -> None:
+    """List stored sweeps, newest first.
+
+    \b
+    Example:
+      ntrader backtest sweep list --last 5
+    """
+    from ntrader.services.sweep_history import SweepHistory
+
+    ctx = app_context()
+    sweeps = SweepHistory(ctx.database).list(last)
+    if ctx.json_output:
+        print_json(
+            [
+                {
+                    "sweep_id": s.id,
+                    "status": s.status.value,
+                    "strategy": s.base_config.strategy_type,
+                    "instruments": list(s.base_config.instruments),
+                    "objective": s.spec.objective,
+                    "executor": s.executor,
+                    "created_at": s.created_at,
+                    "statistics": s.statistics,
+                }
+                for s in sweeps
+            ]
+        )
+        return
+    if not sweeps:
+        print_warning("No sweeps yet. Start one with `ntrader backtest sweep --grid ...`.")
+        return
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, title="Sweeps (newest first)")
+    for column in ("ID", "Created", "Strategy", "Symbols", "Objective", "Status"):
+        table.add_column(column, overflow="fold")
+    for s in sweeps:
+        table.add_row(
+            styled(s.id[:8], "cyan"),
+            s.created_at.strftime("%Y-%m-%d %H:%M"),
+            styled(s.base_config.strategy_type),
+            styled(",".join(s.base_config.instruments)),
+            s.spec.objective,
+            s.status.value,
+        )
+    stdout().print(table)
+
+
+@contextmanager
+def sweep_progress(
+    *, enabled: bool, objective: str
+) -> Iterator[Callable[[int, int, SweepRow | None], None]]:
+    """A bar on stderr: runs done, the best objective so far, elapsed time and ETA."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]Sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TextColumn("{task.fields[best]}", markup=False),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr(),
+        transient=True,
+        disable=not (enabled and stderr().is_terminal),
+    )
+    task = progress.add_task("sweep", total=None, best="")
+
+    def update(done: int, total: int, best: SweepRow | None) -> None:
+        shown = ""
+        if best is not None and best.objective is not None:
+            shown = f"best {objective} {best.objective:.3f}"
+        progress.update(task, completed=done, total=total, best=shown)
+
+    with progress:
+        yield update
+
+
+def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> None:
+    if json_output:
+        print_json(summary.as_dict())
+        return
+    for warning in summary.warnings:
+        print_warning(warning)
+    if summary.refused:
+        print_warning(
+            f"{summary.refused} point(s) the strategy refuses were left out "
+            f"(e.g. {(summary.refusal or '').rstrip('.')}); a --constraint can exclude them "
+            "up front."
+        )
+    sweep = summary.sweep
+    config = sweep.base_config
+    table = Table(
+        title=f"Sweep {sweep.id[:8]} · {config.strategy_type} on {', '.join(config.instruments)} "
+        f"· {config.start} → {config.end} · {sweep.status.value}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    varied = _varied(summary.rows)
+    for column in ("#", "Parameters", summary.objective, "Return", "Max DD", "Trades", "Run"):
+        table.add_column(column, justify="left" if column in {"Parameters", "Run"} else "right")
+    for position, row in enumerate(summary.rows[:top], start=1):
+        metrics = row.metrics
+        table.add_row(
+            str(position),
+            styled(", ".join(f"{name}={row.parameters.get(name)}" for name in varied)),
+            format_value(Kind.RATIO, row.objective),
+            format_value(Kind.PERCENT, metrics.get("total_return")),
+            format_value(Kind.PERCENT, metrics.get("max_drawdown")),
+            str(metrics.get("total_trades") if metrics.get("total_trades") is not None else "—"),
+            styled(row.run_id[:8] if row.run_id else (row.status or "not run"), "cyan"),
+        )
+    stdout().print(table)
+    if len(summary.rows) > top:
+        print_line(
+            styled(f"… {len(summary.rows) - top} more; --top N or --json shows them.", "dim")
+        )
+    print_line(styled(_statistics_line(sweep.statistics)))
+
+
+def _varied(rows: tuple[SweepRow, ...]) -> list[str]:
+    """The parameters whose value differs between points (the others are the base's)."""
+    if not rows:
+        return []
+    names = list(rows[0].parameters)
+    return [n for n in names if len({repr(r.parameters.get(n)) for r in rows}) > 1] or names
+
+
+def _statistics_line(statistics: dict[str, Any] | None) -> str:
+    if not statistics:
+        return "Overfitting statistics: not computed (fewer than two completed runs)."
+    dsr = statistics.get("deflated_sharpe_ratio")
+    pbo = statistics.get("probability_of_overfitting")
+    parts = [
+        f"Deflated Sharpe ratio of the best run: {format_value(Kind.RATIO, dsr)} "
+        f"({statistics.get('trials')} trials)",
+        (
+            f"probability of backtest overfitting (CSCV, S={statistics.get('cscv_partitions')}): "
+            f"{format_value(Kind.RATE, pbo)}"
+            if pbo is not None
+            else "probability of backtest overfitting: needs at least 4 completed runs"
+        ),
+    ]
+    return "; ".join(parts) + "."

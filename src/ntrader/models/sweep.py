@@ -1,0 +1,101 @@
+"""A parameter sweep: the space it searches, its objective, and the record it leaves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ntrader.models.backtest import BacktestConfig
+
+MAX_SWEEP_POINTS = 10_000
+MAX_CONSTRAINT_LENGTH = 500
+
+# Objective name -> (metrics group, key). Every one of them is better when higher
+# (max_drawdown is stored as a negative fraction, so closer to 0 is higher).
+OBJECTIVES: dict[str, tuple[str, str]] = {
+    "sharpe_ratio": ("risk", "sharpe_ratio"),
+    "sortino_ratio": ("risk", "sortino_ratio"),
+    "calmar_ratio": ("risk", "calmar_ratio"),
+    "max_drawdown": ("risk", "max_drawdown"),
+    "total_return": ("returns", "total_return"),
+    "cagr": ("returns", "cagr"),
+    "profit_factor": ("trading", "profit_factor"),
+    "win_rate": ("trading", "win_rate"),
+    "expectancy": ("trading", "expectancy"),
+    "alpha": ("benchmark", "alpha"),
+}
+DEFAULT_OBJECTIVE = "sharpe_ratio"
+
+
+class SweepStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    INTERRUPTED = "INTERRUPTED"
+
+
+class RandomSection(BaseModel):
+    """``samples`` random draws of each parameter between the bounds its range gives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(ge=1, le=MAX_SWEEP_POINTS)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    ranges: dict[str, str] = Field(min_length=1)  # name -> "LOW:HIGH"
+
+
+class SweepSpec(BaseModel):
+    """What a sweep searches: grids (name -> "START:STOP:STEP", "A,B,C" or a list), random
+    samples crossed with the grid, constraints over the parameters, and the objective.
+
+    The YAML ``sweep:`` section of a run configuration file is this model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grid: dict[str, str | list[Any]] = Field(default_factory=dict)
+    random: RandomSection | None = None
+    constraints: list[str] = Field(default_factory=list, max_length=20)
+    objective: str = DEFAULT_OBJECTIVE
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str) -> str:
+        key = value.strip().lower()
+        if key not in OBJECTIVES:
+            raise ValueError(f"unknown objective {value!r}; use one of {', '.join(OBJECTIVES)}")
+        return key
+
+    @field_validator("constraints")
+    @classmethod
+    def _short_constraints(cls, value: list[str]) -> list[str]:
+        for text in value:
+            if len(text) > MAX_CONSTRAINT_LENGTH:
+                raise ValueError(f"a constraint is at most {MAX_CONSTRAINT_LENGTH} characters")
+        return value
+
+
+class SweepPoint(BaseModel):
+    """One point of a sweep and, once it ran, its run (None until then, or if deleted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    parameters: dict[str, Any]
+    run_id: str | None = None
+
+
+class SweepRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    created_at: datetime
+    completed_at: datetime | None = None
+    status: SweepStatus
+    base_config: BacktestConfig
+    spec: SweepSpec
+    executor: str
+    statistics: dict[str, Any] | None = None
+    points: tuple[SweepPoint, ...] = ()

@@ -1,0 +1,140 @@
+"""Stored sweeps as the user browses them: each point's run ranked by the sweep's objective.
+
+Reading only (no engine is imported): `backtest sweep show` and `list` start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ntrader.core.errors import NotFoundError
+from ntrader.db.database import Database, Repositories
+from ntrader.models.backtest import RunRecord
+from ntrader.models.enums import RunStatus
+from ntrader.models.sweep import OBJECTIVES, SweepRecord
+
+# The figures each ranked run shows beside its objective: (name, metrics group, key).
+KEY_METRICS = (
+    ("total_return", "returns", "total_return"),
+    ("sharpe_ratio", "risk", "sharpe_ratio"),
+    ("max_drawdown", "risk", "max_drawdown"),
+    ("calmar_ratio", "risk", "calmar_ratio"),
+    ("total_trades", "trading", "total_trades"),
+    ("win_rate", "trading", "win_rate"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRow:
+    """One point of a sweep as the ranking shows it."""
+
+    index: int
+    parameters: dict[str, Any]
+    run_id: str | None
+    status: RunStatus | None
+    objective: float | None
+    metrics: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "parameters": self.parameters,
+            "run_id": self.run_id,
+            "status": self.status.value if self.status else None,
+            "objective": self.objective,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSummary:
+    """A sweep with its points ranked best first (points without a finished run last)."""
+
+    sweep: SweepRecord
+    rows: tuple[SweepRow, ...]
+    refused: int = 0  # points the strategy's own rules refused (planning a new sweep only)
+    refusal: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def objective(self) -> str:
+        return self.sweep.spec.objective
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sweep_id": self.sweep.id,
+            "status": self.sweep.status.value,
+            "strategy": self.sweep.base_config.strategy_type,
+            "objective": self.objective,
+            "executor": self.sweep.executor,
+            "points": len(self.sweep.points),
+            "refused_points": self.refused,
+            "statistics": self.sweep.statistics,
+            "runs": [row.as_dict() for row in self.rows],
+        }
+
+
+def objective_of(metrics: dict[str, Any] | None, objective: str) -> float | None:
+    group, key = OBJECTIVES[objective]
+    value = ((metrics or {}).get(group) or {}).get(key)
+    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+
+
+def row_of(
+    index: int, parameters: dict[str, Any], run: RunRecord | None, objective: str
+) -> SweepRow:
+    metrics = run.metrics.stored() if run is not None and run.metrics is not None else None
+    return SweepRow(
+        index=index,
+        parameters=parameters,
+        run_id=run.id if run is not None else None,
+        status=run.status if run is not None else None,
+        objective=objective_of(metrics, objective),
+        metrics={
+            name: ((metrics or {}).get(group) or {}).get(key) for name, group, key in KEY_METRICS
+        },
+    )
+
+
+def rank(rows: Iterable[SweepRow]) -> tuple[SweepRow, ...]:
+    """Best objective first; rows without one (failed, not run) last, in point order."""
+    return tuple(sorted(rows, key=lambda r: (r.objective is None, -(r.objective or 0.0), r.index)))
+
+
+def ranked(sweep: SweepRecord, runs: dict[int, RunRecord]) -> tuple[SweepRow, ...]:
+    """Every point of ``sweep`` with its run (if any), best first."""
+    objective = sweep.spec.objective
+    return rank(row_of(p.index, p.parameters, runs.get(p.index), objective) for p in sweep.points)
+
+
+def find_sweep(repos: Repositories, sweep_ref: str) -> SweepRecord:
+    """A sweep by full id, unique prefix, or ``latest``; a miss says where to look."""
+    try:
+        return repos.sweeps.get(sweep_ref)
+    except NotFoundError as error:
+        # The store knows no commands, so the hint is added here.
+        error.hint = "Run `ntrader backtest sweep list` to see the stored sweeps."
+        raise
+
+
+class SweepHistory:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def get(self, sweep_ref: str) -> SweepRecord:
+        with self._database.transaction() as repos:
+            return find_sweep(repos, sweep_ref)
+
+    def list(self, last: int = 20) -> list[SweepRecord]:
+        with self._database.transaction() as repos:
+            return repos.sweeps.list(last)
+
+    def show(self, sweep_ref: str) -> SweepSummary:
+        with self._database.transaction() as repos:
+            sweep = find_sweep(repos, sweep_ref)
+            runs = repos.sweeps.runs(sweep.id)
+        return SweepSummary(sweep=sweep, rows=ranked(sweep, runs))

@@ -1,0 +1,265 @@
+"""Parameter sweeps: plan the points, load the bars once, run the points on an executor,
+store each as a normal run, rank them by the objective, and judge the winner's luck."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ntrader.core import strategy_registry
+from ntrader.core.errors import NtraderError, UserInputError
+from ntrader.db.database import Database, Repositories
+from ntrader.models.backtest import BacktestConfig, RunRecord
+from ntrader.models.enums import RunStatus
+from ntrader.models.sweep import SweepRecord, SweepSpec, SweepStatus
+from ntrader.services.backtest_service import BacktestService, LoadedInputs, engine_versions
+from ntrader.services.metrics import daily_returns
+from ntrader.services.overfitting import sweep_statistics
+from ntrader.services.simulation import annualised
+from ntrader.services.sweep_executors import PointOutcome, PointTask, SharedInputs, SweepExecutor
+from ntrader.services.sweep_history import (
+    SweepHistory,
+    SweepRow,
+    SweepSummary,
+    rank,
+    ranked,
+    row_of,
+)
+from ntrader.services.sweep_space import SweepPlan, plan_points
+from ntrader.utils.sessions import last_of_day, new_york_days
+
+# A run that ended like this is done: resuming a sweep runs every other point again.
+_FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED)
+
+
+class SweepInterruptedError(NtraderError):
+    """Ctrl-C during a sweep: finished runs are kept; the sweep can be resumed."""
+
+    def __init__(self, sweep_id: str, done: int, total: int) -> None:
+        super().__init__(
+            f"Sweep {sweep_id[:8]} was interrupted after {done} of {total} runs; the finished "
+            "runs are stored.",
+            hint=f"Run the rest with `ntrader backtest sweep resume {sweep_id[:8]}`.",
+        )
+        self.sweep_id = sweep_id
+        self.exit_code = 128 + signal.SIGINT
+
+
+# (runs done, runs in the sweep, the best row so far or None)
+PointCallback = Callable[[int, int, SweepRow | None], None]
+
+
+def _best(rows: Iterable[SweepRow]) -> SweepRow | None:
+    return next((row for row in rank(rows) if row.objective is not None), None)
+
+
+class SweepService:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._backtests = BacktestService(database)
+
+    def plan(self, base: BacktestConfig, spec: SweepSpec) -> tuple[BacktestConfig, SweepPlan]:
+        """The base configuration resolved (strategy type, stored strategy's parameters,
+        defaults, with the configuration's own on top) and the sweep's validated points.
+        Nothing is stored: a refused sweep leaves no trace."""
+        # Resolve without the overrides: they are checked per point, where the varied
+        # parameters complete them (a fast period above the default slow one is fine when
+        # the sweep varies the slow one).
+        resolved, _ = self._backtests.prepare(base.model_copy(update={"parameters": {}}))
+        strategy_type = strategy_registry.resolve(resolved.strategy_type)
+        known = set(strategy_type.params.model_fields)
+        unknown = sorted(set(base.parameters) - known)
+        if unknown:
+            raise UserInputError(
+                f"{strategy_type.name} has no parameter {', '.join(map(repr, unknown))}; its "
+                f"parameters: {', '.join(sorted(known))}.",
+                hint="`ntrader strategy types` lists each strategy's parameters.",
+            )
+        parameters = {**resolved.parameters, **base.parameters}
+        plan = plan_points(strategy_type, parameters, spec)
+        timeframes = {strategy_type.validate(p).higher_timeframe() for p in plan.points}
+        if len(timeframes) > 1:
+            raise UserInputError(
+                "The sweep's points need different second timeframes (some use a trend "
+                "filter, some not); a sweep reads one set of bars.",
+                hint="Sweep the trend filter's period only with values, never empty.",
+            )
+        return resolved.model_copy(update={"parameters": parameters}), plan
+
+    def start(
+        self,
+        base: BacktestConfig,
+        spec: SweepSpec,
+        executor: SweepExecutor,
+        on_point: PointCallback | None = None,
+    ) -> SweepSummary:
+        """Plan, store the sweep, run every point; returns the ranking."""
+        resolved, plan = self.plan(base, spec)
+        loaded = self._backtests.load(self._point_config(resolved, plan.points[0]))
+        with self._database.transaction() as repos:
+            sweep_id = repos.sweeps.create(resolved, spec, executor.name, plan.points)
+        summary = self._run(sweep_id, loaded, executor, on_point)
+        return SweepSummary(
+            sweep=summary.sweep,
+            rows=summary.rows,
+            refused=plan.refused,
+            refusal=plan.refusal,
+            warnings=tuple(loaded.warnings),
+        )
+
+    def resume(
+        self, sweep_ref: str, executor: SweepExecutor, on_point: PointCallback | None = None
+    ) -> SweepSummary:
+        """Run the points of a stored sweep that have no finished run (interrupted, never
+        started, or whose run was deleted); the finished ones are kept as they are."""
+        sweep = SweepHistory(self._database).get(sweep_ref)
+        first = self._point_config(sweep.base_config, sweep.points[0].parameters)
+        loaded = self._backtests.load(first)
+        summary = self._run(sweep.id, loaded, executor, on_point)
+        return SweepSummary(sweep=summary.sweep, rows=summary.rows, warnings=tuple(loaded.warnings))
+
+    @staticmethod
+    def _point_config(base: BacktestConfig, parameters: dict[str, Any]) -> BacktestConfig:
+        return base.model_copy(update={"parameters": parameters})
+
+    def _run(
+        self,
+        sweep_id: str,
+        loaded: LoadedInputs,
+        executor: SweepExecutor,
+        on_point: PointCallback | None,
+    ) -> SweepSummary:
+        notify = on_point or (lambda _done, _total, _best: None)
+        with self._database.transaction() as repos:
+            sweep = repos.sweeps.get(sweep_id)
+            runs = repos.sweeps.runs(sweep_id)
+            repos.sweeps.set_status(sweep_id, SweepStatus.RUNNING)
+            strategy_id = self._stored_strategy_id(repos, sweep.base_config)
+            todo: dict[int, str] = {}  # point index -> its run
+            tasks = []
+            for point in sweep.points:
+                run = runs.get(point.index)
+                if run is not None and run.status in _FINISHED:
+                    continue
+                config = self._point_config(sweep.base_config, point.parameters)
+                if run is None:
+                    run_id = repos.backtests.create(config, strategy_id=strategy_id)
+                    repos.sweeps.link_run(sweep_id, point.index, run_id)
+                else:
+                    run_id = run.id
+                todo[point.index] = run_id
+                tasks.append(PointTask(point.index, config))
+        total = len(sweep.points)
+        rows = {
+            p.index: row_of(p.index, p.parameters, runs.get(p.index), sweep.spec.objective)
+            for p in sweep.points
+        }
+        done = total - len(tasks)
+        shared = SharedInputs(
+            loaded.inputs,
+            loaded.conversions,
+            loaded.benchmark,
+            annualised(sweep.base_config, loaded.inputs),
+        )
+        fingerprint = loaded.fingerprint()
+        notify(done, total, _best(rows.values()))
+        try:
+            with closing(executor.run(shared, tasks)) as outcomes:
+                for outcome in outcomes:
+                    run = self._store(todo.pop(outcome.index), outcome, fingerprint)
+                    point = sweep.points[outcome.index]
+                    rows[outcome.index] = row_of(
+                        point.index, point.parameters, run, sweep.spec.objective
+                    )
+                    done += 1
+                    notify(done, total, _best(rows.values()))
+        except BaseException as exc:
+            self._stop(sweep_id, todo.values(), exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise SweepInterruptedError(sweep_id, done, total) from exc
+            raise
+        return self._finish(sweep_id)
+
+    @staticmethod
+    def _stored_strategy_id(repos: Repositories, base: BacktestConfig) -> str | None:
+        stored = repos.strategies.get(base.strategy_name) if base.strategy_name else None
+        return stored.id if stored is not None else None
+
+    def _store(self, run_id: str, outcome: PointOutcome, fingerprint: str) -> RunRecord:
+        """Record one point's run as the backtest service records a run."""
+        with self._database.transaction() as repos:
+            repos.backtests.mark_running(
+                run_id,
+                host=outcome.host,
+                pid=outcome.pid,
+                versions=engine_versions(),
+                started_at=outcome.started_at,
+            )
+            if outcome.result is not None:
+                repos.backtests.complete(
+                    run_id,
+                    metrics=outcome.result.metrics,
+                    trade_records=outcome.result.trades,
+                    snapshots=outcome.result.snapshots,
+                    data_fingerprint=fingerprint,
+                )
+            else:
+                repos.backtests.mark_finished(run_id, RunStatus.FAILED, outcome.error)
+            return repos.backtests.get(run_id)
+
+    def _stop(self, sweep_id: str, unfinished: Iterable[str], cause: BaseException) -> None:
+        """Mark the sweep and its unfinished runs INTERRUPTED; if the store fails too, the
+        original error is what the user must see."""
+        reason = (
+            "interrupted by the user"
+            if isinstance(cause, KeyboardInterrupt)
+            else f"the sweep stopped: {type(cause).__name__}"
+        )
+        try:
+            with self._database.transaction() as repos:
+                for run_id in unfinished:
+                    repos.backtests.mark_finished(run_id, RunStatus.INTERRUPTED, reason)
+                repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED)
+        except Exception as exc:
+            raise cause from exc
+
+    def _finish(self, sweep_id: str) -> SweepSummary:
+        """Rank the runs, compute the overfitting statistics from their stored equity
+        curves, and mark the sweep COMPLETED."""
+        with self._database.transaction() as repos:
+            sweep = repos.sweeps.get(sweep_id)
+            runs = repos.sweeps.runs(sweep_id)
+            rows = ranked(sweep, runs)
+            statistics = self._statistics(repos, sweep, rows)
+            repos.sweeps.set_status(sweep_id, SweepStatus.COMPLETED, statistics)
+            sweep = repos.sweeps.get(sweep_id)
+        return SweepSummary(sweep=sweep, rows=rows)
+
+    @staticmethod
+    def _statistics(
+        repos: Repositories, sweep: SweepRecord, rows: tuple[SweepRow, ...]
+    ) -> dict[str, Any] | None:
+        """Deflated Sharpe ratio of the best run and PBO, over the completed runs' daily
+        returns (their stored equity at each New York day's last snapshot, as the metrics
+        read it) on the days they share; None with fewer than two completed runs."""
+        completed = [row for row in rows if row.status is RunStatus.COMPLETED]
+        if len(completed) < 2:
+            return None
+        equity = repos.sweeps.equity_points(sweep.id)
+        initial = sweep.base_config.initial_capital
+        returns = {}
+        for row in completed:
+            ts, values = equity[row.index]
+            days = new_york_days(ts)
+            closing = last_of_day(days)
+            curve = np.concatenate([[initial], values[closing]])
+            returns[row.index] = pd.Series(daily_returns(curve), index=days[closing])
+        matrix = pd.DataFrame(returns).dropna()
+        best = list(matrix.columns).index(completed[0].index)
+        statistics = sweep_statistics(matrix.to_numpy(), best).as_dict()
+        return {**statistics, "best_run_id": completed[0].run_id}
