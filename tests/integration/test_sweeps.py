@@ -59,7 +59,8 @@ def test_a_sweep_stores_every_point_as_a_run_and_ranks_them(database: Database) 
     assert stored.metrics == single.run.metrics
     assert stored.data_fingerprint == single.run.data_fingerprint
     assert stored.host is not None and stored.started_at is not None
-    assert best.objective == stored.metrics["risk"]["sharpe_ratio"]  # type: ignore[index]
+    assert stored.metrics is not None
+    assert best.objective == stored.metrics.risk.sharpe_ratio
     statistics = summary.sweep.statistics
     assert statistics is not None
     assert statistics["trials"] == 4
