@@ -21,8 +21,10 @@ DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
 PAGES = [*DOCS, REPO_ROOT / "README.md"]
 
 # Shell blocks only: a `text` block shows output, where `ntrader interactive:` is no command.
-_SHELL_FENCE = re.compile(r"^```(?:bash|sh|shell|console)?\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-_ANY_FENCE = re.compile(r"^```.*?^```$", re.MULTILINE | re.DOTALL)
+_SHELL_FENCE = re.compile(
+    r"^[ \t]*```(?:bash|sh|shell|console)?\n(.*?)^[ \t]*```$", re.MULTILINE | re.DOTALL
+)
+_ANY_FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```$", re.MULTILINE | re.DOTALL)
 _INLINE = re.compile(r"`([^`\n]+)`")
 _SOURCE_PATH = re.compile(r"\bsrc/ntrader/[\w/.-]*\w")
 _LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)")
@@ -50,6 +52,11 @@ def ntrader_commands(markdown: str) -> Iterator[list[str]]:
             continue
         while words and _PREFIX_WORDS.match(words[0]) and words[0] != "ntrader":
             words = words[1:]
+        if words[:3] == ["docker", "compose", "run"]:
+            # The service `ntrader` runs the image's entrypoint, ntrader, with the rest.
+            words = words[3:]
+            while words and words[0].startswith("-"):
+                words = words[1:]
         if len(words) > 1 and words[0] == "ntrader":
             yield words[1:]
 
@@ -105,8 +112,11 @@ def test_the_command_check_finds_unknown_commands_and_flags() -> None:
     assert unknown_words(["backtest", "sprint"]) == ["sprint"]
     assert unknown_words(["data", "import", "--fil", "F.csv"]) == ["--fil"]
     assert unknown_words(["--log-format", "json", "--json", "db", "current"]) == []
-    markdown = "Run `ntrader demo`.\n```bash\nNTRADER_X=1 uv run ntrader db current  # note\n```\n"
-    assert list(ntrader_commands(markdown)) == [["db", "current"], ["demo"]]
+    markdown = (
+        "Run `ntrader demo`.\n```bash\nNTRADER_X=1 uv run ntrader db current  # note\n```\n"
+        "```sh\ndocker compose run --rm ntrader db upgrade\n```\n"
+    )
+    assert list(ntrader_commands(markdown)) == [["db", "current"], ["db", "upgrade"], ["demo"]]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
