@@ -96,7 +96,7 @@ def unknown_words(args: list[str]) -> list[str]:
         if descending and isinstance(command, click.Group):
             sub = command.get_command(context, word)
             if sub is None:
-                if not getattr(command, "invoke_without_command", False):
+                if not command.invoke_without_command:
                     unknown.append(word)
                 descending = False
                 continue
@@ -143,9 +143,7 @@ def test_every_source_path_exists(page: Path) -> None:
 def test_every_relative_link_resolves(page: Path) -> None:
     links = _LINK.findall(page.read_text(encoding="utf-8"))
     missing = sorted(
-        link
-        for link in links
-        if "://" not in link and not (page.parent / link).exists()
+        link for link in links if "://" not in link and not (page.parent / link).exists()
     )
     assert not missing, f"{page.name} links to files that do not exist: {missing}"
 
