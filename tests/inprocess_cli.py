@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 from click.testing import CliRunner
 
@@ -43,6 +44,18 @@ def _own_strategy_registry() -> Iterator[None]:
 
 
 @contextmanager
+def _console_script_main() -> Iterator[None]:
+    """A ``__main__`` without a package, as the console script's is: click names the program
+    after it (under ``python -m pytest`` it would say "python -m pytest", not "ntrader")."""
+    previous = sys.modules["__main__"]
+    sys.modules["__main__"] = ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = previous
+
+
+@contextmanager
 def _working_directory(path: Path) -> Iterator[None]:
     previous = Path.cwd()
     os.chdir(path)
@@ -65,6 +78,7 @@ def invoke_ntrader(
     with (
         _working_directory(cwd),
         _own_strategy_registry(),
+        _console_script_main(),
         runner.isolation(input=input, env=overrides) as (stdout, stderr, _),
     ):
         sys.argv = argv

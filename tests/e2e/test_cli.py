@@ -37,8 +37,8 @@ def test_help_does_not_import_nautilus() -> None:
     assert result.stderr.strip().endswith("LAZY")
 
 
-def test_run_simple_shows_a_positive_return(invoke_cli: RunCli) -> None:
-    table = invoke_cli("run-simple").stdout
+def test_run_simple_shows_a_positive_return(run_cli: RunCli, invoke_cli: RunCli) -> None:
+    table = run_cli("run-simple").stdout  # the console script's one run of this command
     for label in ("Total Return", "Trades", "Win Rate"):
         assert label in table
     payload = json.loads(
@@ -266,10 +266,10 @@ def test_usage_error_exits_2(run_cli: RunCli) -> None:
     assert "unknown timeframe '2MIN'" in result.stderr
 
 
-def test_db_upgrade_and_current(invoke_cli: RunCli, database_url: str) -> None:
-    upgraded = json.loads(invoke_cli("db", "upgrade", "--json", database_url=database_url).stdout)
+def test_db_upgrade_and_current(run_cli: RunCli, database_url: str) -> None:
+    upgraded = json.loads(run_cli("db", "upgrade", "--json", database_url=database_url).stdout)
     assert upgraded["to"] == SCHEMA_HEAD
-    current = json.loads(invoke_cli("db", "current", "--json", database_url=database_url).stdout)
+    current = json.loads(run_cli("db", "current", "--json", database_url=database_url).stdout)
     assert current["current"] == current["head"] == SCHEMA_HEAD
 
 

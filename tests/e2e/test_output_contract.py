@@ -256,7 +256,7 @@ def test_an_unexpected_error_shows_no_sql_or_parameters(
     ],
 )
 def test_ctrl_c_with_json_prints_one_error_object_and_stores_nothing(
-    run_cli: RunCli,
+    invoke_cli: RunCli,
     database_url: str,
     cli_env: dict[str, str],
     tmp_path: Path,
@@ -287,7 +287,7 @@ def test_ctrl_c_with_json_prints_one_error_object_and_stores_nothing(
     )
     assert "interrupted" in payload["error"].lower()
     assert f"Error: {payload['error']}" in stderr
-    assert json.loads(run_cli(*listing, "--json", database_url=database_url).stdout) == []
+    assert json.loads(invoke_cli(*listing, "--json", database_url=database_url).stdout) == []
 
 
 @pytest.mark.slow
