@@ -56,20 +56,20 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_file_is_refused_and_nothing_is_written(
-    run_cli: RunCli, database_url: str, sample_dir: Path, tmp_path: Path, case: str
+    invoke_cli: RunCli, database_url: str, sample_dir: Path, tmp_path: Path, case: str
 ) -> None:
     content, words = CASES[case]
-    import_bars(run_cli, sample_dir / "SPY_daily.csv", "SPY", database_url=database_url)
-    before = run_cli("data", "list", "--json", database_url=database_url).stdout
+    import_bars(invoke_cli, sample_dir / "SPY_daily.csv", "SPY", database_url=database_url)
+    before = invoke_cli("data", "list", "--json", database_url=database_url).stdout
     bad = tmp_path / "bad_bars.csv"
     bad.write_text(content)
-    result = import_bars(run_cli, bad, "SPY", database_url=database_url, check_exit=1)
+    result = import_bars(invoke_cli, bad, "SPY", database_url=database_url, check_exit=1)
     message = result.stderr
     assert "bad_bars.csv" in message
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
     assert "Traceback" not in message
-    assert run_cli("data", "list", "--json", database_url=database_url).stdout == before
+    assert invoke_cli("data", "list", "--json", database_url=database_url).stdout == before
 
 
 def test_missing_file(run_cli: RunCli, tmp_path: Path) -> None:

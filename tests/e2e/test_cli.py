@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ntrader.db.engine import SCHEMA_HEAD
-from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars
+from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars, stock
 from tests.factories import METRICS_SCHEMA
 
 pytestmark = pytest.mark.slow
@@ -38,50 +38,52 @@ def test_help_does_not_import_nautilus() -> None:
     assert result.stderr.strip().endswith("LAZY")
 
 
-def test_run_simple_shows_a_positive_return(run_cli: RunCli) -> None:
-    table = run_cli("run-simple").stdout
+def test_run_simple_shows_a_positive_return(run_cli: RunCli, invoke_cli: RunCli) -> None:
+    table = run_cli("run-simple").stdout  # the console script's one run of this command
     for label in ("Total return", "Trades", "Win rate"):
         assert label in table
     payload = json.loads(
-        run_cli("run-simple", "--strategy", "sma", "--data", "mock", "--json").stdout
+        invoke_cli("run-simple", "--strategy", "sma", "--data", "mock", "--json").stdout
     )
     assert payload["metrics"]["returns"]["total_return"] > 0
     assert payload["metrics"]["trading"]["total_trades"] > 0
     # Deterministic: the same command gives the same numbers.
-    again = json.loads(run_cli("run-simple", "--json").stdout)
+    again = json.loads(invoke_cli("run-simple", "--json").stdout)
     assert again["metrics"] == payload["metrics"]
 
 
 def test_demo_uses_the_xdg_data_dir_and_is_idempotent(
-    run_cli: RunCli, cli_env: dict[str, str]
+    invoke_cli: RunCli, cli_env: dict[str, str]
 ) -> None:
-    first = run_cli("demo")
+    first = invoke_cli("demo")
     assert "Total return" in first.stdout
     assert "1,510 new" in first.stderr
     database = Path(cli_env["XDG_DATA_HOME"]) / "ntrader" / "ntrader.db"
     assert database.is_file()
-    second = run_cli("demo", "--json")
+    second = invoke_cli("demo", "--json")
     payload = json.loads(second.stdout)
     assert [item["rows_imported"] for item in payload["imports"]] == [0, 0, 0]
     assert payload["backtest"]["status"] == "COMPLETED"
-    runs = json.loads(run_cli("backtest", "list", "--json").stdout)
+    runs = json.loads(invoke_cli("backtest", "list", "--json").stdout)
     assert len(runs) == 2
 
 
 def test_import_list_export_round_trip(
-    run_cli: RunCli, database_url: str, sample_dir: Path, tmp_path: Path
+    invoke_cli: RunCli, database_url: str, sample_dir: Path, tmp_path: Path
 ) -> None:
     minutes = sample_dir / "AAPL_1min.csv"
     imported = json.loads(
         import_bars(
-            run_cli, minutes, "AAPL", "--timeframe", "1MIN", "--json", database_url=database_url
+            invoke_cli, minutes, "AAPL", "--timeframe", "1MIN", "--json", database_url=database_url
         ).stdout
     )
     assert imported["rows_imported"] == 7620
     assert imported["first_bar"] == "2024-11-01 13:30 UTC"
-    again = import_bars(run_cli, minutes, "AAPL", "--timeframe", "1MIN", database_url=database_url)
+    again = import_bars(
+        invoke_cli, minutes, "AAPL", "--timeframe", "1MIN", database_url=database_url
+    )
     assert "already stored; nothing added" in again.stderr
-    listing = json.loads(run_cli("data", "list", "--json", database_url=database_url).stdout)
+    listing = json.loads(invoke_cli("data", "list", "--json", database_url=database_url).stdout)
     assert listing == [
         {
             "instrument_id": "AAPL.NASDAQ",
@@ -91,10 +93,10 @@ def test_import_list_export_round_trip(
             "last_bar": "2024-11-29 17:59 UTC",
         }
     ]
-    table = run_cli("data", "list", database_url=database_url).stdout
+    table = invoke_cli("data", "list", database_url=database_url).stdout
     assert "AAPL.NASDAQ" in table
     exported = tmp_path / "out" / "aapl.csv"
-    run_cli(
+    invoke_cli(
         "data",
         "export",
         "--instrument",
@@ -116,22 +118,17 @@ def test_import_list_export_round_trip(
     # What export writes, import reads back as already present.
     back = json.loads(
         import_bars(
-            run_cli, exported, "AAPL", "--timeframe", "1MIN", "--json", database_url=database_url
+            invoke_cli, exported, "AAPL", "--timeframe", "1MIN", "--json", database_url=database_url
         ).stdout
     )
     assert (back["rows_imported"], back["rows_already_present"]) == (0, 390)
 
 
-def _import_daily(run_cli: RunCli, sample_dir: Path, database_url: str) -> None:
-    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
-        import_bars(run_cli, sample_dir / name, symbol, database_url=database_url)
-
-
 def test_backtest_run_json_show_and_list(
-    run_cli: RunCli, database_url: str, sample_dir: Path
+    invoke_cli: RunCli, database_url: str, sample_dir: Path
 ) -> None:
-    _import_daily(run_cli, sample_dir, database_url)
-    result = run_cli(
+    stock(database_url, "AAPL", "SPY")
+    result = invoke_cli(
         *RUN_2020,
         "--strategy",
         "sma_crossover",
@@ -158,15 +155,19 @@ def test_backtest_run_json_show_and_list(
     assert payload["config"]["fill_at"] == "next-open"
     assert payload["metrics"]["benchmark"]["benchmark_return"] is not None
     shown = json.loads(
-        run_cli("backtest", "show", payload["id"][:8], "--json", database_url=database_url).stdout
+        invoke_cli(
+            "backtest", "show", payload["id"][:8], "--json", database_url=database_url
+        ).stdout
     )
     assert shown["id"] == payload["id"]
     assert shown["metrics"] == payload["metrics"]
     METRICS_SCHEMA.validate(shown["metrics"])
-    human = run_cli("backtest", "show", "latest", database_url=database_url).stdout
+    human = invoke_cli("backtest", "show", "latest", database_url=database_url).stdout
     assert payload["id"] in human
     assert "Sharpe ratio" in human
-    ids = run_cli("backtest", "list", "--format", "ids", database_url=database_url).stdout.split()
+    ids = invoke_cli(
+        "backtest", "list", "--format", "ids", database_url=database_url
+    ).stdout.split()
     assert ids == [payload["id"]]
 
 
@@ -208,24 +209,24 @@ def test_backtest_run_json_show_and_list(
     ],
 )
 def test_backtest_refusals_are_one_sentence_exit_1_and_store_nothing(
-    run_cli: RunCli, sample_dir: Path, tmp_path: Path, args: list[str], message: str
+    invoke_cli: RunCli, sample_dir: Path, tmp_path: Path, args: list[str], message: str
 ) -> None:
     url = f"sqlite:///{tmp_path / 'refusals.db'}"
-    _import_daily(run_cli, sample_dir, url)
-    result = run_cli(*RUN_2020, *args, database_url=url, check_exit=1)
+    stock(url, "AAPL", "SPY")
+    result = invoke_cli(*RUN_2020, *args, database_url=url, check_exit=1)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
-    assert json.loads(run_cli("backtest", "list", "--json", database_url=url).stdout) == []
+    assert json.loads(invoke_cli("backtest", "list", "--json", database_url=url).stdout) == []
 
 
 def test_backtest_execution_flags_reach_the_run_and_its_summary(
-    run_cli: RunCli, database_url: str, sample_dir: Path
+    invoke_cli: RunCli, database_url: str, sample_dir: Path
 ) -> None:
-    _import_daily(run_cli, sample_dir, database_url)
+    stock(database_url, "AAPL", "SPY")
     flags = ["--fill-at", "close", "--sizing", "percent", "--position-size", "20"]
     flags += ["--max-position-pct", "20", "--stop-loss", "atr:1.5", "--take-profit", "r:3"]
-    payload = json.loads(run_cli(*RUN_2020, *flags, "--json", database_url=database_url).stdout)
+    payload = json.loads(invoke_cli(*RUN_2020, *flags, "--json", database_url=database_url).stdout)
     config = payload["config"]
     assert (config["fill_at"], config["sizing"], config["max_position_pct"]) == (
         "close",
@@ -236,16 +237,16 @@ def test_backtest_execution_flags_reach_the_run_and_its_summary(
     # Capped at 20 % when entered; a position that gains afterwards is worth more.
     exposure = payload["metrics"]["exposure"]
     assert 0 < exposure["average"] <= exposure["maximum"]
-    shown = run_cli("backtest", "show", "latest", database_url=database_url).stdout
+    shown = invoke_cli("backtest", "show", "latest", database_url=database_url).stdout
     human = " ".join(shown.replace("│", " ").split())  # the panel wraps long lines
     assert "at the signal bar's close (optimistic)" in human
     assert "20% of equity per position, capped at 20% of equity" in human
     assert "stop 1.5x ATR, take-profit 3R" in human
 
 
-def test_debug_shows_the_traceback(run_cli: RunCli, tmp_path: Path) -> None:
+def test_debug_shows_the_traceback(invoke_cli: RunCli, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'debug.db'}"
-    result = run_cli(
+    result = invoke_cli(
         "backtest", "run", "--instruments", "NOPE", "--debug", database_url=url, check_exit=1
     )
     assert "Traceback" in result.stderr

@@ -25,7 +25,7 @@ from ntrader.core.instrument_catalog import default_spec
 from ntrader.db.database import Database
 from ntrader.db.engine import SCHEMA_HEAD
 from tests.conftest import POSTGRES_ADMIN_URL, SAMPLE_DIR
-from tests.e2e.conftest import NTRADER, RunCli
+from tests.e2e.conftest import NTRADER, RunCli, import_bars
 
 PASSWORD = "pw:S3cr@t/x%y"
 
@@ -51,22 +51,14 @@ def _assert_refused(result: subprocess.CompletedProcess[str], exit_code: int, *s
 
 
 def _import(
-    run_cli: RunCli, url: str, symbol: str = "AAPL", *, check_exit: int | None = 0
+    cli: RunCli, url: str, *, check_exit: int | None = 0
 ) -> subprocess.CompletedProcess[str]:
-    sample = SAMPLE_DIR / f"{symbol}_daily.csv"
-    return run_cli(
-        "data",
-        "import",
-        "--file",
-        str(sample),
-        "--instrument",
-        symbol,
-        database_url=url,
-        check_exit=check_exit,
+    return import_bars(
+        cli, SAMPLE_DIR / "AAPL_daily.csv", "AAPL", database_url=url, check_exit=check_exit
     )
 
 
-# Set-up and checks run in this process: the commands under test are the subprocesses.
+# Set-up and checks run in this process, beside the commands under test.
 def _seed(url: str, *symbols: str) -> None:
     """Migrate the store at ``url`` and add the instruments ``symbols``."""
     database = Database(url)
@@ -91,19 +83,19 @@ def _instruments(url: str) -> list[str]:
 
 @pytest.mark.postgres
 def test_postgres_scheme_from_providers_works_and_db_commands_speak_json(
-    run_cli: RunCli, fresh_postgres_url: str
+    invoke_cli: RunCli, fresh_postgres_url: str
 ) -> None:
     provider_style = _with_password(fresh_postgres_url, drivername="postgres")
-    upgraded = run_cli("db", "upgrade", "--json", database_url=provider_style)
+    upgraded = invoke_cli("db", "upgrade", "--json", database_url=provider_style)
     payload = json.loads(upgraded.stdout)
     assert (payload["from"], payload["to"]) == (None, SCHEMA_HEAD)
     assert payload["database"].startswith("postgresql+psycopg://postgres:***@")
-    _import(run_cli, provider_style)
+    _import(invoke_cli, provider_style)
     assert _instruments(fresh_postgres_url) == ["AAPL.NASDAQ"]
     plain = _with_password(fresh_postgres_url, drivername="postgresql")
-    current = json.loads(run_cli("db", "current", "--json", database_url=plain).stdout)
+    current = json.loads(invoke_cli("db", "current", "--json", database_url=plain).stdout)
     assert current["current"] == current["head"] == SCHEMA_HEAD
-    human = run_cli("db", "current", database_url=provider_style)
+    human = invoke_cli("db", "current", database_url=provider_style)
     for result in (upgraded, human):
         assert PASSWORD not in result.stdout + result.stderr
         assert ENCODED_PASSWORD not in result.stdout + result.stderr
@@ -127,23 +119,27 @@ SUPPORTED = ("supports sqlite:///", "postgresql://")
         (f"postgresql://u:{PASSWORD}@localhost/ntrader", ("must be percent-encoded", "%40")),
     ],
 )
-def test_unsupported_urls_are_bad_input(run_cli: RunCli, url: str, said: tuple[str, ...]) -> None:
-    result = run_cli("data", "list", database_url=url, check_exit=None)
+def test_unsupported_urls_are_bad_input(
+    invoke_cli: RunCli, url: str, said: tuple[str, ...]
+) -> None:
+    result = invoke_cli("data", "list", database_url=url, check_exit=None)
     _assert_refused(result, 1, *said)
 
 
-def test_a_bare_path_is_refused_with_the_sqlite_url_to_use(run_cli: RunCli, tmp_path: Path) -> None:
+def test_a_bare_path_is_refused_with_the_sqlite_url_to_use(
+    invoke_cli: RunCli, tmp_path: Path
+) -> None:
     path = tmp_path / "bare.db"
-    result = _import(run_cli, str(path), check_exit=None)
+    result = _import(invoke_cli, str(path), check_exit=None)
     _assert_refused(result, 1, f"'{path}' is not a URL", f"use sqlite:///{path}")
     assert not path.exists()
 
 
 def test_a_bad_busy_timeout_setting_is_bad_input(
-    run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+    invoke_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     cli_env["NTRADER_SQLITE_BUSY_TIMEOUT_MS"] = "soon"
-    result = _import(run_cli, f"sqlite:///{tmp_path / 's.db'}", check_exit=None)
+    result = _import(invoke_cli, f"sqlite:///{tmp_path / 's.db'}", check_exit=None)
     _assert_refused(result, 1, "The setting NTRADER_SQLITE_BUSY_TIMEOUT_MS is not valid")
     assert not (tmp_path / "s.db").exists()
 
@@ -152,7 +148,7 @@ def test_a_bad_busy_timeout_setting_is_bad_input(
 
 
 def test_a_locked_sqlite_file_exits_3_after_the_busy_timeout(
-    run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+    invoke_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     path = tmp_path / "locked.db"
     url = f"sqlite:///{path}"
@@ -162,7 +158,7 @@ def test_a_locked_sqlite_file_exits_3_after_the_busy_timeout(
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        result = _import(run_cli, url, check_exit=None)
+        result = _import(invoke_cli, url, check_exit=None)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -230,11 +226,13 @@ def test_a_read_only_sqlite_database_exits_3_and_writes_nothing(
     assert _instruments(url) == [default_spec("SPY").instrument_id]
 
 
-def test_a_file_that_is_not_a_database_exits_3_untouched(run_cli: RunCli, tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_database_exits_3_untouched(
+    invoke_cli: RunCli, tmp_path: Path
+) -> None:
     path = tmp_path / "notes.db"
     path.write_bytes(b"Shopping list: eggs, milk, flour.\n" * 200)
     before = path.read_bytes()
-    result = _import(run_cli, f"sqlite:///{path}", check_exit=None)
+    result = _import(invoke_cli, f"sqlite:///{path}", check_exit=None)
     _assert_refused(result, 3, f"{path} is not an SQLite database")
     assert path.read_bytes() == before
 
@@ -254,22 +252,22 @@ def _database_exists(name: str) -> bool:
 
 @pytest.mark.postgres
 def test_a_missing_postgres_database_is_named_with_how_to_create_it(
-    run_cli: RunCli, postgres_session_url: str
+    invoke_cli: RunCli, postgres_session_url: str
 ) -> None:
     name = f"ntrader_absent_{uuid.uuid4().hex[:8]}"
     url = _with_password(postgres_session_url, database=name)
-    result = _import(run_cli, url, check_exit=None)
+    result = _import(invoke_cli, url, check_exit=None)
     _assert_refused(result, 3, f'database "{name}" does not exist', "createdb -h ", name)
     assert not _database_exists(name)
 
 
 @pytest.mark.postgres
 def test_an_unknown_postgres_user_is_an_authentication_failure(
-    run_cli: RunCli, postgres_session_url: str
+    invoke_cli: RunCli, postgres_session_url: str
 ) -> None:
     user = f"nobody_{uuid.uuid4().hex[:8]}"
     url = _with_password(postgres_session_url, username=user)
-    result = run_cli("data", "list", database_url=url, check_exit=None)
+    result = invoke_cli("data", "list", database_url=url, check_exit=None)
     _assert_refused(result, 3, f'authentication failed for user "{user}"')
 
 
@@ -279,10 +277,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_dead_port_says_nothing_is_listening(run_cli: RunCli) -> None:
+def test_a_dead_port_says_nothing_is_listening(invoke_cli: RunCli) -> None:
     port = _free_port()
     url = _with_password(f"postgresql://postgres@127.0.0.1:{port}/ntrader")
-    result = run_cli("data", "list", database_url=url, check_exit=None)
+    result = invoke_cli("data", "list", database_url=url, check_exit=None)
     _assert_refused(result, 3, f"nothing is listening at 127.0.0.1:{port}")
 
 
@@ -295,7 +293,6 @@ def test_a_dead_port_says_nothing_is_listening(run_cli: RunCli) -> None:
     ],
 )
 def test_a_session_ended_mid_import_exits_3_and_stores_nothing(
-    run_cli: RunCli,
     cli_env: dict[str, str],
     tmp_path: Path,
     fresh_postgres_url: str,

@@ -34,17 +34,17 @@ def _stored_closes(database_url: str) -> list[float]:
 
 
 def test_differing_file_is_refused_then_replaced(
-    run_cli: RunCli, database_url: str, tmp_path: Path
+    invoke_cli: RunCli, database_url: str, tmp_path: Path
 ) -> None:
     import_bars(
-        run_cli, _write(tmp_path / "msft.csv", ["10.50"] * 5), "MSFT", database_url=database_url
+        invoke_cli, _write(tmp_path / "msft.csv", ["10.50"] * 5), "MSFT", database_url=database_url
     )
     corrected = _write(
         tmp_path / "msft_fixed.csv", ["10.50", "10.75", "10.50", "10.50", "10.50", "10.60"]
     )
 
     refused = import_bars(
-        run_cli, corrected, "MSFT", "--json", database_url=database_url, check_exit=1
+        invoke_cli, corrected, "MSFT", "--json", database_url=database_url, check_exit=1
     )
     message = " ".join(refused.stderr.split())
     assert (
@@ -55,7 +55,7 @@ def test_differing_file_is_refused_then_replaced(
     assert _stored_closes(database_url) == [10.5] * 5
 
     replaced = import_bars(
-        run_cli, corrected, "MSFT", "--replace", "--json", database_url=database_url
+        invoke_cli, corrected, "MSFT", "--replace", "--json", database_url=database_url
     )
     payload = json.loads(replaced.stdout)
     assert {key: payload[key] for key in ("rows_imported", "rows_replaced", "data_version")} == {
@@ -67,7 +67,7 @@ def test_differing_file_is_refused_then_replaced(
     assert _stored_closes(database_url) == [10.5, 10.75, 10.5, 10.5, 10.5, 10.6]
 
 
-def test_import_help_shows_replace(run_cli: RunCli) -> None:
-    text = run_cli("data", "import", "--help").stdout
+def test_import_help_shows_replace(invoke_cli: RunCli) -> None:
+    text = invoke_cli("data", "import", "--help").stdout
     assert "--replace" in text
     assert "ntrader data import --file AAPL_corrected.csv --instrument AAPL --replace" in text

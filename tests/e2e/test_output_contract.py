@@ -12,17 +12,18 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import pytest
+from sqlalchemy import create_engine, text
 
 from ntrader.cli.main import cli
-from tests.e2e.conftest import NTRADER, RunCli, import_bars
+from ntrader.services import run_history
+from tests.e2e.conftest import NTRADER, RunCli
 
 
 def _walk(
@@ -126,24 +127,24 @@ def _json_error(result: subprocess.CompletedProcess[str], exit_code: int) -> dic
     return payload
 
 
-def _stored_runs(run_cli: RunCli, database_url: str) -> list[Any]:
-    return json.loads(run_cli("backtest", "list", "--json", database_url=database_url).stdout)
+def _stored_runs(invoke_cli: RunCli, database_url: str) -> list[Any]:
+    return json.loads(invoke_cli("backtest", "list", "--json", database_url=database_url).stdout)
 
 
 @pytest.mark.slow
-def test_a_markup_like_run_id_is_echoed_verbatim(run_cli: RunCli, database_url: str) -> None:
-    human = run_cli("backtest", "show", "[/]", database_url=database_url, check_exit=1)
+def test_a_markup_like_run_id_is_echoed_verbatim(invoke_cli: RunCli, database_url: str) -> None:
+    human = invoke_cli("backtest", "show", "[/]", database_url=database_url, check_exit=1)
     assert human.stdout == ""
     assert "Error: No backtest matches '[/]'." in human.stderr
     assert "Traceback" not in human.stderr
-    machine = run_cli(
+    machine = invoke_cli(
         "backtest", "show", "[bold", "--json", database_url=database_url, check_exit=1
     )
     payload = _json_error(machine, 1)
     assert payload["error"] == "No backtest matches '[bold'."
     assert "ntrader backtest list" in payload["hint"]
     assert "No backtest matches '[bold'." in machine.stderr  # the sentence stays on stderr
-    assert _stored_runs(run_cli, database_url) == []
+    assert _stored_runs(invoke_cli, database_url) == []
 
 
 # Slow SMA periods that never cross in Q1 2020: no trade, exactly 0.00 % return.
@@ -155,14 +156,12 @@ _ZERO_RETURN_RUN = (
 
 @pytest.mark.slow
 def test_a_zero_return_run_is_listed_and_its_lines_are_not_broken(
-    run_cli: RunCli, database_url: str, sample_dir: Path, cli_env: dict[str, str]
+    invoke_cli: RunCli, stocked: str, cli_env: dict[str, str]
 ) -> None:
     """A run that never trades returns exactly 0.00 %; `backtest list` used to crash on it."""
-    for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
-        import_bars(run_cli, sample_dir / name, symbol, database_url=database_url)
     run = subprocess.run(
         [str(NTRADER), *_ZERO_RETURN_RUN],
-        env=_cli_env(cli_env, database_url, COLUMNS="40"),
+        env=_cli_env(cli_env, stocked, COLUMNS="40"),
         capture_output=True,
         text=True,
         check=False,
@@ -173,11 +172,11 @@ def test_a_zero_return_run_is_listed_and_its_lines_are_not_broken(
         r"^Run ([0-9a-f-]{36}) · .*`ntrader backtest show (\w{8})`$", run.stdout, re.M
     )
     assert footer is not None, run.stdout
-    listed = run_cli("backtest", "list", database_url=database_url)
+    listed = invoke_cli("backtest", "list", database_url=stocked)
     assert "0.00%" in listed.stdout
     assert footer.group(2) in listed.stdout
     assert "+0.00%" not in listed.stdout and "-0.00%" not in listed.stdout
-    assert "0.00%" in run_cli("backtest", "show", "latest", database_url=database_url).stdout
+    assert "0.00%" in invoke_cli("backtest", "show", "latest", database_url=stocked).stdout
 
 
 @pytest.mark.slow
@@ -191,10 +190,10 @@ def test_a_zero_return_run_is_listed_and_its_lines_are_not_broken(
     ],
 )
 def test_usage_errors_with_json_print_one_error_object(
-    run_cli: RunCli, tmp_path: Path, args: list[str], message: str
+    invoke_cli: RunCli, tmp_path: Path, args: list[str], message: str
 ) -> None:
     url = f"sqlite:///{tmp_path / 'usage.db'}"
-    result = run_cli(*args, database_url=url, check_exit=2)
+    result = invoke_cli(*args, database_url=url, check_exit=2)
     payload = _json_error(result, 2)
     assert message in payload["error"]
     assert payload["hint"].startswith("Run `ntrader ")
@@ -202,47 +201,37 @@ def test_usage_errors_with_json_print_one_error_object(
 
 
 @pytest.mark.slow
-def test_an_unreachable_database_with_json_exits_3_without_the_password(run_cli: RunCli) -> None:
+def test_an_unreachable_database_with_json_exits_3_without_the_password(invoke_cli: RunCli) -> None:
     url = "postgresql+psycopg://nobody:s3cret-pw@127.0.0.1:1/none"
-    result = run_cli("data", "list", "--json", database_url=url, check_exit=3)
+    result = invoke_cli("data", "list", "--json", database_url=url, check_exit=3)
     payload = _json_error(result, 3)
     assert payload["error"].startswith("Cannot reach the database at postgresql+psycopg://nobody:")
     assert "s3cret-pw" not in result.stdout + result.stderr
 
 
-# `ntrader backtest show` with a bug planted where it reads the run: a real SQLAlchemy error,
-# whose text embeds the INSERT and its secret parameter, escapes every expected-error handler.
-_BUGGY_SHOW = """
-import sys
-from sqlalchemy import create_engine, text
-from ntrader.services import run_history
-
-def get(*args, **kwargs):
+def _buggy_get(*_args: object, **_kwargs: object) -> NoReturn:
+    """A bug planted where `backtest show` reads the run: a real SQLAlchemy error, whose text
+    embeds the INSERT and its secret parameter, escapes every expected-error handler."""
     with create_engine("sqlite://").begin() as connection:
         connection.execute(text("CREATE TABLE t (name TEXT PRIMARY KEY)"))
         for _ in range(2):
             connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": "hunter2-secret"})
-
-run_history.RunHistory.get = get
-from ntrader.cli.main import main
-sys.argv[0] = "ntrader"
-main()
-"""
+    raise AssertionError("the second INSERT must fail")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("json_flag", [(), ("--json",)])
 def test_an_unexpected_error_shows_no_sql_or_parameters(
-    cli_env: dict[str, str], tmp_path: Path, json_flag: tuple[str, ...]
+    invoke_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    json_flag: tuple[str, ...],
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _BUGGY_SHOW, "backtest", "show", "latest", *json_flag],
-        env=_cli_env(cli_env, f"sqlite:///{tmp_path / 'bug.db'}"),
-        capture_output=True,
-        text=True,
-        check=False,
+    monkeypatch.setattr(run_history.RunHistory, "get", _buggy_get)
+    result = invoke_cli(
+        *("backtest", "show", "latest", *json_flag),
+        database_url=f"sqlite:///{tmp_path / 'bug.db'}",
+        check_exit=1,
     )
-    assert result.returncode == 1, result.stderr
     message = "Unexpected error: IntegrityError: UNIQUE constraint failed: t.name"
     assert f"Error: {message}" in result.stderr
     for leak in ("INSERT", "[SQL", "parameters", "hunter2", "Traceback"):
@@ -267,7 +256,7 @@ def test_an_unexpected_error_shows_no_sql_or_parameters(
     ],
 )
 def test_ctrl_c_with_json_prints_one_error_object_and_stores_nothing(
-    run_cli: RunCli,
+    invoke_cli: RunCli,
     database_url: str,
     cli_env: dict[str, str],
     tmp_path: Path,
@@ -298,7 +287,7 @@ def test_ctrl_c_with_json_prints_one_error_object_and_stores_nothing(
     )
     assert "interrupted" in payload["error"].lower()
     assert f"Error: {payload['error']}" in stderr
-    assert json.loads(run_cli(*listing, "--json", database_url=database_url).stdout) == []
+    assert json.loads(invoke_cli(*listing, "--json", database_url=database_url).stdout) == []
 
 
 @pytest.mark.slow

@@ -80,7 +80,9 @@ def _completed_run_ids(run_cli: RunCli) -> list[str]:
     return [run["id"] for run in json.loads(listing)]
 
 
-def test_every_readme_command_runs(run_cli: RunCli, tmp_path: Path) -> None:
+def test_every_readme_command_runs(run_cli: RunCli, invoke_cli: RunCli, tmp_path: Path) -> None:
+    """In-process, but for the demo: the first thing a new user runs goes through the console
+    script."""
     for name in CHECKOUT_INPUTS:
         (tmp_path / name).symlink_to(REPO_ROOT / name, target_is_directory=True)
     commands = list(bash_commands(README.read_text()))
@@ -97,11 +99,12 @@ def test_every_readme_command_runs(run_cli: RunCli, tmp_path: Path) -> None:
             continue
         ran.add(tuple(args))
         if any(placeholder in line for placeholder in PLACEHOLDER_IDS):
-            run_ids = _completed_run_ids(run_cli)
+            run_ids = _completed_run_ids(invoke_cli)
             assert len(run_ids) >= len(PLACEHOLDER_IDS), f"{line}: too few runs yet"
             for placeholder, run_id in zip(PLACEHOLDER_IDS, run_ids, strict=False):
                 args = [arg.replace(placeholder, run_id) for arg in args]
-        result = run_cli(*args, check_exit=None)
+        execute = run_cli if args == ["demo"] else invoke_cli
+        result = execute(*args, check_exit=None)
         assert result.returncode == 0, (
             f"README command failed (exit {result.returncode}): {line}\n"
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"

@@ -13,6 +13,7 @@ from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.data_service import DataService, ImportRequest
+from ntrader.services.reports.comparison_report import METHOD_NOTE
 from tests.e2e.conftest import RunCli
 from tests.factories import METRICS_SCHEMA
 
@@ -43,18 +44,20 @@ def _two_runs(database_url: str, sample_dir: Path) -> list[RunRecord]:
     return runs
 
 
-def _report(run_cli: RunCli, database_url: str, *args: str, exit_code: int = 0) -> tuple[str, str]:
-    result = run_cli("report", *args, database_url=database_url, check_exit=exit_code)
+def _report(
+    invoke_cli: RunCli, database_url: str, *args: str, exit_code: int = 0
+) -> tuple[str, str]:
+    result = invoke_cli("report", *args, database_url=database_url, check_exit=exit_code)
     return result.stdout, result.stderr
 
 
-def test_report_commands(run_cli: RunCli, sample_dir: Path, tmp_path: Path) -> None:
+def test_report_commands(invoke_cli: RunCli, sample_dir: Path, tmp_path: Path) -> None:
     """Every command and its output once, on SQLite (both backends: the test below)."""
     database_url = f"sqlite:///{tmp_path / 'ntrader.db'}"
     first, second = _two_runs(database_url, sample_dir)
 
     def report(*args: str, exit_code: int = 0) -> tuple[str, str]:
-        return _report(run_cli, database_url, *args, exit_code=exit_code)
+        return _report(invoke_cli, database_url, *args, exit_code=exit_code)
 
     panel, _ = report("summary", "latest", "--detailed")
     for heading in ("Returns", "Risk", "Trading", "Benchmark", "Worst drawdowns", "Exposure"):
@@ -82,8 +85,14 @@ def test_report_commands(run_cli: RunCli, sample_dir: Path, tmp_path: Path) -> N
     assert trades["sha256"] == hashlib.sha256((tmp_path / "t.csv").read_bytes()).hexdigest()
 
     table, note = report("compare", "--backtests", f"{first.id[:8]},{second.id[:8]}")
-    assert "Are the differences significant?" in table and "paired t-test" in table
-    assert (tmp_path / "reports" / f"compare_{first.id[:8]}_{second.id[:8]}_text.txt").is_file()
+    written = (
+        tmp_path / "reports" / f"compare_{first.id[:8]}_{second.id[:8]}_text.txt"
+    ).read_text()
+    for shown in (table, written):
+        flat = " ".join(shown.split())  # rich wraps the note at the terminal's width
+        assert first.id[:8] in flat and second.id[:8] in flat
+        assert "Are the differences significant?" in flat
+        assert " ".join(METHOD_NOTE.split()) in flat
     assert "Wrote TEXT comparison" in note
 
     missing = report("summary", "ffff", exit_code=1)[1]

@@ -11,15 +11,14 @@ from pathlib import Path
 import pytest
 
 from ntrader.db.engine import create_db_engine, ensure_schema
-from tests.e2e.conftest import RUN_2020, RunCli, import_bars
+from tests.e2e.conftest import RUN_2020, RunCli, stock
 from tests.e2e.signals import run_statuses, start_running_backtest
-from tests.integration.test_run_failures import FAULTY_STRATEGY, raise_line
+from tests.integration.faulty_strategy import FAULTY_STRATEGY, raise_line
 
 
 @pytest.fixture
-def aapl_store(run_cli: RunCli, database_url: str, sample_dir: Path) -> str:
-    import_bars(run_cli, sample_dir / "AAPL_daily.csv", "AAPL", database_url=database_url)
-    return database_url
+def aapl_store(database_url: str) -> str:
+    return stock(database_url, "AAPL")
 
 
 def test_a_failing_strategy_fails_the_run_with_its_error_and_exit_1(
@@ -58,9 +57,9 @@ def test_a_failing_strategy_fails_the_run_with_its_error_and_exit_1(
 
 
 def test_an_instrument_named_twice_is_refused_before_a_run_is_stored(
-    run_cli: RunCli, aapl_store: str
+    invoke_cli: RunCli, aapl_store: str
 ) -> None:
-    result = run_cli(
+    result = invoke_cli(
         "backtest",
         "run",
         "--instruments",
@@ -92,14 +91,14 @@ def test_an_instrument_named_twice_is_refused_before_a_run_is_stored(
     ],
 )
 def test_non_finite_or_oversized_settings_are_refused_before_a_run_is_stored(
-    run_cli: RunCli, tmp_path: Path, flag: str, value: str, words: str
+    invoke_cli: RunCli, tmp_path: Path, flag: str, value: str, words: str
 ) -> None:
     """Refused by the configuration before the store is opened; checked on SQLite."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = create_db_engine(url)
     ensure_schema(engine)
     engine.dispose()
-    result = run_cli(*RUN_2020, flag, value, database_url=url, check_exit=1)
+    result = invoke_cli(*RUN_2020, flag, value, database_url=url, check_exit=1)
     assert words in result.stderr
     assert "Traceback" not in result.stderr
     assert run_statuses(url) == []

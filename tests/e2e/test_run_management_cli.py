@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ntrader.cli.render import compact_params
-from tests.e2e.conftest import RUN_2020, RunCli, import_bars
+from tests.e2e.conftest import RUN_2020, RunCli, stock
 
 pytestmark = pytest.mark.slow
 
@@ -24,19 +24,18 @@ def url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def stocked(run_cli: RunCli, url: str, sample_dir: Path) -> str:
-    import_bars(run_cli, sample_dir / "AAPL_daily.csv", "AAPL", database_url=url)
-    return url
+def stocked(url: str) -> str:
+    return stock(url, "AAPL")
 
 
-def _run(run_cli: RunCli, url: str, *extra: str) -> dict[str, Any]:
+def _run(invoke_cli: RunCli, url: str, *extra: str) -> dict[str, Any]:
     return json.loads(
-        run_cli(*RUN_2020, "--benchmark", "AAPL", *extra, "--json", database_url=url).stdout
+        invoke_cli(*RUN_2020, "--benchmark", "AAPL", *extra, "--json", database_url=url).stdout
     )
 
 
-def _runs(run_cli: RunCli, url: str) -> list[dict[str, Any]]:
-    return json.loads(run_cli("backtest", "list", "--json", database_url=url).stdout)
+def _runs(invoke_cli: RunCli, url: str) -> list[dict[str, Any]]:
+    return json.loads(invoke_cli("backtest", "list", "--json", database_url=url).stdout)
 
 
 def _row_blocks(listing: str) -> dict[str, str]:
@@ -45,13 +44,15 @@ def _row_blocks(listing: str) -> dict[str, str]:
     return {block[:8]: block for block in re.split(r"\n(?=[0-9a-f]{8} )", body)}
 
 
-def test_list_delete_and_prune(run_cli: RunCli, stocked: str, tmp_path: Path) -> None:
-    fast = _run(run_cli, stocked, "--fast-period", "5", "--slow-period", "20")
-    slow = _run(run_cli, stocked, "--fast-period", "10", "--slow-period", "30")
-    before = _runs(run_cli, stocked)
+def test_list_delete_and_prune(invoke_cli: RunCli, stocked: str, tmp_path: Path) -> None:
+    fast = _run(invoke_cli, stocked, "--fast-period", "5", "--slow-period", "20")
+    slow = _run(invoke_cli, stocked, "--fast-period", "10", "--slow-period", "30")
+    before = _runs(invoke_cli, stocked)
 
     # The list tells the two runs apart by Sharpe and parameters; headers stay whole at 80.
-    listed = run_cli("backtest", "list", database_url=stocked, env_extra={"COLUMNS": "80"}).stdout
+    listed = invoke_cli(
+        "backtest", "list", database_url=stocked, env_extra={"COLUMNS": "80"}
+    ).stdout
     assert max(len(line) for line in listed.splitlines()) <= 80
     header = next(line for line in listed.splitlines() if line.startswith("ID"))
     assert header.split() == [
@@ -69,12 +70,12 @@ def test_list_delete_and_prune(run_cli: RunCli, stocked: str, tmp_path: Path) ->
         words = blocks[run["id"][:8]].split()
         assert f"{run['metrics']['risk']['sharpe_ratio']:,.2f}" in words
         assert all(p in words for p in params)
-    wide = run_cli("backtest", "list", database_url=stocked, env_extra={"COLUMNS": "120"}).stdout
+    wide = invoke_cli("backtest", "list", database_url=stocked, env_extra={"COLUMNS": "120"}).stdout
     assert "Created" in wide and "fast=5 slow=20" in wide
 
     # delete: shows the plan, asks; "n" keeps everything.
     report = tmp_path / "fast.txt"
-    run_cli(
+    invoke_cli(
         "report",
         "generate",
         "--backtest",
@@ -85,29 +86,31 @@ def test_list_delete_and_prune(run_cli: RunCli, stocked: str, tmp_path: Path) ->
         str(report),
         database_url=stocked,
     )
-    declined = run_cli("backtest", "delete", fast["id"][:8], database_url=stocked, input="n\n")
+    report_text = report.read_text()
+    assert fast["id"] in report_text
+    declined = invoke_cli("backtest", "delete", fast["id"][:8], database_url=stocked, input="n\n")
     assert fast["id"][:8] in declined.stdout
     assert "Delete 1 backtest? [y/N]" in declined.stdout
     assert "Nothing deleted." in declined.stderr
-    refused = run_cli(
+    refused = invoke_cli(
         "backtest", "delete", fast["id"], "--json", database_url=stocked, check_exit=2
     )
     assert "--json needs --yes" in refused.stderr
-    unknown = run_cli(
+    unknown = invoke_cli(
         "backtest", "delete", fast["id"], "ffffffff", "--yes", database_url=stocked, check_exit=1
     )
     assert "No backtest matches 'ffffffff'" in unknown.stderr
-    assert _runs(run_cli, stocked) == before
+    assert _runs(invoke_cli, stocked) == before
 
     # "y" deletes that run only; its report file stays and is listed.
-    deleted = run_cli("backtest", "delete", fast["id"], database_url=stocked, input="y\n")
+    deleted = invoke_cli("backtest", "delete", fast["id"], database_url=stocked, input="y\n")
     assert "Deleted 1 backtest with" in deleted.stderr
     assert f"Report files kept:\n  {report} (left in place" in deleted.stdout
-    assert report.is_file()
-    assert _runs(run_cli, stocked) == [run for run in before if run["id"] == slow["id"]]
+    assert report.read_text() == report_text
+    assert _runs(invoke_cli, stocked) == [run for run in before if run["id"] == slow["id"]]
 
     # prune: refuses a bad age, says when nothing matches, asks, then deletes with files.
-    bad = run_cli(
+    bad = invoke_cli(
         "backtest",
         "prune",
         "--status",
@@ -118,18 +121,20 @@ def test_list_delete_and_prune(run_cli: RunCli, stocked: str, tmp_path: Path) ->
         check_exit=2,
     )
     assert "'30 days' is not an age; use a whole number and h, d or w" in bad.stderr
-    young = run_cli(
+    young = invoke_cli(
         "backtest", "prune", "--status", "completed", "--older-than", "1h", database_url=stocked
     )
     assert "No COMPLETED backtests created more than 1h ago; nothing to delete." in young.stderr
-    none = run_cli(
+    none = invoke_cli(
         "backtest", "prune", "--status", "FAILED", "--status", "INTERRUPTED", database_url=stocked
     )
     assert "No FAILED or INTERRUPTED backtests; nothing to delete." in none.stderr
-    kept = run_cli("backtest", "prune", "--status", "COMPLETED", database_url=stocked, input="n\n")
+    kept = invoke_cli(
+        "backtest", "prune", "--status", "COMPLETED", database_url=stocked, input="n\n"
+    )
     assert slow["id"][:8] in kept.stdout
     slow_report = tmp_path / "slow.txt"
-    run_cli(
+    invoke_cli(
         "report",
         "generate",
         "--backtest",
@@ -141,7 +146,7 @@ def test_list_delete_and_prune(run_cli: RunCli, stocked: str, tmp_path: Path) ->
         database_url=stocked,
     )
     result = json.loads(
-        run_cli(
+        invoke_cli(
             "backtest",
             "prune",
             "--status",
@@ -158,8 +163,9 @@ def test_list_delete_and_prune(run_cli: RunCli, stocked: str, tmp_path: Path) ->
     assert result["report_files"] == [
         {"path": str(slow_report), "outcome": "deleted", "reason": None}
     ]
-    assert not slow_report.exists() and report.is_file()
-    assert _runs(run_cli, stocked) == []
+    assert not slow_report.exists()
+    assert report.read_text() == report_text
+    assert _runs(invoke_cli, stocked) == []
 
 
 @pytest.mark.parametrize(
@@ -188,10 +194,10 @@ def test_compact_parameters(strategy_type: str, parameters: dict[str, Any], show
 
 
 def test_configuration_errors_say_where_values_came_from_and_store_nothing(
-    run_cli: RunCli, stocked: str, tmp_path: Path
+    invoke_cli: RunCli, stocked: str, tmp_path: Path
 ) -> None:
     sma = str(EXAMPLES / "sma_config.yaml")
-    readme = run_cli(
+    readme = invoke_cli(
         "backtest",
         "run",
         "--config",
@@ -211,12 +217,12 @@ def test_configuration_errors_say_where_values_came_from_and_store_nothing(
         "strategy: {type: sma, parameters: {fast_period: 50}}\ninstruments: [AAPL]\n"
         "period: {start: 2020-01-01, end: 2020-12-31}\nbenchmark: AAPL\n"
     )
-    alone = run_cli("backtest", "run-config", str(config), database_url=stocked, check_exit=1)
+    alone = invoke_cli("backtest", "run-config", str(config), database_url=stocked, check_exit=1)
     assert (
         "fast_period (50) must be less than slow_period (26) "
         f"(fast_period from {config}, strategy.parameters.fast_period)." in alone.stderr
     )
-    mixed = run_cli(
+    mixed = invoke_cli(
         "backtest",
         "run",
         "--config",
@@ -244,12 +250,12 @@ def test_configuration_errors_say_where_values_came_from_and_store_nothing(
             "period: {start: 2020-01-01, end: 2020-12-31}\nbenchmark: AAPL\n"
             f"output: {{directory: '{directory}'}}\n"
         )
-        result = run_cli("backtest", "run-config", str(out), database_url=stocked, check_exit=1)
+        result = invoke_cli("backtest", "run-config", str(out), database_url=stocked, check_exit=1)
         assert f"{out}: output.directory {directory} {problem}" in result.stderr
-    assert _runs(run_cli, stocked) == []
+    assert _runs(invoke_cli, stocked) == []
 
     fixed = json.loads(
-        run_cli(
+        invoke_cli(
             "backtest",
             "run",
             "--config",
@@ -261,13 +267,13 @@ def test_configuration_errors_say_where_values_came_from_and_store_nothing(
         ).stdout
     )
     assert fixed["config"]["parameters"]["fast_period"] == 50
-    assert [run["id"] for run in _runs(run_cli, stocked)] == [fixed["id"]]
+    assert [run["id"] for run in _runs(invoke_cli, stocked)] == [fixed["id"]]
 
 
 def test_strategy_list_filter_and_create_from_an_exported_file(
-    run_cli: RunCli, url: str, tmp_path: Path
+    invoke_cli: RunCli, url: str, tmp_path: Path
 ) -> None:
-    run_cli(
+    invoke_cli(
         "strategy",
         "create",
         "--name",
@@ -278,21 +284,22 @@ def test_strategy_list_filter_and_create_from_an_exported_file(
         "fast_period=7",
         database_url=url,
     )
-    run_cli("strategy", "archive", "old", database_url=url)
-    active = run_cli("strategy", "list", "--active", database_url=url)
+    invoke_cli("strategy", "archive", "old", database_url=url)
+    active = invoke_cli("strategy", "list", "--active", database_url=url)
     assert "No strategy matches --active; 1 is stored" in active.stderr
     assert "No strategies stored yet" not in active.stderr
     assert (
-        json.loads(run_cli("strategy", "list", "--active", "--json", database_url=url).stdout) == []
+        json.loads(invoke_cli("strategy", "list", "--active", "--json", database_url=url).stdout)
+        == []
     )
 
     exported = tmp_path / "old.yaml"
-    run_cli("strategy", "export", "old", "--output", str(exported), database_url=url)
-    taken = run_cli(
+    invoke_cli("strategy", "export", "old", "--output", str(exported), database_url=url)
+    taken = invoke_cli(
         "strategy", "create", "--params-file", str(exported), database_url=url, check_exit=1
     )
     assert "A strategy named 'old' already exists" in taken.stderr
-    conflict = run_cli(
+    conflict = invoke_cli(
         "strategy",
         "create",
         "--params-file",
@@ -306,7 +313,7 @@ def test_strategy_list_filter_and_create_from_an_exported_file(
     )
     assert f"--type momentum contradicts {exported}: strategy.type sma_crossover" in conflict.stderr
     created = json.loads(
-        run_cli(
+        invoke_cli(
             "strategy",
             "create",
             "--params-file",
@@ -323,12 +330,12 @@ def test_strategy_list_filter_and_create_from_an_exported_file(
     assert (created["parameters"]["fast_period"], created["parameters"]["slow_period"]) == (7, 30)
     names = [
         s["name"]
-        for s in json.loads(run_cli("strategy", "list", "--json", database_url=url).stdout)
+        for s in json.loads(invoke_cli("strategy", "list", "--json", database_url=url).stdout)
     ]
     assert names == ["new", "old"]
     plain = tmp_path / "plain.yaml"
     plain.write_text("fast_period: 3\n")
-    missing = run_cli(
+    missing = invoke_cli(
         "strategy",
         "create",
         "--params-file",

@@ -20,3 +20,20 @@ def database(database_url: str, sample_dir: Path) -> Iterator[Database]:
         service.import_csv(ImportRequest(file=sample_dir / name, instrument=symbol))
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[Database]:
+    """An empty, migrated store."""
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def aapl_database(database_url: str, sample_dir: Path) -> Iterator[Database]:
+    """A store holding the bundled AAPL daily bars only."""
+    db = Database(database_url)
+    DataService(db).import_csv(ImportRequest(file=sample_dir / "AAPL_daily.csv", instrument="AAPL"))
+    yield db
+    db.dispose()

@@ -14,7 +14,7 @@ from ntrader.models.enums import Allocation, Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.simulation import SimulationResult, simulate
-from tests.integration.test_execution_stops import SCRIPTED, quiet_bars, to_arrays
+from tests.integration.scripted_strategy import SCRIPTED, quiet_bars, to_arrays
 
 # Two venues, so that "equal" means two accounts of 50,000 USD each.
 AAA = InstrumentSpec(symbol="AAA", venue="NASDAQ")

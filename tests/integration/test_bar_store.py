@@ -26,15 +26,8 @@ def _count_bars(database: Database) -> int:
         return int(repos.connection.execute(select(func.count()).select_from(bars)).scalar_one())
 
 
-@pytest.fixture
-def database(database_url: str) -> Database:
-    db = Database(database_url)
-    yield db
-    db.dispose()
-
-
-def test_import_then_reimport_adds_nothing(database: Database, sample_dir: Path) -> None:
-    service = DataService(database)
+def test_import_then_reimport_adds_nothing(empty_database: Database, sample_dir: Path) -> None:
+    service = DataService(empty_database)
     request = ImportRequest(file=sample_dir / "SPY_daily.csv", instrument="SPY")
     first = service.import_csv(request)
     assert (first.instrument_id, first.rows_in_file, first.rows_imported) == (
@@ -45,16 +38,16 @@ def test_import_then_reimport_adds_nothing(database: Database, sample_dir: Path)
     again = service.import_csv(request)
     assert again.rows_imported == 0
     assert again.rows_already_present == 1510
-    assert _count_bars(database) == 1510
+    assert _count_bars(empty_database) == 1510
 
 
-def test_stored_bars_load_back_exactly(database: Database, sample_dir: Path) -> None:
+def test_stored_bars_load_back_exactly(empty_database: Database, sample_dir: Path) -> None:
     path = sample_dir / "AAPL_1min.csv"
-    DataService(database).import_csv(
+    DataService(empty_database).import_csv(
         ImportRequest(file=path, instrument="AAPL", timeframe=Timeframe.MINUTE_1)
     )
     parsed = read_bars_csv(path)
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         stored = repos.instruments.get("AAPL.NASDAQ")
         assert stored is not None
         loaded = repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62)
@@ -63,26 +56,28 @@ def test_stored_bars_load_back_exactly(database: Database, sample_dir: Path) -> 
         np.testing.assert_array_equal(getattr(loaded, column), getattr(parsed, column))
 
 
-def test_partial_overlap_adds_only_new_bars(database: Database, tmp_path: Path) -> None:
+def test_partial_overlap_adds_only_new_bars(empty_database: Database, tmp_path: Path) -> None:
     header = "timestamp,open,high,low,close,volume\n"
     rows = [f"2024-01-{day:02d},10,11,9,10.5,100\n" for day in range(2, 12)]
     (tmp_path / "a.csv").write_text(header + "".join(rows[:6]))
     (tmp_path / "b.csv").write_text(header + "".join(rows[3:]))
-    service = DataService(database)
+    service = DataService(empty_database)
     service.import_csv(ImportRequest(file=tmp_path / "a.csv", instrument="MSFT"))
     result = service.import_csv(ImportRequest(file=tmp_path / "b.csv", instrument="MSFT"))
     assert (result.rows_imported, result.rows_already_present) == (4, 3)
-    assert _count_bars(database) == 10
+    assert _count_bars(empty_database) == 10
 
 
-def test_finer_prices_widen_the_instrument_precision(database: Database, tmp_path: Path) -> None:
+def test_finer_prices_widen_the_instrument_precision(
+    empty_database: Database, tmp_path: Path
+) -> None:
     (tmp_path / "two.csv").write_text(
         "date,open,high,low,close,volume\n2024-01-02,100.10,101.00,99.50,100.20,10\n"
     )
     (tmp_path / "four.csv").write_text(
         "date,open,high,low,close,volume\n2024-01-03,100.10,101.1234,99.0001,100.2345,10\n"
     )
-    service = DataService(database)
+    service = DataService(empty_database)
     assert (
         service.import_csv(ImportRequest(file=tmp_path / "two.csv", instrument="X")).price_precision
         == 2
@@ -93,7 +88,7 @@ def test_finer_prices_widen_the_instrument_precision(database: Database, tmp_pat
         ).price_precision
         == 4
     )
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         stored = repos.instruments.get("X.NASDAQ")
         assert stored is not None and stored.spec.price_precision == 4
         loaded = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
@@ -101,7 +96,7 @@ def test_finer_prices_widen_the_instrument_precision(database: Database, tmp_pat
 
 
 def test_interrupted_import_writes_nothing(
-    database: Database, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+    empty_database: Database, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(data_service, "_INSERT_CHUNK", 1000)
 
@@ -110,14 +105,14 @@ def test_interrupted_import_writes_nothing(
             raise KeyboardInterrupt
 
     with pytest.raises(ImportInterruptedError, match="the store is unchanged"):
-        DataService(database).import_csv(
+        DataService(empty_database).import_csv(
             ImportRequest(
                 file=sample_dir / "AAPL_1min.csv", instrument="AAPL", timeframe=Timeframe.MINUTE_1
             ),
             interrupt,
         )
-    assert _count_bars(database) == 0
-    with database.transaction() as repos:
+    assert _count_bars(empty_database) == 0
+    with empty_database.transaction() as repos:
         assert (
             repos.connection.execute(select(func.count()).select_from(instruments)).scalar_one()
             == 0
@@ -125,33 +120,35 @@ def test_interrupted_import_writes_nothing(
 
 
 def test_rejected_file_changes_nothing(
-    database: Database, sample_dir: Path, tmp_path: Path
+    empty_database: Database, sample_dir: Path, tmp_path: Path
 ) -> None:
-    service = DataService(database)
+    service = DataService(empty_database)
     service.import_csv(ImportRequest(file=sample_dir / "SPY_daily.csv", instrument="SPY"))
     bad = tmp_path / "bad.csv"
     bad.write_text("date,open,high,low,close,volume\n2025-01-02,10,9,11,10,5\n")
     with pytest.raises(DataValidationError, match=r"bad\.csv"):
         service.import_csv(ImportRequest(file=bad, instrument="SPY"))
-    assert _count_bars(database) == 1510
+    assert _count_bars(empty_database) == 1510
 
 
-def test_fx_pair_gets_fx_defaults(database: Database, tmp_path: Path) -> None:
+def test_fx_pair_gets_fx_defaults(empty_database: Database, tmp_path: Path) -> None:
     path = tmp_path / "eurusd.csv"
     path.write_text(
         "timestamp,open,high,low,close,volume\n2024-01-02,1.10421,1.10500,1.10300,1.10450,0\n"
     )
-    result = DataService(database).import_csv(ImportRequest(file=path, instrument="EUR/USD"))
+    result = DataService(empty_database).import_csv(ImportRequest(file=path, instrument="EUR/USD"))
     assert result.instrument_id == "EURUSD.IDEALPRO"
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         stored = repos.instruments.get("EURUSD.IDEALPRO")
     assert stored is not None
     assert stored.spec.asset_class is AssetClass.FX
     assert stored.spec.price_precision == 5
 
 
-def test_coverage_lists_each_instrument_and_timeframe(database: Database, sample_dir: Path) -> None:
-    service = DataService(database)
+def test_coverage_lists_each_instrument_and_timeframe(
+    empty_database: Database, sample_dir: Path
+) -> None:
+    service = DataService(empty_database)
     service.import_csv(ImportRequest(file=sample_dir / "AAPL_daily.csv", instrument="AAPL"))
     service.import_csv(
         ImportRequest(
@@ -189,7 +186,7 @@ def _three_bars() -> BarArrays:
 
 
 def test_load_sees_the_bars_its_own_transaction_wrote(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    empty_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A load after a write in the same transaction reads on that transaction's connection
     (the fast reader's own connection would not see them); before any write it uses the
@@ -203,9 +200,9 @@ def test_load_sees_the_bars_its_own_transaction_wrote(
 
     monkeypatch.setattr(bar_bulk, "fetch_bars", counted)
     written = _three_bars()
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         fresh = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
         assert fresh.is_empty
         assert len(fast_reads) == 1
@@ -215,5 +212,5 @@ def test_load_sees_the_bars_its_own_transaction_wrote(
         np.testing.assert_array_equal(loaded.close, written.close)
         assert len(fast_reads) == 1
         repos.connection.rollback()
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         assert repos.bars.load(stored, Timeframe.DAILY, 0, 2**62).is_empty

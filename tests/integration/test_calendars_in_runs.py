@@ -19,7 +19,7 @@ from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.metrics import Annualisation
 from ntrader.services.simulation import SimulationResult, simulate
-from tests.integration.test_strategy_support import daily_bars
+from tests.integration.strategy_support import daily_bars
 
 SMA = strategy_registry.resolve("sma_crossover")
 CRYPTO, ETF = AssetClass.CRYPTO, AssetClass.ETF

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,13 +27,6 @@ KINDS = {
     "crypto-8": ("BTCUSD", 8, 8),
 }
 BASE_PRICE = {"AAPL": 185, "GBPUSD": 1.27, "EURUSD": 1.08, "USDJPY": 151, "BTCUSD": 64000}
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.dispose()
 
 
 def source_file(path: Path, timeframe: Timeframe, symbol: str, decimals: int, vol: int) -> Path:
@@ -65,10 +57,12 @@ def stored_bars(database: Database, instrument_id: str, timeframe: Timeframe) ->
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_export_then_import_changes_nothing(database: Database, tmp_path: Path, kind: str) -> None:
+def test_export_then_import_changes_nothing(
+    empty_database: Database, tmp_path: Path, kind: str
+) -> None:
     # Every timeframe of one instrument in one store: one setup, four series.
     for timeframe in Timeframe:
-        check_round_trip(database, tmp_path / timeframe.value, timeframe, *KINDS[kind])
+        check_round_trip(empty_database, tmp_path / timeframe.value, timeframe, *KINDS[kind])
 
 
 def check_round_trip(
@@ -108,18 +102,18 @@ def check_round_trip(
     assert [Decimal(row[5]) for row in exported_rows] == [Decimal(row[5]) for row in texts]
 
 
-def test_export_keeps_fractions_of_a_second(database: Database, tmp_path: Path) -> None:
+def test_export_keeps_fractions_of_a_second(empty_database: Database, tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text(
         "timestamp,open,high,low,close,volume\n"
         "2024-01-02T14:30:00.25Z,10,11,9,10.5,1\n"
         "2024-01-02T14:31:00.000000001Z,10,11,9,10.5,1\n"
     )
-    service = DataService(database)
+    service = DataService(empty_database)
     first = service.import_csv(
         ImportRequest(file=path, instrument="AAPL", timeframe=Timeframe.MINUTE_1)
     )
-    original = stored_bars(database, first.instrument_id, Timeframe.MINUTE_1)
+    original = stored_bars(empty_database, first.instrument_id, Timeframe.MINUTE_1)
 
     exported = tmp_path / "out.csv"
     service.export_csv("AAPL", Timeframe.MINUTE_1, None, None, exported)
@@ -130,5 +124,5 @@ def test_export_keeps_fractions_of_a_second(database: Database, tmp_path: Path) 
     assert exported.read_text().splitlines()[1].startswith("2024-01-02T14:30:00.250000000Z,")
     assert (again.rows_imported, again.rows_replaced) == (0, 0)
     np.testing.assert_array_equal(
-        stored_bars(database, first.instrument_id, Timeframe.MINUTE_1).ts, original.ts
+        stored_bars(empty_database, first.instrument_id, Timeframe.MINUTE_1).ts, original.ts
     )

@@ -3,10 +3,8 @@ every run, open positions included, and a disagreement fails the run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,9 +27,8 @@ from ntrader.models.enums import RunStatus, Timeframe, TradeSide
 from ntrader.models.execution import CommissionModel
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.backtest_service import BacktestService, RunFailedError
-from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.simulation import simulate
-from tests.integration.test_strategy_support import daily_bars
+from tests.integration.strategy_support import daily_bars
 
 # Two venues, so each account is reconciled on its own; 4-decimal prices, so nautilus
 # rounds every fill's cash flow to the cent and the tolerance is exercised.
@@ -123,16 +120,8 @@ def test_a_disagreement_just_beyond_the_tolerance_is_an_error() -> None:
             reconcile_equity(inputs, path, tampered, 100_000)
 
 
-@pytest.fixture
-def database(database_url: str, sample_dir: Path) -> Iterator[Database]:
-    db = Database(database_url)
-    DataService(db).import_csv(ImportRequest(file=sample_dir / "AAPL_daily.csv", instrument="AAPL"))
-    yield db
-    db.dispose()
-
-
 def test_a_curve_that_disagrees_with_nautilus_fails_the_run_instead_of_completing(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    aapl_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fills that lose their commissions on the way to the equity curve: before the check,
     this run was stored COMPLETED with the commissions missing from its equity."""
@@ -147,13 +136,13 @@ def test_a_curve_that_disagrees_with_nautilus_fails_the_run_instead_of_completin
         strategy_type="sma", instruments=("AAPL",), start=date(2020, 1, 1), end=date(2021, 12, 31)
     )
     with pytest.raises(RunFailedError) as caught:
-        BacktestService(database).run(config)
+        BacktestService(aapl_database).run(config)
     assert "differs from nautilus' account" in caught.value.message
     assert "the results are not stored as a finished run" in caught.value.message
     assert caught.value.hint is not None and "bug in ntrader" in caught.value.hint
-    run = BacktestService(database).get(caught.value.run_id)
+    run = BacktestService(aapl_database).get(caught.value.run_id)
     assert run.status is RunStatus.FAILED
     assert run.metrics is None
-    with database.transaction() as repos:
+    with aapl_database.transaction() as repos:
         stored = repos.connection.execute(select(func.count()).select_from(trades)).scalar_one()
     assert stored == 0

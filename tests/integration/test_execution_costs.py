@@ -12,7 +12,7 @@ from ntrader.core import strategy_registry
 from ntrader.core.runner import EngineOutput, EngineSettings, InstrumentBars, run_engine
 from ntrader.models.enums import Timeframe, TradeSide
 from ntrader.models.execution import CommissionModel, CommissionType
-from tests.integration.test_strategy_support import SPEC, daily_bars, run
+from tests.integration.strategy_support import SPEC, daily_bars, run
 
 CENT = Decimal("0.01")
 

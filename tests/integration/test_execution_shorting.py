@@ -18,7 +18,7 @@ from ntrader.core.runner import (
 )
 from ntrader.models.enums import Timeframe, TradeSide
 from ntrader.models.instrument import InstrumentSpec
-from tests.integration.test_strategy_support import SPEC, daily_bars, run
+from tests.integration.strategy_support import SPEC, daily_bars, run
 
 OTHER = InstrumentSpec(symbol="OTHER", venue=SPEC.venue)
 

@@ -4,7 +4,6 @@ nautilus; a cross that would need a second pair is refused before the run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -30,13 +29,13 @@ from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.simulation import SimulationResult, simulate
-from tests.integration.test_execution_stops import (
+from tests.integration.scripted_strategy import (
     SCRIPTED,
     Scripted,
     quiet_bars,
     to_arrays,
 )
-from tests.integration.test_strategy_support import daily_bars
+from tests.integration.strategy_support import daily_bars
 
 USDJPY = default_spec("USDJPY")
 # 0.2 bp of the trade's value in USD: 2.00 USD on 100,000 USD (charged as 220 JPY at 110).
@@ -231,13 +230,6 @@ def test_a_cross_converts_with_its_conversion_pair(fill_at: FillAt, flat_at: int
     assert abs(venue.ours - venue.nautilus) <= venue.tolerance
 
 
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.dispose()
-
-
 def _import(database: Database, tmp_path: Path, symbol: str, closes: np.ndarray) -> None:
     days = pd.bdate_range("2023-01-02", periods=closes.size)
     csv = tmp_path / f"{symbol}.csv"
@@ -266,17 +258,17 @@ CROSS = BacktestConfig(
 
 
 def test_a_cross_without_its_conversion_pair_is_refused_before_the_run_is_stored(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
-    _import(database, tmp_path, "EURGBP", np.full(60, 0.85))
+    _import(empty_database, tmp_path, "EURGBP", np.full(60, 0.85))
     with pytest.raises(UserInputError) as caught:
-        BacktestService(database).run(CROSS)
+        BacktestService(empty_database).run(CROSS)
     assert caught.value.message == (
         "EURGBP is quoted in GBP; import GBPUSD (or USDGBP) DAILY bars to convert it to USD"
     )
     assert caught.value.exit_code == 1
     assert caught.value.hint is not None and "ntrader data import" in caught.value.hint
-    assert _runs(database) == 0
+    assert _runs(empty_database) == 0
     with pytest.raises(UserInputError, match="EURGBP is quoted in GBP"):
         run_engine(
             SCRIPTED,
@@ -286,25 +278,27 @@ def test_a_cross_without_its_conversion_pair_is_refused_before_the_run_is_stored
         )
 
 
-def test_a_cross_runs_on_the_stored_conversion_pair(database: Database, tmp_path: Path) -> None:
+def test_a_cross_runs_on_the_stored_conversion_pair(
+    empty_database: Database, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(11)
     _import(
-        database,
+        empty_database,
         tmp_path,
         "EURGBP",
         np.round(0.85 * np.exp(np.cumsum(rng.normal(0, 0.005, 120))), 5),
     )
     _import(
-        database,
+        empty_database,
         tmp_path,
         "GBPUSD",
         np.round(1.25 * np.exp(np.cumsum(rng.normal(0, 0.005, 120))), 5),
     )
-    outcome = BacktestService(database).run(CROSS)
+    outcome = BacktestService(empty_database).run(CROSS)
     assert outcome.result.trades
     for trade in outcome.result.trades:
         # 10 % of ~100,000 USD at ~1.06 USD per EUR: ~9,400 units, not 10,000 / 0.85.
         assert 8_000 <= trade.quantity <= 10_500
     (venue,) = outcome.result.reconciliation
     assert abs(venue.ours - venue.nautilus) <= venue.tolerance
-    assert _runs(database) == 1
+    assert _runs(empty_database) == 1

@@ -46,13 +46,6 @@ def _day_rows(closes: dict[int, str], volume: str = "100") -> str:
 BASE = {day: "10.50" for day in range(2, 12)}
 
 
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.dispose()
-
-
 def _write(path: Path, closes: dict[int, str], volume: str = "100") -> Path:
     path.write_text(HEADER + _day_rows(closes, volume))
     return path
@@ -81,27 +74,27 @@ def _import(database: Database, path: Path, *, replace: bool = False) -> data_se
 
 
 def test_identical_reimport_adds_nothing_and_keeps_the_data_version(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
     path = _write(tmp_path / "msft.csv", BASE)
-    first = _import(database, path)
-    again = _import(database, path)
+    first = _import(empty_database, path)
+    again = _import(empty_database, path)
     assert (first.rows_imported, first.rows_replaced, first.data_version) == (10, 0, 1)
     assert (again.rows_imported, again.rows_replaced, again.rows_already_present) == (0, 0, 10)
     assert again.data_version == 1
-    assert _revisions(database) == [(1, 10, 0)]
+    assert _revisions(empty_database) == [(1, 10, 0)]
 
 
 def test_differing_bars_are_refused_and_nothing_is_written(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
-    _import(database, _write(tmp_path / "msft.csv", BASE))
-    before = _stored(database)
+    _import(empty_database, _write(tmp_path / "msft.csv", BASE))
+    before = _stored(empty_database)
     # Two corrected closes, one changed volume elsewhere, and one new day.
     changed = {**BASE, 4: "10.55", 9: "10.40", 12: "10.60"}
     path = _write(tmp_path / "corrected.csv", changed)
     with pytest.raises(BarsDifferError) as caught:
-        _import(database, path)
+        _import(empty_database, path)
     error = caught.value
     assert error.exit_code == 1 and error.rows_changed == 2
     assert error.message == (
@@ -110,19 +103,19 @@ def test_differing_bars_are_refused_and_nothing_is_written(
         "nothing was imported."
     )
     assert error.hint is not None and "--replace" in error.hint
-    after = _stored(database)
+    after = _stored(empty_database)
     assert after[0] == before[0]
     for name in ("ts", *FIELDS):
         np.testing.assert_array_equal(getattr(after[1], name), getattr(before[1], name))
-    assert _revisions(database) == [(1, 10, 0)]
+    assert _revisions(empty_database) == [(1, 10, 0)]
 
 
 def test_a_changed_volume_is_a_change_and_the_message_says_more_exist(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
-    _import(database, _write(tmp_path / "msft.csv", BASE))
+    _import(empty_database, _write(tmp_path / "msft.csv", BASE))
     with pytest.raises(BarsDifferError, match=r"^msft2\.csv: 10 bars differ .*") as caught:
-        _import(database, _write(tmp_path / "msft2.csv", BASE, volume="101"))
+        _import(empty_database, _write(tmp_path / "msft2.csv", BASE, volume="101"))
     assert "2024-01-02: volume 100 → 101; 2024-01-03: volume 100 → 101; 2024-01-04" in (
         caught.value.message
     )
@@ -130,49 +123,49 @@ def test_a_changed_volume_is_a_change_and_the_message_says_more_exist(
 
 
 def test_replace_stores_the_new_values_and_bumps_the_data_version(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
-    _import(database, _write(tmp_path / "msft.csv", BASE))
+    _import(empty_database, _write(tmp_path / "msft.csv", BASE))
     changed = {**BASE, 4: "10.55", 9: "10.40", 12: "10.60"}
-    result = _import(database, _write(tmp_path / "corrected.csv", changed), replace=True)
+    result = _import(empty_database, _write(tmp_path / "corrected.csv", changed), replace=True)
     assert (result.rows_in_file, result.rows_imported, result.rows_replaced) == (11, 1, 2)
     assert (result.rows_already_present, result.data_version) == (8, 2)
-    _, loaded = _stored(database)
+    _, loaded = _stored(empty_database)
     assert loaded.close.tolist() == [float(close) for close in changed.values()]
-    assert _revisions(database) == [(1, 10, 0), (2, 1, 2)]
+    assert _revisions(empty_database) == [(1, 10, 0), (2, 1, 2)]
     # The same corrected file again is now identical to the store.
-    again = _import(database, tmp_path / "corrected.csv")
+    again = _import(empty_database, tmp_path / "corrected.csv")
     assert (again.rows_imported, again.rows_replaced, again.data_version) == (0, 0, 2)
 
 
 def test_values_equal_at_the_instrument_precision_are_not_changes(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
-    _import(database, _write(tmp_path / "msft.csv", BASE))
+    _import(empty_database, _write(tmp_path / "msft.csv", BASE))
     path = tmp_path / "same.csv"
     # The same prices written differently: 10.5 and 10.500 are 10.50.
     path.write_text(HEADER + "".join(f"2024-01-{d:02d},10.0,11,9.000,10.5,100\n" for d in BASE))
-    assert _import(database, path).rows_already_present == 10
+    assert _import(empty_database, path).rows_already_present == 10
 
 
 def test_a_finer_price_is_a_change_at_the_widened_precision(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
-    _import(database, _write(tmp_path / "msft.csv", BASE))
+    _import(empty_database, _write(tmp_path / "msft.csv", BASE))
     finer = _write(tmp_path / "finer.csv", {**BASE, 5: "10.5001"})
     with pytest.raises(BarsDifferError, match=r"2024-01-05: close 10\.5000 → 10\.5001"):
-        _import(database, finer)
-    stored, _ = _stored(database)
+        _import(empty_database, finer)
+    stored, _ = _stored(empty_database)
     assert stored.spec.price_precision == 2  # the refused import widened nothing
-    result = _import(database, finer, replace=True)
+    result = _import(empty_database, finer, replace=True)
     assert (result.rows_replaced, result.price_precision) == (1, 4)
 
 
 def test_interrupted_replace_keeps_the_old_bars(
-    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    empty_database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _import(database, _write(tmp_path / "msft.csv", BASE))
-    before = _stored(database)[1]
+    _import(empty_database, _write(tmp_path / "msft.csv", BASE))
+    before = _stored(empty_database)[1]
     monkeypatch.setattr(data_service, "_INSERT_CHUNK", 1)
 
     def interrupt(stage: str, done: int, _total: int) -> None:
@@ -182,19 +175,19 @@ def test_interrupted_replace_keeps_the_old_bars(
 
     changed = {**BASE, 4: "10.55", 9: "10.40", 12: "10.60", 15: "10.70"}
     with pytest.raises(ImportInterruptedError, match="the store is unchanged") as caught:
-        DataService(database).import_csv(
+        DataService(empty_database).import_csv(
             ImportRequest(
                 file=_write(tmp_path / "c.csv", changed), instrument="MSFT", replace=True
             ),
             interrupt,
         )
     assert caught.value.exit_code == 130
-    np.testing.assert_array_equal(_stored(database)[1].close, before.close)
-    assert _revisions(database) == [(1, 10, 0)]
+    np.testing.assert_array_equal(_stored(empty_database)[1].close, before.close)
+    assert _revisions(empty_database) == [(1, 10, 0)]
 
 
 def test_ctrl_c_right_after_the_commit_says_what_was_stored(
-    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    empty_database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Ctrl-C that lands once the import's transaction has committed (the store, not a
     flag, decides what the message says)."""
@@ -212,13 +205,13 @@ def test_ctrl_c_right_after_the_commit_says_what_was_stored(
     path = _write(tmp_path / "msft.csv", BASE)
     monkeypatch.setattr(Database, "transaction", interrupt_after_commit)
     with pytest.raises(ImportInterruptedError) as caught:
-        _import(database, path)
+        _import(empty_database, path)
     monkeypatch.setattr(Database, "transaction", original)
     assert caught.value.message == (
         "Interrupted after the import of msft.csv had finished: 10 new DAILY bars of "
         "MSFT.NASDAQ are stored."
     )
-    assert len(_stored(database)[1]) == 10
+    assert len(_stored(empty_database)[1]) == 10
 
 
 def test_ctrl_c_while_printing_the_result_is_not_reported_as_aborted(
@@ -244,9 +237,9 @@ def test_ctrl_c_while_printing_the_result_is_not_reported_as_aborted(
     stderr = capsys.readouterr().err
     assert "Aborted" not in stderr
     assert "10 new DAILY bars of MSFT.NASDAQ are stored" in " ".join(stderr.split())
-    database = Database(database_url)
-    assert len(_stored(database)[1]) == 10
-    database.dispose()
+    empty_database = Database(database_url)
+    assert len(_stored(empty_database)[1]) == 10
+    empty_database.dispose()
 
 
 def test_concurrent_imports_of_one_new_instrument_both_succeed(
@@ -271,13 +264,13 @@ def test_concurrent_imports_of_one_new_instrument_both_succeed(
     errors: list[BaseException] = []
 
     def run(path: Path) -> None:
-        database = Database(database_url)
+        empty_database = Database(database_url)
         try:
-            results[path.name] = _import(database, path)
+            results[path.name] = _import(empty_database, path)
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
         finally:
-            database.dispose()
+            empty_database.dispose()
 
     threads = [threading.Thread(target=run, args=(path,)) for path in files]
     for thread in threads:
@@ -289,13 +282,13 @@ def test_concurrent_imports_of_one_new_instrument_both_succeed(
     # The series lock orders them: the first stores its 6 bars (or 7), the second only
     # what the first did not have; 3 days overlap with identical values.
     assert sum(added) == 10 and added in ([3, 7], [4, 6])
-    database = Database(database_url)
-    with database.transaction() as repos:
+    empty_database = Database(database_url)
+    with empty_database.transaction() as repos:
         count = repos.connection.execute(select(func.count()).select_from(instruments))
         assert count.scalar_one() == 1
         assert repos.connection.execute(select(func.count()).select_from(bars)).scalar_one() == 10
-    assert sorted(revision for revision, _, _ in _revisions(database)) == [1, 2]
-    database.dispose()
+    assert sorted(revision for revision, _, _ in _revisions(empty_database)) == [1, 2]
+    empty_database.dispose()
 
 
 def _scaled_copy(source: Path, target: Path, start: str, end: str, factor: float) -> int:
@@ -310,12 +303,12 @@ def _scaled_copy(source: Path, target: Path, start: str, end: str, factor: float
 
 
 def test_rerun_after_a_replace_reports_that_the_data_changed(
-    database: Database, sample_dir: Path, tmp_path: Path
+    empty_database: Database, sample_dir: Path, tmp_path: Path
 ) -> None:
-    service = DataService(database)
+    service = DataService(empty_database)
     for name, symbol in (("AAPL_daily.csv", "AAPL"), ("SPY_daily.csv", "SPY")):
         service.import_csv(ImportRequest(file=sample_dir / name, instrument=symbol))
-    backtests = BacktestService(database)
+    backtests = BacktestService(empty_database)
     config = BacktestConfig(
         strategy_type="sma",
         instruments=("AAPL",),

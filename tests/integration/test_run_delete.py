@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,6 @@ CONFIG = BacktestConfig(
     end=date(2020, 12, 31),
 )
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.dispose()
 
 
 def _completed_run(database: Database, *, trades: int = 2, configuration: str | None = None) -> str:
@@ -124,13 +116,13 @@ def _rows_of(store: dict[str, list[tuple[Any, ...]]], run_id: str) -> int:
 
 
 def test_delete_takes_the_runs_rows_and_leaves_everything_else(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
-    doomed = _completed_run(database, trades=3)
-    kept = _completed_run(database)
-    _add_report(database, [doomed], tmp_path / "doomed.html", "<html>doomed</html>")
-    before = _store(database)
-    history = RunHistory(database)
+    doomed = _completed_run(empty_database, trades=3)
+    kept = _completed_run(empty_database)
+    _add_report(empty_database, [doomed], tmp_path / "doomed.html", "<html>doomed</html>")
+    before = _store(empty_database)
+    history = RunHistory(empty_database)
     configuration = history.get(doomed).configuration_id
 
     plan = history.plan_delete([doomed[:6]])
@@ -146,73 +138,73 @@ def test_delete_takes_the_runs_rows_and_leaves_everything_else(
         1,
     )
     assert result.configurations == 1
-    after = _store(database)
+    after = _store(empty_database)
     assert _rows_of(after, doomed) == 0
     for name, rows in after.items():  # the other run and every other row are untouched
         gone = {repr(doomed), repr(configuration)}
         assert rows == [row for row in before[name] if not gone & set(row)], name
     assert history.get(kept).status is RunStatus.COMPLETED
     # Report files stay on disk unless asked; the result says so.
-    assert (tmp_path / "doomed.html").exists()
+    assert (tmp_path / "doomed.html").read_text() == "<html>doomed</html>"
     assert [(f.path, f.outcome) for f in result.files] == [(str(tmp_path / "doomed.html"), "kept")]
 
 
 def test_a_configuration_shared_with_a_rerun_stays_until_its_last_run_goes(
-    database: Database,
+    empty_database: Database,
 ) -> None:
-    first = _completed_run(database)
-    history = RunHistory(database)
+    first = _completed_run(empty_database)
+    history = RunHistory(empty_database)
     configuration = history.get(first).configuration_id
-    rerun = _completed_run(database, configuration=configuration)
+    rerun = _completed_run(empty_database, configuration=configuration)
 
     assert history.delete(history.plan_delete([first])).configurations == 0
     assert history.get(rerun).configuration_id == configuration
     assert history.delete(history.plan_delete([rerun])).configurations == 1
-    assert _store(database)["backtest_configurations"] == []
+    assert _store(empty_database)["backtest_configurations"] == []
 
 
-def test_ids_prefixes_and_latest_name_each_run_once(database: Database) -> None:
-    older = _completed_run(database)
-    newer = _completed_run(database)
-    _set_run(database, older, created_at=NOW - timedelta(days=1))
-    _set_run(database, newer, created_at=NOW)
-    plan = RunHistory(database).plan_delete(["latest", newer, newer[:5].upper(), older])
+def test_ids_prefixes_and_latest_name_each_run_once(empty_database: Database) -> None:
+    older = _completed_run(empty_database)
+    newer = _completed_run(empty_database)
+    _set_run(empty_database, older, created_at=NOW - timedelta(days=1))
+    _set_run(empty_database, newer, created_at=NOW)
+    plan = RunHistory(empty_database).plan_delete(["latest", newer, newer[:5].upper(), older])
     assert [item.run.id for item in plan.items] == [newer, older]
 
 
 @pytest.mark.parametrize("ref", ["nope", "0000", "", "  "])
-def test_an_unknown_reference_deletes_nothing(database: Database, ref: str) -> None:
-    run_id = _completed_run(database)
-    before = _store(database)
+def test_an_unknown_reference_deletes_nothing(empty_database: Database, ref: str) -> None:
+    run_id = _completed_run(empty_database)
+    before = _store(empty_database)
     with pytest.raises(UserInputError) as caught:
-        RunHistory(database).plan_delete([run_id, ref])
+        RunHistory(empty_database).plan_delete([run_id, ref])
     assert isinstance(caught.value, NotFoundError) or "empty backtest id" in caught.value.message
-    assert _store(database) == before
+    assert _store(empty_database) == before
 
 
-def test_a_live_running_run_is_refused_unless_forced(database: Database) -> None:
-    run_id = _completed_run(database)
+def test_a_live_running_run_is_refused_unless_forced(empty_database: Database) -> None:
+    run_id = _completed_run(empty_database)
     _set_run(
-        database,
+        empty_database,
         run_id,
         status=RunStatus.RUNNING.value,
         host=socket.gethostname(),
         host_pid=os.getpid(),
     )
-    history = RunHistory(database)
-    before = _store(database)
+    history = RunHistory(empty_database)
+    before = _store(empty_database)
     with pytest.raises(UserInputError, match=f"Backtest {run_id} .* is still RUNNING") as caught:
         history.plan_delete([run_id])
     assert "--force" in (caught.value.hint or "")
     with pytest.raises(UserInputError, match="still RUNNING"):
         history.plan_prune([RunStatus.RUNNING])
-    assert _store(database) == before
+    assert _store(empty_database) == before
     history.delete(history.plan_delete([run_id], force=True))
-    assert _rows_of(_store(database), run_id) == 0
+    assert _rows_of(_store(empty_database), run_id) == 0
 
 
-def test_a_stale_running_run_needs_no_force(database: Database) -> None:
-    run_id = _completed_run(database)
+def test_a_stale_running_run_needs_no_force(empty_database: Database) -> None:
+    run_id = _completed_run(empty_database)
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
@@ -220,30 +212,30 @@ def test_a_stale_running_run_needs_no_force(database: Database) -> None:
         check=True,
     )
     _set_run(
-        database,
+        empty_database,
         run_id,
         status=RunStatus.RUNNING.value,
         host=socket.gethostname(),
         host_pid=int(dead.stdout),
     )
-    history = RunHistory(database)
+    history = RunHistory(empty_database)
     assert [i.run.id for i in history.plan_prune([RunStatus.RUNNING]).items] == [run_id]
 
 
-def test_a_run_that_changed_after_the_plan_is_not_deleted(database: Database) -> None:
-    run_id = _completed_run(database)
-    _set_run(database, run_id, status=RunStatus.INTERRUPTED.value)
-    history = RunHistory(database)
+def test_a_run_that_changed_after_the_plan_is_not_deleted(empty_database: Database) -> None:
+    run_id = _completed_run(empty_database)
+    _set_run(empty_database, run_id, status=RunStatus.INTERRUPTED.value)
+    history = RunHistory(empty_database)
     plan = history.plan_delete([run_id])
-    with database.transaction() as repos:  # resumed by another process meanwhile
+    with empty_database.transaction() as repos:  # resumed by another process meanwhile
         repos.backtests.mark_running(run_id, host="elsewhere", pid=4242, versions=("x", "y"))
-    before = _store(database)
+    before = _store(empty_database)
     with pytest.raises(UserInputError, match="changed or was deleted while this command ran"):
         history.delete(plan)
-    assert _store(database) == before
+    assert _store(empty_database) == before
 
 
-def test_prune_selects_by_status_and_age(database: Database) -> None:
+def test_prune_selects_by_status_and_age(empty_database: Database) -> None:
     runs = {}
     for name, status, age in [
         ("old_failed", RunStatus.FAILED, timedelta(days=40)),
@@ -251,9 +243,9 @@ def test_prune_selects_by_status_and_age(database: Database) -> None:
         ("old_interrupted", RunStatus.INTERRUPTED, timedelta(days=40)),
         ("old_completed", RunStatus.COMPLETED, timedelta(days=400)),
     ]:
-        runs[name] = _completed_run(database)
-        _set_run(database, runs[name], status=status.value, created_at=NOW - age)
-    history = RunHistory(database)
+        runs[name] = _completed_run(empty_database)
+        _set_run(empty_database, runs[name], status=status.value, created_at=NOW - age)
+    history = RunHistory(empty_database)
 
     def chosen(statuses: list[RunStatus], older_than: timedelta | None) -> set[str]:
         plan = history.plan_prune(statuses, older_than, now=NOW)
@@ -273,16 +265,16 @@ def test_prune_selects_by_status_and_age(database: Database) -> None:
 
 
 def test_delete_files_removes_only_files_that_are_still_the_runs_own(
-    database: Database, tmp_path: Path
+    empty_database: Database, tmp_path: Path
 ) -> None:
     folder = tmp_path / "reports"  # apart from the SQLite file
     folder.mkdir()
-    doomed, other = _completed_run(database), _completed_run(database)
-    _add_report(database, [doomed], folder / "own.html", "own")
-    _add_report(database, [doomed], folder / "edited.html", "as written")
+    doomed, other = _completed_run(empty_database), _completed_run(empty_database)
+    _add_report(empty_database, [doomed], folder / "own.html", "own")
+    _add_report(empty_database, [doomed], folder / "edited.html", "as written")
     (folder / "edited.html").write_text("edited by hand since")
-    _add_report(database, [doomed, other], folder / "comparison.html", "both runs")
-    _add_report(database, [doomed], folder / "gone.html", "gone")
+    _add_report(empty_database, [doomed, other], folder / "comparison.html", "both runs")
+    _add_report(empty_database, [doomed], folder / "gone.html", "gone")
     (folder / "gone.html").unlink()
     csv_dir = folder / "csv"
     csv_dir.mkdir()
@@ -296,10 +288,10 @@ def test_delete_files_removes_only_files_that_are_still_the_runs_own(
         sha256=sha256_manifest(csv_dir, ["metrics.csv", "trades.csv"]),
         metadata={"files": ["metrics.csv", "trades.csv"]},
     )
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         repos.backtests.add_report(doomed, record)
 
-    history = RunHistory(database)
+    history = RunHistory(empty_database)
     result = history.delete(history.plan_delete([doomed]), delete_files=True)
 
     outcomes = {Path(f.path).name: (f.outcome, f.reason) for f in result.files}
@@ -311,7 +303,7 @@ def test_delete_files_removes_only_files_that_are_still_the_runs_own(
         "csv": ("deleted", None),
     }
     assert sorted(p.name for p in folder.iterdir()) == ["comparison.html", "edited.html"]
-    with database.transaction() as repos:
+    with empty_database.transaction() as repos:
         assert [r.file_path for r in repos.backtests.reports(other)] == [
             str(folder / "comparison.html")
         ]

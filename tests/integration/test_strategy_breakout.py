@@ -11,7 +11,7 @@ import pytest
 
 from ntrader.core.errors import UserInputError
 from ntrader.core.strategy_registry import StrategyRegistry, StrategyType
-from tests.integration.test_strategy_support import assert_filled_at_closes, daily_bars, run, traded
+from tests.integration.strategy_support import assert_filled_at_closes, daily_bars, run, traded
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "strategies"
 ENTRY, EXIT = 8, 4

@@ -9,7 +9,7 @@ import pytest
 from ntrader.core import strategy_registry
 from ntrader.core.errors import UserInputError
 from ntrader.models.enums import TradeSide
-from tests.integration.test_strategy_support import (
+from tests.integration.strategy_support import (
     assert_filled_at_closes,
     daily_bars,
     distance_to,

@@ -11,7 +11,7 @@ from ntrader.cli.progress import RunProgress, run_progress
 from ntrader.core import strategy_registry
 from ntrader.core.runner import EngineSettings, InstrumentBars, run_engine
 from ntrader.models.enums import Timeframe
-from tests.integration.test_strategy_support import SPEC, daily_bars
+from tests.integration.strategy_support import SPEC, daily_bars
 
 
 def test_progress_reports_every_bar_and_leaves_the_results_alone() -> None:
