@@ -38,7 +38,6 @@ from harness import (
     spread,
     timed,
 )
-from ib_cases import bench_ib
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.trading.strategy import Strategy
@@ -635,6 +634,13 @@ def bench_startup(ctx: BenchContext) -> list[Row]:
         )
     )
     return rows
+
+
+def bench_ib(ctx: BenchContext) -> list[Row]:
+    # Imported here: the IB rows pull in ibapi and the fetch service, which the others never need.
+    from ib_cases import bench_ib as run_ib_rows
+
+    return run_ib_rows(ctx)
 
 
 CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
