@@ -501,7 +501,13 @@ def _run(
 
 def _cli_backtest(url: str, config: BacktestConfig) -> float:
     env = {**os.environ, "NTRADER_DATABASE_URL": url}
-    args = [
+    seconds, stdout = _run(_cli_backtest_args(config), env)
+    json.loads(stdout)  # the command printed one JSON object
+    return seconds
+
+
+def _cli_backtest_args(config: BacktestConfig) -> list[str]:
+    return [
         str(_ntrader_script()),
         "backtest",
         "run",
@@ -519,9 +525,6 @@ def _cli_backtest(url: str, config: BacktestConfig) -> float:
         config.benchmark,
         "--json",
     ]
-    seconds, stdout = _run(args, env)
-    json.loads(stdout)  # the command printed one JSON object
-    return seconds
 
 
 # --- 4. start-up ---------------------------------------------------------------------------------
@@ -636,6 +639,65 @@ def bench_startup(ctx: BenchContext) -> list[Row]:
     return rows
 
 
+# --- 7. peak memory of backtest run --------------------------------------------------------------
+
+# What backtesting.py holds for the same bars and strategy (issue 12), for the notes only.
+BACKTESTING_PY_MIB = 130
+
+
+def bench_memory(ctx: BenchContext) -> list[Row]:
+    """Peak resident memory of the whole `ntrader backtest run` process (the kernel's high
+    water mark of the child, interpreter and imports included), one run per repetition."""
+    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
+    minute_bars = random_walk_bars(rth_minutes(days), seed=3)
+    daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
+    title = f"backtest run peak memory, {_count(len(minute_bars))} 1-min bars"
+    config = BacktestConfig(
+        strategy_type="sma_crossover",
+        instruments=(SYMBOL,),
+        timeframe=Timeframe.MINUTE_1,
+        start=date(BACKTEST_YEAR, 1, 1),
+        end=date(BACKTEST_YEAR, 12, 31),
+        benchmark=SYMBOL,
+    )
+    result: list[Row] = []
+    for backend in ctx.backends:
+        with fresh_database(backend, "memory") as database:
+            _store(database, Timeframe.MINUTE_1, minute_bars)
+            _store(database, Timeframe.DAILY, daily_bars)
+            backend.settle(database.url)
+            peaks = [_cli_backtest_peak_mib(database.url, config) for _ in range(ctx.repeat)]
+        ctx.log(f"  memory {backend.name}: {median(peaks):.0f} MiB")
+        result.append(
+            Row(
+                benchmark=title,
+                backend=backend.name,
+                median=f"{median(peaks):.0f} MiB",
+                value=f"{median(peaks):.0f} MiB",
+                target="info",
+                verdict="info",
+                notes=f"whole process (VmHWM); backtesting.py ≈ {BACKTESTING_PY_MIB} MiB on the "
+                "same bars",
+                metrics={"peak_mib": median(peaks), "samples_mib": peaks},
+            )
+        )
+    return result + _skipped_rows(ctx, title)
+
+
+def _cli_backtest_peak_mib(url: str, config: BacktestConfig) -> float:
+    env = {**os.environ, "NTRADER_DATABASE_URL": url}
+    child = subprocess.Popen(
+        _cli_backtest_args(config), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"backtest run exited {child.returncode}: {stderr[-2000:]!r}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
 def bench_ib(ctx: BenchContext) -> list[Row]:
     # Imported here: the IB rows pull in ibapi and the fetch service, which the others never need.
     from ib_cases import bench_ib as run_ib_rows
@@ -650,4 +712,5 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "strategy": bench_strategy,
     "startup": bench_startup,
     "ib": bench_ib,
+    "memory": bench_memory,
 }
