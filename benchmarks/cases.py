@@ -57,9 +57,11 @@ from ntrader.services.reports.service import ReportService
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYMBOL = "BENCH"
-IMPORT_TARGET_ROWS_PER_S = 200_000
-LOAD_TARGET_RATIO = 2.0
+# Issue 12's targets (SPEC §10 asked for 200k rows/s, a load ratio of 2.0 and the CLI untargeted).
+IMPORT_TARGET_ROWS_PER_S = 500_000
+LOAD_TARGET_RATIO = 1.3
 BACKTEST_TARGET_RATIO = 1.25
+BACKTEST_CLI_TARGET_RATIO = 1.3
 STARTUP_TARGET_S = 0.5
 UV_RUN_TARGET_S = 0.3  # SPEC §10: `uv run ntrader --help` as a user types it
 BACKTEST_YEAR = 2023
@@ -307,7 +309,7 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
                 backend.name,
                 samples["cli"],
                 samples["floor"],
-                None,
+                BACKTEST_CLI_TARGET_RATIO,
                 floor_name="bare engine.run()",
                 notes="includes interpreter start-up and imports",
             )
