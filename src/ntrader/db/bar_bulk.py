@@ -183,33 +183,19 @@ def fetch_bars(
         return {name: np.ascontiguousarray(records[name]) for name in _FETCH_DTYPE.names}
     placeholders = ("$1", "$2", "$3", "$4") if connection.dialect.name == "postgresql" else "????"
     with _reader(connection.engine).cursor() as cursor:
-        if connection.dialect.name == "sqlite":
-            # ADBC's SQLite driver hands back batches of 1,024 rows by default: hundreds of
-            # batches for a year of minute bars, each with its own overhead and a final concat.
-            cursor.adbc_statement.set_options(**{_SQLITE_BATCH_ROWS: str(_SQLITE_READ_BATCH)})
         cursor.execute(_FETCH_SQL.format(*placeholders), parameters)
         table = cursor.fetch_arrow_table()
+    # Arrow's buffers are read-only; nautilus' bar builder wants writable arrays.
     return {
-        name: _writable_column(table.column(name), _FETCH_DTYPE[name])
+        name: table.column(name).to_numpy().astype(_FETCH_DTYPE[name], copy=True)
         for name in _FETCH_DTYPE.names
     }
-
-
-def _writable_column(column: Any, dtype: np.dtype) -> np.ndarray:
-    # Arrow's buffers are read-only and nautilus' bar builder wants writable arrays; a column
-    # of several batches is concatenated into a new array already, which needs no second copy.
-    values = column.to_numpy()
-    if values.flags.writeable and values.dtype == dtype:
-        return values
-    return values.astype(dtype, copy=True)
 
 
 _FETCH_SQL = (
     "SELECT ts, open, high, low, close, volume FROM bars WHERE instrument_id = {} AND "
     "timeframe = {} AND ts >= {} AND ts < {} ORDER BY ts"
 )
-_SQLITE_BATCH_ROWS = "adbc.sqlite.query.batch_rows"
-_SQLITE_READ_BATCH = 1_000_000
 _FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
 
 
