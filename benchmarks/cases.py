@@ -40,7 +40,6 @@ from harness import (
     spread,
     timed,
 )
-from ib_cases import bench_ib
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.trading.strategy import Strategy
@@ -61,11 +60,13 @@ from ntrader.services.reports.service import ReportService
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYMBOL = "BENCH"
-IMPORT_TARGET_ROWS_PER_S = 200_000
-LOAD_TARGET_RATIO = 2.0
+# Issue 12's targets (SPEC §10 asked for 200k rows/s, a load ratio of 2.0 and the CLI untargeted).
+IMPORT_TARGET_ROWS_PER_S = 500_000
+LOAD_TARGET_RATIO = 1.3
 CACHED_LOAD_TARGET_RATIO = 1.2
 BENCH_REDIS_URL = os.environ.get("NTRADER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKTEST_TARGET_RATIO = 1.25
+BACKTEST_CLI_TARGET_RATIO = 1.3
 STARTUP_TARGET_S = 0.5
 UV_RUN_TARGET_S = 0.3  # SPEC §10: `uv run ntrader --help` as a user types it
 BACKTEST_YEAR = 2023
@@ -383,7 +384,7 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
                 backend.name,
                 samples["cli"],
                 samples["floor"],
-                None,
+                BACKTEST_CLI_TARGET_RATIO,
                 floor_name="bare engine.run()",
                 notes="includes interpreter start-up and imports",
             )
@@ -603,73 +604,6 @@ def _cli_backtest_args(config: BacktestConfig) -> list[str]:
     ]
 
 
-# --- peak memory ---------------------------------------------------------------------------------
-
-_IMPORT_FLOOR = "import nautilus_trader.backtest.engine, ntrader.services.backtest_service"
-
-
-def _peak_rss_mib(args: Sequence[str], env: dict[str, str]) -> float:
-    """The peak resident memory of one subprocess (its own ``ru_maxrss``, not its parent's)."""
-    process = subprocess.Popen(
-        list(args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if process.stderr:
-        process.stderr.close()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} exited {process.returncode}: {stderr[-2000:]}")
-    return usage.ru_maxrss / 1024  # KiB on Linux
-
-
-def bench_memory(ctx: BenchContext) -> list[Row]:
-    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
-    minute_bars = random_walk_bars(rth_minutes(days), seed=3)
-    daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
-    title = f"peak memory, backtest run on {_count(len(minute_bars))} 1-min bars"
-    config = BacktestConfig(
-        strategy_type="sma_crossover",
-        instruments=(SYMBOL,),
-        timeframe=Timeframe.MINUTE_1,
-        start=date(BACKTEST_YEAR, 1, 1),
-        end=date(BACKTEST_YEAR, 12, 31),
-        benchmark=SYMBOL,
-    )
-    runs = min(ctx.repeat, 3)  # a peak barely varies; each sample is a whole backtest
-    floor = median(
-        [
-            _peak_rss_mib([sys.executable, "-c", _IMPORT_FLOOR], dict(os.environ))
-            for _ in range(runs)
-        ]
-    )
-    result: list[Row] = []
-    for backend in ctx.backends:
-        with fresh_database(backend, "memory") as database:
-            _store(database, Timeframe.MINUTE_1, minute_bars)
-            _store(database, Timeframe.DAILY, daily_bars)
-            backend.settle(database.url)
-            env = {**os.environ, "NTRADER_DATABASE_URL": database.url}
-            ctx.log(f"  {runs} CLI backtests on {backend.name}, peak memory of each")
-            peaks = [_peak_rss_mib(_cli_backtest_args(config), env) for _ in range(runs)]
-        peak = median(peaks)
-        result.append(
-            Row(
-                benchmark=title,
-                backend=backend.name,
-                median=f"{peak:.0f} MiB",
-                value=f"{peak - floor:+.0f} MiB over the floor",
-                target="info",
-                verdict="info",
-                floor=f"{floor:.0f} MiB",
-                notes="whole `ntrader backtest run --json` process (ru_maxrss); floor: "
-                "importing nautilus' engine and the backtest service, nothing run",
-                metrics={"peak_mib": peaks, "import_floor_mib": floor},
-            )
-        )
-    return result + _skipped_rows(ctx, title)
-
-
 # --- 4. start-up ---------------------------------------------------------------------------------
 
 _MODULES_PROBE = """
@@ -780,6 +714,72 @@ def bench_startup(ctx: BenchContext) -> list[Row]:
         )
     )
     return rows
+
+
+# --- 7. peak memory of backtest run --------------------------------------------------------------
+
+# What backtesting.py holds for the same bars and strategy (issue 12), for the notes only.
+BACKTESTING_PY_MIB = 130
+
+
+def bench_memory(ctx: BenchContext) -> list[Row]:
+    """Peak resident memory of the whole `ntrader backtest run` process (the kernel's high
+    water mark of the child, interpreter and imports included), one run per repetition."""
+    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
+    minute_bars = random_walk_bars(rth_minutes(days), seed=3)
+    daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
+    title = f"backtest run peak memory, {_count(len(minute_bars))} 1-min bars"
+    config = BacktestConfig(
+        strategy_type="sma_crossover",
+        instruments=(SYMBOL,),
+        timeframe=Timeframe.MINUTE_1,
+        start=date(BACKTEST_YEAR, 1, 1),
+        end=date(BACKTEST_YEAR, 12, 31),
+        benchmark=SYMBOL,
+    )
+    result: list[Row] = []
+    for backend in ctx.backends:
+        with fresh_database(backend, "memory") as database:
+            _store(database, Timeframe.MINUTE_1, minute_bars)
+            _store(database, Timeframe.DAILY, daily_bars)
+            backend.settle(database.url)
+            peaks = [_cli_backtest_peak_mib(database.url, config) for _ in range(ctx.repeat)]
+        ctx.log(f"  memory {backend.name}: {median(peaks):.0f} MiB")
+        result.append(
+            Row(
+                benchmark=title,
+                backend=backend.name,
+                median=f"{median(peaks):.0f} MiB",
+                value=f"{median(peaks):.0f} MiB",
+                target="info",
+                verdict="info",
+                notes=f"whole process (VmHWM); backtesting.py ≈ {BACKTESTING_PY_MIB} MiB on the "
+                "same bars",
+                metrics={"peak_mib": median(peaks), "samples_mib": peaks},
+            )
+        )
+    return result + _skipped_rows(ctx, title)
+
+
+def _cli_backtest_peak_mib(url: str, config: BacktestConfig) -> float:
+    env = {**os.environ, "NTRADER_DATABASE_URL": url}
+    child = subprocess.Popen(
+        _cli_backtest_args(config), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"backtest run exited {child.returncode}: {stderr[-2000:]!r}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def bench_ib(ctx: BenchContext) -> list[Row]:
+    # Imported here: the IB rows pull in ibapi and the fetch service, which the others never need.
+    from ib_cases import bench_ib as run_ib_rows
+
+    return run_ib_rows(ctx)
 
 
 CASES: dict[str, Callable[[BenchContext], list[Row]]] = {

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ntrader.core.errors import DataValidationError, UserInputError
 from ntrader.models.bars import (
@@ -68,6 +70,13 @@ _MAX_LINES_SHOWN = 5
 # An offset (Z, +hh:mm, -hhmm) can only follow the time part, i.e. come after the 10-character
 # date; a '-' inside the date itself must not count.
 _OFFSET_PATTERN = r"^.{10}.*[+\-zZ]"
+# The common export form, 2024-01-02T09:30:00Z, restricted to valid fields and to years
+# 1970-2199 (inside the accepted range), so that Arrow's parser can only agree with pandas';
+# anything else (a leap second, Feb 30, an offset) takes the general path.
+_UTC_SECONDS_TEXT = (
+    r"^(?:19[7-9]\d|2[01]\d\d)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$"
+)
 _EPOCH_TEXT = re.compile(r"\s*[+-]?\d+(?:\.\d*)?\s*")
 _NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 # Epoch seconds stay below 1e11 until the year 5138, so the magnitude of the largest value tells
@@ -891,6 +900,8 @@ def _text_to_ns(
     series: pd.Series, readable: np.ndarray, timezone: str, problems: _Problems
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nanoseconds, which rows parsed, and which parsed rows are refused for their time zone."""
+    if readable.all() and (ns := _utc_seconds_to_ns(series)) is not None:
+        return ns, np.ones(ns.size, dtype=bool), np.zeros(ns.size, dtype=bool)
     text = series.astype("str")
     has_offset = text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy(dtype=bool, na_value=False)
     has_offset = has_offset & readable  # pandas may hand back a read-only array
@@ -913,6 +924,27 @@ def _text_to_ns(
     )
     local_counts, _ = _datetimes_to_ns(local)
     return local_counts, valid, missing
+
+
+def _utc_seconds_to_ns(series: pd.Series) -> np.ndarray | None:
+    """UTC nanoseconds if every timestamp is written like 2024-01-02T09:30:00Z, else None.
+
+    What pandas' ISO-8601 parser gives for such a column, in half its time (Arrow's parser).
+    """
+    try:
+        texts = pa.array(series.array, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None  # not all text (pandas inferred numbers or a mix)
+    if texts.null_count or not pc.all(pc.match_substring_regex(texts, _UTC_SECONDS_TEXT)).as_py():
+        return None
+    parsed = pc.strptime(texts, format="%Y-%m-%dT%H:%M:%SZ", unit="ns", error_is_null=True)
+    if parsed.null_count:
+        return None
+    # Arrow rolls a day past the month's end over (Feb 30 -> Mar 1) where pandas refuses it.
+    days = pc.cast(pc.utf8_slice_codeunits(texts, 8, 10), pa.int64())
+    if not pc.all(pc.equal(pc.day(parsed), days)).as_py():
+        return None
+    return np.asarray(parsed.cast(pa.int64()).to_numpy(), dtype=np.int64)
 
 
 def _datetimes_to_ns(parsed: pd.Series) -> tuple[np.ndarray, np.ndarray]:
