@@ -26,8 +26,8 @@ from ntrader.db.tables import (
     strategies,
     sweep_points,
     sweeps,
-    walk_forwards,
     trades,
+    walk_forwards,
 )
 from ntrader.models.backtest import (
     BacktestConfig,

@@ -19,6 +19,7 @@ from ntrader.core.errors import NotFoundError, UserInputError
 from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.sweep import SweepSpec
+from ntrader.models.walk_forward import WalkForwardResult, Window, WindowResult
 from ntrader.services.backtest_service import MIN_TRADING_DAYS, BacktestService, trading_days
 from ntrader.services.sweep_executors import SweepExecutor
 from ntrader.services.sweep_history import objective_of
@@ -71,25 +72,6 @@ def parse_duration(text: str, flag: str) -> Duration:
             f"{flag} {text!r} is longer than a century.", hint="Use a shorter duration."
         )
     return duration
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One step: optimise on [train_start, train_end], test on [test_start, test_end]
-    (all days included)."""
-
-    train_start: date
-    train_end: date
-    test_start: date
-    test_end: date
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "train_start": self.train_start.isoformat(),
-            "train_end": self.train_end.isoformat(),
-            "test_start": self.test_start.isoformat(),
-            "test_end": self.test_end.isoformat(),
-        }
 
 
 def plan_windows(
@@ -155,60 +137,6 @@ def efficiency(pairs: Sequence[tuple[float | None, float | None]]) -> float | No
     in_sample = float(np.mean([i for i, _ in both]))
     out_of_sample = float(np.mean([o for _, o in both]))
     return out_of_sample / in_sample if in_sample > 0 else None
-
-
-@dataclass(frozen=True, slots=True)
-class WindowResult:
-    window: Window
-    sweep_id: str
-    parameters: dict[str, Any]
-    test_run_id: str
-    in_sample: float | None  # the best training objective, as the sweep ranked it
-    out_of_sample: float | None
-    in_sample_annualised: float | None
-    out_of_sample_annualised: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.window.as_dict(),
-            "sweep_id": self.sweep_id,
-            "parameters": self.parameters,
-            "test_run_id": self.test_run_id,
-            "in_sample": self.in_sample,
-            "out_of_sample": self.out_of_sample,
-            "in_sample_annualised": self.in_sample_annualised,
-            "out_of_sample_annualised": self.out_of_sample_annualised,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class WalkForwardResult:
-    id: str
-    config: BacktestConfig
-    objective: str
-    settings: dict[str, Any]
-    windows: tuple[WindowResult, ...]
-    efficiency: float | None
-    # The stitched out-of-sample equity and the first instrument held over the same days.
-    equity: pd.Series
-    buy_and_hold: pd.Series
-    benchmark_symbol: str
-    warnings: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        final = float(self.equity.iloc[-1]) if len(self.equity) else None
-        return {
-            "walk_forward_id": self.id,
-            "strategy": self.config.strategy_type,
-            "instruments": list(self.config.instruments),
-            "objective": self.objective,
-            **self.settings,
-            "efficiency": self.efficiency,
-            "initial_capital": self.config.initial_capital,
-            "final_equity": final,
-            "out_of_sample_return": final / self.config.initial_capital - 1.0 if final else None,
-            "windows": [w.as_dict() for w in self.windows],
-        }
 
 
 # (windows done, windows in all, runs done in this window's sweep, runs in it)
