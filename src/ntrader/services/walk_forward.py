@@ -90,21 +90,29 @@ def plan_windows(
             hint="Leave --step out (it defaults to --test) or make it at least --test.",
         )
     windows: list[Window] = []
-    while True:
+    test_start = (origin + train.offset()).date()
+    while test_start <= end:
         k = len(windows)
-        test_start = (origin + train.offset() + step.offset(k)).date()
-        if test_start > end:
-            break
         if k == MAX_WINDOWS:
             raise UserInputError(
                 f"The span {start} → {end} makes more than {MAX_WINDOWS} windows.",
                 hint="Use a longer --step or --test, or a shorter span.",
             )
+        next_start = (origin + train.offset() + step.offset(k + 1)).date()
+        # From ``start`` in one offset where the units agree, so a clipped month end (Jan 31
+        # + 1M = Feb 28) does not shorten the window; never past the next test window.
+        if step.unit == test.unit:
+            after = (
+                origin + train.offset() + Duration(step.count * k + test.count, test.unit).offset()
+            )
+        else:
+            after = pd.Timestamp(test_start) + test.offset()
+        test_end = min(after.date(), next_start) - timedelta(days=1)
         train_start = start if anchored else (origin + step.offset(k)).date()
-        test_end = (pd.Timestamp(test_start) + test.offset()).date() - timedelta(days=1)
         windows.append(
             Window(train_start, test_start - timedelta(days=1), test_start, min(test_end, end))
         )
+        test_start = next_start
     if not windows:
         raise UserInputError(
             f"The span {start} → {end} is shorter than the training window {train} plus a day "
