@@ -222,7 +222,7 @@ class WalkForwardService:
             efficiency=wfe,
             equity=equity,
             buy_and_hold=self._buy_and_hold(first.bars, equity, resolved.initial_capital),
-            benchmark_symbol=first.spec.instrument_id,
+            benchmark_symbol=resolved.instruments[0],
             warnings=tuple(loaded.warnings),
         )
 
