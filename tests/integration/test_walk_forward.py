@@ -5,10 +5,8 @@ runs."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -23,6 +21,7 @@ from ntrader.services.run_history import RunHistory
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.walk_forward import Duration, WalkForwardService
+from tests.integration.report_pages import ReportCharts
 from tests.integration.sweep_support import BASE, SPEC
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -31,27 +30,6 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def _count(database: Database, table: object) -> int:
     with database.transaction() as repos:
         return int(repos.connection.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-class _Charts(HTMLParser):
-    """The ids of the chart divs and the figures JSON of a report page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.chart_ids: list[str] = []
-        self.figures: dict[str, object] = {}
-        self._in_figures = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "div" and found.get("class") == "chart":
-            self.chart_ids.append(str(found["id"]))
-        self._in_figures = tag == "script" and found.get("id") == "figures"
-
-    def handle_data(self, data: str) -> None:
-        if self._in_figures:
-            self.figures = json.loads(data)
-            self._in_figures = False
 
 
 def test_walk_forward_chains_the_stored_test_runs(database: Database) -> None:
@@ -99,7 +77,7 @@ def test_walk_forward_chains_the_stored_test_runs(database: Database) -> None:
     assert result.buy_and_hold.index[0].date() == date(2020, 1, 2)
 
     page = walk_forward_report.render(result)
-    parser = _Charts()
+    parser = ReportCharts()
     parser.feed(page)
     assert parser.chart_ids == [walk_forward_report.EQUITY_CHART_ID]
     figure = parser.figures[walk_forward_report.EQUITY_CHART_ID]
