@@ -17,10 +17,14 @@ HEATMAP_ID = "sweep-heatmap"
 STABILITY_PREFIX = "sweep-stability-"
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _sorted_values(values: set[Any]) -> list[Any]:
-    """Numbers in order; anything else (None, text) after them, by its text."""
-    numbers = sorted(v for v in values if isinstance(v, int | float) and not isinstance(v, bool))
-    others = sorted((v for v in values if v not in numbers), key=repr)
+    """Numbers in order; anything else (None, flags, text) after them, by its text."""
+    numbers = sorted(v for v in values if _is_number(v))
+    others = sorted((v for v in values if not _is_number(v)), key=repr)
     return [*numbers, *others]
 
 
