@@ -187,9 +187,7 @@ class WalkForwardService:
         notify = on_window or (lambda _w, _t, _d, _n: None)
         windows = plan_windows(base.start, base.end, train, test, step or test, anchored=anchored)
         resolved, _plan = self._sweeps.plan(base, spec)
-        loaded = self._backtests.load(
-            resolved.model_copy(update={"start": base.start, "end": base.end})
-        )
+        loaded = self._backtests.load(resolved)
         for number, window in enumerate(windows, start=1):
             self._check_bars(loaded.inputs, number, window)
         results = []
@@ -293,8 +291,9 @@ class WalkForwardService:
                         f"Window {number}'s {part} part ({first} → {last}) has {days} trading "
                         f"days of {item.spec.instrument_id}; a backtest needs at least "
                         f"{MIN_TRADING_DAYS}.",
-                        hint="Move --start/--end inside the stored bars (`ntrader data list`), "
-                        "or lengthen --test/--train.",
+                        hint="Move --start/--end inside the stored bars (`ntrader data list`) "
+                        "or so that the last test window is long enough, or lengthen "
+                        "--train/--test.",
                     )
 
     @staticmethod
