@@ -21,16 +21,21 @@ if TYPE_CHECKING:
 
 
 class _BacktestGroup(click.Group):
-    """Loads `backtest sweep` (cli/sweep.py, which reuses `run`'s options) on first use."""
+    """Loads `backtest sweep` (cli/sweep.py, which reuses `run`'s options) and `backtest
+    walk-forward` (cli/walk_forward.py, which reuses the sweep's) on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "sweep"])
+        return sorted([*super().list_commands(ctx), "sweep", "walk-forward"])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "sweep":
             from ntrader.cli.sweep import sweep
 
             return sweep
+        if cmd_name == "walk-forward":
+            from ntrader.cli.walk_forward import walk_forward
+
+            return walk_forward
         return super().get_command(ctx, cmd_name)
 
 

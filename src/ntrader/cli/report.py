@@ -222,7 +222,16 @@ def print_written(record: ReportRecord, what: str, *, json_output: bool) -> None
 
 
 @report.command("generate")
-@click.option("--backtest", "run_id", required=True, help="Run id, unique prefix, or `latest`.")
+@click.option("--backtest", "run_id", default=None, help="Run id, unique prefix, or `latest`.")
+@click.option(
+    "--sweep",
+    "sweep_id",
+    default=None,
+    help="A sweep (id, prefix or `latest`) instead of a run: HTML only, with a heatmap of "
+    "the objective and the parameter-stability view.",
+)
+@click.option("--x", "x_parameter", default=None, help="--sweep: the heatmap's x parameter.")
+@click.option("--y", "y_parameter", default=None, help="--sweep: the heatmap's y parameter.")
 @click.option(
     "--format",
     "fmt",
@@ -235,22 +244,67 @@ def print_written(record: ReportRecord, what: str, *, json_output: bool) -> None
 @output_option
 @risk_free_option
 @common_options
-def generate(run_id: str, fmt: str, output: Path | None, risk_free_rate: float | None) -> None:
-    """Write a report file of a run and record it (path and sha256) with the run.
+def generate(
+    run_id: str | None,
+    sweep_id: str | None,
+    x_parameter: str | None,
+    y_parameter: str | None,
+    fmt: str,
+    output: Path | None,
+    risk_free_rate: float | None,
+) -> None:
+    """Write a report file of a run and record it (path and sha256) with the run; or, with
+    --sweep, an HTML page of a sweep (x and y default to its two most varied parameters).
 
     \b
     Examples:
       ntrader report generate --backtest latest
       ntrader report generate --backtest 1a2b3c4d --format json --output run.json
       ntrader report generate --backtest latest --format csv --output exports/run1
+      ntrader report generate --sweep latest --x fast_period --y slow_period
     """
+    from ntrader.core.errors import UserInputError
+
+    if (run_id is None) == (sweep_id is None):
+        raise UserInputError(
+            "Give either --backtest or --sweep.",
+            hint="`ntrader backtest list` and `ntrader backtest sweep list` show the ids.",
+        )
+    ctx = app_context()
+    if sweep_id is not None:
+        if fmt.lower() != "html" or risk_free_rate is not None:
+            raise UserInputError(
+                "A sweep report is HTML only and uses the rate its runs were computed at.",
+                hint="Drop --format (or use html) and --risk-free-rate.",
+            )
+        _write_sweep_report(ctx, sweep_id, output, x_parameter, y_parameter)
+        return
+    if x_parameter is not None or y_parameter is not None:
+        raise UserInputError("--x and --y apply to --sweep only.", hint="Drop them.")
     from ntrader.services.reports.service import ReportService
 
-    ctx = app_context()
     record = ReportService(ctx.database).generate(
-        run_id, fmt, output, risk_free_rate=risk_free_rate
+        str(run_id), fmt, output, risk_free_rate=risk_free_rate
     )
     print_written(record, f"{fmt.upper()} report", json_output=ctx.json_output)
+
+
+def _write_sweep_report(
+    ctx: AppContext, sweep_id: str, output: Path | None, x: str | None, y: str | None
+) -> None:
+    from ntrader.cli.output import print_json, print_success, stdout
+    from ntrader.services.reports import sweep_report
+    from ntrader.services.reports.files import default_path
+    from ntrader.services.sweep_history import SweepHistory
+
+    summary = SweepHistory(ctx.database).show(sweep_id)
+    target = output or default_path(summary.sweep.id[:8], "sweep", "html")
+    path = sweep_report.write(summary, target, x, y)
+    if ctx.json_output:
+        print_json({"sweep_id": summary.sweep.id, "path": str(path)})
+        return
+    print_success("Wrote the sweep's HTML report")
+    stdout().print(str(path), soft_wrap=True, markup=False, highlight=False)
 
 
 @report.command("trades")

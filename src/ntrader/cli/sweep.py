@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 _EXECUTORS = ("local", "ray")
 # The options of the sweep itself; the rest are `backtest run`'s.
-_SWEEP_OPTIONS = (
+SWEEP_OPTIONS = (
     "grids",
     "random_ranges",
     "samples",
@@ -54,7 +54,53 @@ _SWEEP_OPTIONS = (
 _TOP_DEFAULT = 20
 
 
-def _executor_options(command: Callable[..., None]) -> Callable[..., None]:
+def space_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--grid``, ``--random``, ``--samples``, ``--seed``, ``--constraint`` and
+    ``--objective``: the points a sweep runs and what ranks them."""
+    for option in reversed(
+        (
+            click.option(
+                "--grid",
+                "grids",
+                multiple=True,
+                metavar="NAME=START:STOP:STEP",
+                help="A parameter's values: START:STOP:STEP (STOP included) or A,B,C. Repeatable.",
+            ),
+            click.option(
+                "--random",
+                "random_ranges",
+                multiple=True,
+                metavar="NAME=LOW:HIGH",
+                help="A parameter drawn at random between LOW and HIGH (with --samples). "
+                "Repeatable.",
+            ),
+            click.option(
+                "--samples", type=click.IntRange(1, 10_000), default=None, help="Random draws."
+            ),
+            click.option(
+                "--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Random seed."
+            ),
+            click.option(
+                "--constraint",
+                "constraints",
+                multiple=True,
+                help="Keep only points where this holds, e.g. 'fast_period < slow_period'. "
+                "Repeatable.",
+            ),
+            click.option(
+                "--objective",
+                type=click.Choice(list(OBJECTIVES), case_sensitive=False),
+                default=None,
+                help="The metric that ranks the runs, higher is better "
+                f"[default: {DEFAULT_OBJECTIVE}].",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def executor_options(command: Callable[..., None]) -> Callable[..., None]:
     """``--workers``, ``--executor`` and ``--ray-address``: where a sweep's runs go."""
     for option in (
         click.option(
@@ -82,35 +128,8 @@ def _executor_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @click.group("sweep", invoke_without_command=True)
-@click.option(
-    "--grid",
-    "grids",
-    multiple=True,
-    metavar="NAME=START:STOP:STEP",
-    help="A parameter's values: START:STOP:STEP (STOP included) or A,B,C. Repeatable.",
-)
-@click.option(
-    "--random",
-    "random_ranges",
-    multiple=True,
-    metavar="NAME=LOW:HIGH",
-    help="A parameter drawn at random between LOW and HIGH (with --samples). Repeatable.",
-)
-@click.option("--samples", type=click.IntRange(1, 10_000), default=None, help="Random draws.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Random seed.")
-@click.option(
-    "--constraint",
-    "constraints",
-    multiple=True,
-    help="Keep only points where this holds, e.g. 'fast_period < slow_period'. Repeatable.",
-)
-@click.option(
-    "--objective",
-    type=click.Choice(list(OBJECTIVES), case_sensitive=False),
-    default=None,
-    help=f"The metric that ranks the runs, higher is better [default: {DEFAULT_OBJECTIVE}].",
-)
-@_executor_options
+@space_options
+@executor_options
 @run_options
 @common_options
 @click.pass_context
@@ -138,19 +157,19 @@ def sweep(ctx: click.Context, **options: Any) -> None:
     from ntrader.services.sweep_service import SweepService
     from ntrader.utils.config_loader import load_backtest_file
 
-    sweep_options = {name: options.pop(name) for name in _SWEEP_OPTIONS}
+    sweep_options = {name: options.pop(name) for name in SWEEP_OPTIONS}
     config_file: Path | None = options.get("config_file")
     file = load_backtest_file(config_file) if config_file is not None else None
     base, _sources, _output = config_from_options(ctx, options)
-    spec = _sweep_spec(file.sweep if file is not None else None, sweep_options)
-    executor = _executor(sweep_options)
+    spec = sweep_spec(file.sweep if file is not None else None, sweep_options)
+    executor = sweep_executor(sweep_options)
     ctx_app = app_context()
     with sweep_progress(enabled=not ctx_app.json_output, objective=spec.objective) as progress:
         summary = SweepService(ctx_app.database).start(base, spec, executor, progress)
     render_summary(summary, json_output=ctx_app.json_output, top=_TOP_DEFAULT)
 
 
-def _sweep_spec(from_file: SweepSpec | None, options: dict[str, Any]) -> SweepSpec:
+def sweep_spec(from_file: SweepSpec | None, options: dict[str, Any]) -> SweepSpec:
     """The file's ``sweep:`` section with the flags on top: a --grid replaces that
     parameter's grid, --constraint adds to the file's, --objective replaces it."""
     from pydantic import ValidationError
@@ -196,7 +215,7 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
     return pairs
 
 
-def _executor(options: dict[str, Any]) -> SweepExecutor:
+def sweep_executor(options: dict[str, Any]) -> SweepExecutor:
     from ntrader.services.sweep_executors import default_workers, make_executor
 
     workers = options["workers"] or default_workers()
@@ -205,7 +224,7 @@ def _executor(options: dict[str, Any]) -> SweepExecutor:
 
 @sweep.command("resume")
 @click.argument("sweep_id")
-@_executor_options
+@executor_options
 @common_options
 def resume(sweep_id: str, workers: int | None, executor: str, ray_address: str | None) -> None:
     """Run the points of a stored sweep that have no finished run (after Ctrl-C, a crash,
@@ -219,7 +238,7 @@ def resume(sweep_id: str, workers: int | None, executor: str, ray_address: str |
     from ntrader.services.sweep_history import SweepHistory
     from ntrader.services.sweep_service import SweepService
 
-    chosen = _executor({"workers": workers, "executor": executor, "ray_address": ray_address})
+    chosen = sweep_executor({"workers": workers, "executor": executor, "ray_address": ray_address})
     ctx = app_context()
     objective = SweepHistory(ctx.database).get(sweep_id).spec.objective
     with sweep_progress(enabled=not ctx.json_output, objective=objective) as progress:

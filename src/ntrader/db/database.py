@@ -23,6 +23,7 @@ from ntrader.db.repositories import (
     InstrumentRepository,
     StrategyRepository,
     SweepRepository,
+    WalkForwardRepository,
 )
 
 
@@ -36,6 +37,7 @@ class Repositories:
     backtests: BacktestRepository
     strategies: StrategyRepository
     sweeps: SweepRepository
+    walk_forwards: WalkForwardRepository
 
 
 class Database:
@@ -75,6 +77,7 @@ class Database:
                 backtests=BacktestRepository(connection),
                 strategies=StrategyRepository(connection),
                 sweeps=SweepRepository(connection),
+                walk_forwards=WalkForwardRepository(connection),
             )
 
     def dispose(self) -> None:

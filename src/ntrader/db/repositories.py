@@ -27,6 +27,7 @@ from ntrader.db.tables import (
     sweep_points,
     sweeps,
     trades,
+    walk_forwards,
 )
 from ntrader.models.backtest import (
     BacktestConfig,
@@ -814,6 +815,43 @@ class SweepRepository:
                 completed_at=utc_now() if finished else None,
             )
         )
+
+
+class WalkForwardRepository:
+    """Walk-forward analyses: each links its windows' training sweeps and test runs."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def create(
+        self,
+        base_config: BacktestConfig,
+        settings: dict[str, Any],
+        windows: Sequence[dict[str, Any]],
+        efficiency: float | None,
+    ) -> str:
+        walk_forward_id = str(uuid.uuid4())
+        self._connection.execute(
+            insert(walk_forwards).values(
+                id=walk_forward_id,
+                strategy_type=base_config.strategy_type,
+                base_config=base_config.model_dump(mode="json"),
+                settings=settings,
+                windows=list(windows),
+                efficiency=efficiency,
+                created_at=utc_now(),
+            )
+        )
+        return walk_forward_id
+
+    def windows(self, walk_forward_id: str) -> list[dict[str, Any]]:
+        """The stored windows of one analysis, in order; a miss is a NotFoundError."""
+        row = self._connection.execute(
+            select(walk_forwards.c.windows).where(walk_forwards.c.id == walk_forward_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"No walk-forward analysis {walk_forward_id!r}.")
+        return list(row.windows)
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

@@ -247,3 +247,18 @@ sweep_points = Table(
     ),
     PrimaryKeyConstraint("sweep_id", "point_index"),
 )
+
+# A walk-forward analysis (issue 11): its windows (dates, the training sweep's id, the
+# chosen parameters, the test run's id, both objectives) in one JSON list. The sweeps and
+# runs it names are normal stored ones.
+walk_forwards = Table(
+    "walk_forwards",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("strategy_type", String(64), nullable=False),
+    Column("base_config", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("windows", JSON, nullable=False),
+    Column("efficiency", Float, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+)

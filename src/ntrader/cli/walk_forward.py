@@ -1,0 +1,204 @@
+"""``ntrader backtest walk-forward``: optimise on rolling (or anchored) training windows and
+judge each winner on the window after it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich import box
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ntrader.cli.context import app_context, common_options
+from ntrader.cli.output import (
+    print_json,
+    print_line,
+    print_success,
+    print_warning,
+    stderr,
+    stdout,
+    styled,
+)
+from ntrader.cli.run_options import config_from_options, run_options
+from ntrader.cli.sweep import (
+    SWEEP_OPTIONS,
+    executor_options,
+    space_options,
+    sweep_executor,
+    sweep_spec,
+)
+from ntrader.services.reports.catalog import Kind, format_value
+
+if TYPE_CHECKING:
+    from ntrader.models.walk_forward import WalkForwardResult
+
+_WINDOW_OPTIONS = ("train", "test", "step", "anchored", "fmt", "output")
+
+
+@click.command("walk-forward")
+@click.option("--train", required=True, help="Training window: 12M, 90D, 2W, 1Y.")
+@click.option("--test", required=True, help="Test window that follows each training one: 3M.")
+@click.option("--step", default=None, help="How far each window moves on [default: --test].")
+@click.option(
+    "--anchored",
+    is_flag=True,
+    help="Every training window starts at --start (it grows) instead of rolling.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "html"], case_sensitive=False),
+    default="table",
+    show_default=True,
+    help="html also writes the report: stitched out-of-sample equity against buy-and-hold.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --format html: the file [default: ./reports/<id-prefix>_walk_forward.html].",
+)
+@space_options
+@executor_options
+@run_options
+@common_options
+@click.pass_context
+def walk_forward(ctx: click.Context, **options: Any) -> None:
+    """Optimise a strategy on each training window with a sweep, run the best parameters
+    on the test window after it, and chain the test runs into one out-of-sample curve.
+
+    --start/--end bound the whole analysis. Each window's sweep and test run are stored
+    like any other; the walk-forward efficiency is the out-of-sample objective over the
+    in-sample one, both annualised (docs/research.md, "Walk-forward").
+
+    \b
+    Examples:
+      ntrader backtest walk-forward --strategy sma_crossover --instruments AAPL \\
+          --start 2019-01-01 --end 2024-12-31 --grid fast_period=5,10,20 \\
+          --grid slow_period=40,80 --train 12M --test 3M
+      ntrader backtest walk-forward --instruments AAPL --grid fast_period=5,10 \\
+          --train 2Y --test 6M --step 6M --anchored --format html --output wf.html
+      ntrader backtest walk-forward --instruments AAPL --grid fast_period=5,10 \\
+          --train 12M --test 3M --objective total_return --workers 1 --json
+    """
+    from ntrader.core.errors import UserInputError
+    from ntrader.services.walk_forward import WalkForwardService, parse_duration
+    from ntrader.utils.config_loader import load_backtest_file
+
+    window = {name: options.pop(name) for name in _WINDOW_OPTIONS}
+    sweep_options = {name: options.pop(name) for name in SWEEP_OPTIONS}
+    html = window["fmt"].lower() == "html"
+    if window["output"] is not None and not html:
+        raise UserInputError(
+            "--output names the HTML report's file.", hint="Add --format html, or drop --output."
+        )
+    train = parse_duration(window["train"], "--train")
+    test = parse_duration(window["test"], "--test")
+    step = parse_duration(window["step"], "--step") if window["step"] is not None else None
+    config_file: Path | None = options.get("config_file")
+    file = load_backtest_file(config_file) if config_file is not None else None
+    base, _sources, _output = config_from_options(ctx, options)
+    spec = sweep_spec(file.sweep if file is not None else None, sweep_options)
+    executor = sweep_executor(sweep_options)
+    app = app_context()
+    with _progress(enabled=not app.json_output) as progress:
+        result = WalkForwardService(app.database).run(
+            base,
+            spec,
+            executor,
+            train=train,
+            test=test,
+            step=step,
+            anchored=window["anchored"],
+            on_window=progress,
+        )
+    written = None
+    if html:
+        from ntrader.services.reports import walk_forward_report
+        from ntrader.services.reports.files import default_path
+
+        target = window["output"] or default_path(result.id[:8], "walk_forward", "html")
+        written = walk_forward_report.write(result, target)
+    if app.json_output:
+        print_json({**result.as_dict(), "report": str(written) if written else None})
+        return
+    _render(result)
+    if written is not None:
+        print_success(f"Report written to {written}")
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[Callable[[int, int, int, int], None]]:
+    """Windows done, and the current window's sweep runs, on stderr."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]Walk-forward"),
+        BarColumn(),
+        TextColumn("{task.fields[where]}", markup=False),
+        TimeElapsedColumn(),
+        console=stderr(),
+        transient=True,
+        disable=not (enabled and stderr().is_terminal),
+    )
+    task = progress.add_task("walk-forward", total=None, where="")
+
+    def update(windows_done: int, windows: int, runs_done: int, runs: int) -> None:
+        where = f"window {min(windows_done + 1, windows)}/{windows}"
+        if runs:
+            where += f" · training run {runs_done}/{runs}"
+        progress.update(task, completed=windows_done, total=windows, where=where)
+
+    with progress:
+        yield update
+
+
+def _render(result: WalkForwardResult) -> None:
+    for warning in result.warnings:
+        print_warning(warning)
+    config = result.config
+    settings = result.settings
+    mode = "anchored" if settings["anchored"] else "rolling"
+    table = Table(
+        title=f"Walk-forward {result.id[:8]} · {config.strategy_type} on "
+        f"{', '.join(config.instruments)} · train {settings['train']}, test "
+        f"{settings['test']}, step {settings['step']}, {mode}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    names = list(result.windows[0].parameters)
+    varied = [
+        n for n in names if len({repr(w.parameters.get(n)) for w in result.windows}) > 1
+    ] or names
+    for column in ("#", "Train", "Test", "Parameters", "In-sample", "Out-of-sample", "Test run"):
+        numeric = column in {"#", "In-sample", "Out-of-sample"}
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            no_wrap=column in {"Train", "Test"},
+            overflow="fold",
+        )
+    for number, w in enumerate(result.windows, start=1):
+        table.add_row(
+            str(number),
+            f"{w.window.train_start} → {w.window.train_end}",
+            f"{w.window.test_start} → {w.window.test_end}",
+            styled(", ".join(f"{n}={w.parameters.get(n)}" for n in varied)),
+            format_value(Kind.RATIO, w.in_sample),
+            format_value(Kind.RATIO, w.out_of_sample),
+            styled(w.test_run_id[:8], "cyan"),
+        )
+    stdout().print(table)
+    summary = result.as_dict()
+    print_line(
+        styled(
+            f"Objective {result.objective}. Out-of-sample return "
+            f"{format_value(Kind.PERCENT, summary['out_of_sample_return'])} "
+            f"(final equity {format_value(Kind.MONEY, summary['final_equity'])}); walk-forward "
+            f"efficiency {format_value(Kind.RATIO, result.efficiency)}."
+        )
+    )

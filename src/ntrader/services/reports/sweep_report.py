@@ -1,0 +1,203 @@
+"""The sweep HTML report: a heatmap of the objective over two parameters, and how the
+objective changes around the best point along each varied parameter (its stability)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ntrader.core.errors import UserInputError
+from ntrader.services.reports import charts
+from ntrader.services.reports.catalog import Kind, format_value
+from ntrader.services.reports.files import write_atomic
+from ntrader.services.reports.html import Cell, card, chart, grid, kpi, page, table
+from ntrader.services.sweep_history import SweepRow, SweepSummary
+
+HEATMAP_ID = "sweep-heatmap"
+STABILITY_PREFIX = "sweep-stability-"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _sorted_values(values: set[Any]) -> list[Any]:
+    """Numbers in order; anything else (None, flags, text) after them, by its text."""
+    numbers = sorted(v for v in values if _is_number(v))
+    others = sorted((v for v in values if not _is_number(v)), key=repr)
+    return [*numbers, *others]
+
+
+def _distinct(rows: tuple[SweepRow, ...], name: str) -> list[Any]:
+    return _sorted_values({row.parameters.get(name) for row in rows})
+
+
+def varied_parameters(rows: tuple[SweepRow, ...]) -> list[str]:
+    """The parameters with more than one value, the most varied first."""
+    names = list(rows[0].parameters) if rows else []
+    counts = {name: len(_distinct(rows, name)) for name in names}
+    return sorted((n for n in names if counts[n] > 1), key=lambda n: (-counts[n], names.index(n)))
+
+
+def heatmap_axes(rows: tuple[SweepRow, ...], x: str | None, y: str | None) -> tuple[str, str]:
+    """``x`` and ``y`` as given, checked, or the two most varied parameters (a fixed one
+    fills in when only one varies)."""
+    names = list(rows[0].parameters) if rows else []
+    for flag, name in (("--x", x), ("--y", y)):
+        if name is not None and name not in names:
+            raise UserInputError(
+                f"{flag} {name!r} is not a parameter of this sweep; its parameters: "
+                f"{', '.join(names)}.",
+                hint="Give one of them, or leave the flag out for the most varied.",
+            )
+    order = [*varied_parameters(rows), *(n for n in names if n not in varied_parameters(rows))]
+    chosen_x = x or next((n for n in order if n != y), None)
+    chosen_y = y or next((n for n in order if n != chosen_x), None)
+    if chosen_x is None or chosen_y is None or chosen_x == chosen_y:
+        raise UserInputError(
+            "A heatmap needs two different parameters.",
+            hint="Give --x and --y different parameter names.",
+        )
+    return chosen_x, chosen_y
+
+
+def _label(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def heatmap_figure(rows: tuple[SweepRow, ...], x: str, y: str, objective: str) -> charts.Figure:
+    """Each cell: the best objective among the points with that x and y (over the other
+    parameters); empty where no run of the pair has one."""
+    xs, ys = _distinct(rows, x), _distinct(rows, y)
+    z: list[list[float | None]] = [[None] * len(xs) for _ in ys]
+    for row in rows:
+        if row.objective is None:
+            continue
+        i, j = ys.index(row.parameters.get(y)), xs.index(row.parameters.get(x))
+        current = z[i][j]
+        z[i][j] = row.objective if current is None else max(current, row.objective)
+    trace = {
+        "type": "heatmap",
+        "x": [_label(v) for v in xs],
+        "y": [_label(v) for v in ys],
+        "z": z,
+        "colorscale": "RdYlGn",
+        "colorbar": {"title": {"text": objective}},
+        "hovertemplate": f"{x}=%{{x}}<br>{y}=%{{y}}<br>{objective} %{{z:.3f}}<extra></extra>",
+    }
+    return charts.figure(
+        [trace],
+        360,
+        hovermode="closest",
+        xaxis=charts.axis(title={"text": x}, type="category"),
+        yaxis=charts.axis(title={"text": y}, type="category"),
+    )
+
+
+def neighbours(rows: tuple[SweepRow, ...], best: SweepRow, name: str) -> list[SweepRow]:
+    """The points equal to ``best`` in every parameter but ``name``, in ``name``'s order."""
+    same = [
+        row
+        for row in rows
+        if all(row.parameters.get(n) == v for n, v in best.parameters.items() if n != name)
+    ]
+    order = _distinct(tuple(same), name)
+    return sorted(same, key=lambda row: order.index(row.parameters.get(name)))
+
+
+def stability_figure(line: list[SweepRow], best: SweepRow, name: str, objective: str) -> Any:
+    x = [_label(row.parameters.get(name)) for row in line]
+    y = [row.objective for row in line]
+    traces = [
+        charts.line(x, y, objective, charts.BLUE, mode="lines+markers"),
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": [_label(best.parameters.get(name))],
+            "y": [best.objective],
+            "name": "best",
+            "marker": {"color": charts.GREEN, "size": 11},
+        },
+    ]
+    return charts.figure(
+        traces,
+        260,
+        hovermode="closest",
+        xaxis=charts.axis(title={"text": name}, type="category"),
+    )
+
+
+def render(summary: SweepSummary, x: str | None = None, y: str | None = None) -> str:
+    rows = summary.rows
+    if not rows:
+        raise UserInputError("The sweep has no points.", hint="Start a new sweep.")
+    objective = summary.objective
+    chosen_x, chosen_y = heatmap_axes(rows, x, y)
+    best = next((row for row in rows if row.objective is not None), None)
+    figures = {HEATMAP_ID: heatmap_figure(rows, chosen_x, chosen_y, objective)}
+    stability_cards = []
+    if best is not None:
+        for name in varied_parameters(rows):
+            figure_id = f"{STABILITY_PREFIX}{name}"
+            figures[figure_id] = stability_figure(
+                neighbours(rows, best, name), best, name, objective
+            )
+            stability_cards.append(card(name, chart(figure_id), small=f"{objective} around best"))
+    varied = varied_parameters(rows) or list(rows[0].parameters)
+    ranking = table(
+        ["#", Cell("Parameters", "text"), objective, "Return", Cell("Run", "text")],
+        (
+            [
+                Cell(str(position), sort=position),
+                Cell(", ".join(f"{n}={row.parameters.get(n)}" for n in varied), "text"),
+                Cell(format_value(Kind.RATIO, row.objective), sort=row.objective),
+                Cell(format_value(Kind.PERCENT, row.metrics.get("total_return"))),
+                Cell(row.run_id[:8] if row.run_id else "not run", "text"),
+            ]
+            for position, row in enumerate(rows, start=1)
+        ),
+        css="sortable",
+    )
+    statistics = summary.sweep.statistics or {}
+    config = summary.sweep.base_config
+    body = (
+        card(
+            f"{objective} over {chosen_x} and {chosen_y}",
+            chart(HEATMAP_ID),
+            note="Each cell is the best run with those two values (over the other parameters).",
+            wide=True,
+        )
+        + (
+            card(
+                "Parameter stability",
+                grid(*stability_cards),
+                note="Each chart moves one parameter away from the best point, the others "
+                "held at the best point's values: a narrow peak is a fragile optimum.",
+                wide=True,
+            )
+            if stability_cards
+            else ""
+        )
+        + card("Ranking", ranking, wide=True)
+    )
+    kpis = [
+        kpi(f"Best {objective}", format_value(Kind.RATIO, best.objective if best else None)),
+        kpi("Runs", str(len(rows))),
+        kpi("Deflated Sharpe", format_value(Kind.RATIO, statistics.get("deflated_sharpe_ratio"))),
+        kpi("PBO", format_value(Kind.RATE, statistics.get("probability_of_overfitting"))),
+    ]
+    return page(
+        title=f"Sweep {summary.sweep.id[:8]}",
+        subtitle=f"{config.strategy_type} on {', '.join(config.instruments)} · "
+        f"{config.start} → {config.end} · {summary.sweep.status.value}",
+        tag="sweep",
+        kpis=kpis,
+        body=body,
+        figures=figures,
+    )
+
+
+def write(summary: SweepSummary, output: Path, x: str | None, y: str | None) -> Path:
+    path = output.expanduser().resolve()
+    write_atomic(path, render(summary, x, y))
+    return path

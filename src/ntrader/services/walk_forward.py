@@ -1,0 +1,317 @@
+"""Walk-forward analysis: optimise on each training window with a sweep, run the winner on
+the test window that follows, and chain the test runs' equity into one out-of-sample curve.
+
+Efficiency and stitching are defined in docs/research.md, "Walk-forward".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ntrader.core.errors import NotFoundError, UserInputError
+from ntrader.db.database import Database
+from ntrader.models.backtest import BacktestConfig
+from ntrader.models.sweep import SweepSpec
+from ntrader.models.walk_forward import WalkForwardResult, Window, WindowResult
+from ntrader.services.backtest_service import MIN_TRADING_DAYS, BacktestService, trading_days
+from ntrader.services.sweep_executors import SweepExecutor
+from ntrader.services.sweep_history import objective_of
+from ntrader.services.sweep_service import SweepService
+from ntrader.utils.timeutil import date_to_ns
+
+MAX_WINDOWS = 200
+# The longest duration any of --train, --test, --step may name: a century.
+_MAX_DAYS = 36_525
+_DURATION = re.compile(r"([1-9][0-9]{0,4})([DWMY])")
+_UNIT_DAYS = {"D": 1, "W": 7, "M": 31, "Y": 366}  # the most days a unit can span
+_DAYS_PER_YEAR = 365.25
+# Objectives that grow with the window's length; the others are rates or ratios already
+# (annualised by the metrics, or not time-scaled at all).
+_CUMULATIVE = frozenset({"total_return"})
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A calendar length such as 12M: ``count`` days (D), weeks (W), months (M) or years (Y)."""
+
+    count: int
+    unit: str
+
+    def offset(self, times: int = 1) -> pd.DateOffset:
+        count = self.count * times
+        return {
+            "D": pd.DateOffset(days=count),
+            "W": pd.DateOffset(weeks=count),
+            "M": pd.DateOffset(months=count),
+            "Y": pd.DateOffset(years=count),
+        }[self.unit]
+
+    def __str__(self) -> str:
+        return f"{self.count}{self.unit}"
+
+
+def parse_duration(text: str, flag: str) -> Duration:
+    """``12M``, ``3M``, ``90D``, ``2W``, ``1Y`` (case-insensitive); anything else, a zero or
+    more than a century, is refused."""
+    match = _DURATION.fullmatch(text.strip().upper()) if len(text) <= 16 else None
+    if match is None:
+        raise UserInputError(
+            f"{flag} {text!r} is not a duration.",
+            hint="Write a whole number and a unit: 90D, 2W, 12M or 1Y.",
+        )
+    duration = Duration(int(match.group(1)), match.group(2))
+    if duration.count * _UNIT_DAYS[duration.unit] > _MAX_DAYS:
+        raise UserInputError(
+            f"{flag} {text!r} is longer than a century.", hint="Use a shorter duration."
+        )
+    return duration
+
+
+def plan_windows(
+    start: date, end: date, train: Duration, test: Duration, step: Duration, *, anchored: bool
+) -> list[Window]:
+    """The windows over [start, end]. The k-th test window starts at start + train + k·step
+    (each boundary is computed from ``start``, so month ends do not drift) and lasts
+    ``test``, the last one cut at ``end``; its training window is the ``train`` before it
+    (rolling) or everything from ``start`` (anchored). A step shorter than the test would
+    make test windows overlap and is refused."""
+    origin = pd.Timestamp(start)
+    if origin + step.offset() < origin + test.offset():
+        raise UserInputError(
+            f"The step {step} is shorter than the test window {test}: test windows would "
+            "overlap and the out-of-sample equity could not be chained.",
+            hint="Leave --step out (it defaults to --test) or make it at least --test.",
+        )
+    windows: list[Window] = []
+    test_start = (origin + train.offset()).date()
+    while test_start <= end:
+        k = len(windows)
+        if k == MAX_WINDOWS:
+            raise UserInputError(
+                f"The span {start} → {end} makes more than {MAX_WINDOWS} windows.",
+                hint="Use a longer --step or --test, or a shorter span.",
+            )
+        next_start = (origin + train.offset() + step.offset(k + 1)).date()
+        # From ``start`` in one offset where the units agree, so a clipped month end (Jan 31
+        # + 1M = Feb 28) does not shorten the window; never past the next test window.
+        if step.unit == test.unit:
+            after = (
+                origin + train.offset() + Duration(step.count * k + test.count, test.unit).offset()
+            )
+        else:
+            after = pd.Timestamp(test_start) + test.offset()
+        test_end = min(after.date(), next_start) - timedelta(days=1)
+        train_start = start if anchored else (origin + step.offset(k)).date()
+        windows.append(
+            Window(train_start, test_start - timedelta(days=1), test_start, min(test_end, end))
+        )
+        test_start = next_start
+    if not windows:
+        raise UserInputError(
+            f"The span {start} → {end} is shorter than the training window {train} plus a day "
+            "of test.",
+            hint="Widen --start/--end or shorten --train.",
+        )
+    return windows
+
+
+def annualised_objective(
+    objective: str, value: float | None, first: date, last: date
+) -> float | None:
+    """``value`` on a yearly scale: a total return compounds to a year over the window's
+    calendar days; every other objective is a yearly rate or a scale-free ratio already."""
+    if value is None or objective not in _CUMULATIVE:
+        return value
+    growth = 1.0 + value
+    if growth <= 0.0:
+        return -1.0
+    return float(growth ** (_DAYS_PER_YEAR / ((last - first).days + 1)) - 1.0)
+
+
+def efficiency(pairs: Sequence[tuple[float | None, float | None]]) -> float | None:
+    """Walk-forward efficiency: mean annualised out-of-sample objective over mean annualised
+    in-sample objective, on the windows that have both; None when there are none or the
+    in-sample mean is not positive (the ratio would not mean "kept this share")."""
+    both = [(i, o) for i, o in pairs if i is not None and o is not None]
+    if not both:
+        return None
+    in_sample = float(np.mean([i for i, _ in both]))
+    out_of_sample = float(np.mean([o for _, o in both]))
+    return out_of_sample / in_sample if in_sample > 0 else None
+
+
+# (windows done, windows in all, runs done in this window's sweep, runs in it)
+WindowCallback = Callable[[int, int, int, int], None]
+
+
+def stitch(curves: Sequence[pd.Series], initial_capital: float) -> pd.Series:
+    """Chain the test runs' equity: each run started at ``initial_capital``, so its curve is
+    scaled by where the previous window ended over ``initial_capital``."""
+    level = initial_capital
+    parts = []
+    for curve in curves:
+        scaled = curve * (level / initial_capital)
+        parts.append(scaled)
+        if len(scaled):
+            level = float(scaled.iloc[-1])
+    return pd.concat(parts) if parts else pd.Series(dtype=float)
+
+
+class WalkForwardService:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._backtests = BacktestService(database)
+        self._sweeps = SweepService(database)
+
+    def run(
+        self,
+        base: BacktestConfig,
+        spec: SweepSpec,
+        executor: SweepExecutor,
+        *,
+        train: Duration,
+        test: Duration,
+        step: Duration | None = None,
+        anchored: bool = False,
+        on_window: WindowCallback | None = None,
+    ) -> WalkForwardResult:
+        """Plan and check every window before anything runs, then for each: a sweep on the
+        training window, and one normal run of its best point on the test window."""
+        notify = on_window or (lambda _w, _t, _d, _n: None)
+        windows = plan_windows(base.start, base.end, train, test, step or test, anchored=anchored)
+        resolved, _plan = self._sweeps.plan(base, spec)
+        loaded = self._backtests.load(resolved)
+        for number, window in enumerate(windows, start=1):
+            self._check_bars(loaded.inputs, number, window)
+        results = []
+        for number, window in enumerate(windows, start=1):
+            results.append(self._window(base, spec, executor, window, number, len(windows), notify))
+            notify(number, len(windows), 0, 0)
+        settings = {
+            "train": str(train),
+            "test": str(test),
+            "step": str(step or test),
+            "anchored": anchored,
+        }
+        wfe = efficiency([(r.in_sample_annualised, r.out_of_sample_annualised) for r in results])
+        with self._database.transaction() as repos:
+            walk_forward_id = repos.walk_forwards.create(
+                resolved,
+                {**settings, "objective": spec.objective},
+                [r.as_dict() for r in results],
+                wfe,
+            )
+            curves = [self._equity(repos.backtests.snapshots(r.test_run_id)) for r in results]
+        equity = stitch(curves, resolved.initial_capital)
+        first = loaded.inputs[0]
+        return WalkForwardResult(
+            id=walk_forward_id,
+            config=resolved,
+            objective=spec.objective,
+            settings=settings,
+            windows=tuple(results),
+            efficiency=wfe,
+            equity=equity,
+            buy_and_hold=self._buy_and_hold(first.bars, equity, resolved.initial_capital),
+            benchmark_symbol=resolved.instruments[0],
+            warnings=tuple(loaded.warnings),
+        )
+
+    def _window(
+        self,
+        base: BacktestConfig,
+        spec: SweepSpec,
+        executor: SweepExecutor,
+        window: Window,
+        number: int,
+        total: int,
+        notify: WindowCallback,
+    ) -> WindowResult:
+        training = base.model_copy(update={"start": window.train_start, "end": window.train_end})
+        summary = self._sweeps.start(
+            training,
+            spec,
+            executor,
+            lambda done, runs, _best: notify(number - 1, total, done, runs),
+        )
+        best = next((row for row in summary.rows if row.objective is not None), None)
+        if best is None:
+            raise UserInputError(
+                f"No run of window {number}'s training sweep ({window.train_start} → "
+                f"{window.train_end}) has a {spec.objective}; the window cannot pick "
+                f"parameters (sweep {summary.sweep.id[:8]} is stored).",
+                hint="Use a longer --train, or an --objective every run has (total_return).",
+            )
+        tested = base.model_copy(
+            update={
+                "parameters": best.parameters,
+                "start": window.test_start,
+                "end": window.test_end,
+            }
+        )
+        outcome = self._backtests.run(tested)
+        metrics = outcome.run.metrics.stored() if outcome.run.metrics is not None else None
+        out_of_sample = objective_of(metrics, spec.objective)
+        return WindowResult(
+            window=window,
+            sweep_id=summary.sweep.id,
+            parameters=best.parameters,
+            test_run_id=outcome.run.id,
+            in_sample=best.objective,
+            out_of_sample=out_of_sample,
+            in_sample_annualised=annualised_objective(
+                spec.objective, best.objective, window.train_start, window.train_end
+            ),
+            out_of_sample_annualised=annualised_objective(
+                spec.objective, out_of_sample, window.test_start, window.test_end
+            ),
+        )
+
+    @staticmethod
+    def _check_bars(inputs: Sequence[Any], number: int, window: Window) -> None:
+        """Refuse, before anything runs, a window whose training or test part has too few
+        bars of an instrument to backtest."""
+        for part, first, last in (
+            ("training", window.train_start, window.train_end),
+            ("test", window.test_start, window.test_end),
+        ):
+            for item in inputs:
+                ts = item.bars.ts
+                inside = ts[(ts >= date_to_ns(first)) & (ts < date_to_ns(last + timedelta(days=1)))]
+                days = trading_days(inside)
+                if days < MIN_TRADING_DAYS:
+                    raise NotFoundError(
+                        f"Window {number}'s {part} part ({first} → {last}) has {days} trading "
+                        f"days of {item.spec.instrument_id}; a backtest needs at least "
+                        f"{MIN_TRADING_DAYS}.",
+                        hint="Move --start/--end inside the stored bars (`ntrader data list`) "
+                        "or so that the last test window is long enough, or lengthen "
+                        "--train/--test.",
+                    )
+
+    @staticmethod
+    def _equity(snapshots: Sequence[Any]) -> pd.Series:
+        return pd.Series(
+            [s.total_value for s in snapshots],
+            index=pd.DatetimeIndex([s.ts for s in snapshots]),
+            dtype=float,
+        )
+
+    @staticmethod
+    def _buy_and_hold(bars: Any, equity: pd.Series, initial_capital: float) -> pd.Series:
+        """``initial_capital`` put into the instrument at the first out-of-sample bar's close
+        and valued at each close until the last out-of-sample day."""
+        times = pd.DatetimeIndex(pd.to_datetime(bars.ts, unit="ns", utc=True))
+        closes = pd.Series(bars.close, index=times)
+        if equity.empty:
+            return closes.iloc[:0]
+        first, last = equity.index[0].normalize(), equity.index[-1]
+        span = closes[(closes.index >= first) & (closes.index <= last)]
+        return span * (initial_capital / float(span.iloc[0])) if len(span) else span
