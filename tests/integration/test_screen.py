@@ -1,0 +1,91 @@
+"""The screen's trades equal the engine's: it is a fast path, not a second opinion."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ntrader.core import strategy_registry
+from ntrader.core.nautilus_bars import close_times_ns, open_times_ns
+from ntrader.db.database import Database
+from ntrader.models.backtest import BacktestConfig
+from ntrader.models.execution import CommissionModel, FillAt, SizingMode
+from ntrader.services.backtest_service import BacktestService
+from ntrader.services.screen import ScreenTrade, screen, screen_refusal
+from ntrader.services.simulation import SimulationResult, simulate
+from ntrader.utils.timeutil import ns_to_datetime
+
+POINTS: list[tuple[str, dict[str, Any]]] = [
+    ("sma_crossover", {"fast_period": 10, "slow_period": 30}),
+    ("sma_crossover", {"fast_period": 5, "slow_period": 50, "allow_short": True}),
+    ("sma_crossover", {"fast_period": 20, "slow_period": 60, "entry_threshold": 0.01}),
+    ("mean_reversion", {"lookback": 20, "entry_zscore": -1.5, "exit_zscore": 0.0}),
+    (
+        "mean_reversion",
+        {"lookback": 10, "entry_zscore": -1.0, "exit_zscore": 0.5, "allow_short": True},
+    ),
+    ("momentum", {"rsi_period": 14, "entry_rsi_low": 35.0, "exit_rsi_high": 65.0}),
+    (
+        "momentum",
+        {"rsi_period": 7, "entry_rsi_low": 30.0, "exit_rsi_high": 70.0, "allow_short": True},
+    ),
+]
+
+
+def _config(strategy: str, parameters: dict[str, Any], fill_at: FillAt) -> BacktestConfig:
+    kind = strategy_registry.resolve(strategy)
+    return BacktestConfig(
+        strategy_type=kind.name,
+        parameters=kind.validate(parameters).model_dump(),
+        instruments=("AAPL",),
+        start=date(2019, 1, 1),
+        end=date(2024, 12, 31),
+        sizing=SizingMode.PERCENT,
+        position_pct=10.0,
+        commission=CommissionModel(value=1.0),
+        slippage_bps=2.0,
+        fill_at=fill_at,
+    )
+
+
+def _engine_trades(result: SimulationResult, fill_times: np.ndarray) -> list[ScreenTrade]:
+    bar_of = {ns_to_datetime(int(ns)): bar for bar, ns in enumerate(fill_times)}
+    trades = [
+        ScreenTrade(
+            trade.side.value,
+            bar_of[trade.entry_time],
+            None if trade.exit_time is None else bar_of[trade.exit_time],
+        )
+        for trade in result.trades
+    ]
+    return sorted(trades, key=lambda trade: trade.entry_bar)
+
+
+# One point of each strategy also fills at the signal bar's close.
+CASES = [(strategy, parameters, FillAt.NEXT_OPEN) for strategy, parameters in POINTS] + [
+    (strategy, parameters, FillAt.CLOSE) for strategy, parameters in POINTS[::3]
+]
+
+
+# The store's backend does not matter to the screen: SQLite only, to keep the test cheap.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_screen_trades_equal_the_engines(database: Database) -> None:
+    service = BacktestService(database)
+    loaded = service.load(_config(*CASES[0]))
+    (item,) = loaded.inputs
+    bars = item.bars
+    fill_times = {
+        FillAt.NEXT_OPEN: open_times_ns(item.spec, item.timeframe, bars.ts),
+        FillAt.CLOSE: close_times_ns(item.spec, item.timeframe, bars.ts),
+    }
+    for strategy, parameters, fill_at in CASES:
+        config = _config(strategy, parameters, fill_at)
+        kind = strategy_registry.resolve(strategy)
+        assert screen_refusal(config, kind.name) is None
+        engine = _engine_trades(simulate(config, kind, loaded.inputs), fill_times[fill_at])
+        screened = screen(kind.name, config.parameters, bars, config)
+        assert list(screened.trades) == engine, (strategy, parameters, fill_at)
+        assert len(engine) >= 2, (strategy, parameters)
