@@ -7,16 +7,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ntrader.core import strategy_registry
 from ntrader.core.nautilus_bars import close_times_ns, open_times_ns
 from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.screen import ScreenTrade, screen, screen_refusal
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.timeutil import ns_to_datetime
+from tests.integration.test_strategy_support import SPEC, daily_bars, run
 
 POINTS: list[tuple[str, dict[str, Any]]] = [
     ("sma_crossover", {"fast_period": 10, "slow_period": 30}),
@@ -89,3 +93,30 @@ def test_screen_trades_equal_the_engines(database: Database) -> None:
         screened = screen(kind.name, config.parameters, bars, config)
         assert list(screened.trades) == engine, (strategy, parameters, fill_at)
         assert len(engine) >= 2, (strategy, parameters)
+
+
+STRATEGY_POINTS = st.sampled_from(POINTS)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    point=STRATEGY_POINTS,
+    fill_at=st.sampled_from([FillAt.NEXT_OPEN, FillAt.CLOSE]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_screen_trades_equal_the_engines_on_random_paths(
+    point: tuple[str, dict[str, Any]], fill_at: FillAt, seed: int
+) -> None:
+    strategy, parameters = point
+    rng = np.random.default_rng(seed)
+    closes = np.round(100 * np.exp(np.cumsum(rng.normal(0.0, 0.02, 160))), 2)
+    engine = run(strategy, parameters, daily_bars(closes), fill_at=fill_at)
+    opens_or_closes = (
+        open_times_ns(SPEC, Timeframe.DAILY, engine.data.ts)
+        if fill_at is FillAt.NEXT_OPEN
+        else close_times_ns(SPEC, Timeframe.DAILY, engine.data.ts)
+    )
+    kind = strategy_registry.resolve(strategy)
+    config = _config(strategy, parameters, fill_at)
+    screened = screen(kind.name, kind.validate(parameters).model_dump(), engine.data, config)
+    assert list(screened.trades) == _engine_trades(engine.result, opens_or_closes)
