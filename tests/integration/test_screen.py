@@ -14,13 +14,18 @@ from ntrader.core import strategy_registry
 from ntrader.core.nautilus_bars import close_times_ns, open_times_ns
 from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig
-from ntrader.models.enums import Timeframe
+from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
+from ntrader.models.sweep import SweepSpec
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.screen import ScreenTrade, screen, screen_refusal
 from ntrader.services.simulation import SimulationResult, simulate
+from ntrader.services.sweep_executors import InProcessExecutor
+from ntrader.services.sweep_service import SweepService
 from ntrader.utils.timeutil import ns_to_datetime
-from tests.integration.test_strategy_support import SPEC, daily_bars, run
+from tests.integration.sweep_support import BASE, SPEC
+from tests.integration.test_strategy_support import SPEC as TEST_SPEC
+from tests.integration.test_strategy_support import daily_bars, run
 
 POINTS: list[tuple[str, dict[str, Any]]] = [
     ("sma_crossover", {"fast_period": 10, "slow_period": 30}),
@@ -112,11 +117,66 @@ def test_screen_trades_equal_the_engines_on_random_paths(
     closes = np.round(100 * np.exp(np.cumsum(rng.normal(0.0, 0.02, 160))), 2)
     engine = run(strategy, parameters, daily_bars(closes), fill_at=fill_at)
     opens_or_closes = (
-        open_times_ns(SPEC, Timeframe.DAILY, engine.data.ts)
+        open_times_ns(TEST_SPEC, Timeframe.DAILY, engine.data.ts)
         if fill_at is FillAt.NEXT_OPEN
-        else close_times_ns(SPEC, Timeframe.DAILY, engine.data.ts)
+        else close_times_ns(TEST_SPEC, Timeframe.DAILY, engine.data.ts)
     )
     kind = strategy_registry.resolve(strategy)
     config = _config(strategy, parameters, fill_at)
     screened = screen(kind.name, kind.validate(parameters).model_dump(), engine.data, config)
     assert list(screened.trades) == _engine_trades(engine.result, opens_or_closes)
+
+
+SCREENED_BASE = BASE.model_copy(update={"sizing": SizingMode.PERCENT, "position_pct": 10.0})
+SIX_POINTS = SweepSpec(grid={"fast_period": "5,10,15", "slow_period": "30,60"})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_screened_sweep_stores_every_points_figures_and_runs_the_best(
+    database: Database,
+) -> None:
+    service = SweepService(database)
+    summary = service.start(SCREENED_BASE, SIX_POINTS, InProcessExecutor(), confirm_top=3)
+
+    assert not any("No screen" in warning for warning in summary.warnings)
+    assert all(row.screen is not None for row in summary.rows)
+    confirmed = [row for row in summary.rows if row.screen and row.screen["confirm"]]
+    assert len(confirmed) == 3
+    assert all(row.status is RunStatus.COMPLETED for row in confirmed)
+    assert all(row.run_id is None for row in summary.rows if row not in confirmed)
+    # The confirmed points are the screen's best three, ranked first by the engine.
+    screened = sorted(summary.rows, key=lambda row: -row.screen["objective"])  # type: ignore[index]
+    assert {row.index for row in screened[:3]} == {row.index for row in confirmed}
+    assert list(summary.rows[:3]) == sorted(confirmed, key=lambda row: -row.objective)  # type: ignore[operator]
+    statistics = summary.sweep.statistics or {}
+    assert statistics["screen_agreement"]["points"] == 3
+    assert statistics["screen_agreement"]["max_abs_difference"] >= 0
+    # Resuming runs nothing: the unconfirmed points keep their screened figures only.
+    resumed = service.resume(summary.sweep.id, InProcessExecutor())
+    assert [row.run_id for row in resumed.rows] == [row.run_id for row in summary.rows]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_sweep_the_screen_cannot_reproduce_runs_every_point_with_a_note(
+    database: Database,
+) -> None:
+    # Risk sizing places a stop with every entry: the screen refuses, the engine runs all.
+    summary = SweepService(database).start(BASE, SPEC, InProcessExecutor(), confirm_top=1)
+    assert any(warning.startswith("No screen (stops, take-profits") for warning in summary.warnings)
+    assert all(row.screen is None and row.status is RunStatus.COMPLETED for row in summary.rows)
+    assert "screen_agreement" not in (summary.sweep.statistics or {})
+
+
+def test_refusals_name_what_the_screen_cannot_model() -> None:
+    sma = {"fast_period": 5, "slow_period": 20}
+    assert (
+        screen_refusal(SCREENED_BASE.model_copy(update={"parameters": sma}), "sma_crossover")
+        is None
+    )
+    assert "built-in" in (screen_refusal(SCREENED_BASE, "breakout") or "")
+    trend = SCREENED_BASE.model_copy(update={"parameters": {**sma, "trend_filter_period": 50}})
+    assert "trend filter" in (screen_refusal(trend, "sma_crossover") or "")
+    two = SCREENED_BASE.model_copy(update={"instruments": ("AAPL", "MSFT")})
+    assert "one instrument" in (screen_refusal(two, "sma_crossover") or "")
+    trailing = SCREENED_BASE.model_copy(update={"trailing_stop_atr": 2.0})
+    assert "stops" in (screen_refusal(trailing, "sma_crossover") or "")

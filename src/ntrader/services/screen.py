@@ -20,12 +20,13 @@ several instruments, and plug-in strategies.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ntrader.core.fees import order_commission
 from ntrader.models.backtest import BacktestConfig
@@ -285,3 +286,56 @@ def screen(
     """One point's trades and proxy figures."""
     trades = derive_trades(signals(strategy_name, parameters, bars.close), config.fill_at)
     return ScreenResult(trades, figures(trades, bars, config))
+
+
+def screen_sweep(
+    base: BacktestConfig,
+    strategy_name: str,
+    points: Sequence[Mapping[str, Any]],
+    bars: BarArrays,
+    objective: str,
+    confirm_top: int,
+) -> list[dict[str, Any]]:
+    """Every point's screen, in point order: its figures, the objective the screen ranks it
+    by (``objective``, or the Sharpe ratio when the screen has no such figure) and whether
+    it is among the ``confirm_top`` best, which the engine then runs."""
+    key = objective if objective in SCREEN_FIGURES else FALLBACK_OBJECTIVE
+    results = [
+        screen(strategy_name, point, bars, base.model_copy(update={"parameters": dict(point)}))
+        for point in points
+    ]
+    values = [result.figures[key] for result in results]
+    order = sorted(range(len(values)), key=lambda i: (values[i] is None, -(values[i] or 0.0), i))
+    confirmed = set(order[:confirm_top])
+    return [
+        {"figures": result.figures, "objective": values[index], "confirm": index in confirmed}
+        for index, result in enumerate(results)
+    ]
+
+
+def sweep_refusal(
+    base: BacktestConfig, strategy_name: str, points: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """Why the screen cannot stand in for the engine on some point of a sweep, or None."""
+    for point in points:
+        reason = screen_refusal(base.model_copy(update={"parameters": dict(point)}), strategy_name)
+        if reason is not None:
+            return reason
+    return None
+
+
+def agreement(pairs: Sequence[tuple[float, float]]) -> dict[str, float | int | None]:
+    """How the screen's objective agreed with the engine's over the confirmed points:
+    Spearman rank correlation (None under three points) and the largest gap."""
+    if not pairs:
+        return {"points": 0, "spearman": None, "max_abs_difference": None}
+    screened, engine = (np.array(side, dtype=float) for side in zip(*pairs, strict=True))
+    spearman = None
+    if len(pairs) >= 3:
+        value = pd.Series(screened).corr(pd.Series(engine), method="spearman")
+        spearman = float(value) if np.isfinite(value) else None
+    return {
+        "points": len(pairs),
+        "spearman": spearman,
+        "max_abs_difference": float(np.max(np.abs(screened - engine))),
+    }
