@@ -83,14 +83,19 @@ def run_ntrader(days: int) -> dict[str, Any]:
     bars = minute_bars(days)
     points = [{"fast_period": fast, "slow_period": slow} for fast, slow in GRID]
     screens = screen_sweep(base_config(), "sma_crossover", points, bars, "sharpe_ratio", 5)
-    top = [point for point, screen in zip(points, screens, strict=True) if screen["confirm"]]
-    outcomes = _run_on_pool(bars, top, workers=2)
+    chosen = [index for index, screen in enumerate(screens) if screen["confirm"]]
+    outcomes = _run_on_pool(bars, [points[index] for index in chosen], workers=2)
     best = max(outcomes, key=lambda o: o.result.metrics.risk.sharpe_ratio or -np.inf)
+    # The screen's trade count against the engine's for each confirmed point.
+    counts = [
+        (int(screens[chosen[o.index]]["figures"]["trades"]), len(o.result.trades)) for o in outcomes
+    ]
     return {
         "bars": len(bars),
         "screened": len(points),
         "confirmed": len(outcomes),
-        "best": top[best.index],
+        "best": points[chosen[best.index]],
+        "trades_screen_engine": counts,
     }
 
 
