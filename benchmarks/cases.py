@@ -617,16 +617,16 @@ def _peak_rss_mib(args: Sequence[str], env: dict[str, str]) -> float:
 def _measured_process(args: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak resident MiB of one subprocess (its largest process: pool
     workers are its children and count only when one of them is larger)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        list(args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if process.stderr:
-        process.stderr.close()
+    # A file, not a pipe: a chatty child (backtesting.py's progress bars) would fill a pipe
+    # nobody reads until it exits, and block.
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(args), env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {process.returncode}: {stderr[-2000:]}")
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
