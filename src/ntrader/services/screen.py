@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ntrader.core.fees import order_commission
+from ntrader.core.indicators import RollingMean
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
@@ -80,12 +81,36 @@ def screen_refusal(config: BacktestConfig, strategy_name: str) -> str | None:
 
 
 def _rolling_mean(values: np.ndarray, period: int) -> np.ndarray:
-    """Mean of the last ``period`` values at each bar; NaN while fewer are in."""
+    """``core.indicators.RollingMean`` at each bar, bit for bit; NaN while fewer are in.
+
+    RollingMean keeps a running sum (add the first ``period`` values; then subtract the
+    leaving value and add the new one) and re-sums its window every ``_RESUM_EVERY``
+    updates. A mean computed any other way differs in the last bits, and a crossing of two
+    nearly equal averages can then land a bar apart. ``np.cumsum`` adds in order, so the
+    running sum is the cumsum of the same additions; the re-sum uses Python's ``sum``
+    over the window, as RollingMean does.
+    """
     out = np.full(values.size, np.nan)
     if period > values.size:
         return out
-    sums = np.cumsum(np.concatenate([[0.0], values]))
-    out[period - 1 :] = (sums[period:] - sums[:-period]) / period
+    resum_every = RollingMean._RESUM_EVERY
+    sums = np.empty(values.size)
+    total = 0.0
+    for start in range(0, values.size, resum_every):
+        stop = min(start + resum_every, values.size)
+        steps = np.empty(2 * (stop - start))
+        # Each bar adds its value, after subtracting the one that leaves (0.0 while growing:
+        # adding -0.0 or 0.0 leaves a sum unchanged).
+        leaving = np.arange(start, stop) - period
+        steps[0::2] = np.where(leaving >= 0, -values[np.maximum(leaving, 0)], -0.0)
+        steps[1::2] = values[start:stop]
+        running = np.cumsum(np.concatenate([[total], steps]))[2::2]
+        sums[start:stop] = running
+        total = float(running[-1])
+        if stop % resum_every == 0:
+            total = sum(values[max(stop - period, 0) : stop].tolist())
+            sums[stop - 1] = total
+    out[period - 1 :] = sums[period - 1 :] / period
     return out
 
 
