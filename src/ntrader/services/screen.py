@@ -150,7 +150,7 @@ def _wilder_rsi(closes: np.ndarray, period: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, slots=True)
-class _Signals:
+class Signals:
     """Per-bar calls: go long, go short (when allowed), close a long, close a short."""
 
     long: np.ndarray
@@ -159,7 +159,7 @@ class _Signals:
     exit_short: np.ndarray
 
 
-def _sma_signals(closes: np.ndarray, parameters: Mapping[str, Any]) -> _Signals:
+def _sma_signals(closes: np.ndarray, parameters: Mapping[str, Any]) -> Signals:
     fast = _rolling_mean(closes, int(parameters["fast_period"]))
     slow = _rolling_mean(closes, int(parameters["slow_period"]))
     threshold = float(parameters.get("entry_threshold", 0.0))
@@ -175,12 +175,12 @@ def _sma_signals(closes: np.ndarray, parameters: Mapping[str, Any]) -> _Signals:
     down = below & (previous == 1)
     allow_short = bool(parameters.get("allow_short", False))
     # A crossing down without shorting only closes a long (go_short's rule).
-    return _Signals(up, down & allow_short, down, np.zeros_like(up))
+    return Signals(up, down & allow_short, down, np.zeros_like(up))
 
 
 def _band_signals(
     value: np.ndarray, entry: float, exit_: float, mirror: float, allow_short: bool
-) -> _Signals:
+) -> Signals:
     """``SignalStrategy.follow_bands``, the short side mirrored around ``mirror``: an entry
     wins over an exit; a short entry only when shorting is allowed."""
     ready = ~np.isnan(value)
@@ -189,10 +189,11 @@ def _band_signals(
     short = ready & ~long & allow_short & (filled > 2 * mirror - entry)
     exit_long = ready & (filled > exit_)
     exit_short = ready & (filled < 2 * mirror - exit_)
-    return _Signals(long, short, exit_long, exit_short)
+    return Signals(long, short, exit_long, exit_short)
 
 
-def signals(strategy_name: str, parameters: Mapping[str, Any], closes: np.ndarray) -> _Signals:
+def signals(strategy_name: str, parameters: Mapping[str, Any], closes: np.ndarray) -> Signals:
+    """Every bar's calls of one built-in strategy with ``parameters`` (validated)."""
     allow_short = bool(parameters.get("allow_short", False))
     if strategy_name == "sma_crossover":
         return _sma_signals(closes, parameters)
@@ -207,7 +208,7 @@ def signals(strategy_name: str, parameters: Mapping[str, Any], closes: np.ndarra
     raise ValueError(f"the screen has no signal for {strategy_name}")
 
 
-def derive_trades(calls: _Signals, fill_at: FillAt) -> tuple[ScreenTrade, ...]:
+def derive_trades(calls: Signals, fill_at: FillAt) -> tuple[ScreenTrade, ...]:
     """Walk the bars that call for anything, holding the side as the fills leave it."""
     bars = calls.long.size
     shift = 1 if fill_at is FillAt.NEXT_OPEN else 0
