@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -604,6 +605,24 @@ def _cli_backtest_args(config: BacktestConfig) -> list[str]:
     ]
 
 
+def _measured_process(args: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of one subprocess (its largest process: pool
+    workers are its children and count only when one of them is larger)."""
+    # A file, not a pipe: a chatty child (backtesting.py's progress bars) would fill a pipe
+    # nobody reads until it exits, and block.
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(args), env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {process.returncode}: {stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+
+
 # --- 4. start-up ---------------------------------------------------------------------------------
 
 _MODULES_PROBE = """
@@ -743,7 +762,9 @@ def bench_memory(ctx: BenchContext) -> list[Row]:
             _store(database, Timeframe.MINUTE_1, minute_bars)
             _store(database, Timeframe.DAILY, daily_bars)
             backend.settle(database.url)
-            peaks = [_cli_backtest_peak_mib(database.url, config) for _ in range(ctx.repeat)]
+            env = {**os.environ, "NTRADER_DATABASE_URL": database.url}
+            args = _cli_backtest_args(config)
+            peaks = [_measured_process(args, env)[1] for _ in range(ctx.repeat)]
         ctx.log(f"  memory {backend.name}: {median(peaks):.0f} MiB")
         result.append(
             Row(
@@ -761,25 +782,90 @@ def bench_memory(ctx: BenchContext) -> list[Row]:
     return result + _skipped_rows(ctx, title)
 
 
-def _cli_backtest_peak_mib(url: str, config: BacktestConfig) -> float:
-    env = {**os.environ, "NTRADER_DATABASE_URL": url}
-    child = subprocess.Popen(
-        _cli_backtest_args(config), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert child.stderr is not None
-    stderr = child.stderr.read()
-    _pid, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"backtest run exited {child.returncode}: {stderr[-2000:]!r}")
-    return usage.ru_maxrss / 1024  # KiB on Linux
-
-
 def bench_ib(ctx: BenchContext) -> list[Row]:
     # Imported here: the IB rows pull in ibapi and the fetch service, which the others never need.
     from ib_cases import bench_ib as run_ib_rows
 
     return run_ib_rows(ctx)
+
+
+# --- sweep against the peers ------------------------------------------------------------------
+
+SWEEP_EFFICIENCY_TARGET = 0.8
+SWEEP_POOL_RUNS = 8
+_PEERS = ("backtesting", "vectorbt")
+
+
+def bench_sweep(ctx: BenchContext) -> list[Row]:
+    """The 90-point SMA grid: ntrader's screen with the top 5 through nautilus against
+    backtesting.py's optimizer and vectorbt, each its own process (sweep_peers.py), then the
+    local pool's parallel efficiency on 2 workers."""
+    script = Path(__file__).resolve().parent / "sweep_peers.py"
+    days = ctx.sizes.backtest_days
+    bars = f"{_count(days * RTH_BARS_PER_DAY)} 1-min bars"
+    missing = [peer for peer in _PEERS if importlib.util.find_spec(peer) is None]
+    contenders = ["ntrader", *(peer for peer in _PEERS if peer not in missing)]
+    env = dict(os.environ)
+    peaks: dict[str, list[float]] = {name: [] for name in contenders}
+
+    def contender(name: str) -> Callable[[], float]:
+        def measure() -> float:
+            seconds, peak = _measured_process([sys.executable, str(script), name, str(days)], env)
+            peaks[name].append(peak)
+            return seconds
+
+        return measure
+
+    samples = interleave(ctx.repeat, {name: contender(name) for name in contenders})
+    title = f"sweep, 90-point SMA grid on {bars}"
+    rows = []
+    for name in contenders:
+        seconds = samples[name]
+        row = Row(
+            title,
+            name if name != "ntrader" else "ntrader (screen + top 5 in nautilus, 2 workers)",
+            fmt_seconds(median(seconds)),
+            f"{median(peaks[name]):.0f} MiB peak",
+            "-",
+            "info",
+            samples_s=seconds,
+            metrics={"peak_mib": peaks[name]},
+        )
+        if name == "ntrader" and "vectorbt" in samples:
+            ratio = median(ratios(seconds, samples["vectorbt"]))
+            row.value += f", {ratio:.2f}x vectorbt"
+            row.target = "< vectorbt"
+            row.verdict = "PASS" if ratio < 1.0 else "FAIL"
+            row.metrics["ratio_to_vectorbt"] = ratio
+        rows.append(row)
+    rows += [
+        Row(title, peer, "-", "-", "-", "skipped", notes="`uv sync --group bench` installs it")
+        for peer in missing
+    ]
+    return [*rows, _pool_efficiency_row(ctx, script, env)]
+
+
+def _pool_efficiency_row(ctx: BenchContext, script: Path, env: dict[str, str]) -> Row:
+    def pool(workers: int) -> Callable[[], float]:
+        args = [sys.executable, str(script), "pool", str(workers), str(SWEEP_POOL_RUNS)]
+        return lambda: _measured_process(args, env)[0]
+
+    samples = interleave(ctx.repeat, {"1": pool(1), "2": pool(2)})
+    efficiency = [one / (2 * two) for one, two in zip(samples["1"], samples["2"], strict=True)]
+    value = median(efficiency)
+    return Row(
+        f"sweep pool, {SWEEP_POOL_RUNS} engine runs: time(1 worker) / (2 x time(2 workers))",
+        "local",
+        fmt_seconds(median(samples["2"])),
+        f"{value:.0%}",
+        f"≥ {SWEEP_EFFICIENCY_TARGET:.0%}",
+        "PASS" if value >= SWEEP_EFFICIENCY_TARGET else "FAIL",
+        floor=fmt_seconds(median(samples["1"])),
+        notes="whole processes (start-up included); floor column: 1 worker",
+        samples_s=samples["2"],
+        floor_samples_s=samples["1"],
+        ratios=efficiency,
+    )
 
 
 CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
@@ -789,5 +875,6 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "strategy": bench_strategy,
     "startup": bench_startup,
     "ib": bench_ib,
+    "sweep": bench_sweep,
     "memory": bench_memory,
 }

@@ -51,7 +51,10 @@ SWEEP_OPTIONS = (
     "executor",
     "ray_address",
 )
+# The screen's options: `backtest sweep` only.
+_SCREEN_OPTIONS = ("confirm_top", "no_screen")
 _TOP_DEFAULT = 20
+_CONFIRM_TOP_DEFAULT = 5
 
 
 def space_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -129,6 +132,17 @@ def executor_options(command: Callable[..., None]) -> Callable[..., None]:
 
 @click.group("sweep", invoke_without_command=True)
 @space_options
+@click.option(
+    "--confirm-top",
+    type=click.IntRange(1, 10_000),
+    default=_CONFIRM_TOP_DEFAULT,
+    show_default=True,
+    help="Screen every point with the vectorised screen, then run this many of its best "
+    "through the engine (built-in strategies without stops; otherwise every point runs).",
+)
+@click.option(
+    "--no-screen", is_flag=True, help="Run every point through the engine, without a screen."
+)
 @executor_options
 @run_options
 @common_options
@@ -140,7 +154,9 @@ def sweep(ctx: click.Context, **options: Any) -> None:
     go to a local process pool (or a Ray cluster), and each is stored like any backtest.
     The ranking comes with the deflated Sharpe ratio of the best run and the probability
     of backtest overfitting (docs/research.md). Ctrl-C keeps the finished runs; `backtest
-    sweep resume ID` runs the rest.
+    sweep resume ID` runs the rest. For the built-in strategies without stops (percent or
+    fixed sizing) a vectorised screen ranks every point first and only the best
+    --confirm-top run through the engine.
 
     \b
     Examples:
@@ -150,6 +166,9 @@ def sweep(ctx: click.Context, **options: Any) -> None:
       ntrader backtest sweep --instruments AAPL --grid fast_period=5,10,20 \\
           --objective calmar_ratio --workers 2 --json
       ntrader backtest sweep --config configs/examples/sma_sweep.yaml --executor ray
+      ntrader backtest sweep --instruments AAPL --sizing percent --position-pct 10 \\
+          --grid fast_period=5:50:5 --grid slow_period=20:200:20 --confirm-top 10
+      ntrader backtest sweep --instruments AAPL --grid fast_period=5,10,20 --no-screen
       ntrader backtest sweep show latest
     """
     if ctx.invoked_subcommand is not None:
@@ -157,7 +176,7 @@ def sweep(ctx: click.Context, **options: Any) -> None:
     from ntrader.services.sweep_service import SweepService
     from ntrader.utils.config_loader import load_backtest_file
 
-    sweep_options = {name: options.pop(name) for name in SWEEP_OPTIONS}
+    sweep_options = {name: options.pop(name) for name in (*SWEEP_OPTIONS, *_SCREEN_OPTIONS)}
     config_file: Path | None = options.get("config_file")
     file = load_backtest_file(config_file) if config_file is not None else None
     base, _sources, _output = config_from_options(ctx, options)
@@ -165,7 +184,13 @@ def sweep(ctx: click.Context, **options: Any) -> None:
     executor = sweep_executor(sweep_options)
     ctx_app = app_context()
     with sweep_progress(enabled=not ctx_app.json_output, objective=spec.objective) as progress:
-        summary = SweepService(ctx_app.database).start(base, spec, executor, progress)
+        summary = SweepService(ctx_app.database).start(
+            base,
+            spec,
+            executor,
+            progress,
+            confirm_top=None if sweep_options["no_screen"] else sweep_options["confirm_top"],
+        )
     render_summary(summary, json_output=ctx_app.json_output, top=_TOP_DEFAULT)
 
 
@@ -373,25 +398,48 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
         show_edge=False,
     )
     varied = _varied(summary.rows)
-    for column in ("#", "Parameters", summary.objective, "Return", "Max DD", "Trades", "Run"):
+    screened = any(row.screen is not None for row in summary.rows)
+    columns = ["#", "Parameters", summary.objective, "Return", "Max DD", "Trades", "Run"]
+    if screened:
+        columns.insert(3, "Screened")
+    for column in columns:
         table.add_column(column, justify="left" if column in {"Parameters", "Run"} else "right")
     for position, row in enumerate(summary.rows[:top], start=1):
         metrics = row.metrics
-        table.add_row(
+        cells = [
             str(position),
             styled(", ".join(f"{name}={row.parameters.get(name)}" for name in varied)),
             format_value(Kind.RATIO, row.objective),
             format_value(Kind.PERCENT, metrics.get("total_return")),
             format_value(Kind.PERCENT, metrics.get("max_drawdown")),
             str(metrics.get("total_trades") if metrics.get("total_trades") is not None else "—"),
-            styled(row.run_id[:8] if row.run_id else (row.status or "not run"), "cyan"),
-        )
+            styled(row.run_id[:8] if row.run_id else (row.status or _not_run(row)), "cyan"),
+        ]
+        if screened:
+            cells.insert(3, format_value(Kind.RATIO, row.screen and row.screen["objective"]))
+        table.add_row(*cells)
     stdout().print(table)
     if len(summary.rows) > top:
         print_line(
             styled(f"… {len(summary.rows) - top} more; --top N or --json shows them.", "dim")
         )
     print_line(styled(_statistics_line(sweep.statistics)))
+    if sweep.statistics and "screen_agreement" in sweep.statistics:
+        print_line(styled(_agreement_line(sweep.statistics["screen_agreement"])))
+
+
+def _not_run(row: SweepRow) -> str:
+    return "screened only" if row.screen is not None else "not run"
+
+
+def _agreement_line(agreement: dict[str, Any]) -> str:
+    """How the screen's ranking matched the engine's on the points the engine ran."""
+    return (
+        f"Screen vs engine over {agreement.get('points')} confirmed point(s): Spearman rank "
+        f"correlation {format_value(Kind.RATIO, agreement.get('spearman'))}, largest "
+        f"objective gap {format_value(Kind.RATIO, agreement.get('max_abs_difference'))} "
+        "(the screen's figures are a proxy; its trades are the engine's)."
+    )
 
 
 def _varied(rows: tuple[SweepRow, ...]) -> list[str]:

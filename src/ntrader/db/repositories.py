@@ -744,7 +744,12 @@ class SweepRepository:
                 .order_by(sweep_points.c.point_index)
             )
             points = tuple(
-                SweepPoint(index=p.point_index, parameters=p.parameters, run_id=p.backtest_id)
+                SweepPoint(
+                    index=p.point_index,
+                    parameters=p.parameters,
+                    run_id=p.backtest_id,
+                    screen=p.screen,
+                )
                 for p in found
             )
         return SweepRecord(
@@ -758,6 +763,15 @@ class SweepRepository:
             statistics=row["statistics"],
             points=points,
         )
+
+    def set_screen(self, sweep_id: str, screens: Sequence[dict[str, Any]]) -> None:
+        """Store the screen's answer for every point, in point order."""
+        for index, screen in enumerate(screens):
+            self._connection.execute(
+                update(sweep_points)
+                .where(sweep_points.c.sweep_id == sweep_id, sweep_points.c.point_index == index)
+                .values(screen=screen)
+            )
 
     def link_run(self, sweep_id: str, index: int, run_id: str) -> None:
         self._connection.execute(

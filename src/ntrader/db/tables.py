@@ -245,6 +245,8 @@ sweep_points = Table(
         nullable=True,
         index=True,
     ),
+    # The screen's figures and whether the engine confirmed the point (services/screen.py).
+    Column("screen", JSON, nullable=True),
     PrimaryKeyConstraint("sweep_id", "point_index"),
 )
 

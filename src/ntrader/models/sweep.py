@@ -85,6 +85,8 @@ class SweepPoint(BaseModel):
     index: int
     parameters: dict[str, Any]
     run_id: str | None = None
+    # Screened sweeps: {"figures": the screen's proxy figures, "confirm": run by the engine}.
+    screen: dict[str, Any] | None = None
 
 
 class SweepRecord(BaseModel):

@@ -38,6 +38,8 @@ class SweepRow:
     status: RunStatus | None
     objective: float | None
     metrics: dict[str, Any]
+    # Screened sweeps: the screen's figures, objective, and whether the engine confirmed it.
+    screen: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class SweepRow:
             "status": self.status.value if self.status else None,
             "objective": self.objective,
             "metrics": self.metrics,
+            "screen": self.screen,
         }
 
 
@@ -85,7 +88,11 @@ def objective_of(metrics: dict[str, Any] | None, objective: str) -> float | None
 
 
 def row_of(
-    index: int, parameters: dict[str, Any], run: RunRecord | None, objective: str
+    index: int,
+    parameters: dict[str, Any],
+    run: RunRecord | None,
+    objective: str,
+    screen: dict[str, Any] | None = None,
 ) -> SweepRow:
     metrics = run.metrics.stored() if run is not None and run.metrics is not None else None
     return SweepRow(
@@ -97,18 +104,37 @@ def row_of(
         metrics={
             name: ((metrics or {}).get(group) or {}).get(key) for name, group, key in KEY_METRICS
         },
+        screen=screen,
     )
 
 
+def _screened(row: SweepRow) -> float | None:
+    return row.screen["objective"] if row.screen is not None else None
+
+
 def rank(rows: Iterable[SweepRow]) -> tuple[SweepRow, ...]:
-    """Best objective first; rows without one (failed, not run) last, in point order."""
-    return tuple(sorted(rows, key=lambda r: (r.objective is None, -(r.objective or 0.0), r.index)))
+    """Best objective first; rows without one (failed, not run, only screened) last, best
+    screened objective first, then in point order."""
+    return tuple(
+        sorted(
+            rows,
+            key=lambda r: (
+                r.objective is None,
+                -(r.objective or 0.0),
+                _screened(r) is None,
+                -(_screened(r) or 0.0),
+                r.index,
+            ),
+        )
+    )
 
 
 def ranked(sweep: SweepRecord, runs: dict[int, RunRecord]) -> tuple[SweepRow, ...]:
     """Every point of ``sweep`` with its run (if any), best first."""
     objective = sweep.spec.objective
-    return rank(row_of(p.index, p.parameters, runs.get(p.index), objective) for p in sweep.points)
+    return rank(
+        row_of(p.index, p.parameters, runs.get(p.index), objective, p.screen) for p in sweep.points
+    )
 
 
 def find_sweep(repos: Repositories, sweep_ref: str) -> SweepRecord:

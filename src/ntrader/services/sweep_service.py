@@ -20,6 +20,7 @@ from ntrader.models.sweep import SweepRecord, SweepSpec, SweepStatus
 from ntrader.services.backtest_service import BacktestService, LoadedInputs, engine_versions
 from ntrader.services.metrics import daily_returns
 from ntrader.services.overfitting import sweep_statistics
+from ntrader.services.screen import agreement, screen_sweep, sweep_refusal
 from ntrader.services.simulation import annualised
 from ntrader.services.sweep_executors import PointOutcome, PointTask, SharedInputs, SweepExecutor
 from ntrader.services.sweep_history import (
@@ -35,6 +36,9 @@ from ntrader.utils.sessions import last_of_day, new_york_days
 
 # A run that ended like this is done: resuming a sweep runs every other point again.
 _FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED)
+
+# Screened sweeps run this many of the screen's best points through the engine.
+DEFAULT_CONFIRM_TOP = 5
 
 
 class SweepInterruptedError(NtraderError):
@@ -56,6 +60,19 @@ PointCallback = Callable[[int, int, SweepRow | None], None]
 
 def _best(rows: Iterable[SweepRow]) -> SweepRow | None:
     return next((row for row in rank(rows) if row.objective is not None), None)
+
+
+def _agreement(rows: Iterable[SweepRow]) -> dict[str, float | int | None]:
+    """The screen's objective against the engine's, over the points the engine confirmed."""
+    return agreement(
+        [
+            (row.screen["objective"], row.objective)
+            for row in rows
+            if row.screen is not None
+            and row.screen["objective"] is not None
+            and row.objective is not None
+        ]
+    )
 
 
 class SweepService:
@@ -97,19 +114,41 @@ class SweepService:
         spec: SweepSpec,
         executor: SweepExecutor,
         on_point: PointCallback | None = None,
+        *,
+        confirm_top: int | None = DEFAULT_CONFIRM_TOP,
     ) -> SweepSummary:
-        """Plan, store the sweep, run every point; returns the ranking."""
+        """Plan, store the sweep, run the points; returns the ranking.
+
+        With ``confirm_top`` the vectorised screen (services/screen.py) ranks every point
+        and only that many of its best run through the engine; when the screen cannot
+        reproduce the engine for this configuration, every point runs, with a note saying
+        why. ``confirm_top=None`` runs every point without a screen.
+        """
         resolved, plan = self.plan(base, spec)
         loaded = self._backtests.load(self._point_config(resolved, plan.points[0]))
+        warnings = list(loaded.warnings)
+        screens = None
+        if confirm_top is not None:
+            name = strategy_registry.resolve(resolved.strategy_type).name
+            refusal = sweep_refusal(resolved, name, plan.points)
+            if refusal is None:
+                bars = loaded.inputs[0].bars
+                screens = screen_sweep(
+                    resolved, name, plan.points, bars, spec.objective, confirm_top
+                )
+            else:
+                warnings.append(f"No screen ({refusal}): every point runs through the engine.")
         with self._database.transaction() as repos:
             sweep_id = repos.sweeps.create(resolved, spec, executor.name, plan.points)
+            if screens is not None:
+                repos.sweeps.set_screen(sweep_id, screens)
         summary = self._run(sweep_id, loaded, executor, on_point)
         return SweepSummary(
             sweep=summary.sweep,
             rows=summary.rows,
             refused=plan.refused,
             refusal=plan.refusal,
-            warnings=tuple(loaded.warnings),
+            warnings=tuple(warnings),
         )
 
     def resume(
@@ -146,6 +185,8 @@ class SweepService:
                 run = runs.get(point.index)
                 if run is not None and run.status in _FINISHED:
                     continue
+                if point.screen is not None and not point.screen["confirm"]:
+                    continue  # the screen's figures stand for this point
                 config = self._point_config(sweep.base_config, point.parameters)
                 if run is None:
                     run_id = repos.backtests.create(config, strategy_id=strategy_id)
@@ -154,9 +195,11 @@ class SweepService:
                     run_id = run.id
                 todo[point.index] = run_id
                 tasks.append(PointTask(point.index, config))
-        total = len(sweep.points)
+        total = len(tasks) + sum(1 for run in runs.values() if run.status in _FINISHED)
         rows = {
-            p.index: row_of(p.index, p.parameters, runs.get(p.index), sweep.spec.objective)
+            p.index: row_of(
+                p.index, p.parameters, runs.get(p.index), sweep.spec.objective, p.screen
+            )
             for p in sweep.points
         }
         done = total - len(tasks)
@@ -174,7 +217,7 @@ class SweepService:
                     run = self._store(todo.pop(outcome.index), outcome, fingerprint)
                     point = sweep.points[outcome.index]
                     rows[outcome.index] = row_of(
-                        point.index, point.parameters, run, sweep.spec.objective
+                        point.index, point.parameters, run, sweep.spec.objective, point.screen
                     )
                     done += 1
                     notify(done, total, _best(rows.values()))
@@ -236,6 +279,8 @@ class SweepService:
             runs = repos.sweeps.runs(sweep_id)
             rows = ranked(sweep, runs)
             statistics = self._statistics(repos, sweep, rows)
+            if any(point.screen is not None for point in sweep.points):
+                statistics = {**(statistics or {}), "screen_agreement": _agreement(rows)}
             repos.sweeps.set_status(sweep_id, SweepStatus.COMPLETED, statistics)
             sweep = repos.sweeps.get(sweep_id)
         return SweepSummary(sweep=sweep, rows=rows)
