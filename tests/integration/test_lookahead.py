@@ -32,7 +32,7 @@ from ntrader.services.lookahead import (
 from ntrader.services.run_history import RunHistory
 from ntrader.services.simulation import engine_settings
 from ntrader.utils.timeutil import ns_to_datetime
-from tests.integration.test_strategy_support import SPEC, daily_bars
+from tests.integration.strategy_support import SPEC, daily_bars
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "strategies"
 # SQLite only: the check reads the store once, like a run; PostgreSQL adds nothing here.

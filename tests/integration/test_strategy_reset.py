@@ -13,7 +13,7 @@ from nautilus_trader.backtest.engine import BacktestEngine
 from ntrader.core.runner import EngineSettings, InstrumentBars, build_engine
 from ntrader.core.strategy_registry import BUILTIN_TYPES, StrategyRegistry, StrategyType
 from ntrader.models.enums import Timeframe
-from tests.integration.test_strategy_support import SPEC, daily_bars
+from tests.integration.strategy_support import SPEC, daily_bars
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "strategies"
 # Next-open fills, risk sizing with a stop, a take-profit and a trailing stop: every piece

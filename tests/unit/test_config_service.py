@@ -47,7 +47,7 @@ def test_precedence_defaults_file_dotenv_environment_flags(
     assert shown["log_format"] == ("console", Source.DOTENV)
     assert shown["sqlite_busy_timeout_ms"] == (3, Source.ENVIRONMENT)
     assert shown["database_url"] == ("sqlite:///flag.db", Source.FLAG)
-    assert shown["nautilus_log_level"] == ("WARNING", Source.DEFAULT)
+    assert shown["nautilus_log_level"] == ("OFF", Source.DEFAULT)
     effective = load_settings(database_url="sqlite:///flag.db")
     assert (effective.log_level, effective.sqlite_busy_timeout_ms) == ("ERROR", 3)
 

@@ -199,7 +199,8 @@ def _print_trades(trades: Sequence[TradeRecord]) -> None:
     from rich import box
     from rich.table import Table
 
-    from ntrader.cli.output import fmt_money, fmt_num, fmt_pct, print_warning, stdout
+    from ntrader.cli.output import print_warning, stdout
+    from ntrader.services.reports.catalog import Kind, format_value
 
     if not trades:
         print_warning("The backtest made no trades.")
@@ -214,11 +215,11 @@ def _print_trades(trades: Sequence[TradeRecord]) -> None:
         table.add_row(
             trade.instrument_id,
             trade.side.value,
-            fmt_num(trade.quantity, 0),
+            f"{trade.quantity:,.0f}",
             f"{trade.entry_time:%Y-%m-%d %H:%M}",
             "open" if trade.exit_time is None else f"{trade.exit_time:%Y-%m-%d %H:%M}",
-            fmt_money(trade.pnl),
-            fmt_pct(trade.pnl_pct),
+            format_value(Kind.MONEY, trade.pnl),
+            format_value(Kind.PERCENT, trade.pnl_pct),
         )
     stdout().print(table)
     if len(trades) > _SHOWN_TRADES:

@@ -67,7 +67,10 @@ class Settings(BaseSettings):
         default=None, description="Also append log events (INFO and up) to this file."
     )
     nautilus_log_level: Literal["OFF", "ERROR", "WARNING", "INFO", "DEBUG"] = Field(
-        default="WARNING", description="The lowest level of NautilusTrader's own log lines kept."
+        default="OFF",
+        description="The lowest level of NautilusTrader's own log lines relayed into the log "
+        "stream; OFF (the default) bypasses its logger, which costs 20-60 % of engine time "
+        "when on and prints strategy tracebacks raw.",
     )
     redis_url: str | None = Field(
         default=None, description="redis:// URL of the bar cache; no cache when unset."
