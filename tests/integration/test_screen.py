@@ -23,9 +23,9 @@ from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_service import SweepService
 from ntrader.utils.timeutil import ns_to_datetime
+from tests.integration.strategy_support import SPEC as TEST_SPEC
+from tests.integration.strategy_support import daily_bars, run
 from tests.integration.sweep_support import BASE, SPEC
-from tests.integration.test_strategy_support import SPEC as TEST_SPEC
-from tests.integration.test_strategy_support import daily_bars, run
 
 POINTS: list[tuple[str, dict[str, Any]]] = [
     ("sma_crossover", {"fast_period": 10, "slow_period": 30}),
