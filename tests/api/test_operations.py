@@ -100,3 +100,23 @@ def test_the_contract_types_run_metrics_as_the_cli_json_does(store: Database) ->
         assert set(components[name].get("properties", {})) == set(
             definition.get("properties", {})
         ), name
+
+
+def test_the_dashboard_shell_is_open_and_its_data_needs_the_token(store: Database) -> None:
+    settings = Settings(api_token=SecretStr(TOKEN))
+    shell = _get(store, settings, "/")
+    assert shell.status_code == 200 and shell.headers["content-type"].startswith("text/html")
+    assert 'id="login"' in shell.text and TOKEN not in shell.text
+    assert "http://" not in shell.text and "https://" not in shell.text  # nothing from a CDN
+    for asset in ("dashboard.js", "dashboard.css", "report.js"):
+        assert _get(store, settings, f"/dashboard/assets/{asset}").status_code == 200
+    assert _get(store, settings, "/dashboard/assets/app.py").status_code == 422
+    for fragment in ("/dashboard/runs", "/dashboard/new", "/dashboard/runs/latest"):
+        assert _get(store, settings, fragment).status_code == 401
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    runs = _get(store, settings, "/dashboard/runs", **bearer)
+    assert runs.status_code == 200 and "No backtests match" in runs.text
+    missing = _get(store, settings, "/dashboard/runs/latest", **bearer)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert "/dashboard" not in json.dumps(create_app(store, settings, jobs=1).openapi())
