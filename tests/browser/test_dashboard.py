@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.server import Server, running_server, store_with_sample_bars
+from tests.api.server import (
+    SMA_BODY,
+    Server,
+    running_server,
+    store_with_sample_bars,
+    wait_for_end,
+)
 from tests.browser.test_html_report import driver  # noqa: F401 (the headless Chromium fixture)
 
 pytestmark = pytest.mark.slow
@@ -37,21 +43,22 @@ def _until(condition: Callable[[], object], what: str) -> object:
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def _start_from_the_form(chrome, fast: int) -> str:  # type: ignore[no-untyped-def]
+def _start_from_the_form(chrome) -> str:  # type: ignore[no-untyped-def]
     """Fill the new-backtest form, submit, follow the live status to COMPLETED; the run id."""
     from selenium.webdriver.common.by import By
 
     chrome.find_element(By.LINK_TEXT, "New backtest").click()
     form = _until(lambda: chrome.find_elements(By.ID, "new-run"), "the form")
     assert form
-    assert chrome.find_element(By.ID, "instruments").get_attribute("value") == "AAPL"
-    for field, value in (("start", "2020-01-01"), ("end", "2021-06-30")):
+    # Prefilled from the store: its first instrument and that one's range.
+    assert str(chrome.find_element(By.ID, "instruments").get_attribute("value")).startswith("AAPL")
+    for field, value in (("instruments", "AAPL"), ("start", "2020-01-01"), ("end", "2021-06-30")):
         chrome.execute_script(
             "document.getElementById(arguments[0]).value = arguments[1]", field, value
         )
     parameters = chrome.find_element(By.ID, "parameters")
     parameters.clear()
-    parameters.send_keys(f'{{"fast_period": {fast}, "slow_period": 30}}')
+    parameters.send_keys('{"fast_period": 5, "slow_period": 30}')
     chrome.find_element(By.ID, "submit-run").click()
     _until(lambda: chrome.find_element(By.ID, "run-done").is_displayed(), "the run to end")
     assert chrome.find_element(By.ID, "run-status").text == "COMPLETED"
@@ -64,14 +71,22 @@ def test_dashboard_start_follow_list_open_compare(driver, server: Server) -> Non
     from selenium.webdriver.support.ui import Select
 
     chrome = driver
+    # A second run to compare with, submitted over HTTP: it runs while the browser works.
+    with server.client() as client:
+        response = client.post("/api/v1/backtests", json={**SMA_BODY, "instruments": ["AAPL"]})
+        assert response.status_code == 202, response.text
+        second = response.json()["id"]
     chrome.get(server.url + "/")
     # The shell holds no data and asks for the token; it never goes into a URL.
     _until(lambda: chrome.find_element(By.ID, "login").is_displayed(), "the sign-in form")
     chrome.find_element(By.ID, "token").send_keys(TOKEN)
     chrome.find_element(By.CSS_SELECTOR, "#login button").click()
-    _until(lambda: "No backtests match" in chrome.page_source, "the empty runs table")
+    _until(lambda: chrome.find_elements(By.ID, "filters"), "the runs table")
+    # Reading the log empties it: before sign-in only the fragment was refused.
+    refused = [entry["message"] for entry in chrome.get_log("browser")]
+    assert all("/dashboard/runs" in text and "401" in text for text in refused), refused
 
-    first = _start_from_the_form(chrome, fast=10)
+    first = _start_from_the_form(chrome)
     chrome.find_element(By.ID, "run-report").click()
     _until(lambda: chrome.current_url.startswith("blob:"), "the report")
     drawn = _until(
@@ -79,12 +94,11 @@ def test_dashboard_start_follow_list_open_compare(driver, server: Server) -> Non
     )
     assert len(drawn) >= 5 and first[:8] in chrome.title + chrome.page_source
 
+    with server.client() as client:
+        assert wait_for_end(client, second)["status"] == "COMPLETED"
     chrome.get(server.url + "/")
-    second = _start_from_the_form(chrome, fast=5)
-
-    chrome.find_element(By.LINK_TEXT, "Runs").click()
     rows = _until(lambda: chrome.find_elements(By.CSS_SELECTOR, "#runs tbody tr"), "runs")
-    assert [row.get_attribute("data-run") for row in rows] == [second, first]
+    assert [row.get_attribute("data-run") for row in rows] == [first, second]
     Select(chrome.find_element(By.NAME, "status")).select_by_visible_text("FAILED")
     _until(lambda: "No backtests match" in chrome.page_source, "the status filter")
     assert "status=FAILED" in chrome.current_url and TOKEN not in chrome.current_url

@@ -55,6 +55,7 @@
     content.innerHTML = html;
     logout.hidden = !sessionStorage.getItem(KEY);
     // The HTML report's script draws the figures in #figures and makes tables sortable.
+    if (!document.getElementById("figures")) { return; }
     var script = document.createElement("script");
     script.src = body.dataset.assets + "/report.js";
     content.appendChild(script);

@@ -23,7 +23,7 @@ from ntrader.models.backtest import RunRecord
 from ntrader.models.enums import RunStatus
 from ntrader.services.data_service import DataService
 from ntrader.services.reports import html
-from ntrader.services.reports.catalog import by_key, format_metric, metric_tone
+from ntrader.services.reports.catalog import by_key, format_metric, metric_tone, value_of
 from ntrader.services.reports.comparison_report import render_comparison_html
 from ntrader.services.reports.data import load_run_data
 from ntrader.services.reports.html_report import Charts, curves, metric_tables, trades_table
@@ -80,7 +80,7 @@ def _row(run: RunRecord) -> dict[str, Any]:
         if metrics is None:
             cells.append(html.Cell("—", "", ""))
             continue
-        value = getattr(metrics, metric.key)
+        value = value_of(metrics, metric)
         cells.append(
             html.Cell(
                 format_metric(metrics, metric),
