@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from api_cases import bench_api
 from datagen import (
     RTH_BARS_PER_DAY,
     consecutive_minutes,
@@ -789,5 +790,6 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "strategy": bench_strategy,
     "startup": bench_startup,
     "ib": bench_ib,
+    "api": bench_api,
     "memory": bench_memory,
 }
