@@ -104,6 +104,10 @@ def test_dashboard_start_follow_list_open_compare(driver, server: Server) -> Non
     assert "status=FAILED" in chrome.current_url and TOKEN not in chrome.current_url
     Select(chrome.find_element(By.NAME, "status")).select_by_visible_text("COMPLETED")
     _until(lambda: len(chrome.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 2, "rows")
+    # Sorting is the report's own table script: oldest first after a click on Created.
+    chrome.find_element(By.XPATH, "//table[@id='runs']//th[.='Created (UTC)']").click()
+    rows = chrome.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+    assert [row.get_attribute("data-run") for row in rows] == [second, first]
 
     for box in chrome.find_elements(By.CSS_SELECTOR, ".pick"):
         box.click()
