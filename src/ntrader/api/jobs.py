@@ -229,6 +229,8 @@ class JobRunner:
         async for line in job.process.stdout:
             with contextlib.suppress(ValueError):
                 event = json.loads(line)
+                if not isinstance(event, dict):
+                    continue
                 if event.get("event") == "progress" and isinstance(event.get("bars"), int):
                     job.bars = event["bars"]
                 self._publish(job, event)
