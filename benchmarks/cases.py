@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from api_cases import bench_api
 from datagen import (
     RTH_BARS_PER_DAY,
     consecutive_minutes,
@@ -876,5 +877,6 @@ CASES: dict[str, Callable[[BenchContext], list[Row]]] = {
     "startup": bench_startup,
     "ib": bench_ib,
     "sweep": bench_sweep,
+    "api": bench_api,
     "memory": bench_memory,
 }

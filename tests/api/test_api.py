@@ -208,6 +208,21 @@ def _token_is_required_and_never_hinted(sqlite_server: Server) -> None:
     assert TOKEN not in sqlite_server.log.read_text()
 
 
+def _metrics_count_the_servers_jobs(sqlite_server: Server) -> None:
+    """Jobs run in worker processes; the server records each one's end in its registry
+    (the runs of the steps before: completed ones, and cancelled ones INTERRUPTED)."""
+    with sqlite_server.client() as client:
+        text = client.get("/metrics").text
+    for sample in (
+        r'ntrader_runs_total\{status="completed"\}',
+        r'ntrader_runs_total\{status="interrupted"\}',
+        "ntrader_run_duration_seconds_count",
+        "ntrader_bars_processed_total",
+        "ntrader_api_job_queue_seconds_count",
+    ):
+        assert re.search(rf"^{sample} [1-9]", text, re.M), sample
+
+
 def _upload_limit_and_server_only_keys(sqlite_server: Server) -> None:
     big = (SAMPLE_DIR / "AAPL_1min.csv").read_bytes()
     assert len(big) > UPLOAD_LIMIT
@@ -380,6 +395,7 @@ def test_on_sqlite(sqlite_server: Server, tmp_path: Path) -> None:
     _reports_and_comparison_are_what_the_cli_writes(sqlite_server, tmp_path)
     _queue_cancel_and_cursor_pages(sqlite_server)
     _token_is_required_and_never_hinted(sqlite_server)
+    _metrics_count_the_servers_jobs(sqlite_server)
     _upload_limit_and_server_only_keys(sqlite_server)
 
 

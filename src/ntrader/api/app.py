@@ -16,7 +16,7 @@ from ntrader import __version__
 from ntrader.api import problems
 from ntrader.api.guard import Guard
 from ntrader.api.jobs import JobRunner
-from ntrader.api.routes import backtests, data, strategies
+from ntrader.api.routes import backtests, dashboard, data, operations, strategies
 from ntrader.api.state import ApiState, StrictJSONResponse
 from ntrader.services.store import Database
 from ntrader.utils.settings import Settings
@@ -49,6 +49,8 @@ def create_app(database: Database, settings: Settings, *, jobs: int) -> FastAPI:
     problems.install(app)
     for router in (strategies.router, backtests.router, data.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(operations.router)
+    app.include_router(dashboard.router)
     _offline_docs(app)
     if settings.api_cors_origins:
         app.add_middleware(

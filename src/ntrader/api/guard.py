@@ -15,6 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ntrader.api.problems import PROBLEM_JSON
 
 OPEN_PATHS = frozenset({"/health"})  # what a load balancer may probe without the token
+# The dashboard's shell and its static assets hold no data: they load before the user has
+# given the token (the shell asks for it).
+OPEN_PAGES = frozenset({"/"})
+OPEN_PREFIX = "/dashboard/assets/"
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path in OPEN_PAGES or path.startswith(OPEN_PREFIX)
 
 
 class BodyTooLargeError(HTTPException):
@@ -39,8 +47,8 @@ class Guard:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        guarded = self._token is not None and scope["path"] not in OPEN_PATHS
-        if guarded and not self._authorized(scope):
+        guarded = self._token is not None and not is_open(scope["path"])
+        if guarded and not bearer_matches(scope, self._token):
             await _problem(send, 401, "A valid bearer token is required.", bearer=True)
             return
         length = _header(scope, b"content-length")
@@ -70,12 +78,14 @@ class Guard:
             if not started:
                 await _problem(send, 413, too_large(self._max_body))
 
-    def _authorized(self, scope: Scope) -> bool:
-        header = _header(scope, b"authorization") or ""
-        scheme, _, credentials = header.partition(" ")
-        # compare_digest on bytes: constant time whatever the sent token's content.
-        given = credentials.strip().encode("utf-8", "replace")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given, self._token or b"")
+
+def bearer_matches(scope: Scope, token: bytes) -> bool:
+    """Whether the request carries ``Authorization: Bearer TOKEN``."""
+    header = _header(scope, b"authorization") or ""
+    scheme, _, credentials = header.partition(" ")
+    # compare_digest on bytes: constant time whatever the sent token's content.
+    given = credentials.strip().encode("utf-8", "replace")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given, token)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

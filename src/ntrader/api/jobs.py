@@ -14,17 +14,20 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Histogram
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError
 from ntrader.models.backtest import RunRecord
 from ntrader.models.enums import RunStatus
+from ntrader.services import telemetry
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database
 
@@ -32,6 +35,13 @@ log = logging.getLogger("ntrader.api.jobs")
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED})
 _KILL_WAIT_S = 15.0  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
+
+queue_wait_seconds = Histogram(
+    "ntrader_api_job_queue_seconds",
+    "Time a submitted backtest waited in the API's queue before a worker started it.",
+    buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
+    registry=telemetry.REGISTRY,
+)
 
 
 class TooManyJobsError(ConflictError):
@@ -50,6 +60,9 @@ class _Job:
     client: str
     process: asyncio.subprocess.Process | None = None
     cancelled: bool = False
+    queued_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    bars: int = 0  # processed, as the worker last reported
     listeners: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
 
 
@@ -199,6 +212,8 @@ class JobRunner:
             "NTRADER_DATABASE_URL": self._database.url,
             strategy_registry.PATH_VARIABLE: plugins,
         }
+        job.started_at = time.monotonic()
+        queue_wait_seconds.observe(job.started_at - job.queued_at)
         job.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -213,7 +228,12 @@ class JobRunner:
         assert job.process.stdout is not None
         async for line in job.process.stdout:
             with contextlib.suppress(ValueError):
-                self._publish(job, json.loads(line))
+                event = json.loads(line)
+                if not isinstance(event, dict):
+                    continue
+                if event.get("event") == "progress" and isinstance(event.get("bars"), int):
+                    job.bars = event["bars"]
+                self._publish(job, event)
         await job.process.wait()
 
     async def _settle(self, job: _Job) -> None:
@@ -235,10 +255,12 @@ class JobRunner:
         except NotFoundError:  # deleted while it was queued or running
             self._publish(job, {"event": "failed", "status": None, "error_message": "deleted"})
             return
+        _record(job, run)
         self._publish(job, end_event(run))
 
     async def _announce_end(self, job: _Job) -> None:
         run = await run_in_threadpool(self._history.get, job.run_id)
+        _record(job, run)
         self._publish(job, end_event(run))
 
     def _finish(self, job: _Job) -> None:
@@ -248,6 +270,14 @@ class JobRunner:
     def _publish(job: _Job, event: dict[str, Any]) -> None:
         for queue in job.listeners:
             queue.put_nowait(event)
+
+
+def _record(job: _Job, run: RunRecord) -> None:
+    """Count the ended job in the server's registry (served at /metrics): its worker
+    process recorded into its own registry, which ends with it."""
+    seconds = None if job.started_at is None else time.monotonic() - job.started_at
+    bars = job.bars if run.status is RunStatus.COMPLETED else 0
+    telemetry.record_run(run.status, seconds, bars)
 
 
 def end_event(run: RunRecord) -> dict[str, Any]:

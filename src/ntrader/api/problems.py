@@ -8,6 +8,7 @@ SQL, or a path of the server.
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -25,10 +26,22 @@ from ntrader.core.errors import (
     NtraderError,
     ServiceUnavailableError,
 )
+from ntrader.services.store import Database
 
 log = logging.getLogger("ntrader.api")
 
 PROBLEM_JSON = "application/problem+json"
+HIDDEN = "<hidden>"
+# An absolute file path: a slash that starts a word (not one inside a URL or after a host).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/[^\s,;:()]+")
+
+
+def hide_server_places(text: str, database: Database) -> str:
+    """``text`` without where the server keeps its data: the database's URL and file, and
+    any absolute path. The CLI names them to its own user; a client learns none of them."""
+    for where in filter(None, (database.display_url, database.engine.url.database)):
+        text = text.replace(where, HIDDEN)
+    return _ABSOLUTE_PATH.sub(HIDDEN, text)
 
 
 class Problem(BaseModel):
@@ -89,9 +102,8 @@ async def _ntrader_error(request: Request, exc: Exception) -> JSONResponse:
         # The CLI names the store (user, host, database, SQLite file) to its own user; a
         # client of the server learns nothing of where the server keeps its data.
         database = request.app.state.api.database
-        for where in filter(None, (database.display_url, database.engine.url.database)):
-            message = message.replace(where, "<hidden>")
-            hint = hint.replace(where, "<hidden>") if hint else hint
+        message = hide_server_places(message, database)
+        hint = hide_server_places(hint, database) if hint else hint
     errors = None
     if isinstance(exc, DataValidationError) and exc.violations:
         errors = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -125,3 +125,19 @@ class Imported(BaseModel):
     first: datetime
     last: datetime
     data_version: int
+
+
+class HealthCheckResult(BaseModel):
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str | None = Field(
+        description="What the check found (left out for a caller without the token)."
+    )
+    seconds: float
+
+
+class Health(BaseModel):
+    """The checks of `ntrader health-check`; healthy when none failed (warnings are)."""
+
+    healthy: bool
+    checks: list[HealthCheckResult]

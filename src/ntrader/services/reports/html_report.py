@@ -69,7 +69,7 @@ def _signed(value: float | None, kind: Kind) -> Cell:
     return Cell(format_value(kind, value), tone_class(tone), value if value is not None else "")
 
 
-def _metric_tables(data: RunData) -> str:
+def metric_tables(data: RunData) -> str:
     cards = []
     for group, label in GROUPS:
         rows = [
@@ -136,7 +136,7 @@ _TRADE_HEADER = (
 )
 
 
-def _trades_table(trades: list[TradeRecord]) -> str:
+def trades_table(trades: list[TradeRecord]) -> str:
     header = table(_TRADE_HEADER, [], css="sortable").removesuffix("<tbody></tbody></table>")
     rows = "".join(_trade_row(number, t) for number, t in enumerate(trades, start=1))
     return f"<div class='scroll'>{header}<tbody>{rows}</tbody></table></div>"
@@ -158,7 +158,7 @@ def _per_instrument(data: RunData) -> str:
     return card("Per instrument", table(header, rows), wide=True)
 
 
-class _Charts:
+class Charts:
     """Collects the figures while the page is laid out; each chart div gets its figure."""
 
     def __init__(self) -> None:
@@ -169,7 +169,7 @@ class _Charts:
         return chart(figure_id)
 
 
-def _curves(data: RunData, plots: _Charts) -> str:
+def curves(data: RunData, plots: Charts) -> str:
     curve, bench = data.curve, data.benchmark
     series = curve.series()
     bench_curve = data.benchmark_curve()
@@ -195,7 +195,7 @@ def _curves(data: RunData, plots: _Charts) -> str:
     )
 
 
-def _calendar(data: RunData, plots: _Charts) -> str:
+def _calendar(data: RunData, plots: Charts) -> str:
     series = data.curve.series()
     bench_curve = data.benchmark_curve()
     bench_yearly = (
@@ -214,7 +214,7 @@ def _calendar(data: RunData, plots: _Charts) -> str:
     )
 
 
-def _rolling(data: RunData, plots: _Charts) -> str:
+def _rolling(data: RunData, plots: Charts) -> str:
     returns = data.curve.returns()
     year = {"periods_per_year": data.periods_per_year}  # the run's calendar, docs/metrics.md
     window = f"{ROLLING_WINDOW} days"
@@ -265,7 +265,7 @@ def _tables(data: RunData, stats: TradeStats) -> str:
     )
 
 
-def _trading(data: RunData, plots: _Charts) -> str:
+def _trading(data: RunData, plots: Charts) -> str:
     timeframe = data.run.config.timeframe
     cards = []
     for number, (instrument_id, bars) in enumerate(data.prices.items()):
@@ -293,7 +293,7 @@ def _trading(data: RunData, plots: _Charts) -> str:
     cards.append(
         card(
             "Trades",
-            _trades_table(data.trades) if data.trades else "<p>No trades.</p>",
+            trades_table(data.trades) if data.trades else "<p>No trades.</p>",
             wide=True,
             small=f"{len(data.trades):,} · click a column to sort",
         )
@@ -314,15 +314,15 @@ def _kpis(data: RunData) -> list[str]:
 
 
 def render_html(data: RunData, stats: TradeStats, generated_at: datetime) -> str:
-    plots = _Charts()
+    plots = Charts()
     provenance = [
         (label, Cell(value, "mono" if label in _MONO_ROWS else ""))
         for label, value in header_rows(data, generated_at)
     ]
     body = "".join(
         [
-            _curves(data, plots),
-            _metric_tables(data),
+            curves(data, plots),
+            metric_tables(data),
             _calendar(data, plots),
             _rolling(data, plots),
             _tables(data, stats),
