@@ -335,11 +335,14 @@ def _ratio_row(
 # --- 3. backtest run -----------------------------------------------------------------------------
 
 
-def bench_backtest(ctx: BenchContext) -> list[Row]:
+def _backtest_year(
+    ctx: BenchContext,
+) -> tuple[BarArrays, BarArrays, BacktestConfig]:
+    """Row 3's data (seeded minute bars of the benchmark year and their daily bars) and the
+    SMA crossover run over it; the memory row measures the same run."""
     days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
     minute_bars = random_walk_bars(rth_minutes(days), seed=3)
     daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
-    title = f"backtest run, {_count(len(minute_bars))} 1-min bars"
     config = BacktestConfig(
         strategy_type="sma_crossover",
         instruments=(SYMBOL,),
@@ -348,6 +351,12 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
         end=date(BACKTEST_YEAR, 12, 31),
         benchmark=SYMBOL,
     )
+    return minute_bars, daily_bars, config
+
+
+def bench_backtest(ctx: BenchContext) -> list[Row]:
+    minute_bars, daily_bars, config = _backtest_year(ctx)
+    title = f"backtest run, {_count(len(minute_bars))} 1-min bars"
     result: list[Row] = []
     for backend in ctx.backends:
         with fresh_database(backend, "backtest") as database:
@@ -745,18 +754,8 @@ BACKTESTING_PY_MIB = 130
 def bench_memory(ctx: BenchContext) -> list[Row]:
     """Peak resident memory of the whole `ntrader backtest run` process (the kernel's high
     water mark of the child, interpreter and imports included), one run per repetition."""
-    days = trading_days(BACKTEST_YEAR, ctx.sizes.backtest_days)
-    minute_bars = random_walk_bars(rth_minutes(days), seed=3)
-    daily_bars = _daily_from_minutes(minute_bars, daily_opens(days))
+    minute_bars, daily_bars, config = _backtest_year(ctx)
     title = f"backtest run peak memory, {_count(len(minute_bars))} 1-min bars"
-    config = BacktestConfig(
-        strategy_type="sma_crossover",
-        instruments=(SYMBOL,),
-        timeframe=Timeframe.MINUTE_1,
-        start=date(BACKTEST_YEAR, 1, 1),
-        end=date(BACKTEST_YEAR, 12, 31),
-        benchmark=SYMBOL,
-    )
     result: list[Row] = []
     for backend in ctx.backends:
         with fresh_database(backend, "memory") as database:
