@@ -5,7 +5,7 @@ memory are its own: the 90-point SMA crossover grid (fast 5..50 step 5 x slow 20
     python benchmarks/sweep_peers.py ntrader DAYS       # screen + top 5 through nautilus
     python benchmarks/sweep_peers.py backtesting DAYS   # backtesting.py Backtest.optimize
     python benchmarks/sweep_peers.py vectorbt DAYS      # vectorbt, vectorised
-    python benchmarks/sweep_peers.py pool WORKERS RUNS  # RUNS engine runs on the local pool
+    python benchmarks/sweep_peers.py pool WORKERS RUNS DAYS  # engine runs on the local executor
 
 backtesting and vectorbt come from the ``bench`` dependency group
 (``uv run --group bench ...``). Prints one JSON object: the best point and the work done.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import date
 from typing import Any
 
@@ -23,11 +24,13 @@ import pandas as pd
 from datagen import random_walk_bars, rth_minutes, trading_days
 
 from ntrader.core.instrument_catalog import default_spec
+from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.core.runner import InstrumentBars
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
 from ntrader.models.execution import CommissionModel, SizingMode
+from ntrader.utils.sessions import new_york_days
 
 SYMBOL = "BENCH"
 YEAR = 2023
@@ -62,15 +65,18 @@ def _shared(bars: BarArrays) -> Any:
     return SharedInputs(inputs, [], None, annualised(config, inputs))
 
 
-def _run_on_pool(bars: BarArrays, points: list[dict[str, Any]], workers: int) -> list[Any]:
-    from ntrader.services.sweep_executors import PointTask, make_executor
+def _tasks(points: list[dict[str, Any]]) -> list[Any]:
+    from ntrader.services.sweep_executors import PointTask
 
     config = base_config()
-    tasks = [
+    return [
         PointTask(index, config.model_copy(update={"parameters": point}))
         for index, point in enumerate(points)
     ]
-    outcomes = list(make_executor("local", workers, None).run(_shared(bars), tasks))
+
+
+def _run_on(executor: Any, bars: BarArrays, points: list[dict[str, Any]]) -> list[Any]:
+    outcomes = list(executor.run(_shared(bars), _tasks(points)))
     failed = [outcome.error for outcome in outcomes if outcome.result is None]
     if failed:
         raise RuntimeError(f"engine runs failed: {failed[:2]}")
@@ -79,12 +85,21 @@ def _run_on_pool(bars: BarArrays, points: list[dict[str, Any]], workers: int) ->
 
 def run_ntrader(days: int) -> dict[str, Any]:
     from ntrader.services.screen import screen_sweep
+    from ntrader.services.sweep_executors import make_executor
 
+    # As the sweep service does: the pool's fork server starts before the screen.
+    executor = make_executor("local", 2, None)
+    executor.warm_up()
     bars = minute_bars(days)
     points = [{"fast_period": fast, "slow_period": slow} for fast, slow in GRID]
-    screens = screen_sweep(base_config(), "sma_crossover", points, bars, "sharpe_ratio", 5)
+    closes = pd.to_datetime(
+        close_times_ns(default_spec(SYMBOL), Timeframe.MINUTE_1, bars.ts), utc=True
+    )
+    screens = screen_sweep(
+        base_config(), "sma_crossover", points, bars, new_york_days(closes), "sharpe_ratio", 5
+    ).stored
     chosen = [index for index, screen in enumerate(screens) if screen["confirm"]]
-    outcomes = _run_on_pool(bars, [points[index] for index in chosen], workers=2)
+    outcomes = _run_on(executor, bars, [points[index] for index in chosen])
     best = max(outcomes, key=lambda o: o.result.metrics.risk.sharpe_ratio or -np.inf)
     # The screen's trade count against the engine's for each confirmed point.
     counts = [
@@ -177,11 +192,20 @@ def run_vectorbt(days: int) -> dict[str, Any]:
     }
 
 
-def run_pool(workers: int, runs: int) -> dict[str, Any]:
-    """``runs`` engine runs of one 40-day slice on the local pool of ``workers``."""
-    bars = minute_bars(40)
+def run_pool(workers: int, runs: int, days: int) -> dict[str, Any]:
+    """``runs`` engine runs on the local executor with ``workers``; ``executor_seconds``
+    times the executor alone, its pool's start included."""
+    from ntrader.services.sweep_executors import make_executor
+
+    bars = minute_bars(days)
     points = [{"fast_period": fast, "slow_period": slow} for fast, slow in GRID[:runs]]
-    return {"bars": len(bars), "runs": len(_run_on_pool(bars, points, workers))}
+    started = time.perf_counter()
+    outcomes = _run_on(make_executor("local", workers, None), bars, points)
+    return {
+        "bars": len(bars),
+        "runs": len(outcomes),
+        "executor_seconds": time.perf_counter() - started,
+    }
 
 
 def main(argv: list[str]) -> None:

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,10 +19,11 @@ from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.sweep import SweepSpec
 from ntrader.services.backtest_service import BacktestService
-from ntrader.services.screen import ScreenTrade, screen, screen_refusal
+from ntrader.services.screen import ScreenTrade, screen, screen_refusal, screen_sweep
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_service import SweepService
+from ntrader.utils.sessions import new_york_days
 from ntrader.utils.timeutil import ns_to_datetime
 from tests.integration.strategy_support import SPEC as TEST_SPEC
 from tests.integration.strategy_support import daily_bars, run
@@ -151,9 +153,45 @@ def test_a_screened_sweep_stores_every_points_figures_and_runs_the_best(
     statistics = summary.sweep.statistics or {}
     assert statistics["screen_agreement"]["points"] == 3
     assert statistics["screen_agreement"]["max_abs_difference"] >= 0
-    # Resuming runs nothing: the unconfirmed points keep their screened figures only.
+    # Every point tried counts as a trial of the deflated Sharpe ratio and PBO, the three
+    # the engine did not run with the screen's returns, over the two years' trading days.
+    assert statistics["trials"] == 6
+    assert statistics["screened_trials"] == 3
+    assert 480 <= statistics["observations"] <= 505
+    # Resuming runs nothing: the unconfirmed points keep their screened figures only, and
+    # the statistics come out the same from the screen computed again.
     resumed = service.resume(summary.sweep.id, InProcessExecutor())
     assert [row.run_id for row in resumed.rows] == [row.run_id for row in summary.rows]
+    assert resumed.sweep.statistics == summary.sweep.statistics
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_screens_daily_returns_track_the_engines(database: Database) -> None:
+    """The proxy returns that stand in for unconfirmed points in the overfitting
+    statistics move with the engine's returns for the same point, day by day."""
+    loaded = BacktestService(database).load(SCREENED_BASE)
+    summary = SweepService(database).start(
+        SCREENED_BASE, SIX_POINTS, InProcessExecutor(), confirm_top=6
+    )
+    (item,) = loaded.inputs
+    closes = pd.to_datetime(close_times_ns(item.spec, item.timeframe, item.bars.ts), utc=True)
+    days = new_york_days(closes)
+    points = [row.parameters for row in sorted(summary.rows, key=lambda row: row.index)]
+    screened = screen_sweep(
+        SCREENED_BASE, "sma_crossover", points, item.bars, days, "sharpe_ratio", 6
+    )
+    with database.transaction() as repos:
+        equity = repos.sweeps.equity_points(summary.sweep.id)
+    for index, (ts, values) in equity.items():
+        engine_days = new_york_days(ts)
+        engine = pd.Series(values, index=engine_days).groupby(level=0).last()
+        engine = engine.pct_change().dropna()
+        proxy = screened.daily_equity[index].pct_change().dropna()
+        both = pd.concat([engine, proxy], axis=1, join="inner")
+        assert len(both) >= 480
+        assert both.corr().iloc[0, 1] > 0.99, index
+        gap = (both.iloc[:, 0] - both.iloc[:, 1]).abs()
+        assert gap.mean() < 0.15 * both.iloc[:, 0].abs().mean(), index
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -452,17 +452,20 @@ def _varied(rows: tuple[SweepRow, ...]) -> list[str]:
 
 def _statistics_line(statistics: dict[str, Any] | None) -> str:
     if not statistics:
-        return "Overfitting statistics: not computed (fewer than two completed runs)."
+        return "Overfitting statistics: not computed (fewer than two trials)."
     dsr = statistics.get("deflated_sharpe_ratio")
     pbo = statistics.get("probability_of_overfitting")
+    screened = statistics.get("screened_trials")
+    trials = f"{statistics.get('trials')} trials"
+    if screened:
+        trials += f", {screened} of them from the screen"
     parts = [
-        f"Deflated Sharpe ratio of the best run: {format_value(Kind.RATIO, dsr)} "
-        f"({statistics.get('trials')} trials)",
+        f"Deflated Sharpe ratio of the best run: {format_value(Kind.RATIO, dsr)} ({trials})",
         (
             f"probability of backtest overfitting (CSCV, S={statistics.get('cscv_partitions')}): "
             f"{format_value(Kind.RATE, pbo)}"
             if pbo is not None
-            else "probability of backtest overfitting: needs at least 4 completed runs"
+            else "probability of backtest overfitting: needs at least 4 trials"
         ),
     ]
     return "; ".join(parts) + "."

@@ -34,6 +34,7 @@ from ntrader.models.backtest import BacktestConfig
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
 from ntrader.models.execution import FillAt, SizingMode
+from ntrader.utils.sessions import last_of_day
 
 SCREENED_STRATEGIES = ("sma_crossover", "mean_reversion", "momentum")
 
@@ -62,6 +63,17 @@ class ScreenTrade:
 class ScreenResult:
     trades: tuple[ScreenTrade, ...]
     figures: dict[str, float | None]
+    equity: np.ndarray  # the proxy's equity at each bar's close, 1.0 before the first
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedSweep:
+    """A sweep's screen: what is stored for each point, in point order, and each point's
+    proxy equity at the last close of each New York day (columns: point index), from
+    which the overfitting statistics count the points the engine did not run."""
+
+    stored: list[dict[str, Any]]
+    daily_equity: pd.DataFrame
 
 
 def screen_refusal(config: BacktestConfig, strategy_name: str) -> str | None:
@@ -262,9 +274,9 @@ def _fill_cost(config: BacktestConfig, fraction: float, price: float) -> float:
 
 def figures(
     trades: tuple[ScreenTrade, ...], bars: BarArrays, config: BacktestConfig
-) -> dict[str, float | None]:
-    """The proxy figures (module docstring): per-bar returns of the position marked at the
-    closes, compounded."""
+) -> tuple[dict[str, float | None], np.ndarray]:
+    """The proxy figures (module docstring) and equity: per-bar returns of the position
+    marked at the closes, compounded."""
     closes, opens = bars.close, bars.open
     size = closes.size
     fill_prices = opens if config.fill_at is FillAt.NEXT_OPEN else closes
@@ -297,21 +309,22 @@ def figures(
     std = float(returns.std(ddof=1)) if size > 1 else 0.0
     sharpe = float(returns.mean() / std * math.sqrt(per_year)) if std > 0 else None
     peak = np.maximum.accumulate(equity) if size else equity
-    return {
+    summary = {
         "sharpe_ratio": sharpe,
         "total_return": float(equity[-1] - 1.0) if size else 0.0,
         "max_drawdown": float((equity / peak - 1.0).min()) if size else 0.0,
         "win_rate": wins / len(trades) if trades else None,
         "trades": float(len(trades)),
     }
+    return summary, equity
 
 
 def screen(
     strategy_name: str, parameters: Mapping[str, Any], bars: BarArrays, config: BacktestConfig
 ) -> ScreenResult:
-    """One point's trades and proxy figures."""
+    """One point's trades, proxy figures and proxy equity."""
     trades = derive_trades(signals(strategy_name, parameters, bars.close), config.fill_at)
-    return ScreenResult(trades, figures(trades, bars, config))
+    return ScreenResult(trades, *figures(trades, bars, config))
 
 
 def screen_sweep(
@@ -319,24 +332,32 @@ def screen_sweep(
     strategy_name: str,
     points: Sequence[Mapping[str, Any]],
     bars: BarArrays,
+    days: pd.DatetimeIndex,
     objective: str,
     confirm_top: int,
-) -> list[dict[str, Any]]:
+) -> ScreenedSweep:
     """Every point's screen, in point order: its figures, the objective the screen ranks it
     by (``objective``, or the Sharpe ratio when the screen has no such figure) and whether
-    it is among the ``confirm_top`` best, which the engine then runs."""
+    it is among the ``confirm_top`` best, which the engine then runs. ``days``: the New
+    York day of each bar's close."""
     key = objective if objective in SCREEN_FIGURES else FALLBACK_OBJECTIVE
-    results = [
-        screen(strategy_name, point, bars, base.model_copy(update={"parameters": dict(point)}))
-        for point in points
-    ]
-    values = [result.figures[key] for result in results]
+    day_ends = last_of_day(days)
+    values: list[float | None] = []
+    stored_figures = []
+    daily = {}
+    for index, point in enumerate(points):
+        config = base.model_copy(update={"parameters": dict(point)})
+        result = screen(strategy_name, point, bars, config)
+        values.append(result.figures[key])
+        stored_figures.append(result.figures)
+        daily[index] = result.equity[day_ends]
     order = sorted(range(len(values)), key=lambda i: (values[i] is None, -(values[i] or 0.0), i))
     confirmed = set(order[:confirm_top])
-    return [
-        {"figures": result.figures, "objective": values[index], "confirm": index in confirmed}
-        for index, result in enumerate(results)
+    stored = [
+        {"figures": point_figures, "objective": values[index], "confirm": index in confirmed}
+        for index, point_figures in enumerate(stored_figures)
     ]
+    return ScreenedSweep(stored, pd.DataFrame(daily, index=days[day_ends]))
 
 
 def sweep_refusal(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import socket
@@ -85,6 +86,11 @@ def run_point(shared: SharedInputs, task: PointTask) -> PointOutcome:
 class SweepExecutor(Protocol):
     name: str
 
+    def warm_up(self) -> None:
+        """Start what the executor needs before its first point, while the caller loads
+        the bars and screens the points."""
+        ...
+
     def run(self, shared: SharedInputs, tasks: Sequence[PointTask]) -> Iterator[PointOutcome]:
         """Each task's outcome as it finishes. Closing the iterator (Ctrl-C) stops the
         work still running."""
@@ -95,6 +101,9 @@ class InProcessExecutor:
     """One point after another in this process (``--workers 1``)."""
 
     name = "local"
+
+    def warm_up(self) -> None:
+        """Nothing to start."""
 
     def run(self, shared: SharedInputs, tasks: Sequence[PointTask]) -> Iterator[PointOutcome]:
         for task in tasks:
@@ -130,13 +139,19 @@ class LocalPoolExecutor:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self._forkserver = "forkserver" in multiprocessing.get_all_start_methods()
+        self._context = multiprocessing.get_context("forkserver" if self._forkserver else "spawn")
+        if self._forkserver:
+            self._context.set_forkserver_preload([__name__])
+
+    def warm_up(self) -> None:
+        """Start the fork server now: its import of the engine (about 2 s) then overlaps
+        the caller's loading and screening, and the workers fork from it at once."""
+        if self._forkserver:
+            multiprocessing.forkserver.ensure_running()
 
     def run(self, shared: SharedInputs, tasks: Sequence[PointTask]) -> Iterator[PointOutcome]:
-        methods = multiprocessing.get_all_start_methods()
-        method = "forkserver" if "forkserver" in methods else "spawn"
-        context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            context.set_forkserver_preload([__name__])
+        context = self._context
         pool = context.Pool(
             processes=min(self.workers, len(tasks)) or 1,
             initializer=_start_worker,
@@ -167,6 +182,10 @@ class RayExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
         self.address = address
         self.workers = workers
+
+    def warm_up(self) -> None:
+        """Nothing ahead of the run: a Ray instance started here must not outlive a sweep
+        that fails before its first point."""
 
     def run(self, shared: SharedInputs, tasks: Sequence[PointTask]) -> Iterator[PointOutcome]:
         import ray

@@ -4,7 +4,7 @@ store each as a normal run, rank them by the objective, and judge the winner's l
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from typing import Any
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from ntrader.core import strategy_registry
 from ntrader.core.errors import NtraderError, UserInputError
+from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus
@@ -20,7 +21,7 @@ from ntrader.models.sweep import SweepRecord, SweepSpec, SweepStatus
 from ntrader.services.backtest_service import BacktestService, LoadedInputs, engine_versions
 from ntrader.services.metrics import daily_returns
 from ntrader.services.overfitting import sweep_statistics
-from ntrader.services.screen import agreement, screen_sweep, sweep_refusal
+from ntrader.services.screen import ScreenedSweep, agreement, screen_sweep, sweep_refusal
 from ntrader.services.simulation import annualised
 from ntrader.services.sweep_executors import PointOutcome, PointTask, SharedInputs, SweepExecutor
 from ntrader.services.sweep_history import (
@@ -125,24 +126,23 @@ class SweepService:
         why. ``confirm_top=None`` runs every point without a screen.
         """
         resolved, plan = self.plan(base, spec)
+        executor.warm_up()
         loaded = self._backtests.load(self._point_config(resolved, plan.points[0]))
         warnings = list(loaded.warnings)
-        screens = None
+        screened = None
         if confirm_top is not None:
             name = strategy_registry.resolve(resolved.strategy_type).name
             refusal = sweep_refusal(resolved, name, plan.points)
             if refusal is None:
-                bars = loaded.inputs[0].bars
-                screens = screen_sweep(
-                    resolved, name, plan.points, bars, spec.objective, confirm_top
-                )
+                screened = _screen(resolved, plan.points, loaded, spec.objective, confirm_top)
             else:
                 warnings.append(f"No screen ({refusal}): every point runs through the engine.")
         with self._database.transaction() as repos:
             sweep_id = repos.sweeps.create(resolved, spec, executor.name, plan.points)
-            if screens is not None:
-                repos.sweeps.set_screen(sweep_id, screens)
-        summary = self._run(sweep_id, loaded, executor, on_point)
+            if screened is not None:
+                repos.sweeps.set_screen(sweep_id, screened.stored)
+        daily_equity = screened.daily_equity if screened is not None else None
+        summary = self._run(sweep_id, loaded, executor, on_point, daily_equity)
         return SweepSummary(
             sweep=summary.sweep,
             rows=summary.rows,
@@ -157,9 +157,18 @@ class SweepService:
         """Run the points of a stored sweep that have no finished run (interrupted, never
         started, or whose run was deleted); the finished ones are kept as they are."""
         sweep = SweepHistory(self._database).get(sweep_ref)
+        executor.warm_up()
         first = self._point_config(sweep.base_config, sweep.points[0].parameters)
         loaded = self._backtests.load(first)
-        summary = self._run(sweep.id, loaded, executor, on_point)
+        daily_equity = None
+        if any(point.screen is not None for point in sweep.points):
+            # The screen is recomputed (it is cheap) for its equity, which is not stored.
+            points = [point.parameters for point in sweep.points]
+            confirm_top = sum(1 for p in sweep.points if p.screen and p.screen["confirm"])
+            objective = sweep.spec.objective
+            screened = _screen(sweep.base_config, points, loaded, objective, confirm_top)
+            daily_equity = screened.daily_equity
+        summary = self._run(sweep.id, loaded, executor, on_point, daily_equity)
         return SweepSummary(sweep=summary.sweep, rows=summary.rows, warnings=tuple(loaded.warnings))
 
     @staticmethod
@@ -172,6 +181,7 @@ class SweepService:
         loaded: LoadedInputs,
         executor: SweepExecutor,
         on_point: PointCallback | None,
+        screened_equity: pd.DataFrame | None,
     ) -> SweepSummary:
         notify = on_point or (lambda _done, _total, _best: None)
         with self._database.transaction() as repos:
@@ -226,7 +236,7 @@ class SweepService:
             if isinstance(exc, KeyboardInterrupt):
                 raise SweepInterruptedError(sweep_id, done, total) from exc
             raise
-        return self._finish(sweep_id)
+        return self._finish(sweep_id, screened_equity)
 
     @staticmethod
     def _stored_strategy_id(repos: Repositories, base: BacktestConfig) -> str | None:
@@ -271,14 +281,15 @@ class SweepService:
         except Exception as exc:
             raise cause from exc
 
-    def _finish(self, sweep_id: str) -> SweepSummary:
+    def _finish(self, sweep_id: str, screened_equity: pd.DataFrame | None) -> SweepSummary:
         """Rank the runs, compute the overfitting statistics from their stored equity
-        curves, and mark the sweep COMPLETED."""
+        curves (and the screen's, for points the engine did not run), and mark the sweep
+        COMPLETED."""
         with self._database.transaction() as repos:
             sweep = repos.sweeps.get(sweep_id)
             runs = repos.sweeps.runs(sweep_id)
             rows = ranked(sweep, runs)
-            statistics = self._statistics(repos, sweep, rows)
+            statistics = self._statistics(repos, sweep, rows, screened_equity)
             if any(point.screen is not None for point in sweep.points):
                 statistics = {**(statistics or {}), "screen_agreement": _agreement(rows)}
             repos.sweeps.set_status(sweep_id, SweepStatus.COMPLETED, statistics)
@@ -287,13 +298,18 @@ class SweepService:
 
     @staticmethod
     def _statistics(
-        repos: Repositories, sweep: SweepRecord, rows: tuple[SweepRow, ...]
+        repos: Repositories,
+        sweep: SweepRecord,
+        rows: tuple[SweepRow, ...],
+        screened_equity: pd.DataFrame | None,
     ) -> dict[str, Any] | None:
-        """Deflated Sharpe ratio of the best run and PBO, over the completed runs' daily
-        returns (their stored equity at each New York day's last snapshot, as the metrics
-        read it) on the days they share; None with fewer than two completed runs."""
+        """Deflated Sharpe ratio of the best run and PBO over every point tried: the
+        completed runs' daily returns (their stored equity at each New York day's last
+        snapshot, as the metrics read it) and, for a point only the screen ran, the
+        screen's proxy returns, on the days they share. None without a completed run or
+        with fewer than two trials."""
         completed = [row for row in rows if row.status is RunStatus.COMPLETED]
-        if len(completed) < 2:
+        if not completed:
             return None
         equity = repos.sweeps.equity_points(sweep.id)
         initial = sweep.base_config.initial_capital
@@ -304,7 +320,39 @@ class SweepService:
             closing = last_of_day(days)
             curve = np.concatenate([[initial], values[closing]])
             returns[row.index] = pd.Series(daily_returns(curve), index=days[closing])
+        screened_only = []
+        if screened_equity is not None:
+            for row in rows:
+                if row.status is not RunStatus.COMPLETED and row.index in screened_equity:
+                    curve = np.concatenate([[1.0], screened_equity[row.index].to_numpy()])
+                    index = screened_equity.index
+                    returns[row.index] = pd.Series(daily_returns(curve), index=index)
+                    screened_only.append(row.index)
+        if len(returns) < 2:
+            return None
         matrix = pd.DataFrame(returns).dropna()
         best = list(matrix.columns).index(completed[0].index)
         statistics = sweep_statistics(matrix.to_numpy(), best).as_dict()
-        return {**statistics, "best_run_id": completed[0].run_id}
+        return {
+            **statistics,
+            "screened_trials": len(screened_only),
+            "best_run_id": completed[0].run_id,
+        }
+
+
+def _screen(
+    base: BacktestConfig,
+    points: Sequence[dict[str, Any]],
+    loaded: LoadedInputs,
+    objective: str,
+    confirm_top: int,
+) -> ScreenedSweep:
+    """The screen of a single-instrument sweep on its loaded bars."""
+    (item,) = loaded.inputs
+    closes = pd.to_datetime(
+        close_times_ns(item.spec, item.timeframe, item.bars.ts), unit="ns", utc=True
+    )
+    name = strategy_registry.resolve(base.strategy_type).name
+    return screen_sweep(
+        base, name, points, item.bars, new_york_days(closes), objective, confirm_top
+    )
