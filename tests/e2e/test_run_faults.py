@@ -122,3 +122,57 @@ def test_sigterm_marks_the_run_interrupted_and_resume_completes_it(
         run_cli("backtest", "resume", run_id[:8], "--json", database_url=database_url).stdout
     )
     assert (resumed["id"], resumed["status"]) == (run_id, "COMPLETED")
+
+
+SHORTING_ON_CASH = '''
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.enums import OrderSide
+
+from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
+from ntrader.core.strategy_registry import register_strategy
+
+
+class ShortSellerConfig(SignalStrategyConfig, frozen=True):
+    pass
+
+
+@register_strategy(name="short_seller", config=ShortSellerConfig)
+class ShortSeller(SignalStrategy):
+    """Sells short on its fifth bar, which a cash account does not allow."""
+
+    def on_reset(self) -> None:
+        super().on_reset()
+        self._bars = 0
+
+    def update_signal(self, bar: Bar) -> None:
+        self._bars += 1
+        if self._bars == 5:
+            order = self.order_factory.market(
+                instrument_id=self.config.instrument_id,
+                order_side=OrderSide.SELL,
+                quantity=self.instrument.make_qty(10),
+            )
+            self.submit_order(order)
+'''
+
+
+def test_orders_nautilus_refuses_are_reported_not_dropped(
+    invoke_cli: RunCli, aapl_store: str, tmp_path: Path
+) -> None:
+    strategy = tmp_path / "short_seller.py"
+    strategy.write_text(SHORTING_ON_CASH)
+    args = ("--strategy-path", str(strategy), *RUN_2020, "--strategy", "short_seller")
+    shown = invoke_cli(*args, database_url=aapl_store)
+    message = " ".join(shown.stderr.split())
+    assert (
+        "nautilus refused 1 order (1 rejected by the venue); the results are without them."
+        in message
+    )
+    assert "First: SELL 10 AAPL.NASDAQ on 2020-01-08 21:00 UTC" in message
+    assert "SHORT SELLING not permitted on a CASH account" in message
+    assert message.count("nautilus refused") == 1
+    payload = json.loads(invoke_cli(*args, "--json", database_url=aapl_store).stdout)
+    # After the missing-benchmark note the sample store gives every run.
+    warning = payload["warnings"][-1]
+    assert warning.startswith("nautilus refused 1 order (1 rejected by the venue)")
+    assert payload["trades_count"] == 0

@@ -18,7 +18,7 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import is_backtest_force_stop
 from nautilus_trader.common.events import TimeEvent
-from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
+from nautilus_trader.model.enums import AccountType, OmsType, OrderSide, OrderStatus
 from nautilus_trader.model.identifiers import ClientOrderId, TraderId, Venue
 from nautilus_trader.model.objects import Currency, Money, Price
 from nautilus_trader.model.position import Position
@@ -176,6 +176,21 @@ class EngineOutput:
     rate_quotes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # instrument id -> the strategy's SignalRecords, when EngineSettings.record_signals.
     signals: dict[str, list[SignalRecord]] = field(default_factory=dict)
+    refused_orders: tuple[RefusedOrder, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedOrder:
+    """An order nautilus did not accept: denied by its risk engine before reaching the
+    venue, or rejected by the venue. The run's figures hold without it, so the user must
+    hear of it: nautilus' own log, which would say so, is off by default."""
+
+    status: str  # "DENIED" or "REJECTED"
+    instrument_id: str
+    side: str
+    quantity: str
+    ts: int  # ns, when it was refused
+    reason: str
 
 
 def build_engine(
@@ -450,6 +465,7 @@ def run_engine(
                 for strategy in engine.trader.strategies()
                 if isinstance(strategy, SignalStrategy) and settings.record_signals
             },
+            refused_orders=_refused_orders(engine),
         )
     finally:
         engine.dispose()
@@ -581,6 +597,26 @@ def _position_fills(
             )
         )
     return rows
+
+
+def _refused_orders(engine: BacktestEngine) -> tuple[RefusedOrder, ...]:
+    """The run's denied and rejected orders, in the order they were refused."""
+    refused = []
+    for order in engine.cache.orders():
+        if order.status not in (OrderStatus.DENIED, OrderStatus.REJECTED):
+            continue
+        event = order.last_event
+        refused.append(
+            RefusedOrder(
+                status=order.status_string(),
+                instrument_id=order.instrument_id.value,
+                side=order.side_string(),
+                quantity=str(order.quantity),
+                ts=int(event.ts_event),
+                reason=str(getattr(event, "reason", "") or "no reason given"),
+            )
+        )
+    return tuple(sorted(refused, key=lambda item: item.ts))
 
 
 def _trade_record(

@@ -8,7 +8,8 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -21,7 +22,13 @@ from ntrader import __version__
 from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.core.fx import check_convertible, conversion_pairs
-from ntrader.core.runner import EngineSettings, InstrumentBars, ProgressCallback, StrategyError
+from ntrader.core.runner import (
+    EngineSettings,
+    InstrumentBars,
+    ProgressCallback,
+    RefusedOrder,
+    StrategyError,
+)
 from ntrader.core.timeframes import check_higher, covers
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import StoredInstrument
@@ -35,7 +42,7 @@ from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory, is_stale
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.logging import bound, get_logger
-from ntrader.utils.timeutil import NS_PER_DAY
+from ntrader.utils.timeutil import NS_PER_DAY, ns_to_datetime
 
 MIN_TRADING_DAYS = 30
 
@@ -471,6 +478,10 @@ class BacktestService:
         seconds = time.perf_counter() - started
         telemetry.record_run(RunStatus.COMPLETED, seconds, bars)
         _log.info("run.completed", seconds=round(seconds, 3), trades=len(result.trades))
+        refused = refused_orders_warning(result.refused_orders)
+        if refused is not None:
+            _log.info("run.orders_refused", orders=len(result.refused_orders))
+            warnings = [*warnings, refused]
         try:
             with self._database.transaction() as repos:
                 run = repos.backtests.get(run_id)
@@ -587,6 +598,25 @@ def _distinct_instruments(repos: Repositories, names: tuple[str, ...]) -> list[S
         found[instrument_id] = name
         stored.append(item)
     return stored
+
+
+def refused_orders_warning(refused: Sequence[RefusedOrder]) -> str | None:
+    """One sentence on the orders nautilus refused, or None when there were none."""
+    if not refused:
+        return None
+    counts = Counter(order.status for order in refused)
+    parts = []
+    if counts["DENIED"]:
+        parts.append(f"{counts['DENIED']} denied by its risk engine")
+    if counts["REJECTED"]:
+        parts.append(f"{counts['REJECTED']} rejected by the venue")
+    first = refused[0]
+    when = ns_to_datetime(first.ts).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"nautilus refused {len(refused)} order{'s' if len(refused) > 1 else ''} "
+        f"({', '.join(parts)}); the results are without them. First: {first.side} "
+        f"{first.quantity} {first.instrument_id} on {when}: {first.reason}."
+    )
 
 
 def failure_text(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from ntrader.core.runner import (
     InstrumentBars,
     PortfolioPath,
     ProgressCallback,
+    RefusedOrder,
     VenueEquity,
     cash_flows,
     portfolio_path,
@@ -50,6 +51,7 @@ class SimulationResult:
     engine_seconds: float
     bars_used: int
     reconciliation: tuple[VenueEquity, ...]  # the final equity, checked against nautilus
+    refused_orders: tuple[RefusedOrder, ...] = ()
 
 
 def daily_equity(path: PortfolioPath, initial_capital: float, first_open_ns: int) -> DailyEquity:
@@ -233,4 +235,5 @@ def simulate(
         engine_seconds=output.engine_seconds,
         bars_used=sum(len(item.bars) for item in inputs),
         reconciliation=reconciliation,
+        refused_orders=output.refused_orders,
     )
