@@ -133,12 +133,12 @@ from ntrader.core.strategy_registry import register_strategy
 
 
 class ShortSellerConfig(SignalStrategyConfig, frozen=True):
-    pass
+    at_bar: int = 5
 
 
 @register_strategy(name="short_seller", config=ShortSellerConfig)
 class ShortSeller(SignalStrategy):
-    """Sells short on its fifth bar, which a cash account does not allow."""
+    """Sells short on bar ``at_bar``, which a cash account does not allow."""
 
     def on_reset(self) -> None:
         super().on_reset()
@@ -146,7 +146,7 @@ class ShortSeller(SignalStrategy):
 
     def update_signal(self, bar: Bar) -> None:
         self._bars += 1
-        if self._bars == 5:
+        if self._bars == self.config.at_bar:
             order = self.order_factory.market(
                 instrument_id=self.config.instrument_id,
                 order_side=OrderSide.SELL,
@@ -176,3 +176,36 @@ def test_orders_nautilus_refuses_are_reported_not_dropped(
     warning = payload["warnings"][-1]
     assert warning.startswith("nautilus refused 1 order (1 rejected by the venue)")
     assert payload["trades_count"] == 0
+
+
+def test_a_sweep_names_each_run_in_which_nautilus_refused_orders(
+    invoke_cli: RunCli, aapl_store: str, tmp_path: Path
+) -> None:
+    strategy = tmp_path / "short_seller.py"
+    strategy.write_text(SHORTING_ON_CASH)
+    ran = invoke_cli(
+        "--strategy-path",
+        str(strategy),
+        "backtest",
+        "sweep",
+        "--strategy",
+        "short_seller",
+        *RUN_2020[2:],
+        "--grid",
+        "at_bar=5,6",
+        "--workers",
+        "1",
+        "--json",
+        database_url=aapl_store,
+    )
+    payload = json.loads(ran.stdout)
+    runs = {run["parameters"]["at_bar"]: run["run_id"] for run in payload["runs"]}
+    refusals = [w for w in payload["warnings"] if "nautilus refused" in w]
+    assert refusals == [
+        f"Run {runs[5][:8]}: nautilus refused 1 order (1 rejected by the venue); the results "
+        "are without them. First: SELL 10 AAPL.NASDAQ on 2020-01-08 21:00 UTC: SHORT SELLING "
+        f"not permitted on a CASH account{refusals[0].split('CASH account', 1)[1]}",
+        f"Run {runs[6][:8]}: nautilus refused 1 order (1 rejected by the venue); the results "
+        "are without them. First: SELL 10 AAPL.NASDAQ on 2020-01-09 21:00 UTC: SHORT SELLING "
+        f"not permitted on a CASH account{refusals[1].split('CASH account', 1)[1]}",
+    ]

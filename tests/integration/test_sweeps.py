@@ -72,17 +72,15 @@ def test_a_sweep_stores_every_point_as_a_run_and_ranks_them(database: Database) 
     assert shown.sweep.statistics == statistics
 
 
-class _InterruptAfter:
+class _InterruptAfter(InProcessExecutor):
     """Runs points in process, and presses Ctrl-C after ``count`` of them."""
-
-    name = "local"
 
     def __init__(self, count: int) -> None:
         self.count = count
         self.ran: list[int] = []
 
     def run(self, shared: SharedInputs, tasks: Sequence[PointTask]) -> Iterator[PointOutcome]:
-        for outcome in InProcessExecutor().run(shared, tasks):
+        for outcome in super().run(shared, tasks):
             if len(self.ran) == self.count:
                 raise KeyboardInterrupt
             self.ran.append(outcome.index)

@@ -77,6 +77,7 @@ class SweepSummary:
             "points": len(self.sweep.points),
             "refused_points": self.refused,
             "statistics": self.sweep.statistics,
+            "warnings": list(self.warnings),
             "runs": [row.as_dict() for row in self.rows],
         }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,12 @@ from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepRecord, SweepSpec, SweepStatus
-from ntrader.services.backtest_service import BacktestService, LoadedInputs, engine_versions
+from ntrader.services.backtest_service import (
+    BacktestService,
+    LoadedInputs,
+    engine_versions,
+    refused_orders_warning,
+)
 from ntrader.services.metrics import daily_returns
 from ntrader.services.overfitting import sweep_statistics
 from ntrader.services.screen import ScreenedSweep, agreement, screen_sweep, sweep_refusal
@@ -148,7 +154,7 @@ class SweepService:
             rows=summary.rows,
             refused=plan.refused,
             refusal=plan.refusal,
-            warnings=tuple(warnings),
+            warnings=(*warnings, *summary.warnings),
         )
 
     def resume(
@@ -169,7 +175,11 @@ class SweepService:
             screened = _screen(sweep.base_config, points, loaded, objective, confirm_top)
             daily_equity = screened.daily_equity
         summary = self._run(sweep.id, loaded, executor, on_point, daily_equity)
-        return SweepSummary(sweep=summary.sweep, rows=summary.rows, warnings=tuple(loaded.warnings))
+        return SweepSummary(
+            sweep=summary.sweep,
+            rows=summary.rows,
+            warnings=(*loaded.warnings, *summary.warnings),
+        )
 
     @staticmethod
     def _point_config(base: BacktestConfig, parameters: dict[str, Any]) -> BacktestConfig:
@@ -221,10 +231,15 @@ class SweepService:
         )
         fingerprint = loaded.fingerprint()
         notify(done, total, _best(rows.values()))
+        refusals = []
         try:
             with closing(executor.run(shared, tasks)) as outcomes:
                 for outcome in outcomes:
                     run = self._store(todo.pop(outcome.index), outcome, fingerprint)
+                    refused = outcome.result.refused_orders if outcome.result else ()
+                    if refused:
+                        warning = refused_orders_warning(refused)
+                        refusals.append((outcome.index, f"Run {run.id[:8]}: {warning}"))
                     point = sweep.points[outcome.index]
                     rows[outcome.index] = row_of(
                         point.index, point.parameters, run, sweep.spec.objective, point.screen
@@ -236,7 +251,8 @@ class SweepService:
             if isinstance(exc, KeyboardInterrupt):
                 raise SweepInterruptedError(sweep_id, done, total) from exc
             raise
-        return self._finish(sweep_id, screened_equity)
+        summary = self._finish(sweep_id, screened_equity)
+        return replace(summary, warnings=tuple(text for _, text in sorted(refusals)))
 
     @staticmethod
     def _stored_strategy_id(repos: Repositories, base: BacktestConfig) -> str | None:
