@@ -86,6 +86,36 @@ def test_sweep_from_a_file_json_show_and_list(
     assert f"Sweep {payload['sweep_id'][:8]}" in shown
     assert "Deflated Sharpe ratio of the best run" in shown
     assert shown.index(runs[0]["run_id"][:8]) < shown.index(runs[-1]["run_id"][:8])
+    # On an 80-column terminal every value stays whole: the parameters' values sit under
+    # their names, the objective under its label.
+    narrow = run_cli(
+        "backtest",
+        "sweep",
+        "show",
+        "latest",
+        database_url=database_url,
+        env_extra={"COLUMNS": "80"},
+    ).stdout
+    lines = narrow.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("─"))
+    header, best = lines[rule - 2 : rule], lines[rule + 1]
+    print(narrow)
+    assert header[0].split() == ["fast_period,"]
+    # The objective is the total return: no second Return column.
+    assert header[1].split() == [
+        "#",
+        "slow_period",
+        "Total",
+        "return",
+        "Max",
+        "DD",
+        "Trades",
+        "Run",
+    ]
+    top = runs[0]
+    values = f"{top['parameters']['fast_period']}, {top['parameters']['slow_period']}"
+    assert best.split()[:3] == ["1", *values.split()]
+    assert top["run_id"][:8] in best
     listed = json.loads(
         run_cli("backtest", "sweep", "list", "--json", database_url=database_url).stdout
     )

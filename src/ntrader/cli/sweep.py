@@ -31,7 +31,7 @@ from ntrader.cli.output import (
 )
 from ntrader.cli.run_options import config_from_options, run_options
 from ntrader.models.sweep import DEFAULT_OBJECTIVE, OBJECTIVES
-from ntrader.services.reports.catalog import Kind, format_value
+from ntrader.services.reports.catalog import Kind, by_key, format_value
 
 if TYPE_CHECKING:
     from ntrader.models.sweep import SweepSpec
@@ -377,6 +377,8 @@ def sweep_progress(
 
 
 def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> None:
+    from ntrader.services.screen import SCREEN_FIGURES
+
     if json_output:
         print_json(summary.as_dict())
         return
@@ -399,24 +401,37 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
     )
     varied = _varied(summary.rows)
     screened = any(row.screen is not None for row in summary.rows)
-    columns = ["#", "Parameters", summary.objective, "Return", "Max DD", "Trades", "Run"]
+    objective = by_key(OBJECTIVES[summary.objective][1])
+    # The screen ranks by the Sharpe ratio when it has no figure for the objective.
+    screen_metric = objective if summary.objective in SCREEN_FIGURES else by_key("sharpe_ratio")
+    screened_header = (
+        "Screened" if screen_metric is objective else f"Screened {screen_metric.label}"
+    )
+    # One column of values under the parameters' names: a narrow terminal folds the
+    # names, never the values.
+    # Return and drawdown beside the objective, unless it is one of them.
+    context = [key for key in ("total_return", "max_drawdown") if key != objective.key]
+    headers = {"total_return": "Return", "max_drawdown": "Max DD"}
+    columns = [", ".join(varied), objective.label, *(headers[k] for k in context), "Trades", "Run"]
     if screened:
-        columns.insert(3, "Screened")
-    for column in columns:
-        table.add_column(column, justify="left" if column in {"Parameters", "Run"} else "right")
+        columns.insert(2, screened_header)
+    table.add_column("#", justify="right")
+    widest = max((len(name) for name in varied), default=0) + 1  # a name and its comma
+    table.add_column(columns[0], min_width=widest, overflow="fold")
+    for column in columns[1:]:
+        table.add_column(column, justify="left" if column == "Run" else "right")
     for position, row in enumerate(summary.rows[:top], start=1):
         metrics = row.metrics
         cells = [
             str(position),
-            styled(", ".join(f"{name}={row.parameters.get(name)}" for name in varied)),
-            format_value(Kind.RATIO, row.objective),
-            format_value(Kind.PERCENT, metrics.get("total_return")),
-            format_value(Kind.PERCENT, metrics.get("max_drawdown")),
+            styled(", ".join(str(row.parameters.get(name)) for name in varied)),
+            objective.format(row.objective),
+            *(format_value(Kind.PERCENT, metrics.get(key)) for key in context),
             str(metrics.get("total_trades") if metrics.get("total_trades") is not None else "—"),
             styled(row.run_id[:8] if row.run_id else (row.status or _not_run(row)), "cyan"),
         ]
         if screened:
-            cells.insert(3, format_value(Kind.RATIO, row.screen and row.screen["objective"]))
+            cells.insert(3, screen_metric.format(row.screen and row.screen["objective"]))
         table.add_row(*cells)
     stdout().print(table)
     if len(summary.rows) > top:
