@@ -399,7 +399,7 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
         box=box.SIMPLE_HEAD,
         show_edge=False,
     )
-    varied = _varied(summary.rows)
+    varied = summary.sweep.spec.parameter_names()
     screened = any(row.screen is not None for row in summary.rows)
     objective = by_key(OBJECTIVES[summary.objective][1])
     # The screen ranks by the Sharpe ratio when it has no figure for the objective.
@@ -416,15 +416,14 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
     if screened:
         columns.insert(2, screened_header)
     table.add_column("#", justify="right")
-    widest = max((len(name) for name in varied), default=0) + 1  # a name and its comma
-    table.add_column(columns[0], min_width=widest, overflow="fold")
+    add_parameter_column(table, varied)
     for column in columns[1:]:
         table.add_column(column, justify="left" if column == "Run" else "right")
     for position, row in enumerate(summary.rows[:top], start=1):
         metrics = row.metrics
         cells = [
             str(position),
-            styled(", ".join(str(row.parameters.get(name)) for name in varied)),
+            parameter_values(varied, row.parameters),
             objective.format(row.objective),
             *(format_value(Kind.PERCENT, metrics.get(key)) for key in context),
             str(metrics.get("total_trades") if metrics.get("total_trades") is not None else "—"),
@@ -443,6 +442,17 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
         print_line(styled(_agreement_line(sweep.statistics["screen_agreement"])))
 
 
+def add_parameter_column(table: Table, names: list[str]) -> None:
+    """One column of values under the parameters' names: a narrow terminal folds the
+    names, never the values."""
+    widest = max((len(name) for name in names), default=0) + 1  # a name and its comma
+    table.add_column(", ".join(names), min_width=widest, overflow="fold")
+
+
+def parameter_values(names: list[str], parameters: dict[str, Any]) -> str:
+    return styled(", ".join(str(parameters.get(name)) for name in names))
+
+
 def _not_run(row: SweepRow) -> str:
     return "screened only" if row.screen is not None else "not run"
 
@@ -455,14 +465,6 @@ def _agreement_line(agreement: dict[str, Any]) -> str:
         f"objective gap {format_value(Kind.RATIO, agreement.get('max_abs_difference'))} "
         "(the screen's figures are a proxy; its trades are the engine's)."
     )
-
-
-def _varied(rows: tuple[SweepRow, ...]) -> list[str]:
-    """The parameters whose value differs between points (the others are the base's)."""
-    if not rows:
-        return []
-    names = list(rows[0].parameters)
-    return [n for n in names if len({repr(r.parameters.get(n)) for r in rows}) > 1] or names
 
 
 def _statistics_line(statistics: dict[str, Any] | None) -> str:

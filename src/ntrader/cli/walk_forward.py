@@ -26,12 +26,15 @@ from ntrader.cli.output import (
 from ntrader.cli.run_options import config_from_options, run_options
 from ntrader.cli.sweep import (
     SWEEP_OPTIONS,
+    add_parameter_column,
     executor_options,
+    parameter_values,
     space_options,
     sweep_executor,
     sweep_spec,
 )
-from ntrader.services.reports.catalog import Kind, format_value
+from ntrader.models.sweep import OBJECTIVES
+from ntrader.services.reports.catalog import Kind, by_key, format_value
 
 if TYPE_CHECKING:
     from ntrader.models.walk_forward import WalkForwardResult
@@ -126,7 +129,7 @@ def walk_forward(ctx: click.Context, **options: Any) -> None:
     if app.json_output:
         print_json({**result.as_dict(), "report": str(written) if written else None})
         return
-    _render(result)
+    _render(result, spec.parameter_names())
     if written is not None:
         print_success(f"Report written to {written}")
 
@@ -156,7 +159,8 @@ def _progress(*, enabled: bool) -> Iterator[Callable[[int, int, int, int], None]
         yield update
 
 
-def _render(result: WalkForwardResult) -> None:
+def _render(result: WalkForwardResult, swept: list[str]) -> None:
+    """``swept``: the parameters the training sweeps search, whose chosen values matter."""
     for warning in result.warnings:
         print_warning(warning)
     config = result.config
@@ -170,33 +174,31 @@ def _render(result: WalkForwardResult) -> None:
         box=box.SIMPLE_HEAD,
         show_edge=False,
     )
-    names = list(result.windows[0].parameters)
-    varied = [
-        n for n in names if len({repr(w.parameters.get(n)) for w in result.windows}) > 1
-    ] or names
-    for column in ("#", "Train", "Test", "Parameters", "In-sample", "Out-of-sample", "Test run"):
-        numeric = column in {"#", "In-sample", "Out-of-sample"}
-        table.add_column(
-            column,
-            justify="right" if numeric else "left",
-            no_wrap=column in {"Train", "Test"},
-            overflow="fold",
-        )
+    table.add_column("#", justify="right")
+    for column in ("Train", "Test"):
+        # "START → END" wraps after the arrow on a narrow terminal, never inside a date.
+        table.add_column(column, min_width=len("2000-01-01 →"))
+    add_parameter_column(table, swept)
+    objective = by_key(OBJECTIVES[result.objective][1])
+    for column in ("IS", "OOS"):  # the objective in and out of sample: see the line below
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("Test run", no_wrap=True)
     for number, w in enumerate(result.windows, start=1):
         table.add_row(
             str(number),
             f"{w.window.train_start} → {w.window.train_end}",
             f"{w.window.test_start} → {w.window.test_end}",
-            styled(", ".join(f"{n}={w.parameters.get(n)}" for n in varied)),
-            format_value(Kind.RATIO, w.in_sample),
-            format_value(Kind.RATIO, w.out_of_sample),
+            parameter_values(swept, w.parameters),
+            objective.format(w.in_sample),
+            objective.format(w.out_of_sample),
             styled(w.test_run_id[:8], "cyan"),
         )
     stdout().print(table)
     summary = result.as_dict()
     print_line(
         styled(
-            f"Objective {result.objective}. Out-of-sample return "
+            f"IS / OOS: the {objective.label.lower()} on each training window (its best point) "
+            f"and on the test window that follows. Out-of-sample return "
             f"{format_value(Kind.PERCENT, summary['out_of_sample_return'])} "
             f"(final equity {format_value(Kind.MONEY, summary['final_equity'])}); walk-forward "
             f"efficiency {format_value(Kind.RATIO, result.efficiency)}."

@@ -60,6 +60,11 @@ class SweepSpec(BaseModel):
     constraints: list[str] = Field(default_factory=list, max_length=20)
     objective: str = DEFAULT_OBJECTIVE
 
+    def parameter_names(self) -> list[str]:
+        """The parameters the sweep searches: its grid's, then its random ranges'."""
+        ranges = self.random.ranges if self.random is not None else {}
+        return list(dict.fromkeys([*self.grid, *ranges]))
+
     @field_validator("objective")
     @classmethod
     def _known_objective(cls, value: str) -> str:
