@@ -1,5 +1,9 @@
 """The sweep HTML report: a heatmap of the objective over two parameters, and how the
-objective changes around the best point along each varied parameter (its stability)."""
+objective changes around the best point along each varied parameter (its stability).
+
+In a screened sweep the points the engine did not run show the screen's figure for the
+objective (when the screen ranks by it), marked as screened, so the landscape covers the
+whole grid and not only the few confirmed points."""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ntrader.core.errors import UserInputError
+from ntrader.models.sweep import OBJECTIVES
 from ntrader.services.reports import charts
-from ntrader.services.reports.catalog import Kind, format_value
+from ntrader.services.reports.catalog import Kind, Metric, by_key, format_value
 from ntrader.services.reports.files import write_atomic
 from ntrader.services.reports.html import Cell, card, chart, grid, kpi, page, table
+from ntrader.services.screen import SCREEN_FIGURES
 from ntrader.services.sweep_history import SweepRow, SweepSummary
 
 HEATMAP_ID = "sweep-heatmap"
@@ -65,25 +71,52 @@ def _label(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def heatmap_figure(rows: tuple[SweepRow, ...], x: str, y: str, objective: str) -> charts.Figure:
+def landscape(summary: SweepSummary) -> dict[int, tuple[float, str]]:
+    """Each point's objective for the heatmap and the stability view, and where it comes
+    from: the engine's run, or the screen's figure for a point only the screen ran (when
+    the screen ranks by this objective; otherwise it ranks by the Sharpe ratio, which
+    cannot stand in for another objective)."""
+    screened = summary.objective in SCREEN_FIGURES
+    values = {}
+    for row in summary.rows:
+        if row.objective is not None:
+            values[row.index] = (row.objective, "engine")
+        elif screened and row.screen is not None and row.screen["objective"] is not None:
+            values[row.index] = (float(row.screen["objective"]), "screened")
+    return values
+
+
+def heatmap_figure(
+    rows: tuple[SweepRow, ...],
+    values: dict[int, tuple[float, str]],
+    x: str,
+    y: str,
+    objective: Metric,
+) -> charts.Figure:
     """Each cell: the best objective among the points with that x and y (over the other
-    parameters); empty where no run of the pair has one."""
+    parameters), and whether the engine or the screen gave it; empty where no point of the
+    pair has one."""
     xs, ys = _distinct(rows, x), _distinct(rows, y)
     z: list[list[float | None]] = [[None] * len(xs) for _ in ys]
+    source: list[list[str]] = [[""] * len(xs) for _ in ys]
     for row in rows:
-        if row.objective is None:
+        if row.index not in values:
             continue
+        value, where = values[row.index]
         i, j = ys.index(row.parameters.get(y)), xs.index(row.parameters.get(x))
         current = z[i][j]
-        z[i][j] = row.objective if current is None else max(current, row.objective)
+        if current is None or value > current:
+            z[i][j], source[i][j] = value, where
     trace = {
         "type": "heatmap",
         "x": [_label(v) for v in xs],
         "y": [_label(v) for v in ys],
         "z": z,
+        "text": source,
         "colorscale": "RdYlGn",
-        "colorbar": {"title": {"text": objective}},
-        "hovertemplate": f"{x}=%{{x}}<br>{y}=%{{y}}<br>{objective} %{{z:.3f}}<extra></extra>",
+        "colorbar": {"title": {"text": objective.label}},
+        "hovertemplate": f"{x}=%{{x}}<br>{y}=%{{y}}<br>{objective.label} %{{z:.3f}} "
+        "(%{text})<extra></extra>",
     }
     return charts.figure(
         [trace],
@@ -105,11 +138,27 @@ def neighbours(rows: tuple[SweepRow, ...], best: SweepRow, name: str) -> list[Sw
     return sorted(same, key=lambda row: order.index(row.parameters.get(name)))
 
 
-def stability_figure(line: list[SweepRow], best: SweepRow, name: str, objective: str) -> Any:
-    x = [_label(row.parameters.get(name)) for row in line]
-    y = [row.objective for row in line]
+def stability_figure(
+    line: list[SweepRow],
+    values: dict[int, tuple[float, str]],
+    best: SweepRow,
+    name: str,
+    objective: Metric,
+) -> Any:
+    shown = [row for row in line if row.index in values]
+    x = [_label(row.parameters.get(name)) for row in shown]
+    y = [values[row.index][0] for row in shown]
+    sources = [values[row.index][1] for row in shown]
     traces = [
-        charts.line(x, y, objective, charts.BLUE, mode="lines+markers"),
+        charts.line(
+            x,
+            y,
+            objective.label,
+            charts.BLUE,
+            mode="lines+markers",
+            text=sources,
+            hovertemplate=f"{name}=%{{x}}<br>%{{y:.3f}} (%{{text}})<extra></extra>",
+        ),
         {
             "type": "scatter",
             "mode": "markers",
@@ -131,40 +180,72 @@ def render(summary: SweepSummary, x: str | None = None, y: str | None = None) ->
     rows = summary.rows
     if not rows:
         raise UserInputError("The sweep has no points.", hint="Start a new sweep.")
-    objective = summary.objective
+    objective = by_key(OBJECTIVES[summary.objective][1])
+    values = landscape(summary)
     chosen_x, chosen_y = heatmap_axes(rows, x, y)
     best = next((row for row in rows if row.objective is not None), None)
-    figures = {HEATMAP_ID: heatmap_figure(rows, chosen_x, chosen_y, objective)}
+    figures = {HEATMAP_ID: heatmap_figure(rows, values, chosen_x, chosen_y, objective)}
     stability_cards = []
     if best is not None:
         for name in varied_parameters(rows):
             figure_id = f"{STABILITY_PREFIX}{name}"
             figures[figure_id] = stability_figure(
-                neighbours(rows, best, name), best, name, objective
+                neighbours(rows, best, name), values, best, name, objective
             )
-            stability_cards.append(card(name, chart(figure_id), small=f"{objective} around best"))
+            stability_cards.append(
+                card(name, chart(figure_id), small=f"{objective.label} around the best")
+            )
     varied = varied_parameters(rows) or list(rows[0].parameters)
+    screened = any(row.screen is not None for row in rows)
+    # The screen ranks by the Sharpe ratio when it has no figure for the objective.
+    screen_metric = objective if summary.objective in SCREEN_FIGURES else by_key("sharpe_ratio")
+    headers: list[str | Cell] = ["#", Cell(", ".join(varied), "text"), objective.label]
+    if screened:
+        headers.append(
+            "Screened" if screen_metric is objective else f"Screened {screen_metric.label}"
+        )
+    headers += ["Return", Cell("Run", "text")]
+
+    def cells(position: int, row: SweepRow) -> list[Cell]:
+        found = [
+            Cell(str(position), sort=position),
+            Cell(", ".join(str(row.parameters.get(n)) for n in varied), "text"),
+            Cell(objective.format(row.objective), sort=row.objective),
+        ]
+        if screened:
+            figure = row.screen["objective"] if row.screen else None
+            found.append(Cell(screen_metric.format(figure), sort=figure))
+        status = "screened only" if row.screen is not None else "not run"
+        return [
+            *found,
+            Cell(format_value(Kind.PERCENT, row.metrics.get("total_return"))),
+            Cell(row.run_id[:8] if row.run_id else status, "text"),
+        ]
+
     ranking = table(
-        ["#", Cell("Parameters", "text"), objective, "Return", Cell("Run", "text")],
-        (
-            [
-                Cell(str(position), sort=position),
-                Cell(", ".join(f"{n}={row.parameters.get(n)}" for n in varied), "text"),
-                Cell(format_value(Kind.RATIO, row.objective), sort=row.objective),
-                Cell(format_value(Kind.PERCENT, row.metrics.get("total_return"))),
-                Cell(row.run_id[:8] if row.run_id else "not run", "text"),
-            ]
-            for position, row in enumerate(rows, start=1)
-        ),
+        headers,
+        (cells(position, row) for position, row in enumerate(rows, start=1)),
         css="sortable",
     )
+    screened_cells = sum(1 for _, where in values.values() if where == "screened")
+    heatmap_note = "Each cell is the best point with those two values (over the other parameters)."
+    if screened_cells:
+        heatmap_note += (
+            f" {screened_cells} of the points show the screen's figure (a proxy; hover shows "
+            "which), the others the engine's run."
+        )
+    elif screened:
+        heatmap_note += (
+            f" The screen ranked by the {screen_metric.label.lower()}, which cannot stand in "
+            f"for the {objective.label.lower()}: only the engine's runs are shown."
+        )
     statistics = summary.sweep.statistics or {}
     config = summary.sweep.base_config
     body = (
         card(
-            f"{objective} over {chosen_x} and {chosen_y}",
+            f"{objective.label} over {chosen_x} and {chosen_y}",
             chart(HEATMAP_ID),
-            note="Each cell is the best run with those two values (over the other parameters).",
+            note=heatmap_note,
             wide=True,
         )
         + (
@@ -181,8 +262,8 @@ def render(summary: SweepSummary, x: str | None = None, y: str | None = None) ->
         + card("Ranking", ranking, wide=True)
     )
     kpis = [
-        kpi(f"Best {objective}", format_value(Kind.RATIO, best.objective if best else None)),
-        kpi("Runs", str(len(rows))),
+        kpi(f"Best {objective.label.lower()}", objective.format(best.objective if best else None)),
+        kpi("Points", str(len(rows))),
         kpi("Deflated Sharpe", format_value(Kind.RATIO, statistics.get("deflated_sharpe_ratio"))),
         kpi("PBO", format_value(Kind.RATE, statistics.get("probability_of_overfitting"))),
     ]
