@@ -231,7 +231,7 @@ def _dbapi(connection: Connection) -> Any:
 
 
 # Rows per INSERT statement on SQLite: one statement for many rows saves sqlite3's per-row
-# statement reset and step (about 1.6x faster for 1M bars); 8 x 400 parameters stay well
+# statement reset and step (about 1.6x faster for 1M bars); 6 x 400 parameters stay well
 # below SQLite's limit of 32,766 per statement.
 _SQLITE_ROWS_PER_INSERT = 400
 _SQLITE_INSERT = (
@@ -244,29 +244,34 @@ def _sqlite_insert(
 ) -> int:
     # One row of Python objects per bar (an object array converts numpy's scalars to int and
     # float once), cut into statements of _SQLITE_ROWS_PER_INSERT rows and a shorter last one.
-    cells = np.empty((len(bars), 8), dtype=object)
-    cells[:, 0] = instrument_pk
-    cells[:, 1] = timeframe
-    cells[:, 2] = bars.ts.tolist()
-    for column, name in enumerate(_FLOAT_FIELDS, start=3):
+    # The series is the same on every row, so it is written into the statement as literals:
+    # binding it as two parameters per row cost a fifth of the insert's CPU time.
+    cells = np.empty((len(bars), 6), dtype=object)
+    cells[:, 0] = bars.ts.tolist()
+    for column, name in enumerate(_FLOAT_FIELDS, start=1):
         cells[:, column] = getattr(bars, name).tolist()
+    series = f"({int(instrument_pk)}, {_sql_text(timeframe)}, ?, ?, ?, ?, ?, ?)"
     full = len(bars) - len(bars) % _SQLITE_ROWS_PER_INSERT
     cursor = _dbapi(connection).cursor()
     try:
         if full:
             cursor.executemany(
-                _sqlite_values(_SQLITE_ROWS_PER_INSERT),
-                cells[:full].reshape(-1, 8 * _SQLITE_ROWS_PER_INSERT).tolist(),
+                _SQLITE_INSERT + ",".join([series] * _SQLITE_ROWS_PER_INSERT),
+                cells[:full].reshape(-1, 6 * _SQLITE_ROWS_PER_INSERT).tolist(),
             )
         if full < len(bars):
-            cursor.execute(_sqlite_values(len(bars) - full), cells[full:].ravel().tolist())
+            cursor.execute(
+                _SQLITE_INSERT + ",".join([series] * (len(bars) - full)),
+                cells[full:].ravel().tolist(),
+            )
     finally:
         cursor.close()
     return len(bars)
 
 
-def _sqlite_values(rows: int) -> str:
-    return _SQLITE_INSERT + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+def _sql_text(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _pg_copy_dtype(timeframe_len: int) -> np.dtype:
