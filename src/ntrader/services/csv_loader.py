@@ -1040,10 +1040,10 @@ def _utc_seconds_to_ns(texts: pa.StringArray) -> np.ndarray | None:
     digits = grid[:, _UTC_SECONDS_DIGITS_AT] - np.uint8(ord("0"))  # a non-digit wraps past 9
     if (digits > 9).any():
         return None
-    tens = digits[:, 0::2].astype(np.int64) * 10 + digits[:, 1::2]
-    century, year_of, month, day, hour, minute, second = tens.T
+    # Two-digit fields fit in a byte; the arithmetic below widens them to int64 where needed.
+    century, year_of, month, day, hour, minute, second = (digits[:, 0::2] * 10 + digits[:, 1::2]).T
     # Months since January 1970; out of range ones are refused below, their lookups clipped.
-    months = (century * 100 + year_of - 1970) * 12 + month - 1
+    months = (century.astype(np.int64) * 100 + year_of - 1970) * 12 + month - 1
     at = np.clip(months, 0, _MONTH_STARTS.size - 1)
     valid = (
         (months >= 0)
