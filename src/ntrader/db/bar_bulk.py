@@ -181,9 +181,10 @@ def fetch_bars(
         cursor = _dbapi(connection).execute(_FETCH_SQL.format(*"????"), parameters)
         records = np.fromiter(cursor, dtype=_FETCH_DTYPE)
         return {name: np.ascontiguousarray(records[name]) for name in _FETCH_DTYPE.names}
-    placeholders = ("$1", "$2", "$3", "$4") if connection.dialect.name == "postgresql" else "????"
+    if connection.dialect.name == "postgresql":
+        return _pg_fetch(connection.engine, parameters)
     with _reader(connection.engine).cursor() as cursor:
-        cursor.execute(_FETCH_SQL.format(*placeholders), parameters)
+        cursor.execute(_FETCH_SQL.format(*"????"), parameters)
         table = cursor.fetch_arrow_table()
     # Arrow's buffers are read-only; nautilus' bar builder wants writable arrays.
     return {
@@ -197,6 +198,41 @@ _FETCH_SQL = (
     "timeframe = {} AND ts >= {} AND ts < {} ORDER BY ts"
 )
 _FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
+
+
+# PostgreSQL sends each column as one value: its big-endian numbers run together (string_agg
+# of their binary form). Per row, the server does a little more than for a binary COPY, and
+# the client nothing: 400k bars cost 0.33 s of CPU on both sides together instead of 0.49 s
+# (ADBC decoding a row stream: 0.27 s on the client alone).
+_PG_COLUMNS_SQL = (
+    "SELECT "
+    + ", ".join(
+        f"string_agg({'int8send' if name == 'ts' else 'float8send'}({name}), ''::bytea)"
+        for name in _FETCH_DTYPE.names
+    )
+    + " FROM ("
+    + _FETCH_SQL.format("$1", "$2", "$3", "$4")
+    + ") AS bars"
+)
+
+
+def _pg_fetch(engine: Engine, parameters: tuple[int, str, int, int]) -> dict[str, np.ndarray]:
+    with _reader(engine).cursor() as cursor:
+        cursor.execute(_PG_COLUMNS_SQL, parameters)
+        row = cursor.fetchone()
+    assert row is not None  # an aggregate without GROUP BY always returns a row
+    columns = {
+        name: np.frombuffer(value or b"", dtype=_FETCH_DTYPE[name].newbyteorder(">")).astype(
+            _FETCH_DTYPE[name]
+        )
+        for name, value in zip(_FETCH_DTYPE.names, row, strict=True)
+    }
+    # An aggregate over a sorted subquery keeps its order in practice, but SQL does not promise
+    # it: the times (unique in a series) say whether it held, and put the bars in order if not.
+    if (np.diff(columns["ts"]) <= 0).any():
+        order = np.argsort(columns["ts"])
+        columns = {name: values[order] for name, values in columns.items()}
+    return columns
 
 
 # One ADBC connection per engine, opened on the first load: a PostgreSQL connection costs
