@@ -243,9 +243,9 @@ def test_bulk_insert_stores_every_row_exactly(empty_database: Database) -> None:
 def test_postgresql_load_puts_bars_in_time_order_whatever_the_server_sends(
     empty_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The columns come aggregated over a sorted subquery, an order SQL does not promise: the
-    load checks the times and sorts the bars itself when the order was not kept. Here the
-    query loses its ORDER BY and the table's rows are stored newest first."""
+    """The columns come aggregated in the order the server reads the rows: the load checks
+    the times and sorts the bars itself when that was not time order. Here the table's rows
+    are stored newest first and read by a table scan."""
     if empty_database.engine.dialect.name != "postgresql":
         pytest.skip("the aggregated read is PostgreSQL's")
     written = _three_bars()
@@ -254,9 +254,6 @@ def test_postgresql_load_puts_bars_in_time_order_whatever_the_server_sends(
     for i in reversed(range(len(written))):
         with empty_database.transaction() as repos:
             repos.bars.add(stored, Timeframe.DAILY, written.slice(i, i + 1))
-    unordered = bar_bulk._PG_COLUMNS_SQL.replace(" ORDER BY ts", "")
-    assert unordered != bar_bulk._PG_COLUMNS_SQL
-    monkeypatch.setattr(bar_bulk, "_PG_COLUMNS_SQL", unordered)
     sorts: list[int] = []
     argsort = np.argsort
     monkeypatch.setattr(np, "argsort", lambda values: sorts.append(values.size) or argsort(values))
@@ -265,7 +262,8 @@ def test_postgresql_load_puts_bars_in_time_order_whatever_the_server_sends(
         cursor.execute("SET enable_indexscan = off")
         cursor.execute("SET enable_bitmapscan = off")
     try:
-        sent = bar_bulk._pg_fetch(empty_database.engine, (stored.pk, "DAILY", 0, 2**62))
+        with empty_database.transaction() as repos:
+            loaded = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
     finally:
         with reader.cursor() as cursor:
             cursor.execute("RESET ALL")
@@ -273,7 +271,7 @@ def test_postgresql_load_puts_bars_in_time_order_whatever_the_server_sends(
         heap_order = connection.exec_driver_sql(
             "SELECT ts FROM bars WHERE instrument_id = %(pk)s", {"pk": stored.pk}
         ).scalars()
-        assert list(heap_order) == written.ts[::-1].tolist()  # what an unsorted read sees
+        assert list(heap_order) == written.ts[::-1].tolist()  # what the scan sees
     assert sorts == [len(written)]
     for column in ("ts", "open", "high", "low", "close", "volume"):
-        np.testing.assert_array_equal(sent[column], getattr(written, column))
+        np.testing.assert_array_equal(getattr(loaded, column), getattr(written, column))

@@ -193,26 +193,25 @@ def fetch_bars(
     }
 
 
-_FETCH_SQL = (
-    "SELECT ts, open, high, low, close, volume FROM bars WHERE instrument_id = {} AND "
-    "timeframe = {} AND ts >= {} AND ts < {} ORDER BY ts"
-)
+_SERIES_RANGE = "FROM bars WHERE instrument_id = {} AND timeframe = {} AND ts >= {} AND ts < {}"
+_FETCH_SQL = "SELECT ts, open, high, low, close, volume " + _SERIES_RANGE + " ORDER BY ts"
 _FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
 
 
 # PostgreSQL sends each column as one value: its big-endian numbers run together (string_agg
-# of their binary form). Per row, the server does a little more than for a binary COPY, and
-# the client nothing: 400k bars cost 0.33 s of CPU on both sides together instead of 0.49 s
-# (ADBC decoding a row stream: 0.27 s on the client alone).
+# of their binary form). Per row the server does a little more than for a binary COPY and the
+# client nothing: 400k bars cost about 0.33 s of CPU on both sides together instead of 0.49 s
+# (ADBC decoding a row stream took 0.27 s on the client alone). The rows come in whatever
+# order the server reads them, which lets it scan the table rather than walk the index
+# (0.06 s less for 400k bars); the client puts them in time order.
 _PG_COLUMNS_SQL = (
     "SELECT "
     + ", ".join(
         f"string_agg({'int8send' if name == 'ts' else 'float8send'}({name}), ''::bytea)"
         for name in _FETCH_DTYPE.names
     )
-    + " FROM ("
-    + _FETCH_SQL.format("$1", "$2", "$3", "$4")
-    + ") AS bars"
+    + " "
+    + _SERIES_RANGE.format("$1", "$2", "$3", "$4")
 )
 
 
@@ -227,8 +226,8 @@ def _pg_fetch(engine: Engine, parameters: tuple[int, str, int, int]) -> dict[str
         )
         for name, value in zip(_FETCH_DTYPE.names, row, strict=True)
     }
-    # An aggregate over a sorted subquery keeps its order in practice, but SQL does not promise
-    # it: the times (unique in a series) say whether it held, and put the bars in order if not.
+    # Bars imported in time order are stored, and scanned, in that order; when they are not,
+    # their times (unique in a series) order them.
     if (np.diff(columns["ts"]) <= 0).any():
         order = np.argsort(columns["ts"])
         columns = {name: values[order] for name, values in columns.items()}
