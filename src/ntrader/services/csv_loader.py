@@ -469,27 +469,22 @@ def _read_common(
     except pa.ArrowInvalid:
         return None  # a row with another number of fields (a blank line has one)
 
-    def column(name: str) -> pa.StringArray:
-        return read.column(names[positions[name]]).combine_chunks()
-
-    ts = _utc_seconds_to_ns(column("timestamp"))
-    if ts is None:
+    try:
+        stamps = read.column(names[positions["timestamp"]]).combine_chunks()
+        ts = _utc_seconds_to_ns(stamps)
+        numbers = {
+            name: _short_numbers(read.column(names[positions[name]])) for name in _VALUE_COLUMNS
+        }
+    except pa.ArrowInvalid:
+        return None  # not numbers, or a column of more than 2 GiB of text (Arrow's limit)
+    values = {name: column for name, column in numbers.items() if column is not None}
+    if ts is None or len(values) < len(numbers):
         return None
     rows = ts.size
-    values: dict[str, np.ndarray] = {}
-    for name in _VALUE_COLUMNS:
-        texts = column(name)
-        if _text_lengths(texts).max() > _SHORT_TEXT:
-            return None  # its float may hide digits: the general reader checks the text
-        try:
-            numbers = pc.cast(texts, pa.float64())
-        except pa.ArrowInvalid:
-            return None
-        values[name] = numbers.to_numpy(zero_copy_only=False, writable=True)
     everything = np.ones(rows, dtype=bool)
     table = _Table(
         width=width,
-        timestamps=pd.Series(pd.arrays.ArrowExtensionArray(column("timestamp"))),
+        timestamps=pd.Series(pd.arrays.ArrowExtensionArray(stamps)),
         values=values,
         fields=np.full(rows, width),
         blank=~everything,
@@ -502,6 +497,17 @@ def _read_common(
     _check_bar_rules(values, usable, problems)
     _check_order(ts, everything, problems)
     return None if problems.rules else _bar_arrays(ts, values, precision)
+
+
+def _short_numbers(texts: pa.ChunkedArray) -> np.ndarray | None:
+    """The column's numbers if no text is longer than ``_SHORT_TEXT`` (else its float may hide
+    digits, which the general reader checks in the text), else None. Raises ``ArrowInvalid``
+    for a text Arrow cannot read as a number."""
+    combined = texts.combine_chunks()
+    if _text_lengths(combined).max() > _SHORT_TEXT:
+        return None
+    numbers = pc.cast(combined, pa.float64())
+    return numbers.to_numpy(zero_copy_only=False, writable=True)
 
 
 def _text_lengths(texts: pa.StringArray) -> np.ndarray:
