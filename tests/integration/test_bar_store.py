@@ -214,3 +214,64 @@ def test_load_sees_the_bars_its_own_transaction_wrote(
         repos.connection.rollback()
     with empty_database.transaction() as repos:
         assert repos.bars.load(stored, Timeframe.DAILY, 0, 2**62).is_empty
+
+
+def test_bulk_insert_stores_every_row_exactly(empty_database: Database) -> None:
+    """Full statements plus a shorter last one (SQLite writes 400 rows per INSERT), and a
+    series name with a quote, which SQLite gets as a literal in the statement."""
+    count = 2 * 400 + 7
+    rng = np.random.default_rng(3)
+    written = BarArrays(
+        ts=np.arange(count, dtype=np.int64) * 60_000_000_000,
+        open=np.round(rng.uniform(1, 2, count), 4),
+        high=np.round(rng.uniform(2, 3, count), 4),
+        low=np.round(rng.uniform(0.5, 1, count), 4),
+        close=np.round(rng.uniform(1, 2, count), 4),
+        volume=rng.integers(0, 10**9, count).astype(np.float64),
+        price_precision=4,
+    )
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+        assert bar_bulk.insert_bars(repos.connection, stored.pk, "it's", written) == count
+        loaded = bar_bulk.read_in_transaction(repos.connection, stored.pk, "it's", 0, 2**62)
+        other = bar_bulk.read_in_transaction(repos.connection, stored.pk, "1MIN", 0, 2**62)
+    for column in ("ts", "open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(loaded[column], getattr(written, column))
+    assert other["ts"].size == 0
+
+
+def test_postgresql_load_puts_bars_in_time_order_whatever_the_server_sends(
+    empty_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The columns come aggregated in the order the server reads the rows: the load checks
+    the times and sorts the bars itself when that was not time order. Here the table's rows
+    are stored newest first and read by a table scan."""
+    if empty_database.engine.dialect.name != "postgresql":
+        pytest.skip("the aggregated read is PostgreSQL's")
+    written = _three_bars()
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+    for i in reversed(range(len(written))):
+        with empty_database.transaction() as repos:
+            repos.bars.add(stored, Timeframe.DAILY, written.slice(i, i + 1))
+    sorts: list[int] = []
+    argsort = np.argsort
+    monkeypatch.setattr(np, "argsort", lambda values: sorts.append(values.size) or argsort(values))
+    reader = bar_bulk._reader(empty_database.engine)
+    with reader.cursor() as cursor:  # a table scan, in the order the rows are stored
+        cursor.execute("SET enable_indexscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+    try:
+        with empty_database.transaction() as repos:
+            loaded = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
+    finally:
+        with reader.cursor() as cursor:
+            cursor.execute("RESET ALL")
+    with empty_database.engine.connect() as connection:
+        heap_order = connection.exec_driver_sql(
+            "SELECT ts FROM bars WHERE instrument_id = %(pk)s", {"pk": stored.pk}
+        ).scalars()
+        assert list(heap_order) == written.ts[::-1].tolist()  # what the scan sees
+    assert sorts == [len(written)]
+    for column in ("ts", "open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(loaded, column), getattr(written, column))

@@ -181,9 +181,10 @@ def fetch_bars(
         cursor = _dbapi(connection).execute(_FETCH_SQL.format(*"????"), parameters)
         records = np.fromiter(cursor, dtype=_FETCH_DTYPE)
         return {name: np.ascontiguousarray(records[name]) for name in _FETCH_DTYPE.names}
-    placeholders = ("$1", "$2", "$3", "$4") if connection.dialect.name == "postgresql" else "????"
+    if connection.dialect.name == "postgresql":
+        return _pg_fetch(connection.engine, parameters)
     with _reader(connection.engine).cursor() as cursor:
-        cursor.execute(_FETCH_SQL.format(*placeholders), parameters)
+        cursor.execute(_FETCH_SQL.format(*"????"), parameters)
         table = cursor.fetch_arrow_table()
     # Arrow's buffers are read-only; nautilus' bar builder wants writable arrays.
     return {
@@ -192,11 +193,45 @@ def fetch_bars(
     }
 
 
-_FETCH_SQL = (
-    "SELECT ts, open, high, low, close, volume FROM bars WHERE instrument_id = {} AND "
-    "timeframe = {} AND ts >= {} AND ts < {} ORDER BY ts"
-)
+_SERIES_RANGE = "FROM bars WHERE instrument_id = {} AND timeframe = {} AND ts >= {} AND ts < {}"
+_FETCH_SQL = "SELECT ts, open, high, low, close, volume " + _SERIES_RANGE + " ORDER BY ts"
 _FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
+
+
+# PostgreSQL sends each column as one value: its big-endian numbers run together (string_agg
+# of their binary form). Per row the server does a little more than for a binary COPY and the
+# client nothing: 400k bars cost about 0.33 s of CPU on both sides together instead of 0.49 s
+# (ADBC decoding a row stream took 0.27 s on the client alone). The rows come in whatever
+# order the server reads them, which lets it scan the table rather than walk the index
+# (0.06 s less for 400k bars); the client puts them in time order.
+_PG_COLUMNS_SQL = (
+    "SELECT "
+    + ", ".join(
+        f"string_agg({'int8send' if name == 'ts' else 'float8send'}({name}), ''::bytea)"
+        for name in _FETCH_DTYPE.names
+    )
+    + " "
+    + _SERIES_RANGE.format("$1", "$2", "$3", "$4")
+)
+
+
+def _pg_fetch(engine: Engine, parameters: tuple[int, str, int, int]) -> dict[str, np.ndarray]:
+    with _reader(engine).cursor() as cursor:
+        cursor.execute(_PG_COLUMNS_SQL, parameters)
+        row = cursor.fetchone()
+    assert row is not None  # an aggregate without GROUP BY always returns a row
+    columns = {
+        name: np.frombuffer(value or b"", dtype=_FETCH_DTYPE[name].newbyteorder(">")).astype(
+            _FETCH_DTYPE[name]
+        )
+        for name, value in zip(_FETCH_DTYPE.names, row, strict=True)
+    }
+    # Bars imported in time order are stored, and scanned, in that order; when they are not,
+    # their times (unique in a series) order them.
+    if (np.diff(columns["ts"]) <= 0).any():
+        order = np.argsort(columns["ts"])
+        columns = {name: values[order] for name, values in columns.items()}
+    return columns
 
 
 # One ADBC connection per engine, opened on the first load: a PostgreSQL connection costs
@@ -231,7 +266,7 @@ def _dbapi(connection: Connection) -> Any:
 
 
 # Rows per INSERT statement on SQLite: one statement for many rows saves sqlite3's per-row
-# statement reset and step (about 1.6x faster for 1M bars); 8 x 400 parameters stay well
+# statement reset and step (about 1.6x faster for 1M bars); 6 x 400 parameters stay well
 # below SQLite's limit of 32,766 per statement.
 _SQLITE_ROWS_PER_INSERT = 400
 _SQLITE_INSERT = (
@@ -244,29 +279,34 @@ def _sqlite_insert(
 ) -> int:
     # One row of Python objects per bar (an object array converts numpy's scalars to int and
     # float once), cut into statements of _SQLITE_ROWS_PER_INSERT rows and a shorter last one.
-    cells = np.empty((len(bars), 8), dtype=object)
-    cells[:, 0] = instrument_pk
-    cells[:, 1] = timeframe
-    cells[:, 2] = bars.ts.tolist()
-    for column, name in enumerate(_FLOAT_FIELDS, start=3):
+    # The series is the same on every row, so it is written into the statement as literals:
+    # binding it as two parameters per row cost a fifth of the insert's CPU time.
+    cells = np.empty((len(bars), 6), dtype=object)
+    cells[:, 0] = bars.ts.tolist()
+    for column, name in enumerate(_FLOAT_FIELDS, start=1):
         cells[:, column] = getattr(bars, name).tolist()
+    series = f"({int(instrument_pk)}, {_sql_text(timeframe)}, ?, ?, ?, ?, ?, ?)"
     full = len(bars) - len(bars) % _SQLITE_ROWS_PER_INSERT
     cursor = _dbapi(connection).cursor()
     try:
         if full:
             cursor.executemany(
-                _sqlite_values(_SQLITE_ROWS_PER_INSERT),
-                cells[:full].reshape(-1, 8 * _SQLITE_ROWS_PER_INSERT).tolist(),
+                _SQLITE_INSERT + ",".join([series] * _SQLITE_ROWS_PER_INSERT),
+                cells[:full].reshape(-1, 6 * _SQLITE_ROWS_PER_INSERT).tolist(),
             )
         if full < len(bars):
-            cursor.execute(_sqlite_values(len(bars) - full), cells[full:].ravel().tolist())
+            cursor.execute(
+                _SQLITE_INSERT + ",".join([series] * (len(bars) - full)),
+                cells[full:].ravel().tolist(),
+            )
     finally:
         cursor.close()
     return len(bars)
 
 
-def _sqlite_values(rows: int) -> str:
-    return _SQLITE_INSERT + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+def _sql_text(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _pg_copy_dtype(timeframe_len: int) -> np.dtype:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from ntrader.core.errors import DataValidationError, UserInputError
 from ntrader.models.bars import (
@@ -70,13 +71,22 @@ _MAX_LINES_SHOWN = 5
 # An offset (Z, +hh:mm, -hhmm) can only follow the time part, i.e. come after the 10-character
 # date; a '-' inside the date itself must not count.
 _OFFSET_PATTERN = r"^.{10}.*[+\-zZ]"
-# The common export form, 2024-01-02T09:30:00Z, restricted to valid fields and to years
-# 1970-2199 (inside the accepted range), so that Arrow's parser can only agree with pandas';
-# anything else (a leap second, Feb 30, an offset) takes the general path.
-_UTC_SECONDS_TEXT = (
-    r"^(?:19[7-9]\d|2[01]\d\d)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$"
-)
+# The common export form, 2024-01-02T09:30:00Z: where its digits and punctuation are. Only
+# years 1970-2199 (inside the accepted range) and valid fields are read this way, so that the
+# result can only agree with pandas'; anything else (a leap second, Feb 30, an offset) takes
+# the general path.
+_UTC_SECONDS_LENGTH = 20
+_UTC_SECONDS_DIGITS_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_UTC_SECONDS_PUNCTUATION_AT = [4, 7, 10, 13, 16, 19]
+_UTC_SECONDS_PUNCTUATION = np.frombuffer(b"--T::Z", dtype=np.uint8)
+# Per month from January 1970 to December 2199: its first day (days since 1970-01-01) and
+# its length in days.
+_MONTH_BOUNDS = np.arange("1970-01", "2200-02", dtype="datetime64[M]").astype("datetime64[D]")
+_MONTH_STARTS = _MONTH_BOUNDS[:-1].astype(np.int64)
+_MONTH_LENGTHS = np.diff(_MONTH_BOUNDS).astype(np.int64)
+# Arrow's CSV reader can parse blocks of a file on several threads; on a busy two-core machine
+# one thread was faster (0.56 s vs 0.76 s for 1M rows, same CPU time), so it keeps to one.
+_ARROW_THREADS = False
 _EPOCH_TEXT = re.compile(r"\s*[+-]?\d+(?:\.\d*)?\s*")
 _NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 # Epoch seconds stay below 1e11 until the year 5138, so the magnitude of the largest value tells
@@ -120,6 +130,11 @@ def read_bars_csv(
     positions, width = _locate_columns(header, name)
     body_start = header_end + 1
     if data.find(b'"', body_start) < 0:
+        common = _read_common(data, body_start, positions, width)
+        if common is not None:
+            if on_progress is not None:
+                on_progress(len(common))
+            return common
         # pandas may read the file itself: it holds the same rows as ``data``.
         table = _read_plain(data, body_start, name, source, positions, width, on_progress)
     elif (unquoted := _without_plain_quotes(data, body_start)) is not None:
@@ -137,6 +152,10 @@ def read_bars_csv(
     _check_bar_rules(values, usable, problems)
     _check_order(ts, ts_ok, problems)
     problems.raise_if_any(name)
+    return _bar_arrays(ts, values, precision)
+
+
+def _bar_arrays(ts: np.ndarray, values: dict[str, np.ndarray], precision: int) -> BarArrays:
     return BarArrays(
         ts=ts,
         open=values["open"],
@@ -415,6 +434,86 @@ def _read_plain(
         texts=texts,
         line_text=line_text,
     )
+
+
+def _read_common(
+    data: bytes, body_start: int, positions: dict[str, int], width: int
+) -> BarArrays | None:
+    """The bars of a file in the common shape, read by Arrow's CSV reader; else None.
+
+    The common shape: ASCII without quotes, every row with the header's number of fields,
+    timestamps like 2024-01-02T09:30:00Z and values of at most ``_SHORT_TEXT`` characters
+    that break no rule. It takes about half the time of pandas' reader plus the field scan.
+    Anything else, including any broken rule, gives None and the general reader reads the
+    file again, so that every refusal and its message come from one place. Arrow's number
+    parser agrees with pandas' on such values (tests/unit/test_csv_common_shape.py).
+    """
+    end = _end_of_rows(data, body_start)
+    if end <= body_start or not data.isascii():
+        return None
+    names = [str(i) for i in range(width)]
+    try:
+        read = pacsv.read_csv(
+            pa.py_buffer(data)[body_start:end],
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=_ARROW_THREADS),
+            parse_options=pacsv.ParseOptions(
+                quote_char=False, double_quote=False, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[names[at] for at in positions.values()],
+                column_types={names[at]: pa.string() for at in positions.values()},
+                strings_can_be_null=False,
+                check_utf8=False,  # ASCII already
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None  # a row with another number of fields (a blank line has one)
+
+    try:
+        stamps = read.column(names[positions["timestamp"]]).combine_chunks()
+        ts = _utc_seconds_to_ns(stamps)
+        numbers = {
+            name: _short_numbers(read.column(names[positions[name]])) for name in _VALUE_COLUMNS
+        }
+    except pa.ArrowInvalid:
+        return None  # not numbers, or a column of more than 2 GiB of text (Arrow's limit)
+    values = {name: column for name, column in numbers.items() if column is not None}
+    if ts is None or len(values) < len(numbers):
+        return None
+    rows = ts.size
+    everything = np.ones(rows, dtype=bool)
+    table = _Table(
+        width=width,
+        timestamps=pd.Series(pd.arrays.ArrowExtensionArray(stamps)),
+        values=values,
+        fields=np.full(rows, width),
+        blank=~everything,
+        texts={name: {} for name in _VALUE_COLUMNS},
+        line_text=lambda _row: "",  # only a misshapen row is quoted, and there is none
+    )
+    problems = _Problems()
+    values, usable = _check_values(table, problems)
+    precision = _check_exactness(values, usable, table, problems)
+    _check_bar_rules(values, usable, problems)
+    _check_order(ts, everything, problems)
+    return None if problems.rules else _bar_arrays(ts, values, precision)
+
+
+def _short_numbers(texts: pa.ChunkedArray) -> np.ndarray | None:
+    """The column's numbers if no text is longer than ``_SHORT_TEXT`` (else its float may hide
+    digits, which the general reader checks in the text), else None. Raises ``ArrowInvalid``
+    for a text Arrow cannot read as a number."""
+    combined = texts.combine_chunks()
+    if _text_lengths(combined).max() > _SHORT_TEXT:
+        return None
+    numbers = pc.cast(combined, pa.float64())
+    return numbers.to_numpy(zero_copy_only=False, writable=True)
+
+
+def _text_lengths(texts: pa.StringArray) -> np.ndarray:
+    """The length of each text, from the array's offsets (no string is built)."""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)
+    return np.diff(offsets[texts.offset : texts.offset + len(texts) + 1])
 
 
 def _long_cells(
@@ -900,7 +999,7 @@ def _text_to_ns(
     series: pd.Series, readable: np.ndarray, timezone: str, problems: _Problems
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nanoseconds, which rows parsed, and which parsed rows are refused for their time zone."""
-    if readable.all() and (ns := _utc_seconds_to_ns(series)) is not None:
+    if readable.all() and (ns := _utc_seconds_to_ns(_arrow_texts(series))) is not None:
         return ns, np.ones(ns.size, dtype=bool), np.zeros(ns.size, dtype=bool)
     text = series.astype("str")
     has_offset = text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy(dtype=bool, na_value=False)
@@ -926,25 +1025,57 @@ def _text_to_ns(
     return local_counts, valid, missing
 
 
-def _utc_seconds_to_ns(series: pd.Series) -> np.ndarray | None:
-    """UTC nanoseconds if every timestamp is written like 2024-01-02T09:30:00Z, else None.
+def _utc_seconds_to_ns(texts: pa.StringArray) -> np.ndarray | None:
+    """UTC nanoseconds if every text is written like 2024-01-02T09:30:00Z, else None.
 
-    What pandas' ISO-8601 parser gives for such a column, in half its time (Arrow's parser).
+    What pandas' ISO-8601 parser gives for such a column: the texts are all 20 characters,
+    so their bytes form a grid whose digit columns numpy turns into dates and times, checking
+    every field's range (a day past the month's end included) as pandas would.
     """
+    if texts.null_count or len(texts) == 0:
+        return None
+    lengths = _text_lengths(texts)
+    if (lengths != _UTC_SECONDS_LENGTH).any():
+        return None
+    start = int(np.frombuffer(texts.buffers()[1], dtype=np.int32)[texts.offset])
+    grid = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[
+        start : start + len(texts) * _UTC_SECONDS_LENGTH
+    ].reshape(-1, _UTC_SECONDS_LENGTH)
+    if (grid[:, _UTC_SECONDS_PUNCTUATION_AT] != _UTC_SECONDS_PUNCTUATION).any():
+        return None
+    digits = grid[:, _UTC_SECONDS_DIGITS_AT] - np.uint8(ord("0"))  # a non-digit wraps past 9
+    if (digits > 9).any():
+        return None
+    # Two-digit fields fit in a byte; the arithmetic below widens them to int64 where needed.
+    century, year_of, month, day, hour, minute, second = (digits[:, 0::2] * 10 + digits[:, 1::2]).T
+    # Months since January 1970; out of range ones are refused below, their lookups clipped.
+    months = (century.astype(np.int64) * 100 + year_of - 1970) * 12 + month - 1
+    at = np.clip(months, 0, _MONTH_STARTS.size - 1)
+    valid = (
+        (months >= 0)
+        & (months < _MONTH_STARTS.size)
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= _MONTH_LENGTHS[at])
+        & (hour <= 23)
+        & (minute <= 59)
+        & (second <= 59)
+    )
+    if not valid.all():
+        return None
+    seconds = (((_MONTH_STARTS[at] + day - 1) * 24 + hour) * 60 + minute) * 60 + second
+    return seconds * 10**9
+
+
+def _arrow_texts(series: pd.Series) -> pa.StringArray:
+    """The column as Arrow text (empty when pandas inferred numbers or a mix)."""
     try:
         texts = pa.array(series.array, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None  # not all text (pandas inferred numbers or a mix)
-    if texts.null_count or not pc.all(pc.match_substring_regex(texts, _UTC_SECONDS_TEXT)).as_py():
-        return None
-    parsed = pc.strptime(texts, format="%Y-%m-%dT%H:%M:%SZ", unit="ns", error_is_null=True)
-    if parsed.null_count:
-        return None
-    # Arrow rolls a day past the month's end over (Feb 30 -> Mar 1) where pandas refuses it.
-    days = pc.cast(pc.utf8_slice_codeunits(texts, 8, 10), pa.int64())
-    if not pc.all(pc.equal(pc.day(parsed), days)).as_py():
-        return None
-    return np.asarray(parsed.cast(pa.int64()).to_numpy(), dtype=np.int64)
+        return pa.array([], type=pa.string())
+    # pandas' Arrow-backed strings come back in chunks.
+    return texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
 
 
 def _datetimes_to_ns(parsed: pd.Series) -> tuple[np.ndarray, np.ndarray]:
