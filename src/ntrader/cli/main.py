@@ -132,7 +132,19 @@ def execute(argv: Sequence[str], app: AppContext, prog_name: str | None = None) 
 
 
 def main() -> NoReturn:
-    _exit(execute(sys.argv[1:], AppContext()))
+    sys.exit(execute(sys.argv[1:], AppContext()))
+
+
+def console_script() -> NoReturn:
+    """The installed ``ntrader`` command: ``main``, then the quick end of the process
+    (``_exit``). ``main`` itself ends with ``SystemExit``, for callers in a process that
+    goes on (the tests' in-process runner)."""
+    try:
+        main()
+    except SystemExit as exc:
+        if isinstance(exc.code, int):
+            _exit(exc.code)
+        raise
 
 
 def _exit(code: int) -> NoReturn:
