@@ -645,6 +645,38 @@ def _measured_process(args: Sequence[str], env: dict[str, str]) -> tuple[float, 
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
+# Runs the command given as its arguments and prints the command's peak resident set (KiB)
+# and exit status. The measured process must be the child of a small process: Linux carries
+# the high-water mark of the memory a process replaces at exec into its ``ru_maxrss``, and a
+# child spawned from this benchmark (vfork or fork) replaces this process' memory, so its
+# figure would be at least this process' own peak (bars, engines: 600 MiB and more).
+_PEAK_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
+def _peak_mib(args: Sequence[str], env: dict[str, str]) -> float:
+    """Peak resident MiB of one run of ``args`` (its own, not this process'; see above)."""
+    with tempfile.TemporaryFile() as errors:
+        completed = subprocess.run(
+            [sys.executable, "-c", _PEAK_LAUNCHER, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            check=True,
+        )
+        peak_kib, code = (int(field) for field in completed.stdout.split())
+        if code != 0:
+            errors.seek(0)
+            stderr = errors.read().decode(errors="replace")
+            raise RuntimeError(f"{' '.join(args)} exited {code}: {stderr[-2000:]}")
+    return peak_kib / 1024
+
+
 # --- 4. start-up ---------------------------------------------------------------------------------
 
 _MODULES_PROBE = """
@@ -778,7 +810,7 @@ def bench_memory(ctx: BenchContext) -> list[Row]:
             backend.settle(database.url)
             env = {**os.environ, "NTRADER_DATABASE_URL": database.url}
             args = _cli_backtest_args(config)
-            peaks = [_measured_process(args, env)[1] for _ in range(ctx.repeat)]
+            peaks = [_peak_mib(args, env) for _ in range(ctx.repeat)]
         ctx.log(f"  memory {backend.name}: {median(peaks):.0f} MiB")
         result.append(
             Row(
