@@ -127,8 +127,8 @@ def test_a_curve_that_disagrees_with_nautilus_fails_the_run_instead_of_completin
     this run was stored COMPLETED with the commissions missing from its equity."""
     read_fills = runner._fills
 
-    def without_commissions(positions: object, rates: object) -> runner.Fills:
-        fills = read_fills(positions, rates)
+    def without_commissions(rows_by_position: object) -> runner.Fills:
+        fills = read_fills(rows_by_position)
         return replace(fills, commission=np.zeros_like(fills.commission))
 
     monkeypatch.setattr(runner, "_fills", without_commissions)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
+from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,16 +18,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ntrader.core import calendars
 from ntrader.core.calendars import (
     Annualisation,
     TradingCalendar,
+    _xnys_sessions,
     annualisation_for,
+    build_xnys_days,
     calendar_for,
     periods_per_year,
+    sessions_cache_file,
     trading_days,
 )
 from ntrader.models.enums import AssetClass
 from ntrader.services.metrics import compute_metrics
+from ntrader.utils.settings import get_settings
 
 XNYS, WEEKDAYS = TradingCalendar.XNYS, TradingCalendar.WEEKDAYS
 EVERY_DAY = TradingCalendar.EVERY_DAY
@@ -149,3 +159,104 @@ def test_help_and_fixed_calendars_do_not_import_exchange_calendars() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stderr.strip().endswith("LAZY")
+
+
+@pytest.fixture
+def sessions_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A data dir of the test's own, and no sessions remembered by this process."""
+    monkeypatch.setenv("NTRADER_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    _xnys_sessions.cache_clear()
+    yield tmp_path / "cache"
+    get_settings.cache_clear()
+    _xnys_sessions.cache_clear()
+
+
+def _from_disk_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the process' sessions and make building them fail: only the file can answer."""
+    _xnys_sessions.cache_clear()
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("the sessions were built, not read from the cache")
+
+    monkeypatch.setattr(calendars, "build_xnys_days", refuse)
+
+
+@pytest.mark.parametrize("years", [(2023, 2023), (2020, 2024), (1990, 2030)])
+def test_cached_nyse_sessions_are_exactly_a_fresh_build(
+    years: tuple[int, int], sessions_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, last = years
+    span = (date(first, 1, 1), date(last, 12, 31))
+    fresh = build_xnys_days(first, last)
+    built = trading_days(XNYS, *span)  # builds and keeps them
+    assert sessions_cache_file(first, last).exists()
+    _from_disk_only(monkeypatch)
+    cached = trading_days(XNYS, *span)
+    assert cached.equals(built)
+    assert cached.dtype == np.dtype("datetime64[ns]")
+    np.testing.assert_array_equal(cached.to_numpy().astype("datetime64[D]"), fresh)
+    assert periods_per_year(XNYS, *span) == fresh.size / (last - first + 1)
+
+
+def test_the_cache_file_is_named_by_exchange_calendars_version(sessions_cache: Path) -> None:
+    path = sessions_cache_file(2023, 2024)
+    assert path.parent == sessions_cache
+    assert path.name == f"xnys-sessions-{version('exchange_calendars')}-2023-2024.npy"
+
+
+def test_another_process_reads_the_cache_without_importing_exchange_calendars(
+    sessions_cache: Path,
+) -> None:
+    trading_days(XNYS, date(2023, 1, 1), date(2023, 12, 31))
+    probe = (
+        "import sys\n"
+        "from datetime import date\n"
+        "from ntrader.core.calendars import TradingCalendar, periods_per_year\n"
+        "print(periods_per_year(TradingCalendar.XNYS, date(2023, 1, 1), date(2023, 12, 31)))\n"
+        "print('EAGER' if 'exchange_calendars' in sys.modules else 'LAZY')\n"
+    )
+    env = {**os.environ, "NTRADER_DATA_DIR": str(sessions_cache.parent)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    )
+    assert result.stdout.split() == ["250.0", "LAZY"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not a numpy file",
+        b"",
+        "float64",  # a real .npy of the wrong type
+        "unsorted",
+        "other years",
+    ],
+)
+def test_a_damaged_cache_file_is_rebuilt_and_replaced(
+    content: bytes | str, sessions_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = sessions_cache_file(2023, 2023)
+    path.parent.mkdir(parents=True)
+    fresh = build_xnys_days(2023, 2023)
+    if content == "float64":
+        np.save(path, np.arange(250, dtype=np.float64))
+    elif content == "unsorted":
+        np.save(path, fresh[::-1])
+    elif content == "other years":
+        np.save(path, build_xnys_days(2022, 2022))
+    else:
+        assert isinstance(content, bytes)
+        path.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="ntrader.core.calendars"):
+        days = trading_days(XNYS, date(2023, 1, 1), date(2023, 12, 31))
+    np.testing.assert_array_equal(days.to_numpy().astype("datetime64[D]"), fresh)
+    np.testing.assert_array_equal(np.load(path), fresh)  # replaced by the good sessions
+    assert "calendar.cache_ignored" in caplog.text
+
+
+def test_an_unwritable_cache_still_counts_the_sessions(sessions_cache: Path) -> None:
+    sessions_cache.parent.mkdir(parents=True, exist_ok=True)
+    sessions_cache.write_text("a file where the cache folder would go")
+    assert periods_per_year(XNYS, date(2023, 1, 1), date(2023, 12, 31)) == 250.0
+    assert sessions_cache.read_text() == "a file where the cache folder would go"

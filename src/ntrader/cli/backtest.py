@@ -117,7 +117,6 @@ def _run_and_render(config: BacktestConfig, output: OutputSection | None = None)
     from ntrader.cli.progress import run_progress
     from ntrader.cli.render import render_backtest_outcome
     from ntrader.services.backtest_service import BacktestService, RunSavedError
-    from ntrader.services.reports.service import ReportService
 
     ctx = app_context()
     with run_progress(enabled=not ctx.json_output) as progress:
@@ -129,6 +128,9 @@ def _run_and_render(config: BacktestConfig, output: OutputSection | None = None)
         # From here on the run is stored: a failure must say so and name it.
         try:
             if output is not None and output.directory is not None:
+                # Imported only here: the report writers are needed by no other run.
+                from ntrader.services.reports.service import ReportService
+
                 progress.stage("Writing result files")
                 target = output.directory / outcome.run.id[:8]
                 reports = ReportService(ctx.database)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -130,6 +133,41 @@ def execute(argv: Sequence[str], app: AppContext, prog_name: str | None = None) 
 
 def main() -> NoReturn:
     sys.exit(execute(sys.argv[1:], AppContext()))
+
+
+def console_script() -> NoReturn:
+    """The installed ``ntrader`` command: ``main``, then the quick end of the process
+    (``_exit``). ``main`` itself ends with ``SystemExit``, for callers in a process that
+    goes on (the tests' in-process runner)."""
+    try:
+        main()
+    except SystemExit as exc:
+        if isinstance(exc.code, int):
+            _exit(exc.code)
+        raise
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown of its modules.
+
+    Clearing what a backtest imports (nautilus, pandas, sqlalchemy: some 170,000 objects,
+    freed one by one) takes 0.2-0.7 s after the command is done, and nothing of it can be
+    seen from outside. What can is kept: the atexit handlers run (log files are flushed and
+    closed, temporary directories removed, coverage saved) and stdout and stderr are
+    flushed. Where the interpreter's own exit would differ (a thread that is not a daemon
+    still runs and would be waited for; a closed pipe makes the flush fail, which Python
+    reports with its exit status 120) it does the exit itself.
+    """
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
 
 
 def _invoke(argv: Sequence[str], app: AppContext, prog_name: str | None) -> int:

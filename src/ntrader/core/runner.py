@@ -447,12 +447,14 @@ def run_engine(
         if is_backtest_force_stop() or processed < bar_times.size:
             raise EngineStoppedError(processed, int(bar_times.size), _clock_ns(engine))
         positions = engine.cache.positions()
+        # Each position's fills, read once for its trade and for the run's fill columns.
+        rows = [_position_fills(p, fill_model.reference_prices, rate_feed.rates) for p in positions]
         return EngineOutput(
             trades=[
-                _trade_record(p, fill_model.reference_prices, rate_feed.rates, settings.currency)
-                for p in positions
+                _trade_record(p, fills, settings.currency)
+                for p, fills in zip(positions, rows, strict=True)
             ],
-            fills=_fills(positions, rate_feed.rates),
+            fills=_fills(rows),
             account_equity={
                 venue: _account_equity(engine, venue, settings.currency)
                 for venue in sorted({item.spec.venue for item in inputs})
@@ -619,15 +621,9 @@ def _refused_orders(engine: BacktestEngine) -> tuple[RefusedOrder, ...]:
     return tuple(sorted(refused, key=lambda item: item.ts))
 
 
-def _trade_record(
-    position: Position,
-    reference_prices: Mapping[ClientOrderId, Price],
-    rates: Mapping[str, float],
-    currency: str,
-) -> TradeRecord:
-    """One position as a trade; money amounts in the account currency (prices stay in the
-    instrument's quote currency)."""
-    rows = _position_fills(position, reference_prices, rates)
+def _trade_record(position: Position, rows: Sequence[_FillRow], currency: str) -> TradeRecord:
+    """One position, whose fills are ``rows``, as a trade; money amounts in the account
+    currency (prices stay in the instrument's quote currency)."""
     entry_price = float(position.avg_px_open)
     quantity = float(position.peak_qty)
     commission = sum(row.commission for row in rows)
@@ -654,8 +650,8 @@ def _trade_record(
     )
 
 
-def _fills(positions: Sequence[Position], rates: Mapping[str, float]) -> Fills:
-    rows = [row for position in positions for row in _position_fills(position, {}, rates)]
+def _fills(rows_by_position: Sequence[Sequence[_FillRow]]) -> Fills:
+    rows = [row for position_rows in rows_by_position for row in position_rows]
     rows.sort(key=lambda row: row.ts)
 
     def column(name: str, dtype: type) -> np.ndarray:
