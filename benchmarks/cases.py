@@ -627,39 +627,27 @@ def _cli_backtest_args(config: BacktestConfig) -> list[str]:
     ]
 
 
-def _measured_process(args: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of one subprocess (its largest process: pool
-    workers are its children and count only when one of them is larger)."""
-    # A file, not a pipe: a chatty child (backtesting.py's progress bars) would fill a pipe
-    # nobody reads until it exits, and block.
-    with tempfile.TemporaryFile() as errors:
-        started = time.perf_counter()
-        process = subprocess.Popen(list(args), env=env, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        errors.seek(0)
-        stderr = errors.read().decode(errors="replace")
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} exited {process.returncode}: {stderr[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
-
-
-# Runs the command given as its arguments and prints the command's peak resident set (KiB)
-# and exit status. The measured process must be the child of a small process: Linux carries
-# the high-water mark of the memory a process replaces at exec into its ``ru_maxrss``, and a
-# child spawned from this benchmark (vfork or fork) replaces this process' memory, so its
-# figure would be at least this process' own peak (bars, engines: 600 MiB and more).
+# Runs the command given as its arguments and prints its wall seconds, its peak resident set
+# (KiB) and its exit status. The measured process must be the child of a small process: Linux
+# carries the high-water mark of the memory a process replaces at exec into its
+# ``ru_maxrss``, and a child spawned from this benchmark (vfork or fork) replaces this
+# process' memory, so its figure would be at least this process' own peak (bars, engines:
+# 600 MiB and more). Pool workers are the command's children and count only when one of
+# them is larger than the command itself.
 _PEAK_LAUNCHER = """
-import os, subprocess, sys
+import os, subprocess, sys, time
+started = time.perf_counter()
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(child.pid, 0)
-print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
 """
 
 
-def _peak_mib(args: Sequence[str], env: dict[str, str]) -> float:
-    """Peak resident MiB of one run of ``args`` (its own, not this process'; see above)."""
+def _measured_process(args: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of one run of ``args`` (its own, not this
+    process'; see above)."""
+    # A file, not a pipe: a chatty child (backtesting.py's progress bars) would fill a pipe
+    # nobody reads until it exits, and block.
     with tempfile.TemporaryFile() as errors:
         completed = subprocess.run(
             [sys.executable, "-c", _PEAK_LAUNCHER, *args],
@@ -669,12 +657,12 @@ def _peak_mib(args: Sequence[str], env: dict[str, str]) -> float:
             text=True,
             check=True,
         )
-        peak_kib, code = (int(field) for field in completed.stdout.split())
-        if code != 0:
+        seconds, peak_kib, code = completed.stdout.split()
+        if int(code) != 0:
             errors.seek(0)
             stderr = errors.read().decode(errors="replace")
             raise RuntimeError(f"{' '.join(args)} exited {code}: {stderr[-2000:]}")
-    return peak_kib / 1024
+    return float(seconds), int(peak_kib) / 1024
 
 
 # --- 4. start-up ---------------------------------------------------------------------------------
@@ -810,7 +798,7 @@ def bench_memory(ctx: BenchContext) -> list[Row]:
             backend.settle(database.url)
             env = {**os.environ, "NTRADER_DATABASE_URL": database.url}
             args = _cli_backtest_args(config)
-            peaks = [_peak_mib(args, env) for _ in range(ctx.repeat)]
+            peaks = [_measured_process(args, env)[1] for _ in range(ctx.repeat)]
         ctx.log(f"  memory {backend.name}: {median(peaks):.0f} MiB")
         result.append(
             Row(
