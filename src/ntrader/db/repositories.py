@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, distinct, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ntrader.core.errors import NotFoundError, UserInputError
@@ -42,6 +42,7 @@ from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.metrics import Metrics
 from ntrader.models.strategy import StrategyRecord
 from ntrader.models.sweep import SweepPoint, SweepRecord, SweepSpec, SweepStatus
+from ntrader.utils.timeutil import NS_PER_DAY
 
 
 def utc_now() -> datetime:
@@ -332,6 +333,25 @@ class BarRepository:
             for iid, tf, rows, first, last in self._connection.execute(query)
         ]
 
+    def trading_days(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> int:
+        """The UTC days with a bar in ``start_ns <= ts < end_ns``, counted by the database
+        (as ``trading_days`` counts loaded bars), so a check reads no bars."""
+        day = bars.c.ts // NS_PER_DAY
+        return int(
+            self._connection.execute(
+                select(func.count(distinct(day))).where(
+                    and_(
+                        bars.c.instrument_id == instrument.pk,
+                        bars.c.timeframe == timeframe.value,
+                        bars.c.ts >= start_ns,
+                        bars.c.ts < end_ns,
+                    )
+                )
+            ).scalar_one()
+        )
+
     def count(
         self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
     ) -> int:
@@ -514,13 +534,40 @@ class BacktestRepository:
         return [_run_from_row(row._mapping) for row in self._connection.execute(query)]
 
     def trades(self, run_id: str) -> list[TradeRecord]:
-        rows = self._connection.execute(
-            select(trades).where(trades.c.backtest_id == run_id).order_by(trades.c.entry_time)
+        """Every trade of a run in entry order (the trade id orders equal entry times)."""
+        return [record for _id, record in self.trades_after(run_id, None, limit=None)]
+
+    def trades_after(
+        self, run_id: str, after: tuple[datetime, str] | None, *, limit: int | None
+    ) -> list[tuple[str, TradeRecord]]:
+        """(id, trade) in entry order, from the one after ``after`` (a trade's entry time
+        and id): a page is read by the database, never cut from the whole list."""
+        query = (
+            select(trades)
+            .where(trades.c.backtest_id == run_id)
+            .order_by(trades.c.entry_time, trades.c.id)
+            .limit(limit)
         )
+        if after is not None:
+            entered, trade_id = after
+            query = query.where(
+                or_(
+                    trades.c.entry_time > entered,
+                    and_(trades.c.entry_time == entered, trades.c.id > trade_id),
+                )
+            )
         fields = TradeRecord.model_fields
         return [
-            TradeRecord(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows
+            (row.id, TradeRecord(**{k: v for k, v in row._mapping.items() if k in fields}))
+            for row in self._connection.execute(query)
         ]
+
+    def trade_count(self, run_id: str) -> int:
+        return int(
+            self._connection.execute(
+                select(func.count()).where(trades.c.backtest_id == run_id)
+            ).scalar_one()
+        )
 
     def snapshots(self, run_id: str) -> list[PortfolioSnapshot]:
         rows = self._connection.execute(

@@ -106,12 +106,29 @@ class RunHistory:
             )
         more = len(runs) > limit
         runs = runs[:limit]
-        return RunPage(tuple(runs), _encode_cursor(runs[-1]) if more else None)
+        return RunPage(
+            tuple(runs), _encode_cursor(runs[-1].created_at, runs[-1].id) if more else None
+        )
 
     def trades(self, run_ref: str) -> list[TradeRecord]:
         """A run's trades in entry order (open positions at the end of the run included)."""
         with self._database.transaction() as repos:
             return repos.backtests.trades(find_run(repos, run_ref).id)
+
+    def trade_page(self, run_ref: str, *, limit: int, cursor: str | None = None) -> TradePage:
+        """One page of a run's trades in entry order; ``cursor`` is the previous page's
+        ``next_cursor``. The database reads only the page (keyset on entry time and id)."""
+        after = _decode_cursor(cursor) if cursor else None
+        with self._database.transaction() as repos:
+            run_id = find_run(repos, run_ref).id
+            rows = repos.backtests.trades_after(run_id, after, limit=limit + 1)
+            total = repos.backtests.trade_count(run_id)
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last_id, last = page[-1]
+            next_cursor = _encode_cursor(last.entry_time, last_id)
+        return TradePage(tuple(record for _id, record in page), total, next_cursor)
 
     def snapshots(self, run_ref: str) -> list[PortfolioSnapshot]:
         """A run's portfolio snapshots in time order: its equity curve."""
@@ -212,24 +229,32 @@ class RunPage:
     next_cursor: str | None
 
 
-def _encode_cursor(run: RunRecord) -> str:
-    text = f"{run.created_at.isoformat()}|{run.id}"
+@dataclass(frozen=True, slots=True)
+class TradePage:
+    trades: tuple[TradeRecord, ...]
+    total: int
+    next_cursor: str | None
+
+
+def _encode_cursor(when: datetime, row_id: str) -> str:
+    """Where a page ended (a row's time and id) as an opaque text."""
+    text = f"{when.isoformat()}|{row_id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created, _, run_id = base64.urlsafe_b64decode(padded).decode().partition("|")
+        created, _, row_id = base64.urlsafe_b64decode(padded).decode().partition("|")
         when = datetime.fromisoformat(created)
-        if not run_id or when.tzinfo is None:
+        if not row_id or when.tzinfo is None:
             raise ValueError(cursor)
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
         raise UserInputError(
             f"{cursor!r} is not a cursor this server gave out.",
             hint="Use the next_cursor of the previous page, or leave it out for the first page.",
         ) from None
-    return when, run_id
+    return when, row_id
 
 
 @dataclass(frozen=True, slots=True)

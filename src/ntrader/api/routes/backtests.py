@@ -123,17 +123,11 @@ def trades(
     api: State,
     run_id: RunRef,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TradePage:
-    """The run's trades in entry order, a page at a time."""
-    every = RunHistory(api.database).trades(run_id)
-    start = int(cursor) if cursor else 0
-    end = start + limit
-    return TradePage(
-        items=every[start:end],
-        total=len(every),
-        next_cursor=str(end) if end < len(every) else None,
-    )
+    """The run's trades in entry order, a page at a time (pass ``next_cursor`` back)."""
+    page = RunHistory(api.database).trade_page(run_id, limit=limit, cursor=cursor)
+    return TradePage(items=list(page.trades), total=page.total, next_cursor=page.next_cursor)
 
 
 @router.get("/{run_id}/equity")
