@@ -25,6 +25,7 @@ from ntrader.core.errors import (
     NotFoundError,
     NtraderError,
     ServiceUnavailableError,
+    UserInputError,
 )
 from ntrader.services.store import Database
 
@@ -44,6 +45,11 @@ def hide_server_places(text: str, database: Database) -> str:
     return _ABSOLUTE_PATH.sub(HIDDEN, text)
 
 
+class InvalidRequestError(UserInputError):
+    """A well-formed request the services refuse as a whole (a sweep's space the strategy
+    refuses): 422, with the CLI's sentence."""
+
+
 class Problem(BaseModel):
     """An error (RFC 9457)."""
 
@@ -61,6 +67,7 @@ _STATUS_OF: tuple[tuple[type[NtraderError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (DataValidationError, 422),
+    (InvalidRequestError, 422),
     (ServiceUnavailableError, 503),
     (ShuttingDownError, 503),
     (NtraderError, 400),

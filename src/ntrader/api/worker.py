@@ -1,6 +1,8 @@
-"""One backtest job in its own process: ``python -m ntrader.api.worker RUN_ID PARENT_PID``.
+"""One job in its own process: ``python -m ntrader.api.worker KIND ID PARENT_PID [ARGS]``.
 
-The API server starts one per running job. A process, not a thread, because nautilus keeps
+KIND is ``backtest`` (ID a PENDING run) or ``sweep`` (ID a sweep; ARGS ``new CONFIRM_TOP``,
+CONFIRM_TOP a number or ``none``, for a PENDING sweep, or ``resume``). The API server starts
+one per running job. A process, not a thread, because nautilus keeps
 process-wide state (its logger, a Rust runtime) and a run cannot be stopped from another
 thread; a process is stopped with SIGTERM and then stores its run as INTERRUPTED, exactly as
 `backtest run` does on Ctrl-C. Progress goes to the server as JSON lines on the original
@@ -16,13 +18,17 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import IO
 
 from ntrader.core.errors import NotFoundError, NtraderError
 from ntrader.models.enums import RunStatus
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.run_history import RunHistory
-from ntrader.services.store import open_database
+from ntrader.services.store import Database, open_database
+from ntrader.services.sweep_executors import InProcessExecutor
+from ntrader.services.sweep_history import SweepRow
+from ntrader.services.sweep_service import SweepInterruptedError, SweepService
 
 _PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL_S = 0.2
@@ -57,13 +63,23 @@ def _event_stream() -> IO[str]:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
-    run_id, parent_pid = argv[0], int(argv[1])
+    kind, job_id, parent_pid, arguments = argv[0], argv[1], int(argv[2]), argv[3:]
     _die_with_parent(parent_pid)
     events = _event_stream()
 
     def send(event: str, **data: object) -> None:
         events.write(json.dumps({"event": event, **data}) + "\n")
 
+    database = open_database(None)
+    try:
+        if kind == "sweep":
+            return _sweep(database, job_id, arguments, send)
+        return _backtest(database, job_id, send)
+    finally:
+        database.dispose()
+
+
+def _backtest(database: Database, run_id: str, send: Callable[..., None]) -> int:
     last = 0.0
 
     def progress(done: int, total: int) -> None:
@@ -73,7 +89,6 @@ def main(argv: list[str]) -> int:
             last = now
             send("progress", bars=done, total=total)
 
-    database = open_database(None)
     try:
         BacktestService(database).start(
             run_id, on_stage=lambda stage: send("stage", stage=stage), on_progress=progress
@@ -87,8 +102,38 @@ def main(argv: list[str]) -> int:
         # Refused before it ran (bars gone since it was submitted): the run says why.
         _end_pending(RunHistory(database), run_id, RunStatus.FAILED, exc.message)
         return exc.exit_code
-    finally:
-        database.dispose()
+    return 0
+
+
+def _sweep(
+    database: Database, sweep_id: str, arguments: list[str], send: Callable[..., None]
+) -> int:
+    """Run a sweep's points one after another in this process: the job holds one of the
+    server's --jobs slots, so a sweep never takes more than one CPU (a pool inside would
+    multiply the server's processes)."""
+
+    def point(done: int, total: int, best: SweepRow | None) -> None:
+        shown = (
+            None
+            if best is None
+            else {"run_id": best.run_id, "objective": best.objective, "parameters": best.parameters}
+        )
+        send("progress", runs=done, total=total, best=shown)
+
+    service = SweepService(database)
+    try:
+        if arguments[0] == "resume":
+            service.resume(sweep_id, InProcessExecutor(), point)
+        else:
+            top = None if arguments[1] == "none" else int(arguments[1])
+            service.run_created(sweep_id, InProcessExecutor(), point, confirm_top=top)
+    except (_Stopped, SweepInterruptedError):
+        # Stopped before its points ran, or in the middle: the server stores it
+        # INTERRUPTED if it is not already, and resume runs what is missing.
+        return 130
+    except NtraderError as exc:
+        send("stage", stage=exc.message)
+        return exc.exit_code
     return 0
 
 

@@ -736,7 +736,7 @@ class SweepRepository:
         self._connection.execute(
             insert(sweeps).values(
                 id=sweep_id,
-                status=SweepStatus.RUNNING.value,
+                status=SweepStatus.PENDING.value,
                 strategy_type=base_config.strategy_type,
                 base_config=base_config.model_dump(mode="json"),
                 spec=spec.model_dump(mode="json"),
@@ -775,12 +775,35 @@ class SweepRepository:
             )
         return self._record(rows[0]._mapping)
 
-    def list(self, last: int = 20) -> list[SweepRecord]:
-        """Newest first, without their points."""
-        rows = self._connection.execute(
-            select(sweeps).order_by(sweeps.c.created_at.desc()).limit(last)
-        )
+    def list(self, last: int = 20, before: tuple[datetime, str] | None = None) -> list[SweepRecord]:
+        """Newest first, without their points; with ``before`` (a sweep's creation time
+        and id) only those listed after that one (keyset pages, as runs are paged)."""
+        query = select(sweeps).order_by(sweeps.c.created_at.desc(), sweeps.c.id.desc()).limit(last)
+        if before is not None:
+            created, sweep_id = before
+            query = query.where(
+                or_(
+                    sweeps.c.created_at < created,
+                    and_(sweeps.c.created_at == created, sweeps.c.id < sweep_id),
+                )
+            )
+        rows = self._connection.execute(query)
         return [self._record(row._mapping, with_points=False) for row in rows]
+
+    def interrupt_pending(self, created_before: datetime) -> list[str]:
+        """Mark INTERRUPTED the PENDING sweeps created before ``created_before`` (a job
+        runner that stopped left them queued); returns their ids."""
+        pending = and_(
+            sweeps.c.status == SweepStatus.PENDING.value, sweeps.c.created_at < created_before
+        )
+        ids = list(self._connection.execute(select(sweeps.c.id).where(pending)).scalars())
+        if ids:
+            self._connection.execute(
+                update(sweeps)
+                .where(sweeps.c.id.in_(ids))
+                .values(status=SweepStatus.INTERRUPTED.value, completed_at=utc_now())
+            )
+        return ids
 
     def _record(self, row: Any, *, with_points: bool = True) -> SweepRecord:
         points: tuple[SweepPoint, ...] = ()
@@ -866,7 +889,7 @@ class SweepRepository:
     def set_status(
         self, sweep_id: str, status: SweepStatus, statistics: dict[str, Any] | None = None
     ) -> None:
-        finished = status is not SweepStatus.RUNNING
+        finished = status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED)
         self._connection.execute(
             update(sweeps)
             .where(sweeps.c.id == sweep_id)

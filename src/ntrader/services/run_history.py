@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import socket
@@ -17,6 +16,7 @@ from ntrader.core.errors import ConflictError, UserInputError
 from ntrader.db.database import Database
 from ntrader.models.backtest import PortfolioSnapshot, ReportRecord, RunRecord, TradeRecord
 from ntrader.models.enums import RunStatus
+from ntrader.services.cursors import decode_cursor, encode_cursor
 from ntrader.services.run_lookup import find_run
 
 MAX_AGE = timedelta(days=36_500)
@@ -102,12 +102,12 @@ class RunHistory:
                 strategy_type=strategy_type,
                 strategy_name=strategy_name,
                 last=limit + 1,
-                before=_decode_cursor(cursor) if cursor else None,
+                before=decode_cursor(cursor) if cursor else None,
             )
         more = len(runs) > limit
         runs = runs[:limit]
         return RunPage(
-            tuple(runs), _encode_cursor(runs[-1].created_at, runs[-1].id) if more else None
+            tuple(runs), encode_cursor(runs[-1].created_at, runs[-1].id) if more else None
         )
 
     def trades(self, run_ref: str) -> list[TradeRecord]:
@@ -118,7 +118,7 @@ class RunHistory:
     def trade_page(self, run_ref: str, *, limit: int, cursor: str | None = None) -> TradePage:
         """One page of a run's trades in entry order; ``cursor`` is the previous page's
         ``next_cursor``. The database reads only the page (keyset on entry time and id)."""
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor) if cursor else None
         with self._database.transaction() as repos:
             run_id = find_run(repos, run_ref).id
             rows = repos.backtests.trades_after(run_id, after, limit=limit + 1)
@@ -127,7 +127,7 @@ class RunHistory:
         next_cursor = None
         if len(rows) > limit:
             last_id, last = page[-1]
-            next_cursor = _encode_cursor(last.entry_time, last_id)
+            next_cursor = encode_cursor(last.entry_time, last_id)
         return TradePage(tuple(record for _id, record in page), total, next_cursor)
 
     def snapshots(self, run_ref: str) -> list[PortfolioSnapshot]:
@@ -234,27 +234,6 @@ class TradePage:
     trades: tuple[TradeRecord, ...]
     total: int
     next_cursor: str | None
-
-
-def _encode_cursor(when: datetime, row_id: str) -> str:
-    """Where a page ended (a row's time and id) as an opaque text."""
-    text = f"{when.isoformat()}|{row_id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, _, row_id = base64.urlsafe_b64decode(padded).decode().partition("|")
-        when = datetime.fromisoformat(created)
-        if not row_id or when.tzinfo is None:
-            raise ValueError(cursor)
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
-        raise UserInputError(
-            f"{cursor!r} is not a cursor this server gave out.",
-            hint="Use the next_cursor of the previous page, or leave it out for the first page.",
-        ) from None
-    return when, row_id
 
 
 @dataclass(frozen=True, slots=True)

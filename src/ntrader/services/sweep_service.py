@@ -3,6 +3,7 @@ store each as a normal run, rank them by the objective, and judge the winner's l
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Callable, Iterable
 from contextlib import closing
@@ -12,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from ntrader.core import strategy_registry
-from ntrader.core.errors import NtraderError, UserInputError
+from ntrader.core.errors import ConflictError, NtraderError, UserInputError
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus
-from ntrader.models.sweep import SweepRecord, SweepSpec, SweepStatus
+from ntrader.models.sweep import DEFAULT_CONFIRM_TOP, SweepRecord, SweepSpec, SweepStatus
 from ntrader.services.backtest_service import BacktestService, LoadedInputs, engine_versions
 from ntrader.services.metrics import daily_returns
 from ntrader.services.overfitting import sweep_statistics
@@ -36,9 +37,6 @@ from ntrader.utils.sessions import last_of_day, new_york_days
 
 # A run that ended like this is done: resuming a sweep runs every other point again.
 _FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED)
-
-# Screened sweeps run this many of the screen's best points through the engine.
-DEFAULT_CONFIRM_TOP = 5
 
 
 class SweepInterruptedError(NtraderError):
@@ -117,39 +115,62 @@ class SweepService:
         *,
         confirm_top: int | None = DEFAULT_CONFIRM_TOP,
     ) -> SweepSummary:
-        """Plan, store the sweep, run the points; returns the ranking.
+        """Plan, store the sweep, run the points; returns the ranking (``create`` then
+        ``run_created``)."""
+        sweep, plan = self.create(base, spec, executor.name)
+        summary = self.run_created(sweep.id, executor, on_point, confirm_top=confirm_top)
+        return dataclasses.replace(summary, refused=plan.refused, refusal=plan.refusal)
+
+    def create(
+        self, base: BacktestConfig, spec: SweepSpec, executor: str
+    ) -> tuple[SweepRecord, SweepPlan]:
+        """Plan the sweep and check its bars (counted, not read), then store it PENDING
+        with its points; a refused sweep stores nothing."""
+        resolved, plan = self.plan(base, spec)
+        self._backtests.check(self._point_config(resolved, plan.points[0]))
+        with self._database.transaction() as repos:
+            sweep_id = repos.sweeps.create(resolved, spec, executor, plan.points)
+            return repos.sweeps.get(sweep_id), plan
+
+    def run_created(
+        self,
+        sweep_ref: str,
+        executor: SweepExecutor,
+        on_point: PointCallback | None = None,
+        *,
+        confirm_top: int | None = DEFAULT_CONFIRM_TOP,
+    ) -> SweepSummary:
+        """Run a PENDING sweep (stored by ``create``): read the bars once, screen it, run
+        its points.
 
         With ``confirm_top`` the vectorised screen (services/screen.py) ranks every point
         and only that many of its best run through the engine; when the screen cannot
         reproduce the engine for this configuration, every point runs, with a note saying
         why. ``confirm_top=None`` runs every point without a screen.
         """
-        resolved, plan = self.plan(base, spec)
-        loaded = self._backtests.load(self._point_config(resolved, plan.points[0]))
+        sweep = SweepHistory(self._database).get(sweep_ref)
+        if sweep.status is not SweepStatus.PENDING:
+            raise ConflictError(
+                f"Sweep {sweep.id} is {sweep.status.value}; only a PENDING sweep can be started.",
+                hint=f"`ntrader backtest sweep resume {sweep.id[:8]}` runs its missing points.",
+            )
+        points = [point.parameters for point in sweep.points]
+        loaded = self._backtests.load(self._point_config(sweep.base_config, points[0]))
         warnings = list(loaded.warnings)
-        screens = None
         if confirm_top is not None:
-            name = strategy_registry.resolve(resolved.strategy_type).name
-            refusal = sweep_refusal(resolved, name, plan.points)
+            name = strategy_registry.resolve(sweep.base_config.strategy_type).name
+            refusal = sweep_refusal(sweep.base_config, name, points)
             if refusal is None:
                 bars = loaded.inputs[0].bars
                 screens = screen_sweep(
-                    resolved, name, plan.points, bars, spec.objective, confirm_top
+                    sweep.base_config, name, points, bars, sweep.spec.objective, confirm_top
                 )
+                with self._database.transaction() as repos:
+                    repos.sweeps.set_screen(sweep.id, screens)
             else:
                 warnings.append(f"No screen ({refusal}): every point runs through the engine.")
-        with self._database.transaction() as repos:
-            sweep_id = repos.sweeps.create(resolved, spec, executor.name, plan.points)
-            if screens is not None:
-                repos.sweeps.set_screen(sweep_id, screens)
-        summary = self._run(sweep_id, loaded, executor, on_point)
-        return SweepSummary(
-            sweep=summary.sweep,
-            rows=summary.rows,
-            refused=plan.refused,
-            refusal=plan.refusal,
-            warnings=tuple(warnings),
-        )
+        summary = self._run(sweep.id, loaded, executor, on_point)
+        return dataclasses.replace(summary, warnings=tuple(warnings))
 
     def resume(
         self, sweep_ref: str, executor: SweepExecutor, on_point: PointCallback | None = None
@@ -160,7 +181,7 @@ class SweepService:
         first = self._point_config(sweep.base_config, sweep.points[0].parameters)
         loaded = self._backtests.load(first)
         summary = self._run(sweep.id, loaded, executor, on_point)
-        return SweepSummary(sweep=summary.sweep, rows=summary.rows, warnings=tuple(loaded.warnings))
+        return dataclasses.replace(summary, warnings=tuple(loaded.warnings))
 
     @staticmethod
     def _point_config(base: BacktestConfig, parameters: dict[str, Any]) -> BacktestConfig:
