@@ -32,6 +32,7 @@ from ntrader.services import telemetry
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database
 from ntrader.services.sweep_history import SweepHistory
+from ntrader.services.walk_forward import WalkForwardService
 
 log = logging.getLogger("ntrader.api.jobs")
 
@@ -138,6 +139,34 @@ class SweepLedger:
         return f"`ntrader backtest sweep show {job_id[:8]}` shows it."
 
 
+class WalkForwardLedger:
+    kind = "walk-forward"
+    noun = "Walk-forward analysis"
+
+    def __init__(self, database: Database) -> None:
+        self._service = WalkForwardService(database)
+
+    def state(self, job_id: str) -> JobState:
+        record = self._service.get(job_id)
+        return JobState(
+            record.status.value,
+            record.status in TERMINAL,
+            record.status is RunStatus.COMPLETED,
+            record.error_message,
+        )
+
+    def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
+        status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
+        self._service.end(job_id, status, reason)
+
+    def recover(self, started_before: datetime) -> list[str]:
+        # A RUNNING analysis may be a terminal's `backtest walk-forward`: left alone.
+        return self._service.interrupt_pending(started_before)
+
+    def show_hint(self, job_id: str) -> str:
+        return f"GET /api/v1/walk-forwards/{job_id[:8]} shows it."
+
+
 @dataclass(eq=False)
 class _Job:
     job_id: str
@@ -157,6 +186,7 @@ class JobRunner:
         self._database = database
         self.runs = RunLedger(database)
         self.sweeps = SweepLedger(database)
+        self.walk_forwards = WalkForwardLedger(database)
         self._workers = workers
         self._per_client = per_client
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
@@ -173,7 +203,7 @@ class JobRunner:
         """Mark what a previous server left behind INTERRUPTED, then start the workers;
         returns the ids it marked."""
         recovered = []
-        for ledger in (self.runs, self.sweeps):
+        for ledger in (self.runs, self.sweeps, self.walk_forwards):
             marked = await run_in_threadpool(ledger.recover, self.started_at)
             for job_id in marked:
                 log.warning(

@@ -60,6 +60,22 @@ class SweepRequest(BacktestRequest):
     )
 
 
+class WalkForwardRequest(BacktestRequest):
+    """The body of ``POST /walk-forwards``: a run configuration whose period bounds the
+    analysis, the training sweeps' space (``sweep``), and the windows (`backtest
+    walk-forward` --train, --test, --step, --anchored)."""
+
+    sweep: SweepSpec  # type: ignore[assignment]
+    train: str = Field(max_length=16, description="Training window: 12M, 90D, 2W, 1Y.")
+    test: str = Field(max_length=16, description="The test window after each training one.")
+    step: str | None = Field(
+        default=None, max_length=16, description="How far each window moves on (default: test)."
+    )
+    anchored: bool = Field(
+        default=False, description="Every training window starts at the period's start."
+    )
+
+
 class Accepted(BaseModel):
     """A job's entity (a backtest, a sweep) stored PENDING and queued."""
 

@@ -1,7 +1,8 @@
 """One job in its own process: ``python -m ntrader.api.worker KIND ID PARENT_PID [ARGS]``.
 
-KIND is ``backtest`` (ID a PENDING run) or ``sweep`` (ID a sweep; ARGS ``new CONFIRM_TOP``,
-CONFIRM_TOP a number or ``none``, for a PENDING sweep, or ``resume``). The API server starts
+KIND is ``backtest`` (ID a PENDING run), ``sweep`` (ID a sweep; ARGS ``new CONFIRM_TOP``,
+CONFIRM_TOP a number or ``none``, for a PENDING sweep, or ``resume``) or ``walk-forward``
+(ID a PENDING analysis). The API server starts
 one per running job. A process, not a thread, because nautilus keeps
 process-wide state (its logger, a Rust runtime) and a run cannot be stopped from another
 thread; a process is stopped with SIGTERM and then stores its run as INTERRUPTED, exactly as
@@ -29,6 +30,7 @@ from ntrader.services.store import Database, open_database
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepRow
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
+from ntrader.services.walk_forward import WalkForwardService
 
 _PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL_S = 0.2
@@ -74,6 +76,8 @@ def main(argv: list[str]) -> int:
     try:
         if kind == "sweep":
             return _sweep(database, job_id, arguments, send)
+        if kind == "walk-forward":
+            return _walk_forward(database, job_id, send)
         return _backtest(database, job_id, send)
     finally:
         database.dispose()
@@ -133,6 +137,22 @@ def _sweep(
         return 130
     except NtraderError as exc:
         send("stage", stage=exc.message)
+        return exc.exit_code
+    return 0
+
+
+def _walk_forward(database: Database, walk_forward_id: str, send: Callable[..., None]) -> int:
+    """Run an analysis's windows here, each training sweep one point after another (one
+    CPU, as a sweep job)."""
+
+    def window(windows_done: int, windows: int, runs_done: int, runs: int) -> None:
+        send("progress", windows_done=windows_done, windows=windows, runs=runs_done, total=runs)
+
+    try:
+        WalkForwardService(database).run_created(walk_forward_id, InProcessExecutor(), window)
+    except KeyboardInterrupt:  # stored INTERRUPTED by the service
+        return 130
+    except NtraderError as exc:  # stored FAILED or INTERRUPTED, with the reason
         return exc.exit_code
     return 0
 

@@ -263,4 +263,8 @@ walk_forwards = Table(
     Column("windows", JSON, nullable=False),
     Column("efficiency", Float, nullable=True),
     Column("created_at", UtcDateTime, nullable=False, index=True),
+    # PENDING (stored by the HTTP API), RUNNING, COMPLETED, FAILED or INTERRUPTED.
+    Column("status", String(16), nullable=False, server_default="COMPLETED"),
+    Column("error_message", Text, nullable=True),
+    Column("spec", JSON, nullable=True),  # the training sweeps' space (None before 0009)
 )

@@ -10,10 +10,9 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.events import EVENTS_RESPONSE, job_events
-from ntrader.api.problems import ERROR_RESPONSES, InvalidRequestError
+from ntrader.api.problems import ERROR_RESPONSES, refused_as_invalid
 from ntrader.api.schemas import Accepted, SweepPage, SweepRequest
 from ntrader.api.state import ApiState, api_state, client_of
-from ntrader.core.errors import ConflictError, NotFoundError, UserInputError
 from ntrader.models.sweep import SweepListItem, SweepRecord, SweepView
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepHistory
@@ -39,14 +38,10 @@ async def submit(api: State, body: SweepRequest, request: Request, response: Res
     sources = ConfigSources(file=Path("request body"), file_keys=body.key_paths())
     base = validate_config(body.config_values(), sources)
     service = SweepService(api.database)
-    try:
+    with refused_as_invalid():
         sweep, _plan = await run_in_threadpool(
             service.create, base, body.sweep, InProcessExecutor.name
         )
-    except (NotFoundError, ConflictError):
-        raise
-    except UserInputError as exc:
-        raise InvalidRequestError(exc.message, hint=exc.hint) from exc
     confirm_top = str(body.confirm_top) if body.screen else "none"
     api.jobs.enqueue(api.jobs.sweeps, sweep.id, client, ("new", confirm_top))
     return _accepted(sweep, response)
