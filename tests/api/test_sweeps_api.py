@@ -163,3 +163,40 @@ def test_cancel_interrupts_and_resume_runs_only_the_missing_points(pg_server: Se
         assert run.completed_at is not None
         assert (run.completed_at < resumed_at) is (run.id in kept.values())
     database.dispose()
+
+
+def test_a_walk_forward_over_http_is_what_the_cli_finds(pg_server: Server) -> None:
+    body = {
+        **BODY,
+        "period": {"start": "2019-01-01", "end": "2020-12-31"},
+        "sweep": {"grid": {"fast_period": [5, 10], "slow_period": [20, 40]}},
+        "train": "12M",
+        "test": "6M",
+    }
+    with pg_server.client() as client:
+        refused = client.post(f"{V1}/walk-forwards", json={**body, "train": "3Y"})
+        assert "shorter than the training window 3Y" in str(assert_problem(refused, 422)["detail"])
+        response = client.post(f"{V1}/walk-forwards", json=body)
+        assert response.status_code == 202, response.text
+        accepted = response.json()
+        assert response.headers["location"] == f"{V1}/walk-forwards/{accepted['id']}"
+        events = events_of(client, f"{V1}/walk-forwards/{accepted['id']}/events")
+        assert events[-1][0] == "done"
+        assert {"windows_done": 2, "windows": 2, "runs": 0, "total": 0} in [d for _, d in events]
+        over_http = client.get(f"{V1}/walk-forwards/{accepted['id'][:8]}").json()
+    assert over_http["status"] == "COMPLETED" and len(over_http["windows"]) == 2
+    by_cli = json.loads(
+        cli_stdout(
+            pg_server.database_url,
+            "backtest", "walk-forward", "--json", "--strategy", "sma", "--instruments", "AAPL",
+            "--start", "2019-01-01", "--end", "2020-12-31", "--grid", "fast_period=5,10",
+            "--grid", "slow_period=20,40", "--train", "12M", "--test", "6M", "--workers", "1",
+        )
+    )  # fmt: skip
+    ids = ("walk_forward_id", "sweep_id", "test_run_id")
+    assert by_cli.pop("report") is None
+    for document in (over_http, by_cli):
+        for item in (document, *document["windows"]):
+            for key in ids:
+                item.pop(key, None)
+    assert over_http == by_cli
