@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,8 +27,9 @@ from prometheus_client import Histogram
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.core import strategy_registry
-from ntrader.core.errors import ConflictError, NotFoundError, NtraderError
+from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.models.enums import RunStatus
+from ntrader.models.ib_fetch import FetchJob, FetchProgressView, FetchRequestBody, FetchSummary
 from ntrader.models.sweep import SweepStatus
 from ntrader.services import telemetry
 from ntrader.services.run_history import RunHistory
@@ -37,6 +40,7 @@ from ntrader.services.walk_forward import WalkForwardService
 log = logging.getLogger("ntrader.api.jobs")
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED})
+_FETCHES_KEPT = 1000  # finished IB fetch jobs a server remembers
 _KILL_WAIT_S = 15.0  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
 
 queue_wait_seconds = Histogram(
@@ -82,8 +86,18 @@ class Ledger(Protocol):
 
     def show_hint(self, job_id: str) -> str: ...
 
+    def observe(self, job_id: str, event: dict[str, Any]) -> None:
+        """Hear what the job's worker reports (a ledger kept in memory keeps it)."""
 
-class RunLedger:
+
+class _Stored:
+    """A ledger whose entity the worker stores itself: what it reports is only relayed."""
+
+    def observe(self, job_id: str, event: dict[str, Any]) -> None:
+        return None
+
+
+class RunLedger(_Stored):
     kind = "backtest"
     noun = "Backtest"
 
@@ -110,7 +124,7 @@ class RunLedger:
         return f"`ntrader backtest show {job_id[:8]}` shows it."
 
 
-class SweepLedger:
+class SweepLedger(_Stored):
     kind = "sweep"
     noun = "Sweep"
 
@@ -139,7 +153,7 @@ class SweepLedger:
         return f"`ntrader backtest sweep show {job_id[:8]}` shows it."
 
 
-class WalkForwardLedger:
+class WalkForwardLedger(_Stored):
     kind = "walk-forward"
     noun = "Walk-forward analysis"
 
@@ -167,6 +181,81 @@ class WalkForwardLedger:
         return f"GET /api/v1/walk-forwards/{job_id[:8]} shows it."
 
 
+class FetchLedger:
+    """IB fetch jobs, kept in this server's memory: a fetch stores its bars chunk by chunk
+    and a new one fetches only what is missing, so a fetch lost with the server is
+    submitted again rather than resumed."""
+
+    kind = "ib-fetch"
+    noun = "IB fetch"
+
+    def __init__(self) -> None:
+        self._jobs: OrderedDict[str, FetchJob] = OrderedDict()
+
+    def submit(self, request: FetchRequestBody) -> FetchJob:
+        job = FetchJob(id=str(uuid.uuid4()), status=RunStatus.PENDING, request=request)
+        self._jobs[job.id] = job
+        while len(self._jobs) > _FETCHES_KEPT:
+            self._jobs.popitem(last=False)
+        return job
+
+    def get(self, job_ref: str) -> FetchJob:
+        """A fetch job by full id, unique prefix or ``latest``."""
+        ref = job_ref.strip().lower()
+        if ref == "latest" and self._jobs:
+            return next(reversed(self._jobs.values()))
+        found = [job for job_id, job in self._jobs.items() if ref and job_id.startswith(ref)]
+        if len(found) > 1:
+            raise UserInputError(
+                f"The id prefix {job_ref!r} matches more than one IB fetch job.",
+                hint="Give more characters of the id.",
+            )
+        if not found:
+            raise NotFoundError(
+                f"No IB fetch job matches {job_ref!r}.",
+                hint="This server keeps the jobs it ran since it started (the last "
+                f"{_FETCHES_KEPT}).",
+            )
+        return found[0]
+
+    def state(self, job_id: str) -> JobState:
+        job = self.get(job_id)
+        return JobState(
+            job.status.value,
+            job.status in TERMINAL,
+            job.status is RunStatus.COMPLETED,
+            job.error_message,
+        )
+
+    def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
+        status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
+        self._update(job_id, status=status, error_message=reason)
+
+    def recover(self, started_before: datetime) -> list[str]:
+        return []
+
+    def show_hint(self, job_id: str) -> str:
+        return f"GET /api/v1/data/ib/fetch/{job_id[:8]} shows it."
+
+    def observe(self, job_id: str, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "status":
+            self._update(job_id, status=RunStatus.RUNNING)
+        elif kind == "progress":
+            self._update(job_id, progress=FetchProgressView.model_validate(event))
+        elif kind == "result":
+            summary = FetchSummary.model_validate(event["result"])
+            self._update(job_id, status=RunStatus.COMPLETED, result=summary)
+        elif kind == "error":
+            status = RunStatus.INTERRUPTED if event.get("interrupted") else RunStatus.FAILED
+            self._update(job_id, status=status, error_message=str(event.get("message")))
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._jobs[job_id] = job.model_copy(update=changes)
+
+
 @dataclass(eq=False)
 class _Job:
     job_id: str
@@ -187,6 +276,7 @@ class JobRunner:
         self.runs = RunLedger(database)
         self.sweeps = SweepLedger(database)
         self.walk_forwards = WalkForwardLedger(database)
+        self.fetches = FetchLedger()
         self._workers = workers
         self._per_client = per_client
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
@@ -349,7 +439,7 @@ class JobRunner:
             stdout=asyncio.subprocess.PIPE,
             env=env,
         )
-        self._publish(job, {"event": "status", "status": "RUNNING"})
+        self._relay(job, {"event": "status", "status": RunStatus.RUNNING.value})
         assert job.process.stdout is not None
         async for line in job.process.stdout:
             with contextlib.suppress(ValueError):
@@ -358,7 +448,7 @@ class JobRunner:
                     continue
                 if event.get("event") == "progress" and isinstance(event.get("bars"), int):
                     job.bars = event["bars"]
-                self._publish(job, event)
+                self._relay(job, event)
         await job.process.wait()
 
     async def _settle(self, job: _Job) -> None:
@@ -393,6 +483,11 @@ class JobRunner:
 
     def _finish(self, job: _Job) -> None:
         self._jobs.pop(job.job_id, None)
+
+    def _relay(self, job: _Job, event: dict[str, Any]) -> None:
+        """What the worker reports: to its ledger, then to the job's followers."""
+        job.ledger.observe(job.job_id, event)
+        self._publish(job, event)
 
     @staticmethod
     def _publish(job: _Job, event: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 KIND is ``backtest`` (ID a PENDING run), ``sweep`` (ID a sweep; ARGS ``new CONFIRM_TOP``,
 CONFIRM_TOP a number or ``none``, for a PENDING sweep, or ``resume``) or ``walk-forward``
-(ID a PENDING analysis). The API server starts
+(ID a PENDING analysis) or ``ib-fetch`` (ARGS the request as JSON; the gateway comes from
+the settings this process inherits from the server). The API server starts
 one per running job. A process, not a thread, because nautilus keeps
 process-wide state (its logger, a Rust runtime) and a run cannot be stopped from another
 thread; a process is stopped with SIGTERM and then stores its run as INTERRUPTED, exactly as
@@ -20,17 +21,28 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import IO
 
 from ntrader.core.errors import NotFoundError, NtraderError
 from ntrader.models.enums import RunStatus
+from ntrader.models.ib_fetch import FetchRequestBody
 from ntrader.services.backtest_service import BacktestService
+from ntrader.services.ib.fetch import (
+    FetchInterruptedError,
+    FetchOptions,
+    FetchProgress,
+    FetchRequest,
+    IbFetchService,
+)
+from ntrader.services.ib.gateway import GatewayConfig
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database, open_database
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepRow
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
 from ntrader.services.walk_forward import WalkForwardService
+from ntrader.utils.settings import get_settings
 
 _PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL_S = 0.2
@@ -78,6 +90,8 @@ def main(argv: list[str]) -> int:
             return _sweep(database, job_id, arguments, send)
         if kind == "walk-forward":
             return _walk_forward(database, job_id, send)
+        if kind == "ib-fetch":
+            return _ib_fetch(database, FetchRequestBody.model_validate_json(arguments[0]), send)
         return _backtest(database, job_id, send)
     finally:
         database.dispose()
@@ -154,6 +168,33 @@ def _walk_forward(database: Database, walk_forward_id: str, send: Callable[..., 
         return 130
     except NtraderError as exc:  # stored FAILED or INTERRUPTED, with the reason
         return exc.exit_code
+    return 0
+
+
+def _ib_fetch(database: Database, body: FetchRequestBody, send: Callable[..., None]) -> int:
+    """Fetch as `data fetch` does, from the gateway of the server's settings; the outcome
+    goes to the server as the last event (it keeps fetch jobs in memory)."""
+    settings = get_settings()
+    service = IbFetchService(
+        database, GatewayConfig.from_settings(settings), FetchOptions.from_settings(settings)
+    )
+    request = FetchRequest(
+        tuple(body.instruments), body.start, body.end, body.timeframe, body.regular_hours
+    )
+
+    def progress(update: FetchProgress) -> None:
+        send("progress", **asdict(update))
+
+    try:
+        report = service.fetch(request, progress)
+    except (_Stopped, FetchInterruptedError) as exc:
+        message = exc.message if isinstance(exc, NtraderError) else "cancelled before it started"
+        send("error", message=message, interrupted=True)
+        return 130
+    except NtraderError as exc:
+        send("error", message=exc.message, interrupted=False)
+        return exc.exit_code
+    send("result", result=report.summary(body.timeframe).model_dump(mode="json"))
     return 0
 
 
