@@ -22,6 +22,7 @@ from ntrader.cli.main import cli
 from ntrader.db.database import Database
 from ntrader.services.data_service import DataService, ImportRequest
 from tests.conftest import SAMPLE_DIR
+from tests.fakes.tws import FakeTws
 
 NTRADER = Path(sys.executable).with_name("ntrader")
 START_TIMEOUT_S = 90.0
@@ -43,6 +44,16 @@ class Server:
     def client(self, **kwargs: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+def fake_gateway(tws: FakeTws) -> dict[str, str]:
+    """The server's settings for the fake TWS as its gateway, without pacing or backoff."""
+    return {
+        "NTRADER_IB_PORT": str(tws.port),
+        "NTRADER_IB_CONNECT_TIMEOUT": "2",
+        "NTRADER_IB_PACING": "off",
+        "NTRADER_IB_BACKOFF_SECONDS": "0",
+    }
 
 
 def free_port() -> int:

@@ -13,21 +13,12 @@ import pytest
 from ntrader.db.database import Database
 from ntrader.models.enums import Timeframe
 from ntrader.services.instruments import find_stored
-from tests.api.server import Server, assert_problem, events_of, running_server
+from tests.api.server import Server, assert_problem, events_of, fake_gateway, running_server
 from tests.fakes.tws import FakeTws
 from tests.inprocess_cli import invoke_ntrader
 
 V1 = "/api/v1"
 BODY = {"instruments": ["AAPL"], "start": "2023-11-13", "end": "2023-11-17", "timeframe": "1HOUR"}
-
-
-def _gateway(tws: FakeTws) -> dict[str, str]:
-    return {
-        "NTRADER_IB_PORT": str(tws.port),
-        "NTRADER_IB_CONNECT_TIMEOUT": "2",
-        "NTRADER_IB_PACING": "off",
-        "NTRADER_IB_BACKOFF_SECONDS": "0",
-    }
 
 
 @pytest.fixture
@@ -39,7 +30,7 @@ def tws() -> Iterator[FakeTws]:
 @pytest.fixture
 def server(tws: FakeTws, tmp_path: Path) -> Iterator[Server]:
     with running_server(
-        f"sqlite:///{tmp_path / 'api.db'}", tmp_path, jobs=1, env=_gateway(tws)
+        f"sqlite:///{tmp_path / 'api.db'}", tmp_path, jobs=1, env=fake_gateway(tws)
     ) as running:
         yield running
 
@@ -80,7 +71,7 @@ def test_a_fetch_job_stores_what_data_fetch_stores(
         cli_url = f"sqlite:///{tmp_path / 'cli.db'}"
         args = ("--database-url", cli_url, "data", "fetch", "--instruments", "AAPL", "--start",
                 "2023-11-13", "--end", "2023-11-17", "--timeframe", "1HOUR", "--json")  # fmt: skip
-        ran = invoke_ntrader(args, env={**os.environ, **_gateway(again)}, cwd=tmp_path)
+        ran = invoke_ntrader(args, env={**os.environ, **fake_gateway(again)}, cwd=tmp_path)
         assert ran.returncode == 0, ran.stderr
     over_http, by_cli = _bars(server.database_url), _bars(cli_url)
     assert len(over_http["ts"]) == 35

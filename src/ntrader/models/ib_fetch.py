@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +42,7 @@ class FetchRequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    instruments: list[str] = Field(
+    instruments: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
         min_length=1,
         max_length=MAX_FETCH_INSTRUMENTS,
         description="Symbols: AAPL, SPY, EURUSD (AAPL.NASDAQ names the listing).",

@@ -155,22 +155,40 @@ class SweepService:
                 hint=f"`ntrader backtest sweep resume {sweep.id[:8]}` runs its missing points.",
             )
         points = [point.parameters for point in sweep.points]
-        loaded = self._backtests.load(self._point_config(sweep.base_config, points[0]))
-        warnings = list(loaded.warnings)
-        if confirm_top is not None:
-            name = strategy_registry.resolve(sweep.base_config.strategy_type).name
-            refusal = sweep_refusal(sweep.base_config, name, points)
-            if refusal is None:
-                bars = loaded.inputs[0].bars
-                screens = screen_sweep(
-                    sweep.base_config, name, points, bars, sweep.spec.objective, confirm_top
-                )
-                with self._database.transaction() as repos:
-                    repos.sweeps.set_screen(sweep.id, screens)
-            else:
-                warnings.append(f"No screen ({refusal}): every point runs through the engine.")
+        try:
+            loaded = self._backtests.load(self._point_config(sweep.base_config, points[0]))
+            warnings = list(loaded.warnings)
+            if confirm_top is not None:
+                warnings += self._screen(sweep, points, loaded, confirm_top)
+        except BaseException as exc:
+            # Stopped before any point ran: the sweep must not stay PENDING; resume runs it.
+            self._stop(sweep.id, (), exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise SweepInterruptedError(sweep.id, 0, len(points)) from exc
+            raise
         summary = self._run(sweep.id, loaded, executor, on_point)
         return dataclasses.replace(summary, warnings=tuple(warnings))
+
+    def _screen(
+        self,
+        sweep: SweepRecord,
+        points: list[dict[str, Any]],
+        loaded: LoadedInputs,
+        confirm_top: int,
+    ) -> list[str]:
+        """Screen every point and store which ones the engine confirms; returns a warning
+        when the screen cannot reproduce the engine for this configuration."""
+        name = strategy_registry.resolve(sweep.base_config.strategy_type).name
+        refusal = sweep_refusal(sweep.base_config, name, points)
+        if refusal is not None:
+            return [f"No screen ({refusal}): every point runs through the engine."]
+        bars = loaded.inputs[0].bars
+        screens = screen_sweep(
+            sweep.base_config, name, points, bars, sweep.spec.objective, confirm_top
+        )
+        with self._database.transaction() as repos:
+            repos.sweeps.set_screen(sweep.id, screens)
+        return []
 
     def resume(
         self, sweep_ref: str, executor: SweepExecutor, on_point: PointCallback | None = None
