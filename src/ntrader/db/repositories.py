@@ -10,7 +10,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, distinct, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    distinct,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ntrader.core.errors import NotFoundError, UserInputError
@@ -550,13 +562,13 @@ class BacktestRepository:
             .limit(limit)
         )
         if after is not None:
+            # A row-value comparison: both backends seek the (run, entry time, id) index to
+            # it, where the equivalent OR reads every trade of the run.
             entered, trade_id = after
-            query = query.where(
-                or_(
-                    trades.c.entry_time > entered,
-                    and_(trades.c.entry_time == entered, trades.c.id > trade_id),
-                )
+            key = tuple_(
+                literal(entered, trades.c.entry_time.type), literal(trade_id, trades.c.id.type)
             )
+            query = query.where(tuple_(trades.c.entry_time, trades.c.id) > key)
         fields = TradeRecord.model_fields
         return [
             (row.id, TradeRecord(**{k: v for k, v in row._mapping.items() if k in fields}))

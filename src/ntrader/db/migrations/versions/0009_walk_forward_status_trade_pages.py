@@ -3,6 +3,10 @@ one PENDING before its job runs it (from the stored space), and a job that dies 
 INTERRUPTED or FAILED with the reason. Rows of earlier versions were stored only once
 complete: they are COMPLETED, without a space.
 
+Trades get an index in their page order (run, entry time, id): the API reads a run's
+trades a page at a time from a key, and without it each page sorted all of the run's
+trades.
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-29 18:15:00
@@ -26,9 +30,13 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("error_message", sa.Text(), nullable=True))
         batch.add_column(sa.Column("spec", sa.JSON(), nullable=True))
+    op.create_index(
+        "ix_trades_backtest_entry", "trades", ["backtest_id", "entry_time", "id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_trades_backtest_entry", table_name="trades")
     with op.batch_alter_table("walk_forwards") as batch:
         batch.drop_column("spec")
         batch.drop_column("error_message")
