@@ -1,6 +1,8 @@
-"""The bounded pool that runs submitted jobs (backtests, sweeps), each in a worker process.
+"""The bounded pool that runs submitted jobs (backtests, sweeps, walk-forward analyses, IB
+fetches), each in a worker process.
 
-A job's entity (a run, a sweep) is stored PENDING by the request, before its 202, and then
+A job's entity (a run, a sweep, an analysis) is stored PENDING by the request, before its
+202 (an IB fetch is kept in memory: it resumes by being submitted again), and then
 queued here; ``jobs`` workers take jobs off the queue in order, so a full pool queues. Events
 of each job (status, stage, progress, the end) fan out to whoever follows it (the SSE stream).
 What a job's entity is, and how it is marked when its worker dies, is its ``Ledger``.
