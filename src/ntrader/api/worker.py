@@ -178,15 +178,12 @@ def _ib_fetch(database: Database, body: FetchRequestBody, send: Callable[..., No
     service = IbFetchService(
         database, GatewayConfig.from_settings(settings), FetchOptions.from_settings(settings)
     )
-    request = FetchRequest(
-        tuple(body.instruments), body.start, body.end, body.timeframe, body.regular_hours
-    )
 
     def progress(update: FetchProgress) -> None:
         send("progress", **asdict(update))
 
     try:
-        report = service.fetch(request, progress)
+        report = service.fetch(FetchRequest.of(body), progress)
     except (_Stopped, FetchInterruptedError) as exc:
         message = exc.message if isinstance(exc, NtraderError) else "cancelled before it started"
         send("error", message=message, interrupted=True)

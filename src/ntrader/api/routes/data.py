@@ -227,11 +227,7 @@ async def ib_fetch(
     client = client_of(request)
     api.jobs.check_accepting(client)
     with refused_as_invalid():
-        checked(
-            FetchRequest(
-                tuple(body.instruments), body.start, body.end, body.timeframe, body.regular_hours
-            )
-        )
+        checked(FetchRequest.of(body))
     await run_in_threadpool(connect, GatewayConfig.from_settings(api.settings))
     job = api.jobs.fetches.submit(body)
     api.jobs.enqueue(api.jobs.fetches, job.id, client, (body.model_dump_json(),))

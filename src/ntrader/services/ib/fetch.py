@@ -31,7 +31,7 @@ from ntrader.core.ib.client import (
 from ntrader.core.instrument_catalog import is_fx_pair
 from ntrader.db.database import Database
 from ntrader.models.enums import AssetClass, Timeframe
-from ntrader.models.ib_fetch import FetchSummary, InstrumentFetchView
+from ntrader.models.ib_fetch import FetchRequestBody, FetchSummary, InstrumentFetchView
 from ntrader.services.data_service import DataService, ImportInterruptedError, ImportRequest
 from ntrader.services.ib.chunks import (
     BAR_SIZE,
@@ -92,6 +92,13 @@ class FetchRequest:
     """Inclusive."""
     timeframe: Timeframe
     regular_hours: bool = True
+
+    @classmethod
+    def of(cls, body: FetchRequestBody) -> FetchRequest:
+        """The request an HTTP body (`data fetch`'s options) makes."""
+        return cls(
+            tuple(body.instruments), body.start, body.end, body.timeframe, body.regular_hours
+        )
 
 
 @dataclass(frozen=True, slots=True)
