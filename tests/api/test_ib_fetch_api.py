@@ -64,7 +64,11 @@ def test_a_fetch_job_stores_what_data_fetch_stores(
 
         tws.close()
         down = assert_problem(client.post(f"{V1}/data/ib/fetch", json=BODY), 503)
-        assert "Nothing accepts connections" in str(down["detail"])
+        # Refused, or (a connection that raced the close) dropped in the handshake.
+        assert any(
+            sentence in str(down["detail"])
+            for sentence in ("Nothing accepts connections", "closed the connection")
+        )
         assert client.get(f"{V1}/data/ib/fetch/latest").json()["id"] == job_id
 
     with FakeTws(accounts=("DU7654321",)) as again:
