@@ -1,5 +1,6 @@
 """Real servers for the API tests: one on SQLite (with a token, a small upload limit, one
-job at a time and three per client) and one on PostgreSQL (open, two jobs)."""
+job at a time and three per client) and one on PostgreSQL (open, two jobs, the fake TWS as
+its IB gateway)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.server import Server, running_server, store_with_sample_bars
+from tests.api.server import Server, fake_gateway, running_server, store_with_sample_bars
 from tests.conftest import _new_postgres_database
+from tests.fakes.tws import FakeTws
 
 TOKEN = "test-token-3f9c2a"
 UPLOAD_LIMIT = 400_000
@@ -30,8 +32,9 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """With the fake TWS as its IB gateway: an IB fetch answers 202, not 503."""
     workdir = tmp_path_factory.mktemp("api-pg")
-    with _new_postgres_database() as url:
+    with FakeTws() as tws, _new_postgres_database() as url:
         store_with_sample_bars(url)
-        with running_server(url, workdir, jobs=2) as server:
+        with running_server(url, workdir, jobs=2, env=fake_gateway(tws)) as server:
             yield server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from click.testing import CliRunner
 
+from ntrader.cli.context import AppContext
+from ntrader.cli.main import cli
 from ntrader.db.database import Database
 from ntrader.services.data_service import DataService, ImportRequest
 from tests.conftest import SAMPLE_DIR
+from tests.fakes.tws import FakeTws
 
 NTRADER = Path(sys.executable).with_name("ntrader")
 START_TIMEOUT_S = 90.0
@@ -39,6 +44,16 @@ class Server:
     def client(self, **kwargs: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+def fake_gateway(tws: FakeTws) -> dict[str, str]:
+    """The server's settings for the fake TWS as its gateway, without pacing or backoff."""
+    return {
+        "NTRADER_IB_PORT": str(tws.port),
+        "NTRADER_IB_CONNECT_TIMEOUT": "2",
+        "NTRADER_IB_PACING": "off",
+        "NTRADER_IB_BACKOFF_SECONDS": "0",
+    }
 
 
 def free_port() -> int:
@@ -126,3 +141,37 @@ def wait_for_end(client: httpx.Client, run_id: str, timeout: float = 120) -> dic
             return dict(run)
         time.sleep(0.3)
     raise AssertionError(f"run {run_id} did not end in {timeout} s")
+
+
+def events_of(client: httpx.Client, path: str) -> list[tuple[str, dict[str, object]]]:
+    """Every server-sent event of a job's stream at ``path``, until the server closes it."""
+    found: list[tuple[str, dict[str, object]]] = []
+    name = None
+    with client.stream("GET", path) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and name:
+                found.append((name, json.loads(line.removeprefix("data:"))))
+    return found
+
+
+def cli_stdout(database_url: str, *args: str) -> str:
+    """`ntrader ARGS --json` in this process, on the server's store."""
+    result = CliRunner().invoke(
+        cli, ["--database-url", database_url, *args], obj=AppContext(), catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["detail"]
+    for leak in ("Traceback", "SELECT", "sqlalchemy", "/tmp/", "/work/", "site-packages"):
+        assert leak not in response.text
+    return dict(body)

@@ -15,22 +15,26 @@ import httpx
 import pyarrow as pa
 import pytest
 import schemathesis
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from ntrader.api.app import create_app
 from ntrader.api.server import serve
-from ntrader.cli.context import AppContext
-from ntrader.cli.main import cli
 from ntrader.core.errors import ServiceUnavailableError, UserInputError
 from ntrader.db.database import Database
 from ntrader.models.enums import Timeframe
 from ntrader.services.data_service import DataService
 from ntrader.utils.settings import Settings
 from tests.api.conftest import TOKEN, UPLOAD_LIMIT
-from tests.api.server import SMA_BODY, Server, wait_for_end
+from tests.api.server import (
+    SMA_BODY,
+    Server,
+    assert_problem,
+    cli_stdout,
+    events_of,
+    wait_for_end,
+)
 from tests.conftest import SAMPLE_DIR
 
 V1 = "/api/v1"
@@ -47,40 +51,6 @@ CHECKS = [
 ]
 
 
-def _events(client: httpx.Client, run_id: str) -> list[tuple[str, dict[str, object]]]:
-    """Every server-sent event of a run's stream, until the server closes it."""
-    found: list[tuple[str, dict[str, object]]] = []
-    name = None
-    with client.stream("GET", f"{V1}/backtests/{run_id}/events") as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                name = line.removeprefix("event:").strip()
-            elif line.startswith("data:") and name:
-                found.append((name, json.loads(line.removeprefix("data:"))))
-    return found
-
-
-def _cli(database_url: str, *args: str) -> str:
-    """`ntrader ARGS --json` in this process, on the server's store."""
-    result = CliRunner().invoke(
-        cli, ["--database-url", database_url, *args], obj=AppContext(), catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def _assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status and body["detail"]
-    for leak in ("Traceback", "SELECT", "sqlalchemy", "/tmp/", "/work/", "site-packages"):
-        assert leak not in response.text
-    return dict(body)
-
-
 def _http_run_matches_the_cli_run(sqlite_server: Server) -> None:
     """202 with the run stored PENDING and a Location; live events to the end; the stored
     run, its trades and equity; and the same run by `backtest run` stores the same
@@ -91,7 +61,7 @@ def _http_run_matches_the_cli_run(sqlite_server: Server) -> None:
         accepted = response.json()
         assert response.headers["location"] == f"{V1}/backtests/{accepted['id']}"
         assert accepted["status"] == "PENDING"
-        events = _events(client, accepted["id"])
+        events = events_of(client, f"{V1}/backtests/{accepted['id']}/events")
         names = [name for name, _ in events]
         assert names[0] == "status" and names[-1] == "done"
         assert ("progress" in names) or events[0][1]["status"] == "COMPLETED"
@@ -111,7 +81,7 @@ def _http_run_matches_the_cli_run(sqlite_server: Server) -> None:
         assert equity["run_id"] == run["id"] and len(equity["points"]) > 100
 
     cli_run = json.loads(
-        _cli(
+        cli_stdout(
             sqlite_server.database_url,
             "backtest", "run", "--json", "--strategy", "sma", "--instruments", "AAPL",
             "--start", "2020-01-01", "--end", "2021-06-30",
@@ -140,12 +110,12 @@ def _reports_and_comparison_are_what_the_cli_writes(sqlite_server: Server, tmp_p
         compared = client.get(f"{V1}/backtests/compare", params={"ids": pair})
         assert compared.status_code == 200, compared.text
         assert compared.json() == json.loads(
-            _cli(sqlite_server.database_url, "backtest", "compare", "--json", *pair)
+            cli_stdout(sqlite_server.database_url, "backtest", "compare", "--json", *pair)
         )
         for fmt, name in (("text", "r.txt"), ("json", "r.json"), ("html", "r.html")):
             response = client.get(f"{V1}/backtests/{run_id[:10]}/report", params={"format": fmt})
             assert response.status_code == 200
-            _cli(
+            cli_stdout(
                 sqlite_server.database_url,
                 "report", "generate", "--backtest", run_id, "--format", fmt,
                 "--output", str(tmp_path / name),
@@ -155,7 +125,7 @@ def _reports_and_comparison_are_what_the_cli_writes(sqlite_server: Server, tmp_p
             if fmt == "html":
                 assert "https://" not in response.text.split("<script")[0]
         response = client.get(f"{V1}/backtests/{run_id}/report", params={"format": "csv"})
-        _cli(
+        cli_stdout(
             sqlite_server.database_url,
             "report", "generate", "--backtest", run_id, "--format", "csv",
             "--output", str(tmp_path / "csv"),
@@ -171,13 +141,13 @@ def _queue_cancel_and_cursor_pages(sqlite_server: Server) -> None:
     INTERRUPTED at once; pages of one run list every run once, newest first."""
     with sqlite_server.client() as client:
         ids = [client.post(f"{V1}/backtests", json=SMA_BODY).json()["id"] for _ in range(3)]
-        over = _assert_problem(client.post(f"{V1}/backtests", json=SMA_BODY), 429)
-        assert "3 backtests queued or running" in str(over["detail"])
+        over = assert_problem(client.post(f"{V1}/backtests", json=SMA_BODY), 429)
+        assert "3 jobs queued or running" in str(over["detail"])
         cancelled = client.post(f"{V1}/backtests/{ids[2]}/cancel")
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "INTERRUPTED"
         again = client.post(f"{V1}/backtests/{ids[2]}/cancel")
-        _assert_problem(again, 409)
+        assert_problem(again, 409)
         assert client.post(f"{V1}/backtests/{ids[1]}/cancel").json()["status"] == "INTERRUPTED"
         wait_for_end(client, ids[0])
         seen: list[str] = []
@@ -190,18 +160,18 @@ def _queue_cancel_and_cursor_pages(sqlite_server: Server) -> None:
             seen += [run["id"] for run in page["items"]]
         assert len(seen) == len(set(seen)) and set(ids) <= set(seen)
         assert seen[:3] == ids[::-1]
-        _assert_problem(client.get(f"{V1}/backtests", params={"cursor": "garbage!"}), 400)
+        assert_problem(client.get(f"{V1}/backtests", params={"cursor": "garbage!"}), 400)
         interrupted = client.get(f"{V1}/backtests", params={"status": "INTERRUPTED"}).json()
         assert {run["id"] for run in interrupted["items"]} >= set(ids[1:])
         deleted = client.delete(f"{V1}/backtests/{ids[2]}")
         assert deleted.json()["run_ids"] == [ids[2]]
-        _assert_problem(client.get(f"{V1}/backtests/{ids[2]}"), 404)
+        assert_problem(client.get(f"{V1}/backtests/{ids[2]}"), 404)
 
 
 def _token_is_required_and_never_hinted(sqlite_server: Server) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         response = httpx.get(f"{sqlite_server.url}{V1}/backtests", headers=headers)
-        body = _assert_problem(response, 401)
+        body = assert_problem(response, 401)
         assert TOKEN not in response.text and "wrong" not in str(body)
         assert response.headers["www-authenticate"] == "Bearer"
     assert httpx.get(f"{sqlite_server.url}/openapi.json").status_code == 401
@@ -232,20 +202,20 @@ def _upload_limit_and_server_only_keys(sqlite_server: Server) -> None:
             files={"file": ("AAPL_1min.csv", big, "text/csv")},
             data={"instrument": "AAPL", "timeframe": "1MIN"},
         )
-        _assert_problem(response, 413)
+        assert_problem(response, 413)
         for key, value in (
             ("output", {"directory": "/etc"}),
             ("strategy_path", "/tmp/evil.py"),
             ("database_url", "sqlite:////tmp/other.db"),
         ):
             response = client.post(f"{V1}/backtests", json={**SMA_BODY, key: value})
-            body = _assert_problem(response, 422)
+            body = assert_problem(response, 422)
             assert key in str(body["detail"])
 
 
 def _errors_carry_the_cli_sentence(pg_server: Server) -> None:
     with pg_server.client() as client:
-        body = _assert_problem(client.get(f"{V1}/backtests/ffffffff"), 404)
+        body = assert_problem(client.get(f"{V1}/backtests/ffffffff"), 404)
         assert body["detail"] == "No backtest matches 'ffffffff'."
         assert "backtest list" in str(body["hint"])
         created = client.post(
@@ -253,21 +223,21 @@ def _errors_carry_the_cli_sentence(pg_server: Server) -> None:
             json={"name": "fast", "type": "sma", "parameters": {"fast_period": 5}},
         )
         assert created.status_code == 201, created.text
-        body = _assert_problem(client.get(f"{V1}/strategies/fsat"), 404)
+        body = assert_problem(client.get(f"{V1}/strategies/fsat"), 404)
         assert "Stored strategies: fast." in str(body["detail"])
-        _assert_problem(client.post(f"{V1}/strategies", json={"name": "fast", "type": "sma"}), 409)
+        assert_problem(client.post(f"{V1}/strategies", json={"name": "fast", "type": "sma"}), 409)
         bad = client.patch(f"{V1}/strategies/fast", json={"parameters": {"fast_period": 500}})
-        assert "Invalid parameters" in str(_assert_problem(bad, 400)["detail"])
+        assert "Invalid parameters" in str(assert_problem(bad, 400)["detail"])
         assert client.post(f"{V1}/strategies/fast/archive").json()["status"] == "archived"
         listed = client.get(f"{V1}/strategies", params={"status": "archived", "type": "sma"})
         assert [s["name"] for s in listed.json()] == ["fast"]
         archived = client.post(f"{V1}/backtests", json={**SMA_BODY, "strategy": {"name": "fast"}})
-        assert "archived" in str(_assert_problem(archived, 409)["detail"])
-        _assert_problem(
+        assert "archived" in str(assert_problem(archived, 409)["detail"])
+        assert_problem(
             client.patch(f"{V1}/strategies/fast", json={"parameters": {"fast_period": 6}}), 409
         )
         missing = client.post(f"{V1}/backtests", json={**SMA_BODY, "instruments": ["MSFT"]})
-        assert "MSFT" in str(_assert_problem(missing, 404)["detail"])
+        assert "MSFT" in str(assert_problem(missing, 404)["detail"])
         hostile = client.post(
             f"{V1}/backtests",
             json={
@@ -276,13 +246,13 @@ def _errors_carry_the_cli_sentence(pg_server: Server) -> None:
                 "period": {"start": "2021-01-01", "end": "2020-01-01"},
             },
         )
-        _assert_problem(hostile, 422)
+        assert_problem(hostile, 422)
         nested = client.post(
             f"{V1}/backtests",
             content=b'{"strategy":' * 5000,
             headers={"content-type": "application/json"},
         )
-        _assert_problem(nested, 400)
+        assert_problem(nested, 400)
         types = client.get(f"{V1}/strategy-types").json()
         sma = next(t for t in types if t["name"] == "sma_crossover")
         assert {"fast_period", "slow_period"} <= {p["name"] for p in sma["parameters"]}
@@ -305,13 +275,13 @@ def _data_import_and_bars_by_accept(pg_server: Server, tmp_path: Path) -> None:
             files={"file": ("AAPL_1min.csv", minute.replace(b"223.05", b"223.07", 1))},
             data={"instrument": "AAPL", "timeframe": "1MIN"},
         )
-        assert "nothing was imported" in str(_assert_problem(changed, 409)["detail"])
+        assert "nothing was imported" in str(assert_problem(changed, 409)["detail"])
         invalid = client.post(
             f"{V1}/data/import",
             files={"file": ("bad.csv", broken)},
             data={"instrument": "MSFT", "timeframe": "1MIN"},
         )
-        refused = _assert_problem(invalid, 422)
+        refused = assert_problem(invalid, 422)
         assert str(refused["detail"]).startswith("bad.csv")
         violations = list(refused["errors"])  # type: ignore[call-overload]
         assert violations and all(v["lines"] == [2] and v["rows"] == 1 for v in violations)
@@ -338,7 +308,7 @@ def _data_import_and_bars_by_accept(pg_server: Server, tmp_path: Path) -> None:
         assert len(chunks) > 3 and max(len(c) for c in chunks) <= 2000
         assert sum(len(c) for c in chunks) == 7620
         database.dispose()
-        _assert_problem(client.get(f"{V1}/data/bars", params={"instrument": "NOPE"}), 404)
+        assert_problem(client.get(f"{V1}/data/bars", params={"instrument": "NOPE"}), 404)
 
 
 def _docs_work_offline(pg_server: Server) -> None:
@@ -425,7 +395,7 @@ def test_a_database_fault_does_not_name_the_servers_database(tmp_path: Path) -> 
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             return await client.get("/fault")
 
-    body = _assert_problem(asyncio.run(call()), 503)
+    body = assert_problem(asyncio.run(call()), 503)
     assert body["detail"] == "The SQLite database <hidden> is locked by another process."
     assert path not in str(body)
     database.dispose()

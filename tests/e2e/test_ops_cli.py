@@ -202,5 +202,5 @@ def test_deploy_script_validates_migrates_checks_and_says_what_next(
         check=False,
     )
     assert deployed.returncode == 0, deployed.stderr
-    assert "to 0008" in deployed.stderr and "Deployed. Next:" in deployed.stdout
+    assert "to 0009" in deployed.stderr and "Deployed. Next:" in deployed.stdout
     assert database.exists()

@@ -16,7 +16,15 @@ from ntrader import __version__
 from ntrader.api import problems
 from ntrader.api.guard import Guard
 from ntrader.api.jobs import JobRunner
-from ntrader.api.routes import backtests, dashboard, data, operations, strategies
+from ntrader.api.routes import (
+    backtests,
+    dashboard,
+    data,
+    operations,
+    strategies,
+    sweeps,
+    walk_forwards,
+)
 from ntrader.api.state import ApiState, StrictJSONResponse
 from ntrader.services.store import Database
 from ntrader.utils.settings import Settings
@@ -47,7 +55,8 @@ def create_app(database: Database, settings: Settings, *, jobs: int) -> FastAPI:
     )
     app.state.api = ApiState(database=database, jobs=runner, settings=settings)
     problems.install(app)
-    for router in (strategies.router, backtests.router, data.router):
+    routers = (strategies, backtests, sweeps, walk_forwards, data)
+    for router in (module.router for module in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(operations.router)
     app.include_router(dashboard.router)

@@ -1,8 +1,11 @@
-"""The bounded pool that runs submitted backtests, each in a worker process.
+"""The bounded pool that runs submitted jobs (backtests, sweeps, walk-forward analyses, IB
+fetches), each in a worker process.
 
-A run is stored PENDING (by the request, before its 202) and then queued here; ``jobs``
-workers take runs off the queue in order, so a full pool queues. Events of each run (status,
-stage, bars processed, the end) fan out to whoever follows it (the SSE stream).
+A job's entity (a run, a sweep, an analysis) is stored PENDING by the request, before its
+202 (an IB fetch is kept in memory: it resumes by being submitted again), and then
+queued here; ``jobs`` workers take jobs off the queue in order, so a full pool queues. Events
+of each job (status, stage, progress, the end) fan out to whoever follows it (the SSE stream).
+What a job's entity is, and how it is marked when its worker dies, is its ``Ledger``.
 """
 
 from __future__ import annotations
@@ -15,25 +18,31 @@ import os
 import signal
 import sys
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import Histogram
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.core import strategy_registry
-from ntrader.core.errors import ConflictError, NotFoundError, NtraderError
-from ntrader.models.backtest import RunRecord
+from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.models.enums import RunStatus
+from ntrader.models.ib_fetch import FetchJob, FetchProgressView, FetchRequestBody, FetchSummary
+from ntrader.models.sweep import SweepStatus
 from ntrader.services import telemetry
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database
+from ntrader.services.sweep_history import SweepHistory
+from ntrader.services.walk_forward import WalkForwardService
 
 log = logging.getLogger("ntrader.api.jobs")
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED})
+_FETCHES_KEPT = 1000  # finished IB fetch jobs a server remembers
 _KILL_WAIT_S = 15.0  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
 
 queue_wait_seconds = Histogram(
@@ -54,22 +63,222 @@ class ShuttingDownError(NtraderError):
     exit_code = 3
 
 
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """Where a job's stored entity stands."""
+
+    status: str
+    terminal: bool
+    completed: bool
+    error_message: str | None = None
+
+
+class Ledger(Protocol):
+    """The stored entity of one kind of job: what it is called, where it stands, and how
+    it is ended when its worker could not end it."""
+
+    kind: str  # the worker's first argument
+    noun: str  # "Backtest", "Sweep": the start of a sentence
+
+    def state(self, job_id: str) -> JobState: ...
+
+    def end(self, job_id: str, *, interrupted: bool, reason: str) -> None: ...
+
+    def recover(self, started_before: datetime) -> list[str]: ...
+
+    def show_hint(self, job_id: str) -> str: ...
+
+    def observe(self, job_id: str, event: dict[str, Any]) -> None:
+        """Hear what the job's worker reports (a ledger kept in memory keeps it)."""
+
+
+class _Stored:
+    """A ledger whose entity the worker stores itself: what it reports is only relayed."""
+
+    def observe(self, job_id: str, event: dict[str, Any]) -> None:
+        return None
+
+
+class RunLedger(_Stored):
+    kind = "backtest"
+    noun = "Backtest"
+
+    def __init__(self, database: Database) -> None:
+        self._history = RunHistory(database)
+
+    def state(self, job_id: str) -> JobState:
+        run = self._history.get(job_id)
+        return JobState(
+            run.status.value,
+            run.status in TERMINAL,
+            run.status is RunStatus.COMPLETED,
+            run.error_message,
+        )
+
+    def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
+        status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
+        self._history.mark_ended(job_id, status, reason)
+
+    def recover(self, started_before: datetime) -> list[str]:
+        return self._history.interrupt_abandoned(started_before)
+
+    def show_hint(self, job_id: str) -> str:
+        return f"`ntrader backtest show {job_id[:8]}` shows it."
+
+
+class SweepLedger(_Stored):
+    kind = "sweep"
+    noun = "Sweep"
+
+    def __init__(self, database: Database) -> None:
+        self._history = SweepHistory(database)
+
+    def state(self, job_id: str) -> JobState:
+        status = self._history.get(job_id).status
+        return JobState(
+            status.value,
+            status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED),
+            status is SweepStatus.COMPLETED,
+            None,
+        )
+
+    def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
+        # A sweep never fails as a whole: what did not finish is resumable.
+        self._history.interrupt(job_id, reason)
+
+    def recover(self, started_before: datetime) -> list[str]:
+        # RUNNING sweeps are not touched: a `backtest sweep` in a terminal may be running
+        # one, and a job's worker stores its own sweep INTERRUPTED when the server dies.
+        return self._history.interrupt_pending(started_before)
+
+    def show_hint(self, job_id: str) -> str:
+        return f"`ntrader backtest sweep show {job_id[:8]}` shows it."
+
+
+class WalkForwardLedger(_Stored):
+    kind = "walk-forward"
+    noun = "Walk-forward analysis"
+
+    def __init__(self, database: Database) -> None:
+        self._service = WalkForwardService(database)
+
+    def state(self, job_id: str) -> JobState:
+        record = self._service.get(job_id)
+        return JobState(
+            record.status.value,
+            record.status in TERMINAL,
+            record.status is RunStatus.COMPLETED,
+            record.error_message,
+        )
+
+    def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
+        status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
+        self._service.end(job_id, status, reason)
+
+    def recover(self, started_before: datetime) -> list[str]:
+        # A RUNNING analysis may be a terminal's `backtest walk-forward`: left alone.
+        return self._service.interrupt_pending(started_before)
+
+    def show_hint(self, job_id: str) -> str:
+        return f"GET /api/v1/walk-forwards/{job_id[:8]} shows it."
+
+
+class FetchLedger:
+    """IB fetch jobs, kept in this server's memory: a fetch stores its bars chunk by chunk
+    and a new one fetches only what is missing, so a fetch lost with the server is
+    submitted again rather than resumed."""
+
+    kind = "ib-fetch"
+    noun = "IB fetch"
+
+    def __init__(self) -> None:
+        self._jobs: OrderedDict[str, FetchJob] = OrderedDict()
+
+    def submit(self, request: FetchRequestBody) -> FetchJob:
+        job = FetchJob(id=str(uuid.uuid4()), status=RunStatus.PENDING, request=request)
+        self._jobs[job.id] = job
+        while len(self._jobs) > _FETCHES_KEPT:
+            self._jobs.popitem(last=False)
+        return job
+
+    def get(self, job_ref: str) -> FetchJob:
+        """A fetch job by full id, unique prefix or ``latest``."""
+        ref = job_ref.strip().lower()
+        if ref == "latest" and self._jobs:
+            return next(reversed(self._jobs.values()))
+        found = [job for job_id, job in self._jobs.items() if ref and job_id.startswith(ref)]
+        if len(found) > 1:
+            raise UserInputError(
+                f"The id prefix {job_ref!r} matches more than one IB fetch job.",
+                hint="Give more characters of the id.",
+            )
+        if not found:
+            raise NotFoundError(
+                f"No IB fetch job matches {job_ref!r}.",
+                hint="This server keeps the jobs it ran since it started (the last "
+                f"{_FETCHES_KEPT}).",
+            )
+        return found[0]
+
+    def state(self, job_id: str) -> JobState:
+        job = self.get(job_id)
+        return JobState(
+            job.status.value,
+            job.status in TERMINAL,
+            job.status is RunStatus.COMPLETED,
+            job.error_message,
+        )
+
+    def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
+        status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
+        self._update(job_id, status=status, error_message=reason)
+
+    def recover(self, started_before: datetime) -> list[str]:
+        return []
+
+    def show_hint(self, job_id: str) -> str:
+        return f"GET /api/v1/data/ib/fetch/{job_id[:8]} shows it."
+
+    def observe(self, job_id: str, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "status":
+            self._update(job_id, status=RunStatus.RUNNING)
+        elif kind == "progress":
+            self._update(job_id, progress=FetchProgressView.model_validate(event))
+        elif kind == "result":
+            summary = FetchSummary.model_validate(event["result"])
+            self._update(job_id, status=RunStatus.COMPLETED, result=summary)
+        elif kind == "error":
+            status = RunStatus.INTERRUPTED if event.get("interrupted") else RunStatus.FAILED
+            self._update(job_id, status=status, error_message=str(event.get("message")))
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._jobs[job_id] = job.model_copy(update=changes)
+
+
 @dataclass(eq=False)
 class _Job:
-    run_id: str
+    job_id: str
     client: str
+    ledger: Ledger
+    arguments: tuple[str, ...] = ()  # the worker's, after the kind, id and parent pid
     process: asyncio.subprocess.Process | None = None
     cancelled: bool = False
     queued_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
-    bars: int = 0  # processed, as the worker last reported
+    bars: int = 0  # processed, as a backtest's worker last reported
     listeners: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
 
 
 class JobRunner:
     def __init__(self, database: Database, workers: int, per_client: int) -> None:
         self._database = database
-        self._history = RunHistory(database)
+        self.runs = RunLedger(database)
+        self.sweeps = SweepLedger(database)
+        self.walk_forwards = WalkForwardLedger(database)
+        self.fetches = FetchLedger()
         self._workers = workers
         self._per_client = per_client
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
@@ -85,9 +294,14 @@ class JobRunner:
     async def start(self) -> list[str]:
         """Mark what a previous server left behind INTERRUPTED, then start the workers;
         returns the ids it marked."""
-        recovered = await run_in_threadpool(self._history.interrupt_abandoned, self.started_at)
-        for run_id in recovered:
-            log.warning("Backtest %s was left unfinished; stored as INTERRUPTED.", run_id)
+        recovered = []
+        for ledger in (self.runs, self.sweeps, self.walk_forwards):
+            marked = await run_in_threadpool(ledger.recover, self.started_at)
+            for job_id in marked:
+                log.warning(
+                    "%s %s was left unfinished; stored as INTERRUPTED.", ledger.noun, job_id
+                )
+            recovered += marked
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
         self._accepting = True
         return recovered
@@ -96,39 +310,41 @@ class JobRunner:
         """Refuse a new job now, before its run is stored, if it could not be queued."""
         if not self._accepting:
             raise ShuttingDownError(
-                "The server is shutting down and takes no new backtests.",
+                "The server is shutting down and takes no new jobs.",
                 hint="Submit it again once the server is back.",
             )
         active = sum(1 for job in self._jobs.values() if job.client == client)
         if active >= self._per_client:
             raise TooManyJobsError(
-                f"You already have {active} backtests queued or running, the most one "
-                "client may have.",
+                f"You already have {active} jobs queued or running, the most one client may have.",
                 hint="Wait for some to finish (or cancel them), then submit again.",
             )
 
-    def enqueue(self, run_id: str, client: str) -> None:
-        job = _Job(run_id, client)
-        self._jobs[run_id] = job
+    def enqueue(
+        self, ledger: Ledger, job_id: str, client: str, arguments: tuple[str, ...] = ()
+    ) -> None:
+        job = _Job(job_id, client, ledger, arguments)
+        self._jobs[job_id] = job
         self._queue.put_nowait(job)
 
-    async def cancel(self, run: RunRecord) -> RunRecord:
-        """Stop a queued or running job; its run ends INTERRUPTED and can be resumed."""
-        job = self._jobs.get(run.id)
-        if job is None or run.status in TERMINAL:
+    def is_queued_or_running(self, job_id: str) -> bool:
+        return job_id in self._jobs
+
+    async def cancel(self, ledger: Ledger, job_id: str) -> None:
+        """Stop a queued or running job; its entity ends INTERRUPTED and can be resumed."""
+        job = self._jobs.get(job_id)
+        state = await run_in_threadpool(ledger.state, job_id)
+        if job is None or state.terminal:
             raise ConflictError(
-                f"Backtest {run.id} is {run.status.value}"
-                + ("" if run.status in TERMINAL else " but not run by this server")
+                f"{ledger.noun} {job_id} is {state.status}"
+                + ("" if state.terminal else " but not run by this server")
                 + "; only a queued or running job of this server can be cancelled.",
-                hint=f"`ntrader backtest show {run.id[:8]}` shows it.",
+                hint=ledger.show_hint(job_id),
             )
         job.cancelled = True
         if job.process is None:
             await run_in_threadpool(
-                self._history.mark_ended,
-                run.id,
-                RunStatus.INTERRUPTED,
-                "cancelled before it started",
+                ledger.end, job_id, interrupted=True, reason="cancelled before it started"
             )
             self._finish(job)
             await self._announce_end(job)
@@ -136,13 +352,12 @@ class JobRunner:
             with contextlib.suppress(ProcessLookupError):
                 job.process.send_signal(signal.SIGTERM)
             await job.process.wait()
-        return await run_in_threadpool(self._history.get, run.id)
 
     @contextlib.asynccontextmanager
-    async def follow(self, run_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-        """The events of one run as they happen (nothing if this server does not run it)."""
+    async def follow(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        """The events of one job as they happen (nothing if this server does not run it)."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        job = self._jobs.get(run_id)
+        job = self._jobs.get(job_id)
         if job is not None:
             job.listeners.add(queue)
         try:
@@ -158,10 +373,10 @@ class JobRunner:
         queued = [job for job in self._jobs.values() if job.process is None]
         for job in queued:
             await run_in_threadpool(
-                self._history.mark_ended,
-                job.run_id,
-                RunStatus.INTERRUPTED,
-                "the server stopped before it started this run",
+                job.ledger.end,
+                job.job_id,
+                interrupted=True,
+                reason="the server stopped before it started this job",
             )
             self._finish(job)
         running = [job.process for job in self._jobs.values() if job.process is not None]
@@ -197,11 +412,11 @@ class JobRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:  # one job's failure must not stop the worker
-                log.exception("Backtest job %s failed in the server", job.run_id)
+                log.exception("%s job %s failed in the server", job.ledger.noun, job.job_id)
             try:
                 await self._settle(job)
             except Exception:  # the store is gone: the next start-up settles the run
-                log.exception("Backtest job %s could not be settled", job.run_id)
+                log.exception("%s job %s could not be settled", job.ledger.noun, job.job_id)
 
     async def _run(self, job: _Job) -> None:
         # The worker sees the server's store and the plug-ins the server loaded (also those
@@ -218,13 +433,15 @@ class JobRunner:
             sys.executable,
             "-m",
             "ntrader.api.worker",
-            job.run_id,
+            job.ledger.kind,
+            job.job_id,
             str(os.getpid()),
+            *job.arguments,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             env=env,
         )
-        self._publish(job, {"event": "status", "status": RunStatus.RUNNING.value})
+        self._relay(job, {"event": "status", "status": RunStatus.RUNNING.value})
         assert job.process.stdout is not None
         async for line in job.process.stdout:
             with contextlib.suppress(ValueError):
@@ -233,38 +450,46 @@ class JobRunner:
                     continue
                 if event.get("event") == "progress" and isinstance(event.get("bars"), int):
                     job.bars = event["bars"]
-                self._publish(job, event)
+                self._relay(job, event)
         await job.process.wait()
 
     async def _settle(self, job: _Job) -> None:
-        """After a worker ends: a run it left PENDING or RUNNING (it crashed or was killed)
-        is stored FAILED or INTERRUPTED; then followers hear how the run ended."""
-        if job.run_id not in self._jobs:
+        """After a worker ends: an entity it left PENDING or RUNNING (it crashed or was
+        killed) is stored FAILED or INTERRUPTED; then followers hear how the job ended."""
+        if job.job_id not in self._jobs:
             return
         self._finish(job)
         try:
-            run = await run_in_threadpool(self._history.get, job.run_id)
+            state = await run_in_threadpool(job.ledger.state, job.job_id)
             ended = job.process is None or job.process.returncode is not None
-            if run.status not in TERMINAL and ended:
+            if not state.terminal and ended:
                 code = job.process.returncode if job.process else None
                 killed = job.cancelled or code in (-signal.SIGKILL, -signal.SIGTERM)
-                status = RunStatus.INTERRUPTED if killed else RunStatus.FAILED
                 reason = f"its worker process ended (code {code})"
-                await run_in_threadpool(self._history.mark_ended, run.id, status, reason)
-                run = await run_in_threadpool(self._history.get, run.id)
+                await run_in_threadpool(
+                    job.ledger.end, job.job_id, interrupted=killed, reason=reason
+                )
+                state = await run_in_threadpool(job.ledger.state, job.job_id)
         except NotFoundError:  # deleted while it was queued or running
             self._publish(job, {"event": "failed", "status": None, "error_message": "deleted"})
             return
-        _record(job, run)
-        self._publish(job, end_event(run))
+        self._end(job, state)
 
     async def _announce_end(self, job: _Job) -> None:
-        run = await run_in_threadpool(self._history.get, job.run_id)
-        _record(job, run)
-        self._publish(job, end_event(run))
+        self._end(job, await run_in_threadpool(job.ledger.state, job.job_id))
+
+    def _end(self, job: _Job, state: JobState) -> None:
+        if job.ledger is self.runs:
+            _record(job, state)
+        self._publish(job, end_event(state))
 
     def _finish(self, job: _Job) -> None:
-        self._jobs.pop(job.run_id, None)
+        self._jobs.pop(job.job_id, None)
+
+    def _relay(self, job: _Job, event: dict[str, Any]) -> None:
+        """What the worker reports: to its ledger, then to the job's followers."""
+        job.ledger.observe(job.job_id, event)
+        self._publish(job, event)
 
     @staticmethod
     def _publish(job: _Job, event: dict[str, Any]) -> None:
@@ -272,18 +497,18 @@ class JobRunner:
             queue.put_nowait(event)
 
 
-def _record(job: _Job, run: RunRecord) -> None:
-    """Count the ended job in the server's registry (served at /metrics): its worker
+def _record(job: _Job, state: JobState) -> None:
+    """Count the ended backtest in the server's registry (served at /metrics): its worker
     process recorded into its own registry, which ends with it."""
     seconds = None if job.started_at is None else time.monotonic() - job.started_at
-    bars = job.bars if run.status is RunStatus.COMPLETED else 0
-    telemetry.record_run(run.status, seconds, bars)
+    bars = job.bars if state.completed else 0
+    telemetry.record_run(RunStatus(state.status), seconds, bars)
 
 
-def end_event(run: RunRecord) -> dict[str, Any]:
-    """The last event of a run's stream: ``done`` when it completed, else ``failed``."""
+def end_event(state: JobState) -> dict[str, Any]:
+    """The last event of a job's stream: ``done`` when it completed, else ``failed``."""
     return {
-        "event": "done" if run.status is RunStatus.COMPLETED else "failed",
-        "status": run.status.value,
-        "error_message": run.error_message,
+        "event": "done" if state.completed else "failed",
+        "status": state.status,
+        "error_message": state.error_message,
     }

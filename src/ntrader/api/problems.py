@@ -7,8 +7,10 @@ SQL, or a path of the server.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -25,6 +27,7 @@ from ntrader.core.errors import (
     NotFoundError,
     NtraderError,
     ServiceUnavailableError,
+    UserInputError,
 )
 from ntrader.services.store import Database
 
@@ -44,6 +47,23 @@ def hide_server_places(text: str, database: Database) -> str:
     return _ABSOLUTE_PATH.sub(HIDDEN, text)
 
 
+class InvalidRequestError(UserInputError):
+    """A well-formed request the services refuse as a whole (a sweep's space the strategy
+    refuses): 422, with the CLI's sentence."""
+
+
+@contextlib.contextmanager
+def refused_as_invalid() -> Iterator[None]:
+    """Inside: the services' refusal of a request's content (not a missing or conflicting
+    entity) becomes a 422 with the same sentence."""
+    try:
+        yield
+    except (NotFoundError, ConflictError):
+        raise
+    except UserInputError as exc:
+        raise InvalidRequestError(exc.message, hint=exc.hint) from exc
+
+
 class Problem(BaseModel):
     """An error (RFC 9457)."""
 
@@ -61,6 +81,7 @@ _STATUS_OF: tuple[tuple[type[NtraderError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (DataValidationError, 422),
+    (InvalidRequestError, 422),
     (ServiceUnavailableError, 503),
     (ShuttingDownError, 503),
     (NtraderError, 400),

@@ -11,6 +11,13 @@ from pydantic.json_schema import SkipJsonSchema
 from ntrader.models.backtest import PortfolioSnapshot, RunRecord, TradeRecord
 from ntrader.models.config_file import BacktestFile
 from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.models.sweep import (
+    DEFAULT_CONFIRM_TOP,
+    MAX_SWEEP_POINTS,
+    SweepListItem,
+    SweepSpec,
+    SweepStatus,
+)
 
 # Keys that would make the server read or write its own files, or reach another store:
 # they come from the server's settings only.
@@ -36,13 +43,51 @@ class BacktestRequest(BacktestFile):
         return data
 
 
+class SweepRequest(BacktestRequest):
+    """The body of ``POST /sweeps``: a run configuration with its ``sweep:`` section (what
+    `backtest sweep --config` reads), and the screen's options."""
+
+    sweep: SweepSpec  # type: ignore[assignment]
+    confirm_top: int = Field(
+        default=DEFAULT_CONFIRM_TOP,
+        ge=1,
+        le=MAX_SWEEP_POINTS,
+        description="Screen every point, then run this many of the screen's best through "
+        "the engine (`--confirm-top`).",
+    )
+    screen: bool = Field(
+        default=True, description="false: run every point through the engine (`--no-screen`)."
+    )
+
+
+class WalkForwardRequest(BacktestRequest):
+    """The body of ``POST /walk-forwards``: a run configuration whose period bounds the
+    analysis, the training sweeps' space (``sweep``), and the windows (`backtest
+    walk-forward` --train, --test, --step, --anchored)."""
+
+    sweep: SweepSpec  # type: ignore[assignment]
+    train: str = Field(max_length=16, description="Training window: 12M, 90D, 2W, 1Y.")
+    test: str = Field(max_length=16, description="The test window after each training one.")
+    step: str | None = Field(
+        default=None, max_length=16, description="How far each window moves on (default: test)."
+    )
+    anchored: bool = Field(
+        default=False, description="Every training window starts at the period's start."
+    )
+
+
 class Accepted(BaseModel):
-    """A backtest stored PENDING and queued."""
+    """A job's entity (a backtest, a sweep) stored PENDING and queued."""
 
     id: str
-    status: RunStatus
+    status: RunStatus | SweepStatus
     location: str
     events: str
+
+
+class SweepPage(BaseModel):
+    items: list[SweepListItem]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
 
 
 class RunPage(BaseModel):

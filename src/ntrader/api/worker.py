@@ -1,6 +1,10 @@
-"""One backtest job in its own process: ``python -m ntrader.api.worker RUN_ID PARENT_PID``.
+"""One job in its own process: ``python -m ntrader.api.worker KIND ID PARENT_PID [ARGS]``.
 
-The API server starts one per running job. A process, not a thread, because nautilus keeps
+KIND is ``backtest`` (ID a PENDING run), ``sweep`` (ID a sweep; ARGS ``new CONFIRM_TOP``,
+CONFIRM_TOP a number or ``none``, for a PENDING sweep, or ``resume``) or ``walk-forward``
+(ID a PENDING analysis) or ``ib-fetch`` (ARGS the request as JSON; the gateway comes from
+the settings this process inherits from the server). The API server starts
+one per running job. A process, not a thread, because nautilus keeps
 process-wide state (its logger, a Rust runtime) and a run cannot be stopped from another
 thread; a process is stopped with SIGTERM and then stores its run as INTERRUPTED, exactly as
 `backtest run` does on Ctrl-C. Progress goes to the server as JSON lines on the original
@@ -16,13 +20,29 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import IO
 
 from ntrader.core.errors import NotFoundError, NtraderError
 from ntrader.models.enums import RunStatus
+from ntrader.models.ib_fetch import FetchRequestBody
 from ntrader.services.backtest_service import BacktestService
+from ntrader.services.ib.fetch import (
+    FetchInterruptedError,
+    FetchOptions,
+    FetchProgress,
+    FetchRequest,
+    IbFetchService,
+)
+from ntrader.services.ib.gateway import GatewayConfig
 from ntrader.services.run_history import RunHistory
-from ntrader.services.store import open_database
+from ntrader.services.store import Database, open_database
+from ntrader.services.sweep_executors import InProcessExecutor
+from ntrader.services.sweep_history import SweepRow
+from ntrader.services.sweep_service import SweepInterruptedError, SweepService
+from ntrader.services.walk_forward import WalkForwardService
+from ntrader.utils.settings import get_settings
 
 _PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL_S = 0.2
@@ -57,13 +77,27 @@ def _event_stream() -> IO[str]:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
-    run_id, parent_pid = argv[0], int(argv[1])
+    kind, job_id, parent_pid, arguments = argv[0], argv[1], int(argv[2]), argv[3:]
     _die_with_parent(parent_pid)
     events = _event_stream()
 
     def send(event: str, **data: object) -> None:
         events.write(json.dumps({"event": event, **data}) + "\n")
 
+    database = open_database(None)
+    try:
+        if kind == "sweep":
+            return _sweep(database, job_id, arguments, send)
+        if kind == "walk-forward":
+            return _walk_forward(database, job_id, send)
+        if kind == "ib-fetch":
+            return _ib_fetch(database, FetchRequestBody.model_validate_json(arguments[0]), send)
+        return _backtest(database, job_id, send)
+    finally:
+        database.dispose()
+
+
+def _backtest(database: Database, run_id: str, send: Callable[..., None]) -> int:
     last = 0.0
 
     def progress(done: int, total: int) -> None:
@@ -73,7 +107,6 @@ def main(argv: list[str]) -> int:
             last = now
             send("progress", bars=done, total=total)
 
-    database = open_database(None)
     try:
         BacktestService(database).start(
             run_id, on_stage=lambda stage: send("stage", stage=stage), on_progress=progress
@@ -87,8 +120,78 @@ def main(argv: list[str]) -> int:
         # Refused before it ran (bars gone since it was submitted): the run says why.
         _end_pending(RunHistory(database), run_id, RunStatus.FAILED, exc.message)
         return exc.exit_code
-    finally:
-        database.dispose()
+    return 0
+
+
+def _sweep(
+    database: Database, sweep_id: str, arguments: list[str], send: Callable[..., None]
+) -> int:
+    """Run a sweep's points one after another in this process: the job holds one of the
+    server's --jobs slots, so a sweep never takes more than one CPU (a pool inside would
+    multiply the server's processes)."""
+
+    def point(done: int, total: int, best: SweepRow | None) -> None:
+        shown = (
+            None
+            if best is None
+            else {"run_id": best.run_id, "objective": best.objective, "parameters": best.parameters}
+        )
+        send("progress", runs=done, total=total, best=shown)
+
+    service = SweepService(database)
+    try:
+        if arguments[0] == "resume":
+            service.resume(sweep_id, InProcessExecutor(), point)
+        else:
+            top = None if arguments[1] == "none" else int(arguments[1])
+            service.run_created(sweep_id, InProcessExecutor(), point, confirm_top=top)
+    except (_Stopped, SweepInterruptedError):
+        # Stopped before its points ran, or in the middle: the server stores it
+        # INTERRUPTED if it is not already, and resume runs what is missing.
+        return 130
+    except NtraderError as exc:
+        send("stage", stage=exc.message)
+        return exc.exit_code
+    return 0
+
+
+def _walk_forward(database: Database, walk_forward_id: str, send: Callable[..., None]) -> int:
+    """Run an analysis's windows here, each training sweep one point after another (one
+    CPU, as a sweep job)."""
+
+    def window(windows_done: int, windows: int, runs_done: int, runs: int) -> None:
+        send("progress", windows_done=windows_done, windows=windows, runs=runs_done, total=runs)
+
+    try:
+        WalkForwardService(database).run_created(walk_forward_id, InProcessExecutor(), window)
+    except KeyboardInterrupt:  # stored INTERRUPTED by the service
+        return 130
+    except NtraderError as exc:  # stored FAILED or INTERRUPTED, with the reason
+        return exc.exit_code
+    return 0
+
+
+def _ib_fetch(database: Database, body: FetchRequestBody, send: Callable[..., None]) -> int:
+    """Fetch as `data fetch` does, from the gateway of the server's settings; the outcome
+    goes to the server as the last event (it keeps fetch jobs in memory)."""
+    settings = get_settings()
+    service = IbFetchService(
+        database, GatewayConfig.from_settings(settings), FetchOptions.from_settings(settings)
+    )
+
+    def progress(update: FetchProgress) -> None:
+        send("progress", **asdict(update))
+
+    try:
+        report = service.fetch(FetchRequest.of(body), progress)
+    except (_Stopped, FetchInterruptedError) as exc:
+        message = exc.message if isinstance(exc, NtraderError) else "cancelled before it started"
+        send("error", message=message, interrupted=True)
+        return 130
+    except NtraderError as exc:
+        send("error", message=exc.message, interrupted=False)
+        return exc.exit_code
+    send("result", result=report.summary(body.timeframe).model_dump(mode="json"))
     return 0
 
 

@@ -84,16 +84,7 @@ def fetch_progress(*, enabled: bool) -> Iterator[Callable[[FetchProgress], None]
 
 def render_fetch(report: FetchReport, timeframe: Timeframe, *, json_output: bool) -> None:
     if json_output:
-        print_json(
-            {
-                "timeframe": timeframe.value,
-                "end": report.end.isoformat(),
-                "bars_stored": report.bars_stored,
-                "seconds": round(report.seconds, 3),
-                "pacing_wait_seconds": round(report.pacing_wait_seconds, 3),
-                "instruments": [asdict(r) for r in report.results],
-            }
-        )
+        print_json(report.summary(timeframe).model_dump(mode="json"))
         return
     table = Table(title=f"Fetched {timeframe.value} bars", title_justify="left")
     table.add_column("Instrument", style="bold cyan")

@@ -30,7 +30,7 @@ from ntrader.cli.output import (
     styled,
 )
 from ntrader.cli.run_options import config_from_options, run_options
-from ntrader.models.sweep import DEFAULT_OBJECTIVE, OBJECTIVES
+from ntrader.models.sweep import DEFAULT_CONFIRM_TOP, DEFAULT_OBJECTIVE, OBJECTIVES
 from ntrader.services.reports.catalog import Kind, by_key, format_value
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ SWEEP_OPTIONS = (
 # The screen's options: `backtest sweep` only.
 _SCREEN_OPTIONS = ("confirm_top", "no_screen")
 _TOP_DEFAULT = 20
-_CONFIRM_TOP_DEFAULT = 5
 
 
 def space_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -135,7 +134,7 @@ def executor_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.option(
     "--confirm-top",
     type=click.IntRange(1, 10_000),
-    default=_CONFIRM_TOP_DEFAULT,
+    default=DEFAULT_CONFIRM_TOP,
     show_default=True,
     help="Screen every point with the vectorised screen, then run this many of its best "
     "through the engine (built-in strategies without stops; otherwise every point runs).",
@@ -306,26 +305,13 @@ def list_(last: int) -> None:
     Example:
       ntrader backtest sweep list --last 5
     """
+    from ntrader.models.sweep import SweepListItem
     from ntrader.services.sweep_history import SweepHistory
 
     ctx = app_context()
     sweeps = SweepHistory(ctx.database).list(last)
     if ctx.json_output:
-        print_json(
-            [
-                {
-                    "sweep_id": s.id,
-                    "status": s.status.value,
-                    "strategy": s.base_config.strategy_type,
-                    "instruments": list(s.base_config.instruments),
-                    "objective": s.spec.objective,
-                    "executor": s.executor,
-                    "created_at": s.created_at,
-                    "statistics": s.statistics,
-                }
-                for s in sweeps
-            ]
-        )
+        print_json([SweepListItem.of(s).model_dump() for s in sweeps])
         return
     if not sweeps:
         print_warning("No sweeps yet. Start one with `ntrader backtest sweep --grid ...`.")

@@ -10,7 +10,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    distinct,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ntrader.core.errors import NotFoundError, UserInputError
@@ -42,6 +54,8 @@ from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.metrics import Metrics
 from ntrader.models.strategy import StrategyRecord
 from ntrader.models.sweep import SweepPoint, SweepRecord, SweepSpec, SweepStatus
+from ntrader.models.walk_forward import WalkForwardRecord, WindowResult
+from ntrader.utils.timeutil import NS_PER_DAY
 
 
 def utc_now() -> datetime:
@@ -332,6 +346,25 @@ class BarRepository:
             for iid, tf, rows, first, last in self._connection.execute(query)
         ]
 
+    def trading_days(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> int:
+        """The UTC days with a bar in ``start_ns <= ts < end_ns``, counted by the database
+        (as ``trading_days`` counts loaded bars), so a check reads no bars."""
+        day = bars.c.ts // NS_PER_DAY
+        return int(
+            self._connection.execute(
+                select(func.count(distinct(day))).where(
+                    and_(
+                        bars.c.instrument_id == instrument.pk,
+                        bars.c.timeframe == timeframe.value,
+                        bars.c.ts >= start_ns,
+                        bars.c.ts < end_ns,
+                    )
+                )
+            ).scalar_one()
+        )
+
     def count(
         self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
     ) -> int:
@@ -514,13 +547,40 @@ class BacktestRepository:
         return [_run_from_row(row._mapping) for row in self._connection.execute(query)]
 
     def trades(self, run_id: str) -> list[TradeRecord]:
-        rows = self._connection.execute(
-            select(trades).where(trades.c.backtest_id == run_id).order_by(trades.c.entry_time)
+        """Every trade of a run in entry order (the trade id orders equal entry times)."""
+        return [record for _id, record in self.trades_after(run_id, None, limit=None)]
+
+    def trades_after(
+        self, run_id: str, after: tuple[datetime, str] | None, *, limit: int | None
+    ) -> list[tuple[str, TradeRecord]]:
+        """(id, trade) in entry order, from the one after ``after`` (a trade's entry time
+        and id): a page is read by the database, never cut from the whole list."""
+        query = (
+            select(trades)
+            .where(trades.c.backtest_id == run_id)
+            .order_by(trades.c.entry_time, trades.c.id)
+            .limit(limit)
         )
+        if after is not None:
+            # A row-value comparison: both backends seek the (run, entry time, id) index to
+            # it, where the equivalent OR reads every trade of the run.
+            entered, trade_id = after
+            key = tuple_(
+                literal(entered, trades.c.entry_time.type), literal(trade_id, trades.c.id.type)
+            )
+            query = query.where(tuple_(trades.c.entry_time, trades.c.id) > key)
         fields = TradeRecord.model_fields
         return [
-            TradeRecord(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows
+            (row.id, TradeRecord(**{k: v for k, v in row._mapping.items() if k in fields}))
+            for row in self._connection.execute(query)
         ]
+
+    def trade_count(self, run_id: str) -> int:
+        return int(
+            self._connection.execute(
+                select(func.count()).where(trades.c.backtest_id == run_id)
+            ).scalar_one()
+        )
 
     def snapshots(self, run_id: str) -> list[PortfolioSnapshot]:
         rows = self._connection.execute(
@@ -689,7 +749,7 @@ class SweepRepository:
         self._connection.execute(
             insert(sweeps).values(
                 id=sweep_id,
-                status=SweepStatus.RUNNING.value,
+                status=SweepStatus.PENDING.value,
                 strategy_type=base_config.strategy_type,
                 base_config=base_config.model_dump(mode="json"),
                 spec=spec.model_dump(mode="json"),
@@ -706,34 +766,37 @@ class SweepRepository:
 
     def get(self, sweep_ref: str) -> SweepRecord:
         """A sweep by full id, unique id prefix, or ``latest``, with its points in order."""
-        ref = sweep_ref.strip().lower()
-        if not ref:
-            raise UserInputError(
-                "An empty sweep id matches nothing.",
-                hint="Give an id, a unique prefix of one, or `latest`.",
-            )
-        query = select(sweeps)
-        if ref == "latest":
-            query = query.order_by(sweeps.c.created_at.desc()).limit(1)
-        else:
-            query = query.where(sweeps.c.id.startswith(ref, autoescape=True)).limit(2)
-        rows = self._connection.execute(query).all()
-        if not rows:
-            # The hint names a command, so the service adds it (services/sweep_history.py).
-            raise NotFoundError(f"No sweep matches {sweep_ref!r}.")
-        if len(rows) > 1:
-            raise UserInputError(
-                f"The id prefix {sweep_ref!r} matches more than one sweep.",
-                hint="Give more characters of the id.",
-            )
-        return self._record(rows[0]._mapping)
+        return self._record(_by_reference(self._connection, sweeps, sweep_ref, "sweep"))
 
-    def list(self, last: int = 20) -> list[SweepRecord]:
-        """Newest first, without their points."""
-        rows = self._connection.execute(
-            select(sweeps).order_by(sweeps.c.created_at.desc()).limit(last)
-        )
+    def list(self, last: int = 20, before: tuple[datetime, str] | None = None) -> list[SweepRecord]:
+        """Newest first, without their points; with ``before`` (a sweep's creation time
+        and id) only those listed after that one (keyset pages, as runs are paged)."""
+        query = select(sweeps).order_by(sweeps.c.created_at.desc(), sweeps.c.id.desc()).limit(last)
+        if before is not None:
+            created, sweep_id = before
+            query = query.where(
+                or_(
+                    sweeps.c.created_at < created,
+                    and_(sweeps.c.created_at == created, sweeps.c.id < sweep_id),
+                )
+            )
+        rows = self._connection.execute(query)
         return [self._record(row._mapping, with_points=False) for row in rows]
+
+    def interrupt_pending(self, created_before: datetime) -> list[str]:
+        """Mark INTERRUPTED the PENDING sweeps created before ``created_before`` (a job
+        runner that stopped left them queued); returns their ids."""
+        pending = and_(
+            sweeps.c.status == SweepStatus.PENDING.value, sweeps.c.created_at < created_before
+        )
+        ids = list(self._connection.execute(select(sweeps.c.id).where(pending)).scalars())
+        if ids:
+            self._connection.execute(
+                update(sweeps)
+                .where(sweeps.c.id.in_(ids))
+                .values(status=SweepStatus.INTERRUPTED.value, completed_at=utc_now())
+            )
+        return ids
 
     def _record(self, row: Any, *, with_points: bool = True) -> SweepRecord:
         points: tuple[SweepPoint, ...] = ()
@@ -819,7 +882,7 @@ class SweepRepository:
     def set_status(
         self, sweep_id: str, status: SweepStatus, statistics: dict[str, Any] | None = None
     ) -> None:
-        finished = status is not SweepStatus.RUNNING
+        finished = status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED)
         self._connection.execute(
             update(sweeps)
             .where(sweeps.c.id == sweep_id)
@@ -837,26 +900,40 @@ class WalkForwardRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def create(
-        self,
-        base_config: BacktestConfig,
-        settings: dict[str, Any],
-        windows: Sequence[dict[str, Any]],
-        efficiency: float | None,
-    ) -> str:
+    def create(self, base_config: BacktestConfig, spec: SweepSpec, settings: dict[str, Any]) -> str:
+        """Store an analysis PENDING, before any window runs."""
         walk_forward_id = str(uuid.uuid4())
         self._connection.execute(
             insert(walk_forwards).values(
                 id=walk_forward_id,
                 strategy_type=base_config.strategy_type,
                 base_config=base_config.model_dump(mode="json"),
+                spec=spec.model_dump(mode="json"),
                 settings=settings,
-                windows=list(windows),
-                efficiency=efficiency,
+                windows=[],
+                efficiency=None,
                 created_at=utc_now(),
+                status=RunStatus.PENDING.value,
             )
         )
         return walk_forward_id
+
+    def get(self, walk_forward_ref: str) -> WalkForwardRecord:
+        """An analysis by full id, unique id prefix, or ``latest``."""
+        row = _by_reference(
+            self._connection, walk_forwards, walk_forward_ref, "walk-forward analysis"
+        )
+        return WalkForwardRecord(
+            id=row["id"],
+            created_at=row["created_at"],
+            status=RunStatus(row["status"]),
+            error_message=row["error_message"],
+            config=BacktestConfig.model_validate(row["base_config"]),
+            spec=SweepSpec.model_validate(row["spec"]) if row["spec"] is not None else None,
+            settings=row["settings"],
+            windows=tuple(WindowResult.from_dict(w) for w in row["windows"]),
+            efficiency=row["efficiency"],
+        )
 
     def windows(self, walk_forward_id: str) -> list[dict[str, Any]]:
         """The stored windows of one analysis, in order; a miss is a NotFoundError."""
@@ -866,6 +943,73 @@ class WalkForwardRepository:
         if row is None:
             raise NotFoundError(f"No walk-forward analysis {walk_forward_id!r}.")
         return list(row.windows)
+
+    def update(
+        self,
+        walk_forward_id: str,
+        status: RunStatus,
+        *,
+        windows: Sequence[dict[str, Any]] | None = None,
+        efficiency: float | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """Its status, with the windows done so far (when given) and, once complete, the
+        efficiency; an analysis that did not complete says why."""
+        values: dict[str, Any] = {
+            "status": status.value,
+            "efficiency": efficiency,
+            "error_message": error_message,
+        }
+        if windows is not None:
+            values["windows"] = list(windows)
+        self._connection.execute(
+            update(walk_forwards).where(walk_forwards.c.id == walk_forward_id).values(**values)
+        )
+
+    def interrupt_pending(self, created_before: datetime) -> list[str]:
+        """Mark INTERRUPTED the PENDING analyses created before ``created_before`` (a job
+        runner that stopped left them queued); returns their ids."""
+        pending = and_(
+            walk_forwards.c.status == RunStatus.PENDING.value,
+            walk_forwards.c.created_at < created_before,
+        )
+        ids = list(self._connection.execute(select(walk_forwards.c.id).where(pending)).scalars())
+        if ids:
+            self._connection.execute(
+                update(walk_forwards)
+                .where(walk_forwards.c.id.in_(ids))
+                .values(
+                    status=RunStatus.INTERRUPTED.value,
+                    error_message="the server stopped before it started this analysis",
+                )
+            )
+        return ids
+
+
+def _by_reference(connection: Connection, table: Any, reference: str, noun: str) -> Any:
+    """The row of ``table`` (with ``id`` and ``created_at``) a full id, a unique id prefix
+    or ``latest`` names."""
+    ref = reference.strip().lower()
+    if not ref:
+        raise UserInputError(
+            f"An empty {noun} id matches nothing.",
+            hint="Give an id, a unique prefix of one, or `latest`.",
+        )
+    query = select(table)
+    if ref == "latest":
+        query = query.order_by(table.c.created_at.desc()).limit(1)
+    else:
+        query = query.where(table.c.id.startswith(ref, autoescape=True)).limit(2)
+    rows = connection.execute(query).all()
+    if not rows:
+        # The hint names a command, so the service adds it.
+        raise NotFoundError(f"No {noun} matches {reference!r}.")
+    if len(rows) > 1:
+        raise UserInputError(
+            f"The id prefix {reference!r} matches more than one {noun}.",
+            hint="Give more characters of the id.",
+        )
+    return rows[0]._mapping
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

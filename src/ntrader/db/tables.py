@@ -188,6 +188,8 @@ trades = Table(
     Column("pnl", Float, nullable=True),
     Column("pnl_pct", Float, nullable=True),
     Column("is_open", Boolean, nullable=False),
+    # Pages of a run's trades are read in this order, from a key (migration 0009).
+    Index("ix_trades_backtest_entry", "backtest_id", "entry_time", "id"),
 )
 
 portfolio_snapshots = Table(
@@ -263,4 +265,8 @@ walk_forwards = Table(
     Column("windows", JSON, nullable=False),
     Column("efficiency", Float, nullable=True),
     Column("created_at", UtcDateTime, nullable=False, index=True),
+    # PENDING (stored by the HTTP API), RUNNING, COMPLETED, FAILED or INTERRUPTED.
+    Column("status", String(16), nullable=False, server_default="COMPLETED"),
+    Column("error_message", Text, nullable=True),
+    Column("spec", JSON, nullable=True),  # the training sweeps' space (None before 0009)
 )

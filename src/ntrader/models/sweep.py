@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import RunStatus
 
 MAX_SWEEP_POINTS = 10_000
 MAX_CONSTRAINT_LENGTH = 500
@@ -28,9 +29,12 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
     "alpha": ("benchmark", "alpha"),
 }
 DEFAULT_OBJECTIVE = "sharpe_ratio"
+# Screened sweeps run this many of the screen's best points through the engine.
+DEFAULT_CONFIRM_TOP = 5
 
 
 class SweepStatus(StrEnum):
+    PENDING = "PENDING"  # stored by the HTTP API, waiting for a worker of its job pool
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     INTERRUPTED = "INTERRUPTED"
@@ -106,3 +110,61 @@ class SweepRecord(BaseModel):
     executor: str
     statistics: dict[str, Any] | None = None
     points: tuple[SweepPoint, ...] = ()
+
+
+class SweepRunView(BaseModel):
+    """One point of a sweep in its ranking: its run (if any), objective and key figures."""
+
+    index: int
+    parameters: dict[str, Any]
+    run_id: str | None
+    status: RunStatus | None
+    objective: float | None
+    metrics: dict[str, Any]
+    screen: dict[str, Any] | None = Field(
+        description="Screened sweeps: the screen's figures, objective, and whether the "
+        "engine confirmed the point."
+    )
+
+
+class SweepView(BaseModel):
+    """A sweep with its points ranked best first, as `backtest sweep show --json` prints
+    it; ``statistics`` holds the deflated Sharpe ratio of the best run and the PBO."""
+
+    sweep_id: str
+    status: SweepStatus
+    strategy: str
+    objective: str
+    executor: str
+    points: int
+    refused_points: int
+    statistics: dict[str, Any] | None
+    # What the sweep's run said beside its figures: no screen and why, orders nautilus refused.
+    warnings: list[str] = Field(default_factory=list)
+    runs: list[SweepRunView]
+
+
+class SweepListItem(BaseModel):
+    """A stored sweep in a list (`backtest sweep list --json`), without its points."""
+
+    sweep_id: str
+    status: SweepStatus
+    strategy: str
+    instruments: list[str]
+    objective: str
+    executor: str
+    created_at: datetime
+    statistics: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, sweep: SweepRecord) -> SweepListItem:
+        return cls(
+            sweep_id=sweep.id,
+            status=sweep.status,
+            strategy=sweep.base_config.strategy_type,
+            instruments=list(sweep.base_config.instruments),
+            objective=sweep.spec.objective,
+            executor=sweep.executor,
+            created_at=sweep.created_at,
+            statistics=sweep.statistics,
+        )

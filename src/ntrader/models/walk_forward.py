@@ -4,12 +4,15 @@ report renders them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel
 
 from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import RunStatus
+from ntrader.models.sweep import SweepSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,78 @@ class WindowResult:
             "out_of_sample_annualised": self.out_of_sample_annualised,
         }
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> WindowResult:
+        """A window as ``as_dict`` stored it."""
+        return cls(
+            window=Window(
+                *(
+                    date.fromisoformat(stored[key])
+                    for key in ("train_start", "train_end", "test_start", "test_end")
+                )
+            ),
+            sweep_id=stored["sweep_id"],
+            parameters=stored["parameters"],
+            test_run_id=stored["test_run_id"],
+            in_sample=stored["in_sample"],
+            out_of_sample=stored["out_of_sample"],
+            in_sample_annualised=stored["in_sample_annualised"],
+            out_of_sample_annualised=stored["out_of_sample_annualised"],
+        )
+
+
+class WindowView(BaseModel):
+    """One window: its dates, its training sweep, the parameters it chose, its test run,
+    and the objective in and out of sample (as measured and annualised)."""
+
+    train_start: date
+    train_end: date
+    test_start: date
+    test_end: date
+    sweep_id: str
+    parameters: dict[str, Any]
+    test_run_id: str
+    in_sample: float | None
+    out_of_sample: float | None
+    in_sample_annualised: float | None
+    out_of_sample_annualised: float | None
+
+
+class WalkForwardView(BaseModel):
+    """A walk-forward analysis as `backtest walk-forward --json` prints it; while it runs,
+    the windows done so far."""
+
+    walk_forward_id: str
+    status: RunStatus
+    error_message: str | None
+    strategy: str
+    instruments: list[str]
+    objective: str
+    train: str
+    test: str
+    step: str
+    anchored: bool
+    efficiency: float | None
+    initial_capital: float
+    final_equity: float | None
+    out_of_sample_return: float | None
+    windows: list[WindowView]
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForwardRecord:
+    """A stored walk-forward analysis: what it was asked, and what it found so far."""
+
+    id: str
+    created_at: datetime
+    status: RunStatus
+    error_message: str | None
+    config: BacktestConfig
+    spec: SweepSpec | None  # None for analyses stored before the API ran them as jobs
+    settings: dict[str, Any]  # train, test, step, anchored, objective
+    windows: tuple[WindowResult, ...]
+    efficiency: float | None
+
 
 @dataclass(frozen=True, slots=True)
 class WalkForwardResult:
@@ -69,17 +144,29 @@ class WalkForwardResult:
     benchmark_symbol: str
     warnings: tuple[str, ...]
 
-    def as_dict(self) -> dict[str, Any]:
+    status: RunStatus = RunStatus.COMPLETED
+    error_message: str | None = None
+
+    def view(self) -> WalkForwardView:
         final = float(self.equity.iloc[-1]) if len(self.equity) else None
-        return {
-            "walk_forward_id": self.id,
-            "strategy": self.config.strategy_type,
-            "instruments": list(self.config.instruments),
-            "objective": self.objective,
-            **self.settings,
-            "efficiency": self.efficiency,
-            "initial_capital": self.config.initial_capital,
-            "final_equity": final,
-            "out_of_sample_return": final / self.config.initial_capital - 1.0 if final else None,
-            "windows": [w.as_dict() for w in self.windows],
-        }
+        return WalkForwardView(
+            walk_forward_id=self.id,
+            status=self.status,
+            error_message=self.error_message,
+            strategy=self.config.strategy_type,
+            instruments=list(self.config.instruments),
+            objective=self.objective,
+            train=self.settings["train"],
+            test=self.settings["test"],
+            step=self.settings["step"],
+            anchored=self.settings["anchored"],
+            efficiency=self.efficiency,
+            initial_capital=self.config.initial_capital,
+            final_equity=final,
+            out_of_sample_return=final / self.config.initial_capital - 1.0 if final else None,
+            windows=[WindowView.model_validate(w.as_dict()) for w in self.windows],
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``--json`` prints."""
+        return self.view().model_dump(mode="json")

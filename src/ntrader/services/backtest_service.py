@@ -201,42 +201,41 @@ def engine_versions() -> tuple[str, str]:
     return __version__, version("nautilus_trader")
 
 
-def _load_conversions(
+def _conversion_pairs(
     repos: Repositories, specs: list[InstrumentSpec], config: BacktestConfig
-) -> list[InstrumentBars]:
-    """Daily bars of the pairs that convert the crosses among ``specs`` to USD (GBPUSD, or
-    USDGBP, for EURGBP), on the cross's venue, unless the run trades one itself. Missing
-    ones are left to ``check_convertible``, which names them."""
+) -> list[tuple[StoredInstrument, str]]:
+    """The stored pairs that convert the crosses among ``specs`` to USD (GBPUSD, or USDGBP,
+    for EURGBP) and have daily bars in the run's period, each with the cross's venue,
+    unless the run trades one itself. Missing ones are left to ``check_convertible``, which
+    names them. Counts only: no bars are read."""
     traded = {(spec.symbol, spec.venue) for spec in specs}
-    found: dict[tuple[str, str], InstrumentBars] = {}
+    found: dict[tuple[str, str], StoredInstrument] = {}
     for spec in specs:
         pairs = conversion_pairs(spec, EngineSettings().currency) or ()
         if any((pair, spec.venue) in traded or (pair, spec.venue) in found for pair in pairs):
             continue
         for pair in pairs:
-            bars = _stored_daily(repos, pair, spec.venue, config)
-            if bars is not None:
-                found[(pair, spec.venue)] = bars
+            stored = _stored_pair(repos, pair, spec.venue)
+            if stored is not None and repos.bars.trading_days(
+                stored, Timeframe.DAILY, config.start_ns, config.end_ns
+            ):
+                found[(pair, spec.venue)] = stored
                 break
-    return list(found.values())
+    return [(stored, venue) for (_pair, venue), stored in found.items()]
 
 
-def _stored_daily(
-    repos: Repositories, symbol: str, venue: str, config: BacktestConfig
-) -> InstrumentBars | None:
-    """``symbol``'s daily bars over the run's period, as an instrument of ``venue`` (nautilus
-    reads exchange rates per venue), or None when none are stored."""
+def _stored_pair(repos: Repositories, symbol: str, venue: str) -> StoredInstrument | None:
+    """``symbol`` on ``venue``, else the one stored instrument of that symbol."""
     stored = repos.instruments.get(f"{symbol}.{venue}")
-    if stored is None:
-        candidates = repos.instruments.by_symbol(symbol)
-        if len(candidates) != 1:
-            return None
-        stored = candidates[0]
-    bars = load_bars(repos.bars, stored, Timeframe.DAILY, config.start_ns, config.end_ns)
-    if bars.is_empty:
-        return None
-    spec = stored.spec.model_copy(update={"venue": venue})
-    return InstrumentBars(spec=spec, timeframe=Timeframe.DAILY, bars=bars)
+    if stored is not None:
+        return stored
+    candidates = repos.instruments.by_symbol(symbol)
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _on_venue(stored: StoredInstrument, venue: str) -> InstrumentSpec:
+    """The pair as an instrument of ``venue``: nautilus reads exchange rates per venue."""
+    return stored.spec.model_copy(update={"venue": venue})
 
 
 class BacktestService:
@@ -313,9 +312,19 @@ class BacktestService:
     def submit(self, config: BacktestConfig) -> RunRecord:
         """Check a configuration as ``run`` does before it starts (strategy, parameters,
         stored bars) and store the run PENDING, for ``start`` to execute later (the HTTP
-        API's job pool); a refused configuration stores nothing."""
-        run_id, _config, _loaded = self._create(config, None)
+        API's job pool); a refused configuration stores nothing. The bars are counted, not
+        read: the job reads them once."""
+        config, stored_id = self.prepare(config)
+        with self._database.transaction() as repos:
+            self._check_all(repos, config)
+            run_id = repos.backtests.create(config, strategy_id=stored_id)
         return self.get(run_id)
+
+    def check(self, config: BacktestConfig) -> None:
+        """Refuse, from counts alone, what loading the bars of ``config`` (prepared) would
+        refuse, with the same errors."""
+        with self._database.transaction() as repos:
+            self._check_all(repos, config)
 
     def _create(
         self, config: BacktestConfig, strategy_id: str | None
@@ -390,16 +399,39 @@ class BacktestService:
         with self._database.transaction() as repos:
             return self._load_all(repos, config)
 
-    def _load_all(self, repos: Repositories, config: BacktestConfig) -> LoadedInputs:
-        warnings: list[str] = []
+    def _check_all(self, repos: Repositories, config: BacktestConfig) -> None:
+        stored, _pairs = self._instruments(repos, config)
+        for item in stored:
+            days = repos.bars.trading_days(item, config.timeframe, config.start_ns, config.end_ns)
+            self._check_days(repos, item, config, days)
+
+    @staticmethod
+    def _instruments(
+        repos: Repositories, config: BacktestConfig
+    ) -> tuple[list[StoredInstrument], list[tuple[StoredInstrument, str]]]:
+        """The run's stored instruments and the pairs that convert them to USD (with the
+        venue each is valued on), refused before anything is read or stored when a
+        pair is missing: that is the user's input."""
         stored = _distinct_instruments(repos, config.instruments)
-        conversions = _load_conversions(repos, [item.spec for item in stored], config)
-        # Before the run row exists: a pair that cannot be valued in USD is the user's input.
+        pairs = _conversion_pairs(repos, [item.spec for item in stored], config)
         check_convertible(
             [item.spec for item in stored],
             EngineSettings().currency,
-            [item.spec for item in conversions],
+            [_on_venue(pair, venue) for pair, venue in pairs],
         )
+        return stored, pairs
+
+    def _load_all(self, repos: Repositories, config: BacktestConfig) -> LoadedInputs:
+        warnings: list[str] = []
+        stored, pairs = self._instruments(repos, config)
+        conversions = [
+            InstrumentBars(
+                spec=_on_venue(pair, venue),
+                timeframe=Timeframe.DAILY,
+                bars=load_bars(repos.bars, pair, Timeframe.DAILY, config.start_ns, config.end_ns),
+            )
+            for pair, venue in pairs
+        ]
         inputs = [self._load(repos, item, config) for item in stored]
         strategy_type = strategy_registry.resolve(config.strategy_type)
         higher = strategy_type.validate(config.parameters).higher_timeframe()
@@ -502,14 +534,20 @@ class BacktestService:
         self, repos: Repositories, stored: StoredInstrument, config: BacktestConfig
     ) -> InstrumentBars:
         bars = load_bars(repos.bars, stored, config.timeframe, config.start_ns, config.end_ns)
-        if bars.is_empty:
+        self._check_days(repos, stored, config, trading_days(bars.ts))
+        return InstrumentBars(spec=stored.spec, timeframe=config.timeframe, bars=bars)
+
+    def _check_days(
+        self, repos: Repositories, stored: StoredInstrument, config: BacktestConfig, days: int
+    ) -> None:
+        """Refuse an instrument with no bars, or too few trading days, in the run's period."""
+        if days == 0:
             raise NotFoundError(
                 f"No {config.timeframe.value} bars of {stored.spec.instrument_id} between "
                 f"{config.start} and {config.end}{self._stored_range(repos, stored, config)}.",
                 hint="Choose dates inside the stored range, or import more data with "
                 "`ntrader data import`.",
             )
-        days = trading_days(bars.ts)
         if days < MIN_TRADING_DAYS:
             raise UserInputError(
                 f"Only {days} trading days of {stored.spec.instrument_id} between "
@@ -517,7 +555,6 @@ class BacktestService:
                 f"{MIN_TRADING_DAYS}.",
                 hint="Widen the date range with --start/--end.",
             )
-        return InstrumentBars(spec=stored.spec, timeframe=config.timeframe, bars=bars)
 
     @staticmethod
     def _with_higher(

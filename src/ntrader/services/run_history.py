@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import socket
@@ -17,6 +16,7 @@ from ntrader.core.errors import ConflictError, UserInputError
 from ntrader.db.database import Database
 from ntrader.models.backtest import PortfolioSnapshot, ReportRecord, RunRecord, TradeRecord
 from ntrader.models.enums import RunStatus
+from ntrader.services.cursors import decode_cursor, encode_cursor
 from ntrader.services.run_lookup import find_run
 
 MAX_AGE = timedelta(days=36_500)
@@ -102,16 +102,33 @@ class RunHistory:
                 strategy_type=strategy_type,
                 strategy_name=strategy_name,
                 last=limit + 1,
-                before=_decode_cursor(cursor) if cursor else None,
+                before=decode_cursor(cursor) if cursor else None,
             )
         more = len(runs) > limit
         runs = runs[:limit]
-        return RunPage(tuple(runs), _encode_cursor(runs[-1]) if more else None)
+        return RunPage(
+            tuple(runs), encode_cursor(runs[-1].created_at, runs[-1].id) if more else None
+        )
 
     def trades(self, run_ref: str) -> list[TradeRecord]:
         """A run's trades in entry order (open positions at the end of the run included)."""
         with self._database.transaction() as repos:
             return repos.backtests.trades(find_run(repos, run_ref).id)
+
+    def trade_page(self, run_ref: str, *, limit: int, cursor: str | None = None) -> TradePage:
+        """One page of a run's trades in entry order; ``cursor`` is the previous page's
+        ``next_cursor``. The database reads only the page (keyset on entry time and id)."""
+        after = decode_cursor(cursor) if cursor else None
+        with self._database.transaction() as repos:
+            run_id = find_run(repos, run_ref).id
+            rows = repos.backtests.trades_after(run_id, after, limit=limit + 1)
+            total = repos.backtests.trade_count(run_id)
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last_id, last = page[-1]
+            next_cursor = encode_cursor(last.entry_time, last_id)
+        return TradePage(tuple(record for _id, record in page), total, next_cursor)
 
     def snapshots(self, run_ref: str) -> list[PortfolioSnapshot]:
         """A run's portfolio snapshots in time order: its equity curve."""
@@ -212,24 +229,11 @@ class RunPage:
     next_cursor: str | None
 
 
-def _encode_cursor(run: RunRecord) -> str:
-    text = f"{run.created_at.isoformat()}|{run.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, _, run_id = base64.urlsafe_b64decode(padded).decode().partition("|")
-        when = datetime.fromisoformat(created)
-        if not run_id or when.tzinfo is None:
-            raise ValueError(cursor)
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
-        raise UserInputError(
-            f"{cursor!r} is not a cursor this server gave out.",
-            hint="Use the next_cursor of the previous page, or leave it out for the first page.",
-        ) from None
-    return when, run_id
+@dataclass(frozen=True, slots=True)
+class TradePage:
+    trades: tuple[TradeRecord, ...]
+    total: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)

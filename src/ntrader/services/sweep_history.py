@@ -7,15 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from ntrader.core.errors import NotFoundError
+from ntrader.core.errors import ConflictError, NotFoundError
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import RunRecord
 from ntrader.models.enums import RunStatus
-from ntrader.models.sweep import OBJECTIVES, SweepRecord
+from ntrader.models.sweep import (
+    OBJECTIVES,
+    SweepRecord,
+    SweepRunView,
+    SweepStatus,
+    SweepView,
+)
+from ntrader.services.cursors import decode_cursor, encode_cursor
 
 # The figures each ranked run shows beside its objective: (name, metrics group, key).
 KEY_METRICS = (
@@ -41,16 +49,22 @@ class SweepRow:
     # Screened sweeps: the screen's figures, objective, and whether the engine confirmed it.
     screen: dict[str, Any] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "parameters": self.parameters,
-            "run_id": self.run_id,
-            "status": self.status.value if self.status else None,
-            "objective": self.objective,
-            "metrics": self.metrics,
-            "screen": self.screen,
-        }
+    def view(self) -> SweepRunView:
+        return SweepRunView(
+            index=self.index,
+            parameters=self.parameters,
+            run_id=self.run_id,
+            status=self.status,
+            objective=self.objective,
+            metrics=self.metrics,
+            screen=self.screen,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPage:
+    sweeps: tuple[SweepRecord, ...]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +81,23 @@ class SweepSummary:
     def objective(self) -> str:
         return self.sweep.spec.objective
 
+    def view(self) -> SweepView:
+        return SweepView(
+            sweep_id=self.sweep.id,
+            status=self.sweep.status,
+            strategy=self.sweep.base_config.strategy_type,
+            objective=self.objective,
+            executor=self.sweep.executor,
+            points=len(self.sweep.points),
+            refused_points=self.refused,
+            statistics=self.sweep.statistics,
+            warnings=list(self.warnings),
+            runs=[row.view() for row in self.rows],
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "sweep_id": self.sweep.id,
-            "status": self.sweep.status.value,
-            "strategy": self.sweep.base_config.strategy_type,
-            "objective": self.objective,
-            "executor": self.sweep.executor,
-            "points": len(self.sweep.points),
-            "refused_points": self.refused,
-            "statistics": self.sweep.statistics,
-            "warnings": list(self.warnings),
-            "runs": [row.as_dict() for row in self.rows],
-        }
+        """What ``--json`` prints (infinite figures are written as null, with a note)."""
+        return self.view().model_dump()
 
 
 def objective_of(metrics: dict[str, Any] | None, objective: str) -> float | None:
@@ -159,6 +177,44 @@ class SweepHistory:
     def list(self, last: int = 20) -> list[SweepRecord]:
         with self._database.transaction() as repos:
             return repos.sweeps.list(last)
+
+    def page(self, *, limit: int = 50, cursor: str | None = None) -> SweepPage:
+        """One page of the sweeps, newest first; ``cursor`` is the previous page's
+        ``next_cursor``."""
+        before = decode_cursor(cursor) if cursor else None
+        with self._database.transaction() as repos:
+            found = repos.sweeps.list(limit + 1, before)
+        page = found[:limit]
+        last = page[-1] if len(found) > limit else None
+        return SweepPage(tuple(page), encode_cursor(last.created_at, last.id) if last else None)
+
+    def interrupt(self, sweep_id: str, reason: str) -> None:
+        """Store a sweep whose job ended without finishing it INTERRUPTED, with its runs
+        that were left PENDING or RUNNING: `backtest sweep resume` runs them again."""
+        with self._database.transaction() as repos:
+            for run in repos.sweeps.runs(sweep_id).values():
+                if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
+                    repos.backtests.mark_finished(run.id, RunStatus.INTERRUPTED, reason)
+            repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED)
+
+    def requeue(self, sweep_ref: str) -> SweepRecord:
+        """Store a sweep PENDING again, for a job to resume it; refused while it runs."""
+        with self._database.transaction() as repos:
+            sweep = find_sweep(repos, sweep_ref)
+            if sweep.status in (SweepStatus.PENDING, SweepStatus.RUNNING):
+                raise ConflictError(
+                    f"Sweep {sweep.id} is {sweep.status.value}; it can be resumed once it "
+                    "has stopped.",
+                    hint=f"`ntrader backtest sweep show {sweep.id[:8]}` shows it.",
+                )
+            repos.sweeps.set_status(sweep.id, SweepStatus.PENDING, sweep.statistics)
+            return repos.sweeps.get(sweep.id)
+
+    def interrupt_pending(self, created_before: datetime) -> list[str]:
+        """Mark INTERRUPTED the sweeps a stopped job runner left queued (PENDING, created
+        before ``created_before``); returns their ids."""
+        with self._database.transaction() as repos:
+            return repos.sweeps.interrupt_pending(created_before)
 
     def show(self, sweep_ref: str) -> SweepSummary:
         with self._database.transaction() as repos:

@@ -3,22 +3,22 @@ store each as a normal run, rank them by the objective, and judge the winner's l
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ntrader.core import strategy_registry
-from ntrader.core.errors import NtraderError, UserInputError
+from ntrader.core.errors import ConflictError, NtraderError, UserInputError
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.enums import RunStatus
-from ntrader.models.sweep import SweepRecord, SweepSpec, SweepStatus
+from ntrader.models.sweep import DEFAULT_CONFIRM_TOP, SweepRecord, SweepSpec, SweepStatus
 from ntrader.services.backtest_service import (
     BacktestService,
     LoadedInputs,
@@ -43,9 +43,6 @@ from ntrader.utils.sessions import last_of_day, new_york_days
 
 # A run that ended like this is done: resuming a sweep runs every other point again.
 _FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED)
-
-# Screened sweeps run this many of the screen's best points through the engine.
-DEFAULT_CONFIRM_TOP = 5
 
 
 class SweepInterruptedError(NtraderError):
@@ -124,38 +121,81 @@ class SweepService:
         *,
         confirm_top: int | None = DEFAULT_CONFIRM_TOP,
     ) -> SweepSummary:
-        """Plan, store the sweep, run the points; returns the ranking.
+        """Plan, store the sweep, run the points; returns the ranking (``create`` then
+        ``run_created``)."""
+        sweep, plan = self.create(base, spec, executor.name)
+        summary = self.run_created(sweep.id, executor, on_point, confirm_top=confirm_top)
+        return dataclasses.replace(summary, refused=plan.refused, refusal=plan.refusal)
+
+    def create(
+        self, base: BacktestConfig, spec: SweepSpec, executor: str
+    ) -> tuple[SweepRecord, SweepPlan]:
+        """Plan the sweep and check its bars (counted, not read), then store it PENDING
+        with its points; a refused sweep stores nothing."""
+        resolved, plan = self.plan(base, spec)
+        self._backtests.check(self._point_config(resolved, plan.points[0]))
+        with self._database.transaction() as repos:
+            sweep_id = repos.sweeps.create(resolved, spec, executor, plan.points)
+            return repos.sweeps.get(sweep_id), plan
+
+    def run_created(
+        self,
+        sweep_ref: str,
+        executor: SweepExecutor,
+        on_point: PointCallback | None = None,
+        *,
+        confirm_top: int | None = DEFAULT_CONFIRM_TOP,
+    ) -> SweepSummary:
+        """Run a PENDING sweep (stored by ``create``): read the bars once, screen it, run
+        its points.
 
         With ``confirm_top`` the vectorised screen (services/screen.py) ranks every point
         and only that many of its best run through the engine; when the screen cannot
         reproduce the engine for this configuration, every point runs, with a note saying
         why. ``confirm_top=None`` runs every point without a screen.
         """
-        resolved, plan = self.plan(base, spec)
+        sweep = SweepHistory(self._database).get(sweep_ref)
+        if sweep.status is not SweepStatus.PENDING:
+            raise ConflictError(
+                f"Sweep {sweep.id} is {sweep.status.value}; only a PENDING sweep can be started.",
+                hint=f"`ntrader backtest sweep resume {sweep.id[:8]}` runs its missing points.",
+            )
+        points = [point.parameters for point in sweep.points]
         executor.warm_up()
-        loaded = self._backtests.load(self._point_config(resolved, plan.points[0]))
-        warnings = list(loaded.warnings)
-        screened = None
-        if confirm_top is not None:
-            name = strategy_registry.resolve(resolved.strategy_type).name
-            refusal = sweep_refusal(resolved, name, plan.points)
-            if refusal is None:
-                screened = _screen(resolved, plan.points, loaded, spec.objective, confirm_top)
-            else:
-                warnings.append(f"No screen ({refusal}): every point runs through the engine.")
+        daily_equity = None
+        try:
+            loaded = self._backtests.load(self._point_config(sweep.base_config, points[0]))
+            warnings = list(loaded.warnings)
+            if confirm_top is not None:
+                refusal, daily_equity = self._screen(sweep, points, loaded, confirm_top)
+                warnings += refusal
+        except BaseException as exc:
+            # Stopped before any point ran: the sweep must not stay PENDING; resume runs it.
+            self._stop(sweep.id, (), exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise SweepInterruptedError(sweep.id, 0, len(points)) from exc
+            raise
+        summary = self._run(sweep.id, loaded, executor, on_point, daily_equity)
+        return dataclasses.replace(summary, warnings=(*warnings, *summary.warnings))
+
+    def _screen(
+        self,
+        sweep: SweepRecord,
+        points: list[dict[str, Any]],
+        loaded: LoadedInputs,
+        confirm_top: int,
+    ) -> tuple[list[str], pd.DataFrame | None]:
+        """Screen every point and store which ones the engine confirms. Returns a warning
+        when the screen cannot reproduce the engine for this configuration, else the
+        screen's daily equity of every point (for the overfitting statistics)."""
+        name = strategy_registry.resolve(sweep.base_config.strategy_type).name
+        refusal = sweep_refusal(sweep.base_config, name, points)
+        if refusal is not None:
+            return [f"No screen ({refusal}): every point runs through the engine."], None
+        screened = _screened(sweep.base_config, points, loaded, sweep.spec.objective, confirm_top)
         with self._database.transaction() as repos:
-            sweep_id = repos.sweeps.create(resolved, spec, executor.name, plan.points)
-            if screened is not None:
-                repos.sweeps.set_screen(sweep_id, screened.stored)
-        daily_equity = screened.daily_equity if screened is not None else None
-        summary = self._run(sweep_id, loaded, executor, on_point, daily_equity)
-        return SweepSummary(
-            sweep=summary.sweep,
-            rows=summary.rows,
-            refused=plan.refused,
-            refusal=plan.refusal,
-            warnings=(*warnings, *summary.warnings),
-        )
+            repos.sweeps.set_screen(sweep.id, screened.stored)
+        return [], screened.daily_equity
 
     def resume(
         self, sweep_ref: str, executor: SweepExecutor, on_point: PointCallback | None = None
@@ -172,14 +212,10 @@ class SweepService:
             points = [point.parameters for point in sweep.points]
             confirm_top = sum(1 for p in sweep.points if p.screen and p.screen["confirm"])
             objective = sweep.spec.objective
-            screened = _screen(sweep.base_config, points, loaded, objective, confirm_top)
+            screened = _screened(sweep.base_config, points, loaded, objective, confirm_top)
             daily_equity = screened.daily_equity
         summary = self._run(sweep.id, loaded, executor, on_point, daily_equity)
-        return SweepSummary(
-            sweep=summary.sweep,
-            rows=summary.rows,
-            warnings=(*loaded.warnings, *summary.warnings),
-        )
+        return dataclasses.replace(summary, warnings=(*loaded.warnings, *summary.warnings))
 
     @staticmethod
     def _point_config(base: BacktestConfig, parameters: dict[str, Any]) -> BacktestConfig:
@@ -252,7 +288,7 @@ class SweepService:
                 raise SweepInterruptedError(sweep_id, done, total) from exc
             raise
         summary = self._finish(sweep_id, screened_equity)
-        return replace(summary, warnings=tuple(text for _, text in sorted(refusals)))
+        return dataclasses.replace(summary, warnings=tuple(text for _, text in sorted(refusals)))
 
     @staticmethod
     def _stored_strategy_id(repos: Repositories, base: BacktestConfig) -> str | None:
@@ -356,7 +392,7 @@ class SweepService:
         }
 
 
-def _screen(
+def _screened(
     base: BacktestConfig,
     points: Sequence[dict[str, Any]],
     loaded: LoadedInputs,

@@ -9,21 +9,34 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ntrader.core.errors import NotFoundError, UserInputError
-from ntrader.db.database import Database
+from ntrader.core.errors import ConflictError, NotFoundError, UserInputError
+from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepSpec
-from ntrader.models.walk_forward import WalkForwardResult, Window, WindowResult
-from ntrader.services.backtest_service import MIN_TRADING_DAYS, BacktestService, trading_days
+from ntrader.models.walk_forward import (
+    WalkForwardRecord,
+    WalkForwardResult,
+    WalkForwardView,
+    Window,
+    WindowResult,
+)
+from ntrader.services.backtest_service import (
+    MIN_TRADING_DAYS,
+    BacktestService,
+    RunInterruptedError,
+    failure_text,
+)
+from ntrader.services.instruments import find_stored
 from ntrader.services.sweep_executors import SweepExecutor
 from ntrader.services.sweep_history import objective_of
-from ntrader.services.sweep_service import SweepService
+from ntrader.services.sweep_service import SweepInterruptedError, SweepService
 from ntrader.utils.timeutil import date_to_ns
 
 MAX_WINDOWS = 200
@@ -182,47 +195,168 @@ class WalkForwardService:
         anchored: bool = False,
         on_window: WindowCallback | None = None,
     ) -> WalkForwardResult:
-        """Plan and check every window before anything runs, then for each: a sweep on the
-        training window, and one normal run of its best point on the test window."""
-        notify = on_window or (lambda _w, _t, _d, _n: None)
-        windows = plan_windows(base.start, base.end, train, test, step or test, anchored=anchored)
+        """Plan and check every window before anything runs (``create``), then for each: a
+        sweep on the training window, and one normal run of its best point on the test
+        window (``run_created``)."""
+        walk_forward_id = self.create(
+            base, spec, train=train, test=test, step=step, anchored=anchored
+        )
+        return self.run_created(walk_forward_id, executor, on_window)
+
+    def create(
+        self,
+        base: BacktestConfig,
+        spec: SweepSpec,
+        *,
+        train: Duration,
+        test: Duration,
+        step: Duration | None = None,
+        anchored: bool = False,
+    ) -> str:
+        """Plan the windows and check each has the bars a backtest needs (counted, not
+        read), then store the analysis PENDING; a refused one stores nothing."""
+        step = step or test
+        windows = plan_windows(base.start, base.end, train, test, step, anchored=anchored)
         resolved, _plan = self._sweeps.plan(base, spec)
-        loaded = self._backtests.load(resolved)
-        for number, window in enumerate(windows, start=1):
-            self._check_bars(loaded.inputs, number, window)
-        results = []
-        for number, window in enumerate(windows, start=1):
-            results.append(self._window(base, spec, executor, window, number, len(windows), notify))
-            notify(number, len(windows), 0, 0)
-        settings = {
-            "train": str(train),
-            "test": str(test),
-            "step": str(step or test),
-            "anchored": anchored,
-        }
-        wfe = efficiency([(r.in_sample_annualised, r.out_of_sample_annualised) for r in results])
+        self._backtests.check(resolved)
+        settings = {"train": str(train), "test": str(test), "step": str(step)}
         with self._database.transaction() as repos:
-            walk_forward_id = repos.walk_forwards.create(
+            for number, window in enumerate(windows, start=1):
+                self._check_bars(repos, resolved, number, window)
+            return repos.walk_forwards.create(
                 resolved,
-                {**settings, "objective": spec.objective},
-                [r.as_dict() for r in results],
-                wfe,
+                spec,
+                {**settings, "anchored": anchored, "objective": spec.objective},
             )
-            curves = [self._equity(repos.backtests.snapshots(r.test_run_id)) for r in results]
-        equity = stitch(curves, resolved.initial_capital)
-        first = loaded.inputs[0]
+
+    def run_created(
+        self,
+        walk_forward_ref: str,
+        executor: SweepExecutor,
+        on_window: WindowCallback | None = None,
+    ) -> WalkForwardResult:
+        """Run a PENDING analysis (stored by ``create``) window by window, storing each
+        window as it is done; one that stops is stored FAILED or INTERRUPTED with why."""
+        notify = on_window or (lambda _w, _t, _d, _n: None)
+        record = self.get(walk_forward_ref)
+        if record.status is not RunStatus.PENDING or record.spec is None:
+            raise ConflictError(
+                f"Walk-forward analysis {record.id} is {record.status.value}; only a PENDING "
+                "one can be started.",
+                hint="Start a new one with `ntrader backtest walk-forward`.",
+            )
+        settings, spec, config = record.settings, record.spec, record.config
+        windows = plan_windows(
+            config.start,
+            config.end,
+            parse_duration(settings["train"], "train"),
+            parse_duration(settings["test"], "test"),
+            parse_duration(settings["step"], "step"),
+            anchored=settings["anchored"],
+        )
+        self._update(record.id, RunStatus.RUNNING)
+        results: list[WindowResult] = []
+        try:
+            loaded = self._backtests.load(config)
+            for number, window in enumerate(windows, start=1):
+                results.append(
+                    self._window(config, spec, executor, window, number, len(windows), notify)
+                )
+                self._update(record.id, RunStatus.RUNNING, windows=results)
+                notify(number, len(windows), 0, 0)
+        except BaseException as exc:
+            # Ctrl-C or SIGTERM, in a training sweep, a test run, or between them.
+            interrupted = isinstance(
+                exc, KeyboardInterrupt | SweepInterruptedError | RunInterruptedError
+            )
+            status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
+            reason = "interrupted" if interrupted else failure_text(exc)
+            try:
+                self._update(record.id, status, windows=results, error_message=reason)
+            except Exception as store_error:  # the store is gone: the cause is what matters
+                raise exc from store_error
+            raise
+        wfe = efficiency([(r.in_sample_annualised, r.out_of_sample_annualised) for r in results])
+        self._update(record.id, RunStatus.COMPLETED, windows=results, efficiency=wfe)
+        equity = self._stitched(record.config, results)
         return WalkForwardResult(
-            id=walk_forward_id,
-            config=resolved,
+            id=record.id,
+            config=config,
             objective=spec.objective,
-            settings=settings,
+            settings={key: settings[key] for key in ("train", "test", "step", "anchored")},
             windows=tuple(results),
             efficiency=wfe,
             equity=equity,
-            buy_and_hold=self._buy_and_hold(first.bars, equity, resolved.initial_capital),
-            benchmark_symbol=resolved.instruments[0],
+            buy_and_hold=self._buy_and_hold(loaded.inputs[0].bars, equity, config.initial_capital),
+            benchmark_symbol=config.instruments[0],
             warnings=tuple(loaded.warnings),
         )
+
+    def show(self, walk_forward_ref: str) -> WalkForwardView:
+        """A stored analysis as ``--json`` printed it (while it runs, the windows done so
+        far), its out-of-sample equity chained from its stored test runs."""
+        record = self.get(walk_forward_ref)
+        equity = self._stitched(record.config, record.windows)
+        settings = record.settings
+        return WalkForwardResult(
+            id=record.id,
+            config=record.config,
+            objective=settings["objective"],
+            settings={key: settings[key] for key in ("train", "test", "step", "anchored")},
+            windows=record.windows,
+            efficiency=record.efficiency,
+            equity=equity,
+            buy_and_hold=equity.iloc[:0],
+            benchmark_symbol=record.config.instruments[0],
+            warnings=(),
+            status=record.status,
+            error_message=record.error_message,
+        ).view()
+
+    def get(self, walk_forward_ref: str) -> WalkForwardRecord:
+        """An analysis by full id, unique prefix, or ``latest``."""
+        with self._database.transaction() as repos:
+            return repos.walk_forwards.get(walk_forward_ref)
+
+    def end(self, walk_forward_id: str, status: RunStatus, reason: str) -> None:
+        """Record that an analysis stopped unfinished (its job died) and why; the windows
+        it finished stay."""
+        with self._database.transaction() as repos:
+            record = repos.walk_forwards.get(walk_forward_id)
+            repos.walk_forwards.update(
+                record.id,
+                status,
+                windows=[w.as_dict() for w in record.windows],
+                error_message=reason,
+            )
+
+    def interrupt_pending(self, created_before: datetime) -> list[str]:
+        """Mark INTERRUPTED the analyses a stopped job runner left queued."""
+        with self._database.transaction() as repos:
+            return repos.walk_forwards.interrupt_pending(created_before)
+
+    def _update(
+        self,
+        walk_forward_id: str,
+        status: RunStatus,
+        *,
+        windows: Sequence[WindowResult] | None = None,
+        efficiency: float | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        with self._database.transaction() as repos:
+            repos.walk_forwards.update(
+                walk_forward_id,
+                status,
+                windows=None if windows is None else [w.as_dict() for w in windows],
+                efficiency=efficiency,
+                error_message=error_message,
+            )
+
+    def _stitched(self, config: BacktestConfig, windows: Sequence[WindowResult]) -> pd.Series:
+        with self._database.transaction() as repos:
+            curves = [self._equity(repos.backtests.snapshots(w.test_run_id)) for w in windows]
+        return stitch(curves, config.initial_capital)
 
     def _window(
         self,
@@ -275,21 +409,27 @@ class WalkForwardService:
         )
 
     @staticmethod
-    def _check_bars(inputs: Sequence[Any], number: int, window: Window) -> None:
+    def _check_bars(
+        repos: Repositories, config: BacktestConfig, number: int, window: Window
+    ) -> None:
         """Refuse, before anything runs, a window whose training or test part has too few
-        bars of an instrument to backtest."""
+        bars of an instrument to backtest (the days counted by the store)."""
         for part, first, last in (
             ("training", window.train_start, window.train_end),
             ("test", window.test_start, window.test_end),
         ):
-            for item in inputs:
-                ts = item.bars.ts
-                inside = ts[(ts >= date_to_ns(first)) & (ts < date_to_ns(last + timedelta(days=1)))]
-                days = trading_days(inside)
+            for name in config.instruments:
+                stored = find_stored(repos.instruments, name)
+                days = repos.bars.trading_days(
+                    stored,
+                    config.timeframe,
+                    date_to_ns(first),
+                    date_to_ns(last + timedelta(days=1)),
+                )
                 if days < MIN_TRADING_DAYS:
                     raise NotFoundError(
                         f"Window {number}'s {part} part ({first} → {last}) has {days} trading "
-                        f"days of {item.spec.instrument_id}; a backtest needs at least "
+                        f"days of {stored.spec.instrument_id}; a backtest needs at least "
                         f"{MIN_TRADING_DAYS}.",
                         hint="Move --start/--end inside the stored bars (`ntrader data list`) "
                         "or so that the last test window is long enough, or lengthen "

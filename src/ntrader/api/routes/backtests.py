@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from ntrader.api.jobs import TERMINAL, end_event
+from ntrader.api.events import EVENTS_RESPONSE, job_events
 from ntrader.api.problems import ERROR_RESPONSES
 from ntrader.api.schemas import Accepted, BacktestRequest, Deleted, EquityCurve, RunPage, TradePage
 from ntrader.api.state import ApiState, api_state, client_of
@@ -30,7 +27,6 @@ from ntrader.utils.config_loader import ConfigSources, explain_parameter_error, 
 router = APIRouter(prefix="/backtests", tags=["backtests"], responses=ERROR_RESPONSES)
 State = Annotated[ApiState, Depends(api_state)]
 RunRef = Annotated[str, "a run id, a unique prefix of one, or `latest`"]
-_STATUS_POLL_S = 1.0  # how often a stream re-reads a run this server does not run
 _MEDIA = {
     ReportType.HTML: "text/html; charset=utf-8",
     ReportType.JSON: "application/json",
@@ -56,7 +52,7 @@ async def submit(
         run = await run_in_threadpool(BacktestService(api.database).submit, config)
     except UserInputError as exc:
         raise explain_parameter_error(exc, sources) from exc
-    api.jobs.enqueue(run.id, client)
+    api.jobs.enqueue(api.jobs.runs, run.id, client)
     location = f"/api/v1/backtests/{run.id}"
     response.headers["Location"] = location
     return Accepted(id=run.id, status=run.status, location=location, events=f"{location}/events")
@@ -114,8 +110,10 @@ def delete_run(api: State, run_id: RunRef) -> Deleted:
 async def cancel(api: State, run_id: RunRef) -> RunRecord:
     """Stop a queued or running backtest; it is stored INTERRUPTED and can be resumed
     (`ntrader backtest resume`)."""
-    run = await run_in_threadpool(RunHistory(api.database).get, run_id)
-    return await api.jobs.cancel(run)
+    history = RunHistory(api.database)
+    run = await run_in_threadpool(history.get, run_id)
+    await api.jobs.cancel(api.jobs.runs, run.id)
+    return await run_in_threadpool(history.get, run.id)
 
 
 @router.get("/{run_id}/trades")
@@ -123,17 +121,11 @@ def trades(
     api: State,
     run_id: RunRef,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TradePage:
-    """The run's trades in entry order, a page at a time."""
-    every = RunHistory(api.database).trades(run_id)
-    start = int(cursor) if cursor else 0
-    end = start + limit
-    return TradePage(
-        items=every[start:end],
-        total=len(every),
-        next_cursor=str(end) if end < len(every) else None,
-    )
+    """The run's trades in entry order, a page at a time (pass ``next_cursor`` back)."""
+    page = RunHistory(api.database).trade_page(run_id, limit=limit, cursor=cursor)
+    return TradePage(items=list(page.trades), total=page.total, next_cursor=page.next_cursor)
 
 
 @router.get("/{run_id}/equity")
@@ -179,42 +171,10 @@ def report(
     )
 
 
-@router.get(
-    "/{run_id}/events",
-    response_class=EventSourceResponse,
-    responses={200: {"description": "Server-sent events", "content": {"text/event-stream": {}}}},
-)
+@router.get("/{run_id}/events", response_class=EventSourceResponse, responses=EVENTS_RESPONSE)
 async def events(api: State, run_id: RunRef, request: Request) -> EventSourceResponse:
     """The run's progress as server-sent events: ``status`` (its status now, then each
     change), ``stage``, ``progress`` (bars processed of the total), and at the end ``done``
     (COMPLETED) or ``failed`` (FAILED or INTERRUPTED, with the reason)."""
-    history = RunHistory(api.database)
-    run = await run_in_threadpool(history.get, run_id)
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        async with api.jobs.follow(run.id) as queue:
-            current = await run_in_threadpool(history.get, run.id)
-            yield _sse({"event": "status", "status": current.status.value})
-            while current.status not in TERMINAL:
-                if await request.is_disconnected():
-                    return
-                try:
-                    event = await asyncio.wait_for(queue.get(), _STATUS_POLL_S)
-                except TimeoutError:
-                    latest = await run_in_threadpool(history.get, run.id)
-                    if latest.status is not current.status:
-                        current = latest
-                        yield _sse({"event": "status", "status": current.status.value})
-                    continue
-                if event["event"] in {"done", "failed"}:
-                    break
-                yield _sse(event)
-            final = await run_in_threadpool(history.get, run.id)
-            yield _sse(end_event(final))
-
-    return EventSourceResponse(stream())
-
-
-def _sse(event: dict[str, Any]) -> ServerSentEvent:
-    data = {key: value for key, value in event.items() if key != "event"}
-    return ServerSentEvent(data=json.dumps(data), event=str(event["event"]))
+    run = await run_in_threadpool(RunHistory(api.database).get, run_id)
+    return job_events(api.jobs, api.jobs.runs, run.id, request)

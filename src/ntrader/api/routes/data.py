@@ -12,16 +12,19 @@ from typing import Annotated
 
 import numpy as np
 import pyarrow as pa
-from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from ntrader.api.problems import ERROR_RESPONSES
-from ntrader.api.schemas import Imported, Instrument
-from ntrader.api.state import ApiState, api_state
+from ntrader.api.events import EVENTS_RESPONSE, job_events
+from ntrader.api.problems import ERROR_RESPONSES, refused_as_invalid
+from ntrader.api.schemas import Accepted, Imported, Instrument
+from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import AssetClass, Timeframe
+from ntrader.models.ib_fetch import FetchJob, FetchRequestBody
 from ntrader.services.data_service import (
     BarStream,
     DataService,
@@ -29,6 +32,8 @@ from ntrader.services.data_service import (
     bar_texts,
     bars_csv,
 )
+from ntrader.services.ib.fetch import FetchRequest, checked
+from ntrader.services.ib.gateway import GatewayConfig, connect
 from ntrader.utils.timeutil import ns_to_datetime
 
 router = APIRouter(prefix="/data", tags=["data"], responses=ERROR_RESPONSES)
@@ -209,3 +214,43 @@ async def import_csv(
         last=ns_to_datetime(result.last_ts),
         data_version=result.data_version,
     )
+
+
+@router.post("/ib/fetch", status_code=202)
+async def ib_fetch(
+    api: State, body: FetchRequestBody, request: Request, response: Response
+) -> Accepted:
+    """Fetch historical bars from Interactive Brokers into the store, as a job (`data
+    fetch`). The gateway is the server's (``NTRADER_IB_*``), never the request's; 503 when
+    it does not answer. Each chunk is validated like `data import` and stored as it
+    arrives; the same request again fetches only what is missing."""
+    client = client_of(request)
+    api.jobs.check_accepting(client)
+    with refused_as_invalid():
+        checked(FetchRequest.of(body))
+    await run_in_threadpool(connect, GatewayConfig.from_settings(api.settings))
+    job = api.jobs.fetches.submit(body)
+    api.jobs.enqueue(api.jobs.fetches, job.id, client, (body.model_dump_json(),))
+    location = f"/api/v1/data/ib/fetch/{job.id}"
+    response.headers["Location"] = location
+    return Accepted(id=job.id, status=job.status, location=location, events=f"{location}/events")
+
+
+@router.get("/ib/fetch/{job_id}")
+def ib_fetch_job(
+    api: State, job_id: Annotated[str, "a job id, a unique prefix, or `latest`"]
+) -> FetchJob:
+    """A fetch job: its request, progress, and once done what it stored per instrument
+    (what `data fetch --json` prints). The server keeps its fetch jobs in memory."""
+    return api.jobs.fetches.get(job_id)
+
+
+@router.get(
+    "/ib/fetch/{job_id}/events", response_class=EventSourceResponse, responses=EVENTS_RESPONSE
+)
+async def ib_fetch_events(api: State, job_id: str, request: Request) -> EventSourceResponse:
+    """Progress as server-sent events: ``status``, ``progress`` (``instrument``,
+    ``chunks_done`` of ``chunks_total``, ``bars_stored``), ``result``, and at the end
+    ``done`` or ``failed``."""
+    job = api.jobs.fetches.get(job_id)
+    return job_events(api.jobs, api.jobs.fetches, job.id, request)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +31,7 @@ from ntrader.core.ib.client import (
 from ntrader.core.instrument_catalog import is_fx_pair
 from ntrader.db.database import Database
 from ntrader.models.enums import AssetClass, Timeframe
+from ntrader.models.ib_fetch import FetchRequestBody, FetchSummary, InstrumentFetchView
 from ntrader.services.data_service import DataService, ImportInterruptedError, ImportRequest
 from ntrader.services.ib.chunks import (
     BAR_SIZE,
@@ -92,6 +93,13 @@ class FetchRequest:
     timeframe: Timeframe
     regular_hours: bool = True
 
+    @classmethod
+    def of(cls, body: FetchRequestBody) -> FetchRequest:
+        """The request an HTTP body (`data fetch`'s options) makes."""
+        return cls(
+            tuple(body.instruments), body.start, body.end, body.timeframe, body.regular_hours
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedContract:
@@ -138,6 +146,16 @@ class FetchReport:
     @property
     def bars_stored(self) -> int:
         return sum(r.bars_stored for r in self.results)
+
+    def summary(self, timeframe: Timeframe) -> FetchSummary:
+        return FetchSummary(
+            timeframe=timeframe,
+            end=self.end,
+            bars_stored=self.bars_stored,
+            seconds=round(self.seconds, 3),
+            pacing_wait_seconds=round(self.pacing_wait_seconds, 3),
+            instruments=[InstrumentFetchView.model_validate(asdict(r)) for r in self.results],
+        )
 
 
 class FetchInterruptedError(NtraderError):
@@ -257,7 +275,7 @@ class IbFetchService:
         request: FetchRequest,
         on_progress: Callable[[FetchProgress], None] | None = None,
     ) -> FetchReport:
-        request = _checked(request)
+        request = checked(request)
         started = time.perf_counter()
         report = on_progress or (lambda _progress: None)
         session = _Session(self._gateway, self._options, self._clock)
@@ -435,7 +453,7 @@ class IbFetchService:
         return stored[0].spec.instrument_id, days
 
 
-def _checked(request: FetchRequest) -> FetchRequest:
+def checked(request: FetchRequest) -> FetchRequest:
     """The request, its end moved back to yesterday: a session still trading would be
     stored in part, and then count as fetched."""
     if not request.instruments:

@@ -1,0 +1,202 @@
+"""Sweeps as jobs of the HTTP API, on a real server: the same runs as `backtest sweep`, the
+CLI's refusals as 422 with nothing stored, cancel and resume of only the missing points."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from ntrader.db.database import Database
+from ntrader.models.enums import RunStatus
+from ntrader.services.run_history import RunHistory
+from tests.api.server import Server, assert_problem, cli_stdout, events_of
+from tests.inprocess_cli import invoke_ntrader
+
+V1 = "/api/v1"
+BODY: dict[str, Any] = {
+    "strategy": {"type": "sma"},
+    "instruments": ["AAPL"],
+    "period": {"start": "2020-01-01", "end": "2021-06-30"},
+    "sweep": {
+        "grid": {"fast_period": [5, 10], "slow_period": "20,30"},
+        "objective": "total_return",
+    },
+}
+
+
+def _submit(client: httpx.Client, body: dict[str, Any]) -> str:
+    response = client.post(f"{V1}/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert response.headers["location"] == f"{V1}/sweeps/{accepted['id']}"
+    assert accepted["status"] == "PENDING"
+    return str(accepted["id"])
+
+
+def _runs_by_point(client: httpx.Client, sweep: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each ranked point's stored run, by its parameters."""
+    return {
+        json.dumps(row["parameters"], sort_keys=True): client.get(
+            f"{V1}/backtests/{row['run_id']}"
+        ).json()
+        for row in sweep["runs"]
+    }
+
+
+def _counts(database_url: str) -> tuple[int, int]:
+    database = Database(database_url)
+    with database.transaction() as repos:
+        counts = len(repos.sweeps.list(1000)), len(repos.backtests.list(last=10_000))
+    database.dispose()
+    return counts
+
+
+def test_a_sweep_over_http_stores_what_backtest_sweep_stores(
+    sqlite_server: Server, tmp_path: Path
+) -> None:
+    url = sqlite_server.database_url
+    with sqlite_server.client() as client:
+        sweep_id = _submit(client, {**BODY, "screen": False})
+        events = events_of(client, f"{V1}/sweeps/{sweep_id}/events")
+        assert events[0][0] == "status" and events[-1] == (
+            "done",
+            {"status": "COMPLETED", "error_message": None},
+        )
+        progress = [data for name, data in events if name == "progress"]
+        assert progress[-1]["runs"] == progress[-1]["total"] == 4
+        assert progress[-1]["best"]["objective"] is not None
+        shown = client.get(f"{V1}/sweeps/{sweep_id[:8]}").json()
+        assert shown["status"] == "COMPLETED" and shown["objective"] == "total_return"
+        objectives = [row["objective"] for row in shown["runs"]]
+        assert objectives == sorted(objectives, reverse=True)
+        assert shown["statistics"]["best_run_id"] == shown["runs"][0]["run_id"]
+        assert shown == json.loads(cli_stdout(url, "backtest", "sweep", "show", sweep_id, "--json"))
+        over_http = _runs_by_point(client, shown)
+
+        config = tmp_path / "sweep.yaml"
+        config.write_text(yaml.safe_dump(BODY))
+        cli_stdout(
+            url, "backtest", "sweep", "--config", str(config), "--no-screen", "--workers", "1"
+        )
+        by_cli = _runs_by_point(client, client.get(f"{V1}/sweeps/latest").json())
+        assert over_http.keys() == by_cli.keys()
+        for point, run in over_http.items():
+            other = by_cli[point]
+            assert other["id"] != run["id"] and other["status"] == run["status"] == "COMPLETED"
+            assert other["config"] == run["config"]
+            assert other["data_fingerprint"] == run["data_fingerprint"]
+            assert other["metrics"] == run["metrics"]
+
+        page = client.get(f"{V1}/sweeps", params={"limit": 1}).json()
+        second = client.get(f"{V1}/sweeps", params={"limit": 1, "cursor": page["next_cursor"]})
+        listed = [page["items"][0]["sweep_id"], second.json()["items"][0]["sweep_id"]]
+        assert listed[1] == sweep_id and second.json()["next_cursor"] is None
+        assert_problem(client.get(f"{V1}/sweeps/ffffffff"), 404)
+
+
+def test_the_clis_refusals_are_422_and_store_nothing(sqlite_server: Server, tmp_path: Path) -> None:
+    url = sqlite_server.database_url
+    bad_grid = {**BODY, "sweep": {"grid": {"fast_period": [0, 5]}}}
+    bad_constraint = {**BODY, "sweep": {**BODY["sweep"], "constraints": ["__import__('os')"]}}
+    before = _counts(url)
+    with sqlite_server.client() as client:
+        for body in (bad_grid, bad_constraint):
+            config = tmp_path / "bad.yaml"
+            config.write_text(yaml.safe_dump(body))
+            args = ("--database-url", url, "backtest", "sweep", "--config", str(config), "--json")
+            refused = invoke_ntrader(args, env=os.environ, cwd=tmp_path)
+            assert refused.returncode == 1, refused.stderr
+            cli = json.loads(refused.stdout)
+            problem = assert_problem(client.post(f"{V1}/sweeps", json=body), 422)
+            assert problem["detail"] == cli["error"] and problem["hint"] == cli["hint"]
+        missing = assert_problem(
+            client.post(f"{V1}/sweeps", json={**BODY, "instruments": ["MSFT"]}), 404
+        )
+        assert "MSFT" in str(missing["detail"])
+        server_only = {**BODY, "strategy_path": "/tmp/evil.py"}
+        assert_problem(client.post(f"{V1}/sweeps", json=server_only), 422)
+    assert _counts(url) == before
+
+
+def test_cancel_interrupts_and_resume_runs_only_the_missing_points(pg_server: Server) -> None:
+    body = {
+        **BODY,
+        "sweep": {"grid": {"fast_period": "3:24:3", "slow_period": "30,40"}},
+        "screen": False,
+    }
+    with pg_server.client() as client:
+        sweep_id = _submit(client, body)
+        with client.stream("GET", f"{V1}/sweeps/{sweep_id}/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"runs": 1,' in line:
+                    break
+        cancelled = client.post(f"{V1}/sweeps/{sweep_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        stopped = cancelled.json()
+        assert stopped["status"] == "INTERRUPTED"
+        kept = {r["index"]: r["run_id"] for r in stopped["runs"] if r["status"] == "COMPLETED"}
+        assert 1 <= len(kept) < 16
+        assert_problem(client.post(f"{V1}/sweeps/{sweep_id}/cancel"), 409)
+
+        resumed_at = datetime.now(UTC)
+        resumed = client.post(f"{V1}/sweeps/{sweep_id}/resume")
+        assert resumed.status_code == 202, resumed.text
+        assert_problem(client.post(f"{V1}/sweeps/{sweep_id}/resume"), 409)
+        assert events_of(client, f"{V1}/sweeps/{sweep_id}/events")[-1][0] == "done"
+        done = client.get(f"{V1}/sweeps/{sweep_id}").json()
+    assert done["status"] == "COMPLETED"
+    assert {r["status"] for r in done["runs"]} == {"COMPLETED"}
+    assert {r["index"]: r["run_id"] for r in done["runs"] if r["index"] in kept} == kept
+    database = Database(pg_server.database_url)
+    history = RunHistory(database)
+    # One run per point: the finished ones kept, the interrupted ones run again in place.
+    runs = [history.get(r["run_id"]) for r in done["runs"]]
+    assert len({run.id for run in runs}) == 16
+    assert all(run.status is RunStatus.COMPLETED for run in runs)
+    for run in runs:
+        assert run.completed_at is not None
+        assert (run.completed_at < resumed_at) is (run.id in kept.values())
+    database.dispose()
+
+
+def test_a_walk_forward_over_http_is_what_the_cli_finds(pg_server: Server) -> None:
+    body = {
+        **BODY,
+        "period": {"start": "2019-01-01", "end": "2020-12-31"},
+        "sweep": {"grid": {"fast_period": [5, 10], "slow_period": [20, 40]}},
+        "train": "12M",
+        "test": "6M",
+    }
+    with pg_server.client() as client:
+        refused = client.post(f"{V1}/walk-forwards", json={**body, "train": "3Y"})
+        assert "shorter than the training window 3Y" in str(assert_problem(refused, 422)["detail"])
+        response = client.post(f"{V1}/walk-forwards", json=body)
+        assert response.status_code == 202, response.text
+        accepted = response.json()
+        assert response.headers["location"] == f"{V1}/walk-forwards/{accepted['id']}"
+        events = events_of(client, f"{V1}/walk-forwards/{accepted['id']}/events")
+        assert events[-1][0] == "done"
+        assert {"windows_done": 2, "windows": 2, "runs": 0, "total": 0} in [d for _, d in events]
+        over_http = client.get(f"{V1}/walk-forwards/{accepted['id'][:8]}").json()
+    assert over_http["status"] == "COMPLETED" and len(over_http["windows"]) == 2
+    by_cli = json.loads(
+        cli_stdout(
+            pg_server.database_url,
+            "backtest", "walk-forward", "--json", "--strategy", "sma", "--instruments", "AAPL",
+            "--start", "2019-01-01", "--end", "2020-12-31", "--grid", "fast_period=5,10",
+            "--grid", "slow_period=20,40", "--train", "12M", "--test", "6M", "--workers", "1",
+        )
+    )  # fmt: skip
+    ids = ("walk_forward_id", "sweep_id", "test_run_id")
+    assert by_cli.pop("report") is None
+    for document in (over_http, by_cli):
+        for item in (document, *document["windows"]):
+            for key in ids:
+                item.pop(key, None)
+    assert over_http == by_cli
