@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     and_,
     delete,
@@ -352,34 +353,27 @@ class BarRepository:
         """The UTC days with a bar in ``start_ns <= ts < end_ns``, counted by the database
         (as ``trading_days`` counts loaded bars), so a check reads no bars."""
         day = bars.c.ts // NS_PER_DAY
-        return int(
-            self._connection.execute(
-                select(func.count(distinct(day))).where(
-                    and_(
-                        bars.c.instrument_id == instrument.pk,
-                        bars.c.timeframe == timeframe.value,
-                        bars.c.ts >= start_ns,
-                        bars.c.ts < end_ns,
-                    )
-                )
-            ).scalar_one()
-        )
+        in_range = _series_range(instrument, timeframe, start_ns, end_ns)
+        query = select(func.count(distinct(day))).where(in_range)
+        return int(self._connection.execute(query).scalar_one())
 
     def count(
         self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
     ) -> int:
-        return int(
-            self._connection.execute(
-                select(func.count()).where(
-                    and_(
-                        bars.c.instrument_id == instrument.pk,
-                        bars.c.timeframe == timeframe.value,
-                        bars.c.ts >= start_ns,
-                        bars.c.ts < end_ns,
-                    )
-                )
-            ).scalar_one()
-        )
+        in_range = _series_range(instrument, timeframe, start_ns, end_ns)
+        return int(self._connection.execute(select(func.count()).where(in_range)).scalar_one())
+
+
+def _series_range(
+    instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+) -> ColumnElement[bool]:
+    """One series' bars with ``start_ns <= ts < end_ns``."""
+    return and_(
+        bars.c.instrument_id == instrument.pk,
+        bars.c.timeframe == timeframe.value,
+        bars.c.ts >= start_ns,
+        bars.c.ts < end_ns,
+    )
 
 
 def _transaction_has_written(connection: Connection) -> bool:
