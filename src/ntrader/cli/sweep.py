@@ -31,7 +31,7 @@ from ntrader.cli.output import (
 )
 from ntrader.cli.run_options import config_from_options, run_options
 from ntrader.models.sweep import DEFAULT_CONFIRM_TOP, DEFAULT_OBJECTIVE, OBJECTIVES
-from ntrader.services.reports.catalog import Kind, by_key, format_value
+from ntrader.services.reports.catalog import Kind, format_value, objective_metric
 
 if TYPE_CHECKING:
     from ntrader.models.sweep import SweepSpec
@@ -363,7 +363,7 @@ def sweep_progress(
 
 
 def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> None:
-    from ntrader.services.screen import SCREEN_FIGURES
+    from ntrader.services.reports.sweep_report import screen_column
 
     if json_output:
         print_json(summary.as_dict())
@@ -387,12 +387,8 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
     )
     varied = summary.sweep.spec.parameter_names()
     screened = any(row.screen is not None for row in summary.rows)
-    objective = by_key(OBJECTIVES[summary.objective][1])
-    # The screen ranks by the Sharpe ratio when it has no figure for the objective.
-    screen_metric = objective if summary.objective in SCREEN_FIGURES else by_key("sharpe_ratio")
-    screened_header = (
-        "Screened" if screen_metric is objective else f"Screened {screen_metric.label}"
-    )
+    objective = objective_metric(summary.objective)
+    screen_metric, screened_header = screen_column(summary.objective)
     # One column of values under the parameters' names: a narrow terminal folds the
     # names, never the values.
     # Return and drawdown beside the objective, unless it is one of them.

@@ -33,8 +33,7 @@ from ntrader.cli.sweep import (
     sweep_executor,
     sweep_spec,
 )
-from ntrader.models.sweep import OBJECTIVES
-from ntrader.services.reports.catalog import Kind, by_key, format_value
+from ntrader.services.reports.catalog import Kind, format_value, objective_metric
 
 if TYPE_CHECKING:
     from ntrader.models.walk_forward import WalkForwardResult
@@ -179,7 +178,7 @@ def _render(result: WalkForwardResult, swept: list[str]) -> None:
         # "START → END" wraps after the arrow on a narrow terminal, never inside a date.
         table.add_column(column, min_width=len("2000-01-01 →"))
     add_parameter_column(table, swept)
-    objective = by_key(OBJECTIVES[result.objective][1])
+    objective = objective_metric(result.objective)
     for column in ("IS", "OOS"):  # the objective in and out of sample: see the line below
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("Test run", no_wrap=True)

@@ -327,6 +327,12 @@ def screen(
     return ScreenResult(trades, *figures(trades, bars, config))
 
 
+def screened_objective(objective: str) -> str:
+    """The figure the screen ranks by for ``objective``: itself, or the Sharpe ratio when
+    the screen has no such figure."""
+    return objective if objective in SCREEN_FIGURES else FALLBACK_OBJECTIVE
+
+
 def screen_sweep(
     base: BacktestConfig,
     strategy_name: str,
@@ -340,7 +346,7 @@ def screen_sweep(
     by (``objective``, or the Sharpe ratio when the screen has no such figure) and whether
     it is among the ``confirm_top`` best, which the engine then runs. ``days``: the New
     York day of each bar's close."""
-    key = objective if objective in SCREEN_FIGURES else FALLBACK_OBJECTIVE
+    key = screened_objective(objective)
     day_ends = last_of_day(days)
     values: list[float | None] = []
     stored_figures = []

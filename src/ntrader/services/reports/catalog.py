@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from ntrader.models.metrics import Metrics
+from ntrader.models.sweep import OBJECTIVES
 
 
 class Kind(StrEnum):
@@ -120,6 +121,11 @@ def metrics_of(group: str) -> Iterator[Metric]:
 
 def by_key(key: str, catalog: tuple[Metric, ...] = METRICS) -> Metric:
     return next(m for m in catalog if m.key == key)
+
+
+def objective_metric(objective: str) -> Metric:
+    """The catalog entry of a sweep objective (``models.sweep.OBJECTIVES``)."""
+    return by_key(OBJECTIVES[objective][1])
 
 
 def value_of(metrics: Metrics, metric: Metric) -> Any:

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from ntrader.core.errors import UserInputError
-from ntrader.models.sweep import OBJECTIVES
 from ntrader.services.reports import charts
-from ntrader.services.reports.catalog import Kind, Metric, by_key, format_value
+from ntrader.services.reports.catalog import Kind, Metric, format_value, objective_metric
 from ntrader.services.reports.files import write_atomic
 from ntrader.services.reports.html import Cell, card, chart, grid, kpi, page, table
-from ntrader.services.screen import SCREEN_FIGURES
+from ntrader.services.screen import screened_objective
 from ntrader.services.sweep_history import SweepRow, SweepSummary
 
 HEATMAP_ID = "sweep-heatmap"
@@ -76,7 +75,7 @@ def landscape(summary: SweepSummary) -> dict[int, tuple[float, str]]:
     from: the engine's run, or the screen's figure for a point only the screen ran (when
     the screen ranks by this objective; otherwise it ranks by the Sharpe ratio, which
     cannot stand in for another objective)."""
-    screened = summary.objective in SCREEN_FIGURES
+    screened = screened_objective(summary.objective) == summary.objective
     values = {}
     for row in summary.rows:
         if row.objective is not None:
@@ -176,11 +175,18 @@ def stability_figure(
     )
 
 
+def screen_column(objective: str) -> tuple[Metric, str]:
+    """The figure a ranking's screened column shows for ``objective``, and its header
+    (which names the figure when the screen ranks by the Sharpe ratio instead)."""
+    metric = objective_metric(screened_objective(objective))
+    return metric, "Screened" if metric.key == objective else f"Screened {metric.label}"
+
+
 def render(summary: SweepSummary, x: str | None = None, y: str | None = None) -> str:
     rows = summary.rows
     if not rows:
         raise UserInputError("The sweep has no points.", hint="Start a new sweep.")
-    objective = by_key(OBJECTIVES[summary.objective][1])
+    objective = objective_metric(summary.objective)
     values = landscape(summary)
     chosen_x, chosen_y = heatmap_axes(rows, x, y)
     best = next((row for row in rows if row.objective is not None), None)
@@ -197,13 +203,10 @@ def render(summary: SweepSummary, x: str | None = None, y: str | None = None) ->
             )
     varied = varied_parameters(rows) or list(rows[0].parameters)
     screened = any(row.screen is not None for row in rows)
-    # The screen ranks by the Sharpe ratio when it has no figure for the objective.
-    screen_metric = objective if summary.objective in SCREEN_FIGURES else by_key("sharpe_ratio")
+    screen_metric, screen_header = screen_column(summary.objective)
     headers: list[str | Cell] = ["#", Cell(", ".join(varied), "text"), objective.label]
     if screened:
-        headers.append(
-            "Screened" if screen_metric is objective else f"Screened {screen_metric.label}"
-        )
+        headers.append(screen_header)
     headers += ["Return", Cell("Run", "text")]
 
     def cells(position: int, row: SweepRow) -> list[Cell]:
