@@ -19,6 +19,7 @@ from ntrader.models.enums import RunStatus, Timeframe
 from ntrader.models.execution import CommissionModel, FillAt, SizingMode
 from ntrader.models.sweep import SweepSpec
 from ntrader.services.backtest_service import BacktestService
+from ntrader.services.overfitting import sweep_statistics
 from ntrader.services.screen import ScreenTrade, screen, screen_refusal, screen_sweep
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.services.sweep_executors import InProcessExecutor
@@ -163,6 +164,34 @@ def test_a_screened_sweep_stores_every_points_figures_and_runs_the_best(
     resumed = service.resume(summary.sweep.id, InProcessExecutor())
     assert [row.run_id for row in resumed.rows] == [row.run_id for row in summary.rows]
     assert resumed.sweep.statistics == summary.sweep.statistics
+    # The same figures from a returns matrix assembled here: the engine's stored equity
+    # for the confirmed points, the screen run point by point for the others.
+    (item,) = BacktestService(database).load(SCREENED_BASE).inputs
+    closes = pd.to_datetime(close_times_ns(item.spec, item.timeframe, item.bars.ts), utc=True)
+    days = closes.tz_convert("America/New_York").normalize().tz_localize(None)
+    with database.transaction() as repos:
+        equity = repos.sweeps.equity_points(summary.sweep.id)
+    columns = {}
+    for row in summary.rows:
+        if row.run_id is not None:
+            ts, values = equity[row.index]
+            day = ts.tz_convert("America/New_York").normalize().tz_localize(None)
+            curve = pd.Series(values, index=day).groupby(level=0).last()
+            start = SCREENED_BASE.initial_capital
+        else:
+            config = SCREENED_BASE.model_copy(update={"parameters": row.parameters})
+            proxy = screen("sma_crossover", row.parameters, item.bars, config).equity
+            curve = pd.Series(proxy, index=days).groupby(level=0).last()
+            start = 1.0
+        columns[row.index] = curve / curve.shift(1, fill_value=start) - 1.0
+    matrix = pd.DataFrame(columns).dropna()
+    best = list(matrix.columns).index(summary.rows[0].index)
+    expected = sweep_statistics(matrix.to_numpy(), best)
+    assert statistics["observations"] == expected.observations
+    assert statistics["deflated_sharpe_ratio"] == pytest.approx(expected.deflated_sharpe_ratio)
+    assert statistics["probability_of_overfitting"] == pytest.approx(
+        expected.probability_of_overfitting
+    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
