@@ -36,5 +36,8 @@ class StrictJSONResponse(JSONResponse):
     neither; a metric can be infinite, e.g. the profit factor without a losing trade)."""
 
     def render(self, content: Any) -> bytes:
-        clean, _notes = json_safe(content)
-        return json.dumps(clean, allow_nan=False, separators=(",", ":")).encode()
+        try:  # the common case, plain and finite: no walk over every value
+            return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError):
+            clean, _notes = json_safe(content)
+            return json.dumps(clean, allow_nan=False, separators=(",", ":")).encode()
