@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 import uuid
 from collections import OrderedDict
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 from prometheus_client import Histogram
 from starlette.concurrency import run_in_threadpool
 
+from ntrader.api.launcher import WorkerLauncher
 from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.models.enums import RunStatus
@@ -285,6 +285,7 @@ class JobRunner:
         self._jobs: dict[str, _Job] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = False
+        self._launcher = WorkerLauncher()
         self.started_at = datetime.now(UTC)
 
     @property
@@ -302,6 +303,7 @@ class JobRunner:
                     "%s %s was left unfinished; stored as INTERRUPTED.", ledger.noun, job_id
                 )
             recovered += marked
+        await self._launcher.prepare(self._worker_env())
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
         self._accepting = True
         return recovered
@@ -398,6 +400,7 @@ class JobRunner:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._launcher.close()
         # A worker killed before it could store its end: the run must not stay RUNNING.
         for job in list(self._jobs.values()):
             await self._settle(job)
@@ -418,28 +421,21 @@ class JobRunner:
             except Exception:  # the store is gone: the next start-up settles the run
                 log.exception("%s job %s could not be settled", job.ledger.noun, job.job_id)
 
-    async def _run(self, job: _Job) -> None:
-        # The worker sees the server's store and the plug-ins the server loaded (also those
-        # of --strategy-path), never anything a request named.
+    def _worker_env(self) -> dict[str, str]:
+        """The worker sees the server's store and the plug-ins the server loaded (also
+        those of --strategy-path), never anything a request named."""
         plugins = os.pathsep.join(str(path) for path in strategy_registry.loaded_files())
-        env = {
+        return {
             **os.environ,
             "NTRADER_DATABASE_URL": self._database.url,
             strategy_registry.PATH_VARIABLE: plugins,
         }
+
+    async def _run(self, job: _Job) -> None:
         job.started_at = time.monotonic()
         queue_wait_seconds.observe(job.started_at - job.queued_at)
-        job.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ntrader.api.worker",
-            job.ledger.kind,
-            job.job_id,
-            str(os.getpid()),
-            *job.arguments,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
+        job.process = await self._launcher.launch(
+            (job.ledger.kind, job.job_id, str(os.getpid()), *job.arguments), self._worker_env()
         )
         self._relay(job, {"event": "status", "status": RunStatus.RUNNING.value})
         assert job.process.stdout is not None

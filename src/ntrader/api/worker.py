@@ -9,6 +9,10 @@ process-wide state (its logger, a Rust runtime) and a run cannot be stopped from
 thread; a process is stopped with SIGTERM and then stores its run as INTERRUPTED, exactly as
 `backtest run` does on Ctrl-C. Progress goes to the server as JSON lines on the original
 stdout; the engine's own output goes to /dev/null.
+
+``python -m ntrader.api.worker standby PARENT_PID`` is a worker started ahead of its job:
+its imports (the engine, about 2 s) are done by the time the server hands it a job as one
+JSON line on stdin, ``[KIND, ID, ARGS...]``; stdin closed without a line lets it go.
 """
 
 from __future__ import annotations
@@ -77,8 +81,18 @@ def _event_stream() -> IO[str]:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
-    kind, job_id, parent_pid, arguments = argv[0], argv[1], int(argv[2]), argv[3:]
-    _die_with_parent(parent_pid)
+    if argv[0] == "standby":
+        _die_with_parent(int(argv[1]))
+        try:
+            line = sys.stdin.readline()
+        except _Stopped:
+            return 0
+        if not line:
+            return 0
+        kind, job_id, *arguments = (str(part) for part in json.loads(line))
+    else:
+        kind, job_id, arguments = argv[0], argv[1], argv[3:]
+        _die_with_parent(int(argv[2]))
     events = _event_stream()
 
     def send(event: str, **data: object) -> None:

@@ -1,0 +1,112 @@
+"""Job workers started ahead of their job: the spare runs the next job, a spare that no
+longer fits (other environment, or dead) gives way to a cold start, and a spare let go
+without a job ends without touching the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from datetime import date
+from pathlib import Path
+
+from ntrader.api.launcher import WorkerLauncher
+from ntrader.db.database import Database
+from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import RunStatus
+from ntrader.services.run_history import RunHistory
+from tests.api.server import store_with_sample_bars
+
+
+def _command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+async def _events(process: asyncio.subprocess.Process) -> list[dict[str, object]]:
+    assert process.stdout is not None
+    lines = [json.loads(line) async for line in process.stdout]
+    await process.wait()
+    return lines
+
+
+def _sma_config() -> BacktestConfig:
+    return BacktestConfig(
+        strategy_type="sma",
+        instruments=("AAPL",),
+        start=date(2020, 1, 1),
+        end=date(2021, 6, 30),
+        parameters={"fast_period": 10, "slow_period": 30},
+    )
+
+
+def _environment(url: str) -> dict[str, str]:
+    return {**os.environ, "NTRADER_DATABASE_URL": url}
+
+
+def test_the_spare_runs_the_next_job(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ntrader.db'}"
+    store_with_sample_bars(url)
+    database = Database(url)
+    with database.transaction() as repos:
+        run_id = repos.backtests.create(_sma_config())
+
+    async def scenario() -> tuple[list[str], list[dict[str, object]], int | None]:
+        launcher = WorkerLauncher()
+        env = _environment(url)
+        await launcher.prepare(env)
+        process = await launcher.launch(("backtest", run_id, str(os.getpid())), env)
+        command = _command_line(process.pid)
+        events = await _events(process)
+        await launcher.close()
+        return command, events, process.returncode
+
+    command, events, code = asyncio.run(scenario())
+    assert command[-2:] == ["standby", str(os.getpid())]
+    assert code == 0
+    assert {"stage", "progress"} <= {event["event"] for event in events}
+    assert RunHistory(database).get(run_id).status is RunStatus.COMPLETED
+    database.dispose()
+
+
+def test_a_spare_of_other_settings_or_dead_gives_way_to_a_cold_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ntrader.db'}"
+    Database(url).dispose()
+
+    async def scenario() -> list[list[str]]:
+        launcher = WorkerLauncher()
+        env = _environment(url)
+        await launcher.prepare({**env, "NTRADER_LOG_LEVEL": "DEBUG"})
+        other_settings = await launcher.launch(("backtest", "no-such-run", str(os.getpid())), env)
+        commands = [_command_line(other_settings.pid)]
+        await _events(other_settings)
+        spare = launcher._spare
+        assert spare is not None
+        spare.send_signal(signal.SIGKILL)
+        await spare.wait()
+        after_death = await launcher.launch(("backtest", "no-such-run", str(os.getpid())), env)
+        commands.append(_command_line(after_death.pid))
+        await _events(after_death)
+        await launcher.close()
+        return commands
+
+    for command in asyncio.run(scenario()):
+        assert command[-3:] == ["backtest", "no-such-run", str(os.getpid())]
+
+
+def test_a_spare_let_go_ends_without_a_job(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ntrader.db'}"
+    Database(url).dispose()
+
+    async def scenario() -> int | None:
+        launcher = WorkerLauncher()
+        await launcher.prepare(_environment(url))
+        spare = launcher._spare
+        assert spare is not None
+        await asyncio.sleep(3)  # its imports done: it waits for a job on stdin
+        await launcher.close()
+        return spare.returncode
+
+    assert asyncio.run(scenario()) == 0
+    with Database(url).transaction() as repos:
+        assert repos.backtests.list(last=10) == []
