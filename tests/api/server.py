@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from ntrader.cli.context import AppContext
 from ntrader.cli.main import cli
 from ntrader.db.database import Database
+from ntrader.models.backtest import BacktestConfig
 from ntrader.services.data_service import DataService, ImportRequest
 from tests.conftest import SAMPLE_DIR
 from tests.fakes.tws import FakeTws
@@ -31,6 +33,17 @@ SMA_BODY = {
     "instruments": ["AAPL"],
     "period": {"start": "2020-01-01", "end": "2021-06-30"},
 }
+
+
+def sma_config() -> BacktestConfig:
+    """``SMA_BODY`` as the configuration the services take."""
+    return BacktestConfig(
+        strategy_type="sma",
+        instruments=("AAPL",),
+        start=date(2020, 1, 1),
+        end=date(2021, 6, 30),
+        parameters={"fast_period": 10, "slow_period": 30},
+    )
 
 
 @dataclass

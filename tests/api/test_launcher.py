@@ -8,15 +8,13 @@ import asyncio
 import json
 import os
 import signal
-from datetime import date
 from pathlib import Path
 
 from ntrader.api.launcher import WorkerLauncher
 from ntrader.db.database import Database
-from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
 from ntrader.services.run_history import RunHistory
-from tests.api.server import store_with_sample_bars
+from tests.api.server import sma_config, store_with_sample_bars
 
 
 def _command_line(pid: int) -> list[str]:
@@ -30,16 +28,6 @@ async def _events(process: asyncio.subprocess.Process) -> list[dict[str, object]
     return lines
 
 
-def _sma_config() -> BacktestConfig:
-    return BacktestConfig(
-        strategy_type="sma",
-        instruments=("AAPL",),
-        start=date(2020, 1, 1),
-        end=date(2021, 6, 30),
-        parameters={"fast_period": 10, "slow_period": 30},
-    )
-
-
 def _environment(url: str) -> dict[str, str]:
     return {**os.environ, "NTRADER_DATABASE_URL": url}
 
@@ -49,7 +37,7 @@ def test_the_spare_runs_the_next_job(tmp_path: Path) -> None:
     store_with_sample_bars(url)
     database = Database(url)
     with database.transaction() as repos:
-        run_id = repos.backtests.create(_sma_config())
+        run_id = repos.backtests.create(sma_config())
 
     async def scenario() -> tuple[list[str], list[dict[str, object]], int | None]:
         launcher = WorkerLauncher()

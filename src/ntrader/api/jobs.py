@@ -43,7 +43,8 @@ log = logging.getLogger("ntrader.api.jobs")
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED})
 _FETCHES_KEPT = 1000  # finished IB fetch jobs a server remembers
-_KILL_WAIT_S = 15.0  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
+_KILL_WAIT_S = 15.0
+_RECOVERED_NAMED = 20  # jobs a start-up names one by one; more are counted  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
 
 queue_wait_seconds = Histogram(
     "ntrader_api_job_queue_seconds",
@@ -298,9 +299,15 @@ class JobRunner:
         recovered = []
         for ledger in (self.runs, self.sweeps, self.walk_forwards):
             marked = await run_in_threadpool(ledger.recover, self.started_at)
-            for job_id in marked:
+            for job_id in marked[:_RECOVERED_NAMED]:
                 log.warning(
                     "%s %s was left unfinished; stored as INTERRUPTED.", ledger.noun, job_id
+                )
+            if len(marked) > _RECOVERED_NAMED:
+                log.warning(
+                    "... and %d more of kind %s were left unfinished; stored as INTERRUPTED.",
+                    len(marked) - _RECOVERED_NAMED,
+                    ledger.kind,
                 )
             recovered += marked
         await self._launcher.prepare(self._worker_env())
