@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
+from ntrader.cli.main import cli, command_summary
 from ntrader.db.engine import SCHEMA_HEAD
 from tests.e2e.conftest import NTRADER, RUN_2020, RunCli, import_bars, stock
 from tests.factories import METRICS_SCHEMA
@@ -21,6 +23,31 @@ def test_version_and_help(run_cli: RunCli) -> None:
     help_text = run_cli("--help").stdout
     for command in ("demo", "run-simple", "data", "backtest", "db"):
         assert command in help_text
+
+
+def test_help_lists_each_command_with_the_first_line_of_its_own_help() -> None:
+    context = click.Context(cli)
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
+        assert command is not None
+        assert command_summary(name) == command.get_short_help_str(limit=1000), name
+
+
+def test_help_imports_no_command_module() -> None:
+    probe = (
+        "import sys\n"
+        "from ntrader.cli.main import cli\n"
+        "try:\n"
+        "    cli.main(['--help'], standalone_mode=False)\n"
+        "finally:\n"
+        "    ours = ('ntrader.cli.', 'ntrader.models')\n"
+        "    loaded = [m for m in sys.modules if m.startswith(ours)]\n"
+        "    print(sorted(loaded), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stderr.strip().splitlines()[-1] == "['ntrader.cli.context', 'ntrader.cli.main']"
 
 
 def test_help_does_not_import_nautilus() -> None:

@@ -43,8 +43,8 @@ log = logging.getLogger("ntrader.api.jobs")
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED})
 _FETCHES_KEPT = 1000  # finished IB fetch jobs a server remembers
-_KILL_WAIT_S = 15.0
-_RECOVERED_NAMED = 20  # jobs a start-up names one by one; more are counted  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
+_KILL_WAIT_S = 15.0  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
+_RECOVERED_NAMED = 20  # jobs a start-up names one by one; more are counted
 
 queue_wait_seconds = Histogram(
     "ntrader_api_job_queue_seconds",
