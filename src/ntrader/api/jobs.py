@@ -134,12 +134,12 @@ class SweepLedger(_Stored):
         self._history = SweepHistory(database)
 
     def state(self, job_id: str) -> JobState:
-        status = self._history.get(job_id).status
+        sweep = self._history.get(job_id)
         return JobState(
-            status.value,
-            status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED),
-            status is SweepStatus.COMPLETED,
-            None,
+            sweep.status.value,
+            sweep.status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED),
+            sweep.status is SweepStatus.COMPLETED,
+            sweep.error_message,
         )
 
     def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:

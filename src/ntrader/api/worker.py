@@ -39,7 +39,7 @@ from ntrader.services.ib.gateway import GatewayConfig
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database, open_database
 from ntrader.services.sweep_executors import InProcessExecutor
-from ntrader.services.sweep_history import SweepRow
+from ntrader.services.sweep_history import SweepHistory, SweepRow
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
 from ntrader.services.walk_forward import WalkForwardService
 from ntrader.utils.settings import get_settings
@@ -150,6 +150,9 @@ def _sweep(
         # INTERRUPTED if it is not already, and resume runs what is missing.
         return 130
     except NtraderError as exc:
+        # Refused before its points ran (bars gone since it was submitted): the sweep says
+        # why; one stopped while running stored the same sentence itself.
+        SweepHistory(database).end_pending(sweep_id, exc.message)
         send("stage", stage=exc.message)
         return exc.exit_code
     return 0

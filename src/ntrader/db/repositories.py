@@ -788,7 +788,11 @@ class SweepRepository:
             self._connection.execute(
                 update(sweeps)
                 .where(sweeps.c.id.in_(ids))
-                .values(status=SweepStatus.INTERRUPTED.value, completed_at=utc_now())
+                .values(
+                    status=SweepStatus.INTERRUPTED.value,
+                    completed_at=utc_now(),
+                    error_message="the server stopped before it started this sweep",
+                )
             )
         return ids
 
@@ -818,6 +822,7 @@ class SweepRepository:
             spec=SweepSpec.model_validate(row["spec"]),
             executor=row["executor"],
             statistics=row["statistics"],
+            error_message=row["error_message"],
             points=points,
         )
 
@@ -874,8 +879,15 @@ class SweepRepository:
         }
 
     def set_status(
-        self, sweep_id: str, status: SweepStatus, statistics: dict[str, Any] | None = None
+        self,
+        sweep_id: str,
+        status: SweepStatus,
+        statistics: dict[str, Any] | None = None,
+        *,
+        error_message: str | None = None,
     ) -> None:
+        """Its status; a sweep stopped unfinished says why, any other status clears the
+        reason (a resumed sweep is no longer the one that stopped)."""
         finished = status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED)
         self._connection.execute(
             update(sweeps)
@@ -884,6 +896,7 @@ class SweepRepository:
                 status=status.value,
                 statistics=statistics,
                 completed_at=utc_now() if finished else None,
+                error_message=error_message if status is SweepStatus.INTERRUPTED else None,
             )
         )
 
