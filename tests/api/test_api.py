@@ -6,10 +6,13 @@ import asyncio
 import io
 import itertools
 import json
+import os
 import re
 import zipfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -36,6 +39,7 @@ from tests.api.server import (
     wait_for_end,
 )
 from tests.conftest import SAMPLE_DIR
+from tests.inprocess_cli import invoke_ntrader
 
 V1 = "/api/v1"
 EXAMPLES = 6  # per operation and mode (valid, hostile): the whole run stays well under a minute
@@ -227,7 +231,7 @@ def _errors_carry_the_cli_sentence(pg_server: Server) -> None:
         assert "Stored strategies: fast." in str(body["detail"])
         assert_problem(client.post(f"{V1}/strategies", json={"name": "fast", "type": "sma"}), 409)
         bad = client.patch(f"{V1}/strategies/fast", json={"parameters": {"fast_period": 500}})
-        assert "Invalid parameters" in str(assert_problem(bad, 400)["detail"])
+        assert "Invalid parameters" in str(assert_problem(bad, 422)["detail"])
         assert client.post(f"{V1}/strategies/fast/archive").json()["status"] == "archived"
         listed = client.get(f"{V1}/strategies", params={"status": "archived", "type": "sma"})
         assert [s["name"] for s in listed.json()] == ["fast"]
@@ -367,6 +371,129 @@ def test_on_sqlite(sqlite_server: Server, tmp_path: Path) -> None:
     _token_is_required_and_never_hinted(sqlite_server)
     _metrics_count_the_servers_jobs(sqlite_server)
     _upload_limit_and_server_only_keys(sqlite_server)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A well-formed body a service refuses for its content, and the same refusal by the
+    CLI (``{file}``: where the body is written as a YAML configuration file)."""
+
+    method: str
+    path: str
+    cli: tuple[str, ...]
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    csv: bytes | None = None
+    file_body: dict[str, Any] | None = None  # the file's keys, when not the whole body
+
+
+_WALK_FORWARD_FILE = {**SMA_BODY, "sweep": {"grid": {"fast_period": [5, 10]}}}
+
+
+_SWEEP_BODY = {**SMA_BODY, "sweep": {"grid": {"fast_period": [0, 5]}}}
+_REFUSALS = (
+    _Refusal(
+        "POST",
+        "/strategies",
+        ("strategy", "create", "--name", "odd", "--type", "no_such_type"),
+        json={"name": "odd", "type": "no_such_type"},
+    ),
+    _Refusal(
+        "PATCH",
+        "/strategies/{name}",
+        ("strategy", "edit", "refusals", "--params", "fast_period=500"),
+        json={"parameters": {"fast_period": 500}},
+    ),
+    _Refusal(
+        "POST",
+        "/backtests",
+        ("backtest", "run", "--config", "{file}"),
+        json={**SMA_BODY, "strategy": {"type": "sma", "parameters": {"fast_period": 0}}},
+    ),
+    _Refusal("POST", "/sweeps", ("backtest", "sweep", "--config", "{file}"), json=_SWEEP_BODY),
+    _Refusal(
+        "POST",
+        "/walk-forwards",
+        ("backtest", "walk-forward", "--config", "{file}", "--train", "3Y", "--test", "6M"),
+        json={**_WALK_FORWARD_FILE, "train": "3Y", "test": "6M"},
+        file_body=_WALK_FORWARD_FILE,
+    ),
+    _Refusal(
+        "POST",
+        "/data/import",
+        ("data", "import", "--file", "{file}", "--instrument", "ODD", "--timezone", "Mars/Base"),
+        form={"instrument": "ODD", "timezone": "Mars/Base"},
+        csv=(SAMPLE_DIR / "AAPL_daily.csv").read_bytes()[:2000].rsplit(b"\n", 1)[0],
+    ),
+    _Refusal(
+        "POST",
+        "/data/ib/fetch",
+        ("data", "fetch", "--instruments", "AAPL", "--start", "2023-11-17", "--end", "2023-11-13"),
+        json={"instruments": ["AAPL"], "start": "2023-11-17", "end": "2023-11-13"},
+    ),
+)
+
+
+def test_every_refused_body_is_422_with_the_clis_sentence(
+    sqlite_server: Server, tmp_path: Path
+) -> None:
+    """One rule for every route that takes a body: content the services refuse is a 422
+    whose detail and hint are the CLI's, and nothing is stored. A route without a case here
+    fails the test."""
+    url = sqlite_server.database_url
+    with sqlite_server.client() as client:
+        schema = client.get("/openapi.json").json()
+        with_body = {
+            (method.upper(), path.removeprefix(V1))
+            for path, operations in schema["paths"].items()
+            for method, operation in operations.items()
+            if "requestBody" in operation
+        }
+        assert with_body == {(r.method, r.path) for r in _REFUSALS}
+        stored = client.post(f"{V1}/strategies", json={"name": "refusals", "type": "sma"})
+        assert stored.status_code == 201, stored.text
+        before = _stored_counts(url)
+        for refusal in _REFUSALS:
+            file = tmp_path / ("body.csv" if refusal.csv else "body.yaml")
+            if refusal.csv is not None:
+                file.write_bytes(refusal.csv)
+            else:
+                file.write_text(json.dumps(refusal.file_body or refusal.json))  # JSON is YAML
+            args = ("--database-url", url, "--json", *refusal.cli)
+            by_cli = invoke_ntrader(
+                tuple(arg.replace("{file}", str(file)) for arg in args),
+                env=os.environ,
+                cwd=tmp_path,
+            )
+            assert by_cli.returncode == 1, (refusal.path, by_cli.stdout, by_cli.stderr)
+            cli = json.loads(by_cli.stdout)
+            files = {"file": (file.name, refusal.csv)} if refusal.csv is not None else None
+            response = client.request(
+                refusal.method,
+                V1 + refusal.path.replace("{name}", "refusals"),
+                json=refusal.json,
+                data=refusal.form,
+                files=files,
+            )
+            problem = assert_problem(response, 422)
+            sentence = str(cli["error"]).replace(str(file), "request body")
+            assert (problem["detail"], problem.get("hint")) == (sentence, cli["hint"]), refusal
+        assert _stored_counts(url) == before
+        assert client.get(f"{V1}/strategies/refusals").json()["parameters"]["fast_period"] != 500
+
+
+def _stored_counts(database_url: str) -> tuple[int, ...]:
+    database = Database(database_url)
+    with database.transaction() as repos:
+        counts = (
+            len(repos.backtests.list(last=10_000)),
+            len(repos.sweeps.list(1000)),
+            len(repos.strategies.list()),
+            len(DataService(database).coverage()),
+            len(repos.fetch_jobs.list(1000)),
+        )
+    database.dispose()
+    return counts
 
 
 @pytest.mark.postgres

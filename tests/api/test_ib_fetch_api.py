@@ -4,17 +4,29 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
 from ntrader.db.database import Database
-from ntrader.models.enums import Timeframe
+from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.services.ib.jobs import FetchJobs
 from ntrader.services.instruments import find_stored
-from tests.api.server import Server, assert_problem, events_of, fake_gateway, running_server
-from tests.fakes.tws import FakeTws
+from tests.api.server import (
+    Server,
+    assert_problem,
+    events_of,
+    fake_gateway,
+    running_server,
+    start_server,
+    stop_server,
+)
+from tests.fakes.tws import FakeTws, Fault
 from tests.inprocess_cli import invoke_ntrader
 
 V1 = "/api/v1"
@@ -81,3 +93,111 @@ def test_a_fetch_job_stores_what_data_fetch_stores(
     assert len(over_http["ts"]) == 35
     for name, values in over_http.items():
         np.testing.assert_array_equal(values, by_cli[name])
+
+
+def _submit(client: httpx.Client, body: dict[str, object]) -> str:
+    response = client.post(f"{V1}/data/ib/fetch", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "PENDING"
+    return str(response.json()["id"])
+
+
+def _wait_status(client: httpx.Client, job_id: str, status: str) -> None:
+    deadline = time.monotonic() + 60
+    while client.get(f"{V1}/data/ib/fetch/{job_id}").json()["status"] != status:
+        assert time.monotonic() < deadline, f"job {job_id} never became {status}"
+        time.sleep(0.1)
+
+
+def _kill_with_its_workers(server: Server) -> None:
+    """SIGKILL the server and its worker processes, as a power cut would: a worker is
+    stopped first, so it cannot store its job's end when its server dies."""
+    children = [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _parent_of(stat) == server.process.pid
+    ]
+    assert children, "the server runs no worker"
+    for child in children:
+        os.kill(child, signal.SIGSTOP)
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    for child in children:
+        os.kill(child, signal.SIGKILL)
+
+
+def _parent_of(stat: Path) -> int | None:
+    try:
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its ")".
+        return int(stat.read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+        return None
+
+
+def test_fetch_jobs_are_stored_survive_restarts_and_resume(tws: FakeTws, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    # IB never answers the second job: it stays RUNNING until the power cut.
+    patient = {**fake_gateway(tws), "NTRADER_IB_REQUEST_TIMEOUT": "300"}
+    server = start_server(url, tmp_path, jobs=1, env=patient)
+    monday = {**BODY, "start": "2023-11-20", "end": "2023-11-21"}
+    try:
+        with server.client() as client:
+            done = _submit(client, BODY)
+            assert events_of(client, f"{V1}/data/ib/fetch/{done}/events")[-1][0] == "done"
+            tws.script.append(Fault(silent=True))
+            running = _submit(client, monday)
+            _wait_status(client, running, "RUNNING")
+            queued = _submit(client, {**monday, "timeframe": "DAILY"})
+    finally:
+        _kill_with_its_workers(server)
+    database = Database(url)
+    assert FetchJobs(database).get(running).status is RunStatus.RUNNING
+    assert FetchJobs(database).get(queued).status is RunStatus.PENDING
+
+    restarted = start_server(url, tmp_path, jobs=1, env=fake_gateway(tws))
+    try:
+        _restarted_server_interrupted_the_left_jobs_and_resumes_them(
+            restarted, done, running, queued
+        )
+    finally:
+        stop_server(restarted)  # graceful: nothing queued or running
+    # Another start on the same store: every job is as it was.
+    before = [FetchJobs(database).get(job_id) for job_id in (done, running, queued)]
+    database.dispose()
+    with (
+        running_server(url, tmp_path, jobs=1, env=fake_gateway(tws)) as third,
+        third.client() as client,
+    ):
+        for job in before:
+            assert client.get(f"{V1}/data/ib/fetch/{job.id}").json() == job.model_dump(mode="json")
+
+
+def _restarted_server_interrupted_the_left_jobs_and_resumes_them(
+    server: Server, done: str, running: str, queued: str
+) -> None:
+    with server.client() as client:
+        completed = client.get(f"{V1}/data/ib/fetch/{done[:8]}").json()
+        assert completed["status"] == "COMPLETED" and completed["result"]["bars_stored"] == 35
+        for job_id in (running, queued):
+            left = client.get(f"{V1}/data/ib/fetch/{job_id}").json()
+            assert left["status"] == "INTERRUPTED", left
+            assert left["error_message"] == "the server running it stopped before it finished"
+        first = client.get(f"{V1}/data/ib/fetch", params={"limit": 2}).json()
+        cursor = {"limit": 2, "cursor": first["next_cursor"]}
+        second = client.get(f"{V1}/data/ib/fetch", params=cursor).json()
+        listed = [job["id"] for page in (first, second) for job in page["items"]]
+        assert listed == [queued, running, done] and second["next_cursor"] is None
+
+        for job_id, bars in ((running, 14), (queued, 2)):  # two days of hours, of days
+            resumed = client.post(f"{V1}/data/ib/fetch/{job_id[:8]}/resume")
+            assert resumed.status_code == 202, resumed.text
+            assert resumed.headers["location"] == f"{V1}/data/ib/fetch/{job_id}"
+            events = events_of(client, f"{V1}/data/ib/fetch/{job_id}/events")
+            assert events[-1] == ("done", {"status": "COMPLETED", "error_message": None})
+            job = client.get(f"{V1}/data/ib/fetch/{job_id}").json()
+            assert job["error_message"] is None and job["result"]["bars_stored"] == bars
+        conflict = assert_problem(client.post(f"{V1}/data/ib/fetch/{done}/resume"), 409)
+        assert "only a FAILED or INTERRUPTED job can be resumed" in str(conflict["detail"])
+        assert_problem(client.post(f"{V1}/data/ib/fetch/ffffffff/resume"), 404)
+        assert_problem(client.get(f"{V1}/data/ib/fetch/ffffffff"), 404)
+        assert_problem(client.get(f"{V1}/data/ib/fetch", params={"cursor": "garbage!"}), 400)

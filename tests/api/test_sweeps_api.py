@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
+from sqlalchemy import delete
 
 from ntrader.db.database import Database
+from ntrader.db.tables import bars
 from ntrader.models.enums import RunStatus
+from ntrader.services.data_service import DataService, ImportRequest
+from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory
 from tests.api.server import Server, assert_problem, cli_stdout, events_of
+from tests.conftest import SAMPLE_DIR
 from tests.inprocess_cli import invoke_ntrader
 
 V1 = "/api/v1"
@@ -200,3 +206,43 @@ def test_a_walk_forward_over_http_is_what_the_cli_finds(pg_server: Server) -> No
             for key in ids:
                 item.pop(key, None)
     assert over_http == by_cli
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite_server", pytest.param("pg_server", marks=pytest.mark.postgres)]
+)
+def test_a_sweep_whose_bars_vanish_says_why_it_stopped(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A sweep resumed after its bars were deleted is refused before a point runs: it is
+    INTERRUPTED with the CLI's sentence, in GET, in the `failed` event and in `sweep show`."""
+    server: Server = request.getfixturevalue(backend)
+    symbol = f"GONE{backend[:2].upper()}"
+    database = Database(server.database_url)
+    DataService(database).import_csv(
+        ImportRequest(file=SAMPLE_DIR / "AAPL_daily.csv", instrument=symbol)
+    )
+    body = {
+        **BODY,
+        "instruments": [symbol],
+        "sweep": {"grid": {"fast_period": [5, 10], "slow_period": [30]}},
+        "screen": False,
+    }
+    with server.client() as client:
+        sweep_id = _submit(client, body)
+        assert events_of(client, f"{V1}/sweeps/{sweep_id}/events")[-1][0] == "done"
+        with database.transaction() as repos:
+            stored = find_stored(repos.instruments, symbol)
+            repos.connection.execute(delete(bars).where(bars.c.instrument_id == stored.pk))
+        resumed = client.post(f"{V1}/sweeps/{sweep_id}/resume")
+        assert resumed.status_code == 202, resumed.text
+        name, ended = events_of(client, f"{V1}/sweeps/{sweep_id}/events")[-1]
+        shown = client.get(f"{V1}/sweeps/{sweep_id}").json()
+    database.dispose()
+    sentence = ended["error_message"]
+    assert name == "failed" and ended["status"] == "INTERRUPTED"
+    assert isinstance(sentence, str) and symbol in sentence and "bars" in sentence
+    assert shown["status"] == "INTERRUPTED" and shown["error_message"] == sentence
+    url = server.database_url
+    assert json.loads(cli_stdout(url, "backtest", "sweep", "show", sweep_id, "--json")) == shown
+    assert f"Stopped: {sentence}" in cli_stdout(url, "backtest", "sweep", "show", sweep_id)

@@ -4,16 +4,18 @@ the finished runs, resuming the rest, and refusals before anything runs."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from ntrader.core.errors import UserInputError
+from ntrader.core.errors import NotFoundError, UserInputError
 from ntrader.db.database import Database
-from ntrader.db.tables import backtest_results, sweeps
+from ntrader.db.tables import backtest_results, bars, sweeps
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepSpec, SweepStatus
 from ntrader.services.backtest_service import BacktestService
+from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.run_history import RunHistory
 from ntrader.services.sweep_executors import (
     InProcessExecutor,
@@ -139,3 +141,43 @@ def test_a_refused_sweep_stores_nothing(database: Database, spec: SweepSpec, mes
     assert message in caught.value.message
     assert _count(database, sweeps) == 0
     assert _count(database, backtest_results) == 0
+
+
+def test_a_sweep_whose_bars_vanish_is_interrupted_with_the_sentence(
+    database: Database, sample_dir: Path
+) -> None:
+    """Submitted, then its bars deleted before it ran: the sweep is INTERRUPTED with the
+    sentence the CLI prints, which `show` repeats; resuming clears it and runs the points."""
+    service = SweepService(database)
+    history = SweepHistory(database)
+    sweep, _plan = service.create(BASE, SPEC, InProcessExecutor.name)
+    with database.transaction() as repos:
+        repos.connection.execute(delete(bars))
+    with pytest.raises(NotFoundError) as caught:
+        service.run_created(sweep.id, InProcessExecutor(), confirm_top=None)
+    stopped = history.show(sweep.id).view()
+    assert stopped.status is SweepStatus.INTERRUPTED
+    assert stopped.error_message == caught.value.message
+    assert "AAPL" in caught.value.message
+    assert _count(database, backtest_results) == 0
+
+    # A job that resumes it is refused the same way before a point runs (the worker ends
+    # the still PENDING sweep with the sentence); requeueing cleared the old reason.
+    assert history.requeue(sweep.id).error_message is None
+    with pytest.raises(NotFoundError) as again:
+        service.resume(sweep.id, InProcessExecutor())
+    history.end_pending(sweep.id, again.value.message)
+    assert history.get(sweep.id).error_message == again.value.message
+    history.end_pending(sweep.id, "ignored: it is not PENDING")
+    assert history.get(sweep.id).error_message == again.value.message
+
+    DataService(database).import_csv(
+        ImportRequest(file=sample_dir / "AAPL_daily.csv", instrument="AAPL")
+    )
+    DataService(database).import_csv(
+        ImportRequest(file=sample_dir / "SPY_daily.csv", instrument="SPY")
+    )
+    resumed = service.resume(sweep.id, InProcessExecutor())
+    assert resumed.sweep.status is SweepStatus.COMPLETED
+    assert resumed.sweep.error_message is None
+    assert resumed.view().error_message is None

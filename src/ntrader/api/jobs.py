@@ -1,10 +1,10 @@
 """The bounded pool that runs submitted jobs (backtests, sweeps, walk-forward analyses, IB
 fetches), each in a worker process.
 
-A job's entity (a run, a sweep, an analysis) is stored PENDING by the request, before its
-202 (an IB fetch is kept in memory: it resumes by being submitted again), and then
-queued here; ``jobs`` workers take jobs off the queue in order, so a full pool queues. Events
-of each job (status, stage, progress, the end) fan out to whoever follows it (the SSE stream).
+A job's entity (a run, a sweep, an analysis, an IB fetch job) is stored PENDING by the
+request, before its 202, and then queued here; ``jobs`` workers take jobs off the queue in
+order, so a full pool queues. Events of each job (status, stage, progress, the end) fan out
+to whoever follows it (the SSE stream).
 What a job's entity is, and how it is marked when its worker dies, is its ``Ledger``.
 """
 
@@ -17,8 +17,6 @@ import logging
 import os
 import signal
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,11 +27,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.launcher import WorkerLauncher
 from ntrader.core import strategy_registry
-from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
+from ntrader.core.errors import ConflictError, NotFoundError, NtraderError
 from ntrader.models.enums import RunStatus
-from ntrader.models.ib_fetch import FetchJob, FetchProgressView, FetchRequestBody, FetchSummary
 from ntrader.models.sweep import SweepStatus
 from ntrader.services import telemetry
+from ntrader.services.ib.jobs import FetchJobs
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database
 from ntrader.services.sweep_history import SweepHistory
@@ -42,7 +40,6 @@ from ntrader.services.walk_forward import WalkForwardService
 log = logging.getLogger("ntrader.api.jobs")
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.INTERRUPTED})
-_FETCHES_KEPT = 1000  # finished IB fetch jobs a server remembers
 _KILL_WAIT_S = 15.0  # after SIGTERM, how long a worker gets to store its run INTERRUPTED
 _RECOVERED_NAMED = 20  # jobs a start-up names one by one; more are counted
 
@@ -75,8 +72,8 @@ class JobState:
 
 
 class Ledger(Protocol):
-    """The stored entity of one kind of job: what it is called, where it stands, and how
-    it is ended when its worker could not end it."""
+    """The stored entity of one kind of job (its worker stores what it does): what it is
+    called, where it stands, and how it is ended when its worker could not end it."""
 
     kind: str  # the worker's first argument
     noun: str  # "Backtest", "Sweep": the start of a sentence
@@ -89,18 +86,8 @@ class Ledger(Protocol):
 
     def show_hint(self, job_id: str) -> str: ...
 
-    def observe(self, job_id: str, event: dict[str, Any]) -> None:
-        """Hear what the job's worker reports (a ledger kept in memory keeps it)."""
 
-
-class _Stored:
-    """A ledger whose entity the worker stores itself: what it reports is only relayed."""
-
-    def observe(self, job_id: str, event: dict[str, Any]) -> None:
-        return None
-
-
-class RunLedger(_Stored):
+class RunLedger:
     kind = "backtest"
     noun = "Backtest"
 
@@ -127,7 +114,7 @@ class RunLedger(_Stored):
         return f"`ntrader backtest show {job_id[:8]}` shows it."
 
 
-class SweepLedger(_Stored):
+class SweepLedger:
     kind = "sweep"
     noun = "Sweep"
 
@@ -135,12 +122,12 @@ class SweepLedger(_Stored):
         self._history = SweepHistory(database)
 
     def state(self, job_id: str) -> JobState:
-        status = self._history.get(job_id).status
+        sweep = self._history.get(job_id)
         return JobState(
-            status.value,
-            status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED),
-            status is SweepStatus.COMPLETED,
-            None,
+            sweep.status.value,
+            sweep.status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED),
+            sweep.status is SweepStatus.COMPLETED,
+            sweep.error_message,
         )
 
     def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
@@ -156,7 +143,7 @@ class SweepLedger(_Stored):
         return f"`ntrader backtest sweep show {job_id[:8]}` shows it."
 
 
-class WalkForwardLedger(_Stored):
+class WalkForwardLedger:
     kind = "walk-forward"
     noun = "Walk-forward analysis"
 
@@ -185,44 +172,14 @@ class WalkForwardLedger(_Stored):
 
 
 class FetchLedger:
-    """IB fetch jobs, kept in this server's memory: a fetch stores its bars chunk by chunk
-    and a new one fetches only what is missing, so a fetch lost with the server is
-    submitted again rather than resumed."""
-
     kind = "ib-fetch"
     noun = "IB fetch"
 
-    def __init__(self) -> None:
-        self._jobs: OrderedDict[str, FetchJob] = OrderedDict()
-
-    def submit(self, request: FetchRequestBody) -> FetchJob:
-        job = FetchJob(id=str(uuid.uuid4()), status=RunStatus.PENDING, request=request)
-        self._jobs[job.id] = job
-        while len(self._jobs) > _FETCHES_KEPT:
-            self._jobs.popitem(last=False)
-        return job
-
-    def get(self, job_ref: str) -> FetchJob:
-        """A fetch job by full id, unique prefix or ``latest``."""
-        ref = job_ref.strip().lower()
-        if ref == "latest" and self._jobs:
-            return next(reversed(self._jobs.values()))
-        found = [job for job_id, job in self._jobs.items() if ref and job_id.startswith(ref)]
-        if len(found) > 1:
-            raise UserInputError(
-                f"The id prefix {job_ref!r} matches more than one IB fetch job.",
-                hint="Give more characters of the id.",
-            )
-        if not found:
-            raise NotFoundError(
-                f"No IB fetch job matches {job_ref!r}.",
-                hint="This server keeps the jobs it ran since it started (the last "
-                f"{_FETCHES_KEPT}).",
-            )
-        return found[0]
+    def __init__(self, database: Database) -> None:
+        self._jobs = FetchJobs(database)
 
     def state(self, job_id: str) -> JobState:
-        job = self.get(job_id)
+        job = self._jobs.get(job_id)
         return JobState(
             job.status.value,
             job.status in TERMINAL,
@@ -232,31 +189,13 @@ class FetchLedger:
 
     def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
         status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
-        self._update(job_id, status=status, error_message=reason)
+        self._jobs.end(job_id, status, reason)
 
     def recover(self, started_before: datetime) -> list[str]:
-        return []
+        return self._jobs.interrupt_abandoned(started_before)
 
     def show_hint(self, job_id: str) -> str:
         return f"GET /api/v1/data/ib/fetch/{job_id[:8]} shows it."
-
-    def observe(self, job_id: str, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "status":
-            self._update(job_id, status=RunStatus.RUNNING)
-        elif kind == "progress":
-            self._update(job_id, progress=FetchProgressView.model_validate(event))
-        elif kind == "result":
-            summary = FetchSummary.model_validate(event["result"])
-            self._update(job_id, status=RunStatus.COMPLETED, result=summary)
-        elif kind == "error":
-            status = RunStatus.INTERRUPTED if event.get("interrupted") else RunStatus.FAILED
-            self._update(job_id, status=status, error_message=str(event.get("message")))
-
-    def _update(self, job_id: str, **changes: Any) -> None:
-        job = self._jobs.get(job_id)
-        if job is not None:
-            self._jobs[job_id] = job.model_copy(update=changes)
 
 
 @dataclass(eq=False)
@@ -279,7 +218,7 @@ class JobRunner:
         self.runs = RunLedger(database)
         self.sweeps = SweepLedger(database)
         self.walk_forwards = WalkForwardLedger(database)
-        self.fetches = FetchLedger()
+        self.fetches = FetchLedger(database)
         self._workers = workers
         self._per_client = per_client
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
@@ -297,7 +236,7 @@ class JobRunner:
         """Mark what a previous server left behind INTERRUPTED, then start the workers;
         returns the ids it marked."""
         recovered = []
-        for ledger in (self.runs, self.sweeps, self.walk_forwards):
+        for ledger in (self.runs, self.sweeps, self.walk_forwards, self.fetches):
             marked = await run_in_threadpool(ledger.recover, self.started_at)
             for job_id in marked[:_RECOVERED_NAMED]:
                 log.warning(
@@ -490,8 +429,7 @@ class JobRunner:
         self._jobs.pop(job.job_id, None)
 
     def _relay(self, job: _Job, event: dict[str, Any]) -> None:
-        """What the worker reports: to its ledger, then to the job's followers."""
-        job.ledger.observe(job.job_id, event)
+        """What the worker reports, to the job's followers."""
         self._publish(job, event)
 
     @staticmethod

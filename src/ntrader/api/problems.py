@@ -7,16 +7,15 @@ SQL, or a path of the server.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -47,23 +46,6 @@ def hide_server_places(text: str, database: Database) -> str:
     return _ABSOLUTE_PATH.sub(HIDDEN, text)
 
 
-class InvalidRequestError(UserInputError):
-    """A well-formed request the services refuse as a whole (a sweep's space the strategy
-    refuses): 422, with the CLI's sentence."""
-
-
-@contextlib.contextmanager
-def refused_as_invalid() -> Iterator[None]:
-    """Inside: the services' refusal of a request's content (not a missing or conflicting
-    entity) becomes a 422 with the same sentence."""
-    try:
-        yield
-    except (NotFoundError, ConflictError):
-        raise
-    except UserInputError as exc:
-        raise InvalidRequestError(exc.message, hint=exc.hint) from exc
-
-
 class Problem(BaseModel):
     """An error (RFC 9457)."""
 
@@ -81,15 +63,24 @@ _STATUS_OF: tuple[tuple[type[NtraderError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (DataValidationError, 422),
-    (InvalidRequestError, 422),
     (ServiceUnavailableError, 503),
     (ShuttingDownError, 503),
     (NtraderError, 400),
 )
 
 
-def status_of(error: NtraderError) -> int:
-    return next(status for kind, status in _STATUS_OF if isinstance(error, kind))
+def status_of(error: NtraderError, *, takes_body: bool = False) -> int:
+    """The status of an error. One rule for every route: bad input refusing a well-formed
+    body's content (a parameter out of range, an unknown strategy type) is a 422, as
+    pydantic's own body errors are; bad input elsewhere (a query string, an ambiguous id
+    prefix) stays a 400. ``takes_body``: the route of the request takes a body."""
+    status = next(status for kind, status in _STATUS_OF if isinstance(error, kind))
+    return 422 if takes_body and status == 400 and isinstance(error, UserInputError) else status
+
+
+def _takes_body(request: Request) -> bool:
+    route = request.scope.get("route")
+    return isinstance(route, APIRoute) and route.body_field is not None
 
 
 def problem(
@@ -130,7 +121,7 @@ async def _ntrader_error(request: Request, exc: Exception) -> JSONResponse:
         errors = [
             {"rule": rule, "lines": lines, "rows": rows} for rule, lines, rows in exc.violations
         ]
-    return problem(status_of(exc), message, hint, errors=errors)
+    return problem(status_of(exc, takes_body=_takes_body(request)), message, hint, errors=errors)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -176,12 +167,12 @@ def install(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": text}
     for status, text in (
-        (400, "Bad input"),
+        (400, "Bad input outside a body: a malformed query string, cursor or id prefix"),
         (401, "Missing or wrong bearer token"),
         (404, "Not found"),
         (409, "Conflicts with what is stored"),
         (413, "Request body too large"),
-        (422, "Invalid request"),
+        (422, "A body that breaks the schema, or whose content the services refuse"),
         (429, "Too many jobs for this client"),
         (503, "A service (the database) is unreachable, or the server is stopping"),
     )

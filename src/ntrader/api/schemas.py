@@ -11,6 +11,7 @@ from pydantic.json_schema import SkipJsonSchema
 from ntrader.models.backtest import PortfolioSnapshot, RunRecord, TradeRecord
 from ntrader.models.config_file import BacktestFile
 from ntrader.models.enums import RunStatus, Timeframe
+from ntrader.models.ib_fetch import FetchJob
 from ntrader.models.sweep import (
     DEFAULT_CONFIRM_TOP,
     MAX_SWEEP_POINTS,
@@ -87,6 +88,11 @@ class Accepted(BaseModel):
 
 class SweepPage(BaseModel):
     items: list[SweepListItem]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class FetchJobPage(BaseModel):
+    items: list[FetchJob]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
 
 

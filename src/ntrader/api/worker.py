@@ -2,7 +2,7 @@
 
 KIND is ``backtest`` (ID a PENDING run), ``sweep`` (ID a sweep; ARGS ``new CONFIRM_TOP``,
 CONFIRM_TOP a number or ``none``, for a PENDING sweep, or ``resume``) or ``walk-forward``
-(ID a PENDING analysis) or ``ib-fetch`` (ARGS the request as JSON; the gateway comes from
+(ID a PENDING analysis) or ``ib-fetch`` (ID a PENDING fetch job; the gateway comes from
 the settings this process inherits from the server). The API server starts
 one per running job. A process, not a thread, because nautilus keeps
 process-wide state (its logger, a Rust runtime) and a run cannot be stopped from another
@@ -30,20 +30,19 @@ from typing import IO
 
 from ntrader.core.errors import NotFoundError, NtraderError
 from ntrader.models.enums import RunStatus
-from ntrader.models.ib_fetch import FetchRequestBody
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.ib.fetch import (
     FetchInterruptedError,
     FetchOptions,
     FetchProgress,
-    FetchRequest,
     IbFetchService,
 )
 from ntrader.services.ib.gateway import GatewayConfig
+from ntrader.services.ib.jobs import FetchJobs
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database, open_database
 from ntrader.services.sweep_executors import InProcessExecutor
-from ntrader.services.sweep_history import SweepRow
+from ntrader.services.sweep_history import SweepHistory, SweepRow
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
 from ntrader.services.walk_forward import WalkForwardService
 from ntrader.utils.settings import get_settings
@@ -105,7 +104,7 @@ def main(argv: list[str]) -> int:
         if kind == "walk-forward":
             return _walk_forward(database, job_id, send)
         if kind == "ib-fetch":
-            return _ib_fetch(database, FetchRequestBody.model_validate_json(arguments[0]), send)
+            return _ib_fetch(database, job_id, send)
         return _backtest(database, job_id, send)
     finally:
         database.dispose()
@@ -164,6 +163,9 @@ def _sweep(
         # INTERRUPTED if it is not already, and resume runs what is missing.
         return 130
     except NtraderError as exc:
+        # Refused before its points ran (bars gone since it was submitted): the sweep says
+        # why; one stopped while running stored the same sentence itself.
+        SweepHistory(database).end_pending(sweep_id, exc.message)
         send("stage", stage=exc.message)
         return exc.exit_code
     return 0
@@ -185,9 +187,10 @@ def _walk_forward(database: Database, walk_forward_id: str, send: Callable[..., 
     return 0
 
 
-def _ib_fetch(database: Database, body: FetchRequestBody, send: Callable[..., None]) -> int:
-    """Fetch as `data fetch` does, from the gateway of the server's settings; the outcome
-    goes to the server as the last event (it keeps fetch jobs in memory)."""
+def _ib_fetch(database: Database, job_id: str, send: Callable[..., None]) -> int:
+    """Fetch a PENDING job's request as `data fetch` does, from the gateway of the server's
+    settings; the job stores its progress and its end (FAILED or INTERRUPTED with the
+    sentence), so a server that dies loses nothing."""
     settings = get_settings()
     service = IbFetchService(
         database, GatewayConfig.from_settings(settings), FetchOptions.from_settings(settings)
@@ -197,15 +200,13 @@ def _ib_fetch(database: Database, body: FetchRequestBody, send: Callable[..., No
         send("progress", **asdict(update))
 
     try:
-        report = service.fetch(FetchRequest.of(body), progress)
-    except (_Stopped, FetchInterruptedError) as exc:
-        message = exc.message if isinstance(exc, NtraderError) else "cancelled before it started"
-        send("error", message=message, interrupted=True)
+        job = FetchJobs(database).run(job_id, service, progress)
+    except (_Stopped, FetchInterruptedError):
         return 130
     except NtraderError as exc:
-        send("error", message=exc.message, interrupted=False)
         return exc.exit_code
-    send("result", result=report.summary(body.timeframe).model_dump(mode="json"))
+    assert job.result is not None  # a completed job has one
+    send("result", result=job.result.model_dump(mode="json"))
     return 0
 
 

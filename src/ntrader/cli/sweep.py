@@ -419,6 +419,8 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
         print_line(
             styled(f"… {len(summary.rows) - top} more; --top N or --json shows them.", "dim")
         )
+    if sweep.error_message:
+        print_line(styled(f"Stopped: {sweep.error_message}", "red"))
     print_line(styled(_statistics_line(sweep.statistics)))
     if sweep.statistics and "screen_agreement" in sweep.statistics:
         print_line(styled(_agreement_line(sweep.statistics["screen_agreement"])))

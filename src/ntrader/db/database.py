@@ -20,6 +20,7 @@ from ntrader.db.faults import database_errors
 from ntrader.db.repositories import (
     BacktestRepository,
     BarRepository,
+    FetchJobRepository,
     InstrumentRepository,
     StrategyRepository,
     SweepRepository,
@@ -38,6 +39,7 @@ class Repositories:
     strategies: StrategyRepository
     sweeps: SweepRepository
     walk_forwards: WalkForwardRepository
+    fetch_jobs: FetchJobRepository
 
 
 class Database:
@@ -78,6 +80,7 @@ class Database:
                 strategies=StrategyRepository(connection),
                 sweeps=SweepRepository(connection),
                 walk_forwards=WalkForwardRepository(connection),
+                fetch_jobs=FetchJobRepository(connection),
             )
 
     def dispose(self) -> None:

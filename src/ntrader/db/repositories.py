@@ -33,6 +33,7 @@ from ntrader.db.tables import (
     backtest_results,
     bar_revisions,
     bars,
+    ib_fetch_jobs,
     instruments,
     performance_reports,
     portfolio_snapshots,
@@ -51,6 +52,7 @@ from ntrader.models.backtest import (
 )
 from ntrader.models.bars import BarArrays, BarCoverage
 from ntrader.models.enums import AssetClass, RunStatus, StrategyStatus, Timeframe
+from ntrader.models.ib_fetch import FetchJob, FetchProgressView, FetchRequestBody, FetchSummary
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.models.metrics import Metrics
 from ntrader.models.strategy import StrategyRecord
@@ -788,7 +790,11 @@ class SweepRepository:
             self._connection.execute(
                 update(sweeps)
                 .where(sweeps.c.id.in_(ids))
-                .values(status=SweepStatus.INTERRUPTED.value, completed_at=utc_now())
+                .values(
+                    status=SweepStatus.INTERRUPTED.value,
+                    completed_at=utc_now(),
+                    error_message="the server stopped before it started this sweep",
+                )
             )
         return ids
 
@@ -818,6 +824,7 @@ class SweepRepository:
             spec=SweepSpec.model_validate(row["spec"]),
             executor=row["executor"],
             statistics=row["statistics"],
+            error_message=row["error_message"],
             points=points,
         )
 
@@ -874,8 +881,15 @@ class SweepRepository:
         }
 
     def set_status(
-        self, sweep_id: str, status: SweepStatus, statistics: dict[str, Any] | None = None
+        self,
+        sweep_id: str,
+        status: SweepStatus,
+        statistics: dict[str, Any] | None = None,
+        *,
+        error_message: str | None = None,
     ) -> None:
+        """Its status; a sweep stopped unfinished says why, any other status clears the
+        reason (a resumed sweep is no longer the one that stopped)."""
         finished = status in (SweepStatus.COMPLETED, SweepStatus.INTERRUPTED)
         self._connection.execute(
             update(sweeps)
@@ -884,6 +898,7 @@ class SweepRepository:
                 status=status.value,
                 statistics=statistics,
                 completed_at=utc_now() if finished else None,
+                error_message=error_message if status is SweepStatus.INTERRUPTED else None,
             )
         )
 
@@ -978,6 +993,106 @@ class WalkForwardRepository:
                 )
             )
         return ids
+
+
+class FetchJobRepository:
+    """The HTTP API's IB fetch jobs: the request, its last progress, and how it ended."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def create(self, request: FetchRequestBody) -> str:
+        """Store a job PENDING, before its worker starts it."""
+        job_id = str(uuid.uuid4())
+        self._connection.execute(
+            insert(ib_fetch_jobs).values(
+                id=job_id,
+                status=RunStatus.PENDING.value,
+                request=request.model_dump(mode="json"),
+                created_at=utc_now(),
+            )
+        )
+        return job_id
+
+    def get(self, job_ref: str) -> FetchJob:
+        """A job by full id, unique id prefix, or ``latest``."""
+        return _fetch_job(_by_reference(self._connection, ib_fetch_jobs, job_ref, "IB fetch job"))
+
+    def list(self, last: int, before: tuple[datetime, str] | None = None) -> list[FetchJob]:
+        """Newest first; with ``before`` (a job's creation time and id) only those listed
+        after that one (keyset pages, as sweeps are paged)."""
+        table = ib_fetch_jobs.c
+        query = select(ib_fetch_jobs).order_by(table.created_at.desc(), table.id.desc()).limit(last)
+        if before is not None:
+            created, job_id = before
+            query = query.where(
+                or_(
+                    table.created_at < created,
+                    and_(table.created_at == created, table.id < job_id),
+                )
+            )
+        return [_fetch_job(row._mapping) for row in self._connection.execute(query)]
+
+    def requeue(self, job_id: str) -> None:
+        """PENDING again, for a job to run the same request: what it stored stays stored."""
+        self._set(
+            job_id,
+            status=RunStatus.PENDING,
+            progress=None,
+            result=None,
+            error_message=None,
+            started_at=None,
+            ended_at=None,
+        )
+
+    def start(self, job_id: str) -> None:
+        self._set(job_id, status=RunStatus.RUNNING, started_at=utc_now())
+
+    def set_progress(self, job_id: str, progress: FetchProgressView) -> None:
+        self._set(job_id, progress=progress.model_dump(mode="json"))
+
+    def complete(self, job_id: str, result: FetchSummary) -> None:
+        self._set(
+            job_id,
+            status=RunStatus.COMPLETED,
+            result=result.model_dump(mode="json"),
+            ended_at=utc_now(),
+        )
+
+    def end(self, job_id: str, status: RunStatus, reason: str) -> None:
+        """FAILED or INTERRUPTED, with the reason."""
+        self._set(job_id, status=status, error_message=reason, ended_at=utc_now())
+
+    def unfinished(self, created_before: datetime) -> list[str]:
+        """The PENDING or RUNNING jobs created before ``created_before``."""
+        query = select(ib_fetch_jobs.c.id).where(
+            ib_fetch_jobs.c.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+            ib_fetch_jobs.c.created_at < created_before,
+        )
+        return list(self._connection.execute(query).scalars())
+
+    def _set(self, job_id: str, *, status: RunStatus | None = None, **values: Any) -> None:
+        if status is not None:
+            values["status"] = status.value
+        found = self._connection.execute(
+            update(ib_fetch_jobs).where(ib_fetch_jobs.c.id == job_id).values(**values)
+        )
+        if found.rowcount == 0:
+            raise NotFoundError(f"No IB fetch job {job_id!r}.")
+
+
+def _fetch_job(row: Any) -> FetchJob:
+    return FetchJob(
+        id=row["id"],
+        status=RunStatus(row["status"]),
+        request=FetchRequestBody.model_validate(row["request"]),
+        progress=row["progress"],
+        result=row["result"],
+        error_message=row["error_message"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+    )
 
 
 def _by_reference(connection: Connection, table: Any, reference: str, noun: str) -> Any:

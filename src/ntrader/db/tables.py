@@ -232,6 +232,7 @@ sweeps = Table(
     Column("statistics", JSON, nullable=True),
     Column("created_at", UtcDateTime, nullable=False, index=True),
     Column("completed_at", UtcDateTime, nullable=True),
+    Column("error_message", Text, nullable=True),  # why an INTERRUPTED sweep stopped
 )
 
 sweep_points = Table(
@@ -269,4 +270,20 @@ walk_forwards = Table(
     Column("status", String(16), nullable=False, server_default="COMPLETED"),
     Column("error_message", Text, nullable=True),
     Column("spec", JSON, nullable=True),  # the training sweeps' space (None before 0009)
+)
+
+# An IB fetch job of the HTTP API: its request (`data fetch`'s options), its last progress
+# and its result (`data fetch --json`'s document), stored so that a restart loses none.
+ib_fetch_jobs = Table(
+    "ib_fetch_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("status", String(16), nullable=False),  # a RunStatus
+    Column("request", JSON, nullable=False),
+    Column("progress", JSON, nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("ended_at", UtcDateTime, nullable=True),
 )

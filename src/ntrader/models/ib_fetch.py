@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,9 +65,16 @@ class FetchProgressView(BaseModel):
 class FetchJob(BaseModel):
     """A fetch job of the server: its request, where it is, and what it stored."""
 
+    model_config = ConfigDict(frozen=True)
+
     id: str
     status: RunStatus
     request: FetchRequestBody
     progress: FetchProgressView | None = None
     result: FetchSummary | None = None
-    error_message: str | None = None
+    error_message: str | None = Field(
+        default=None, description="Why a FAILED or INTERRUPTED job stopped."
+    )
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None

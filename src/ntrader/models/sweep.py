@@ -109,6 +109,7 @@ class SweepRecord(BaseModel):
     spec: SweepSpec
     executor: str
     statistics: dict[str, Any] | None = None
+    error_message: str | None = None  # why it stopped unfinished (INTERRUPTED only)
     points: tuple[SweepPoint, ...] = ()
 
 
@@ -133,6 +134,9 @@ class SweepView(BaseModel):
 
     sweep_id: str
     status: SweepStatus
+    error_message: str | None = Field(
+        default=None, description="Why an INTERRUPTED sweep stopped; resuming clears it."
+    )
     strategy: str
     objective: str
     executor: str

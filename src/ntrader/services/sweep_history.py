@@ -85,6 +85,7 @@ class SweepSummary:
         return SweepView(
             sweep_id=self.sweep.id,
             status=self.sweep.status,
+            error_message=self.sweep.error_message,
             strategy=self.sweep.base_config.strategy_type,
             objective=self.objective,
             executor=self.sweep.executor,
@@ -189,13 +190,26 @@ class SweepHistory:
         return SweepPage(tuple(page), encode_cursor(last.created_at, last.id) if last else None)
 
     def interrupt(self, sweep_id: str, reason: str) -> None:
-        """Store a sweep whose job ended without finishing it INTERRUPTED, with its runs
-        that were left PENDING or RUNNING: `backtest sweep resume` runs them again."""
+        """Store a sweep whose job ended without finishing it INTERRUPTED with the reason,
+        and its runs that were left PENDING or RUNNING: `backtest sweep resume` runs them
+        again."""
         with self._database.transaction() as repos:
             for run in repos.sweeps.runs(sweep_id).values():
                 if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
                     repos.backtests.mark_finished(run.id, RunStatus.INTERRUPTED, reason)
-            repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED)
+            repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
+
+    def end_pending(self, sweep_id: str, reason: str) -> None:
+        """Store a sweep that is still PENDING INTERRUPTED with the reason (its job was
+        refused before it ran); one that started has stored its own end, and one deleted
+        meanwhile has nothing to end."""
+        with self._database.transaction() as repos:
+            try:
+                sweep = repos.sweeps.get(sweep_id)
+            except NotFoundError:
+                return
+            if sweep.status is SweepStatus.PENDING:
+                repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
 
     def requeue(self, sweep_ref: str) -> SweepRecord:
         """Store a sweep PENDING again, for a job to resume it; refused while it runs."""

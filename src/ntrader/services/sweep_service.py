@@ -318,18 +318,19 @@ class SweepService:
             return repos.backtests.get(run_id)
 
     def _stop(self, sweep_id: str, unfinished: Iterable[str], cause: BaseException) -> None:
-        """Mark the sweep and its unfinished runs INTERRUPTED; if the store fails too, the
-        original error is what the user must see."""
-        reason = (
-            "interrupted by the user"
-            if isinstance(cause, KeyboardInterrupt)
-            else f"the sweep stopped: {type(cause).__name__}"
-        )
+        """Mark the sweep and its unfinished runs INTERRUPTED with the reason; if the store
+        fails too, the original error is what the user must see."""
+        if isinstance(cause, KeyboardInterrupt):
+            reason = "interrupted by the user"
+        elif isinstance(cause, NtraderError):
+            reason = cause.message  # the sentence the CLI prints: its bars are gone, ...
+        else:
+            reason = f"the sweep stopped: {type(cause).__name__}"
         try:
             with self._database.transaction() as repos:
                 for run_id in unfinished:
                     repos.backtests.mark_finished(run_id, RunStatus.INTERRUPTED, reason)
-                repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED)
+                repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
         except Exception as exc:
             raise cause from exc
 

@@ -12,14 +12,14 @@ from typing import Annotated
 
 import numpy as np
 import pyarrow as pa
-from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.events import EVENTS_RESPONSE, job_events
-from ntrader.api.problems import ERROR_RESPONSES, refused_as_invalid
-from ntrader.api.schemas import Accepted, Imported, Instrument
+from ntrader.api.problems import ERROR_RESPONSES
+from ntrader.api.schemas import Accepted, FetchJobPage, Imported, Instrument
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.models.bars import BarArrays
@@ -34,10 +34,12 @@ from ntrader.services.data_service import (
 )
 from ntrader.services.ib.fetch import FetchRequest, checked
 from ntrader.services.ib.gateway import GatewayConfig, connect
+from ntrader.services.ib.jobs import FetchJobs
 from ntrader.utils.timeutil import ns_to_datetime
 
 router = APIRouter(prefix="/data", tags=["data"], responses=ERROR_RESPONSES)
 State = Annotated[ApiState, Depends(api_state)]
+FetchRef = Annotated[str, "a fetch job id, a unique prefix of one, or `latest`"]
 
 CSV = "text/csv"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -222,35 +224,63 @@ async def ib_fetch(
 ) -> Accepted:
     """Fetch historical bars from Interactive Brokers into the store, as a job (`data
     fetch`). The gateway is the server's (``NTRADER_IB_*``), never the request's; 503 when
-    it does not answer. Each chunk is validated like `data import` and stored as it
-    arrives; the same request again fetches only what is missing."""
+    it does not answer. The job is stored PENDING before this answers; each chunk is
+    validated like `data import` and stored as it arrives, so the same request again
+    fetches only what is missing."""
     client = client_of(request)
     api.jobs.check_accepting(client)
-    with refused_as_invalid():
-        checked(FetchRequest.of(body))
+    checked(FetchRequest.of(body))
     await run_in_threadpool(connect, GatewayConfig.from_settings(api.settings))
-    job = api.jobs.fetches.submit(body)
-    api.jobs.enqueue(api.jobs.fetches, job.id, client, (body.model_dump_json(),))
-    location = f"/api/v1/data/ib/fetch/{job.id}"
-    response.headers["Location"] = location
-    return Accepted(id=job.id, status=job.status, location=location, events=f"{location}/events")
+    job = await run_in_threadpool(FetchJobs(api.database).submit, body)
+    return _fetch_accepted(api, job, client, response)
+
+
+@router.get("/ib/fetch")
+def ib_fetch_jobs(
+    api: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> FetchJobPage:
+    """The stored fetch jobs, newest first, a page at a time (pass ``next_cursor`` back)."""
+    page = FetchJobs(api.database).page(limit=limit, cursor=cursor)
+    return FetchJobPage(items=list(page.jobs), next_cursor=page.next_cursor)
 
 
 @router.get("/ib/fetch/{job_id}")
-def ib_fetch_job(
-    api: State, job_id: Annotated[str, "a job id, a unique prefix, or `latest`"]
-) -> FetchJob:
+def ib_fetch_job(api: State, job_id: FetchRef) -> FetchJob:
     """A fetch job: its request, progress, and once done what it stored per instrument
-    (what `data fetch --json` prints). The server keeps its fetch jobs in memory."""
-    return api.jobs.fetches.get(job_id)
+    (what `data fetch --json` prints), or why it stopped."""
+    return FetchJobs(api.database).get(job_id)
+
+
+@router.post("/ib/fetch/{job_id}/resume", status_code=202)
+async def ib_fetch_resume(
+    api: State, job_id: FetchRef, request: Request, response: Response
+) -> Accepted:
+    """Run a FAILED or INTERRUPTED fetch job's request again under the same id; it fetches
+    only what is still missing. 503 when the gateway does not answer."""
+    client = client_of(request)
+    api.jobs.check_accepting(client)
+    jobs = FetchJobs(api.database)
+    stopped = await run_in_threadpool(jobs.get, job_id)
+    await run_in_threadpool(connect, GatewayConfig.from_settings(api.settings))
+    job = await run_in_threadpool(jobs.requeue, stopped.id)
+    return _fetch_accepted(api, job, client, response)
 
 
 @router.get(
     "/ib/fetch/{job_id}/events", response_class=EventSourceResponse, responses=EVENTS_RESPONSE
 )
-async def ib_fetch_events(api: State, job_id: str, request: Request) -> EventSourceResponse:
+async def ib_fetch_events(api: State, job_id: FetchRef, request: Request) -> EventSourceResponse:
     """Progress as server-sent events: ``status``, ``progress`` (``instrument``,
     ``chunks_done`` of ``chunks_total``, ``bars_stored``), ``result``, and at the end
-    ``done`` or ``failed``."""
-    job = api.jobs.fetches.get(job_id)
+    ``done`` or ``failed`` (with the reason)."""
+    job = await run_in_threadpool(FetchJobs(api.database).get, job_id)
     return job_events(api.jobs, api.jobs.fetches, job.id, request)
+
+
+def _fetch_accepted(api: ApiState, job: FetchJob, client: str, response: Response) -> Accepted:
+    api.jobs.enqueue(api.jobs.fetches, job.id, client)
+    location = f"/api/v1/data/ib/fetch/{job.id}"
+    response.headers["Location"] = location
+    return Accepted(id=job.id, status=job.status, location=location, events=f"{location}/events")

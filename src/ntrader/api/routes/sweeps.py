@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.events import EVENTS_RESPONSE, job_events
-from ntrader.api.problems import ERROR_RESPONSES, refused_as_invalid
+from ntrader.api.problems import ERROR_RESPONSES
 from ntrader.api.schemas import Accepted, SweepPage, SweepRequest
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.models.sweep import SweepListItem, SweepRecord, SweepView
@@ -38,10 +38,7 @@ async def submit(api: State, body: SweepRequest, request: Request, response: Res
     sources = ConfigSources(file=Path("request body"), file_keys=body.key_paths())
     base = validate_config(body.config_values(), sources)
     service = SweepService(api.database)
-    with refused_as_invalid():
-        sweep, _plan = await run_in_threadpool(
-            service.create, base, body.sweep, InProcessExecutor.name
-        )
+    sweep, _plan = await run_in_threadpool(service.create, base, body.sweep, InProcessExecutor.name)
     confirm_top = str(body.confirm_top) if body.screen else "none"
     api.jobs.enqueue(api.jobs.sweeps, sweep.id, client, ("new", confirm_top))
     return _accepted(sweep, response)

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.events import EVENTS_RESPONSE, job_events
-from ntrader.api.problems import ERROR_RESPONSES, refused_as_invalid
+from ntrader.api.problems import ERROR_RESPONSES
 from ntrader.api.schemas import Accepted, WalkForwardRequest
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.models.enums import RunStatus
@@ -36,15 +36,14 @@ async def submit(
     api.jobs.check_accepting(client)
     sources = ConfigSources(file=Path("request body"), file_keys=body.key_paths())
     base = validate_config(body.config_values(), sources)
-    with refused_as_invalid():
-        train = parse_duration(body.train, "--train")
-        test = parse_duration(body.test, "--test")
-        step = parse_duration(body.step, "--step") if body.step is not None else None
-        walk_forward_id = await run_in_threadpool(
-            lambda: WalkForwardService(api.database).create(
-                base, body.sweep, train=train, test=test, step=step, anchored=body.anchored
-            )
+    train = parse_duration(body.train, "--train")
+    test = parse_duration(body.test, "--test")
+    step = parse_duration(body.step, "--step") if body.step is not None else None
+    walk_forward_id = await run_in_threadpool(
+        lambda: WalkForwardService(api.database).create(
+            base, body.sweep, train=train, test=test, step=step, anchored=body.anchored
         )
+    )
     api.jobs.enqueue(api.jobs.walk_forwards, walk_forward_id, client)
     location = f"/api/v1/walk-forwards/{walk_forward_id}"
     response.headers["Location"] = location
