@@ -41,8 +41,9 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_first_use_by_many_processes_migrates_once(fresh_url: str) -> None:
-    # fork: the children need nothing but the URL, and start in a fraction of spawn's time.
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: a fork of this threaded test process (xdist, IB client threads of
+    # earlier tests) can deadlock on a lock one of those threads held.
+    context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     workers = [
         context.Process(target=_first_use, args=(fresh_url, barrier)) for _ in range(PROCESSES)
