@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ntrader.db.database import Database
+from ntrader.db.engine import SCHEMA_HEAD
 from ntrader.services.data_service import DataService, ImportRequest
 from tests.conftest import IN_CI, REPO_ROOT
 from tests.e2e.conftest import NTRADER, RUN_2020, RunCli
@@ -202,5 +203,5 @@ def test_deploy_script_validates_migrates_checks_and_says_what_next(
         check=False,
     )
     assert deployed.returncode == 0, deployed.stderr
-    assert "to 0009" in deployed.stderr and "Deployed. Next:" in deployed.stdout
+    assert f"to {SCHEMA_HEAD}" in deployed.stderr and "Deployed. Next:" in deployed.stdout
     assert database.exists()

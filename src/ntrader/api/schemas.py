@@ -18,6 +18,7 @@ from ntrader.models.sweep import (
     SweepSpec,
     SweepStatus,
 )
+from ntrader.models.walk_forward import WalkForwardListItem
 
 # Keys that would make the server read or write its own files, or reach another store:
 # they come from the server's settings only.
@@ -87,6 +88,11 @@ class Accepted(BaseModel):
 
 class SweepPage(BaseModel):
     items: list[SweepListItem]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class WalkForwardPage(BaseModel):
+    items: list[WalkForwardListItem]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
 
 
