@@ -352,6 +352,9 @@ class JobRunner:
             with contextlib.suppress(ProcessLookupError):
                 job.process.send_signal(signal.SIGTERM)
             await job.process.wait()
+            # A worker stopped while it started up stored nothing: end its entity now, so
+            # the caller reads INTERRUPTED rather than the PENDING it left.
+            await self._settle(job)
 
     @contextlib.asynccontextmanager
     async def follow(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
