@@ -163,10 +163,10 @@ def resume(
 
     chosen = sweep_executor({"workers": workers, "executor": executor, "ray_address": ray_address})
     app = app_context()
-    swept = _swept(WalkForwardHistory(app.database).get(walk_forward_id))
+    record = WalkForwardHistory(app.database).get(walk_forward_id)
     with _progress(enabled=not app.json_output) as progress:
-        result = WalkForwardService(app.database).resume(walk_forward_id, chosen, progress)
-    _show(result, swept)
+        result = WalkForwardService(app.database).resume(record.id, chosen, progress)
+    _show(result, _swept(record))
 
 
 @walk_forward.command("show")
