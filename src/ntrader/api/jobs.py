@@ -35,7 +35,7 @@ from ntrader.services.ib.jobs import FetchJobs
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database
 from ntrader.services.sweep_history import SweepHistory
-from ntrader.services.walk_forward import WalkForwardService
+from ntrader.services.walk_forward_history import WalkForwardHistory
 
 log = logging.getLogger("ntrader.api.jobs")
 
@@ -148,10 +148,10 @@ class WalkForwardLedger:
     noun = "Walk-forward analysis"
 
     def __init__(self, database: Database) -> None:
-        self._service = WalkForwardService(database)
+        self._history = WalkForwardHistory(database)
 
     def state(self, job_id: str) -> JobState:
-        record = self._service.get(job_id)
+        record = self._history.get(job_id)
         return JobState(
             record.status.value,
             record.status in TERMINAL,
@@ -161,14 +161,14 @@ class WalkForwardLedger:
 
     def end(self, job_id: str, *, interrupted: bool, reason: str) -> None:
         status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
-        self._service.end(job_id, status, reason)
+        self._history.end(job_id, status, reason)
 
     def recover(self, started_before: datetime) -> list[str]:
         # A RUNNING analysis may be a terminal's `backtest walk-forward`: left alone.
-        return self._service.interrupt_pending(started_before)
+        return self._history.interrupt_pending(started_before)
 
     def show_hint(self, job_id: str) -> str:
-        return f"GET /api/v1/walk-forwards/{job_id[:8]} shows it."
+        return f"`ntrader backtest walk-forward show {job_id[:8]}` shows it."
 
 
 class FetchLedger:
@@ -300,6 +300,9 @@ class JobRunner:
             with contextlib.suppress(ProcessLookupError):
                 job.process.send_signal(signal.SIGTERM)
             await job.process.wait()
+            # A worker stopped while it started up stored nothing: end its entity now, so
+            # the caller reads INTERRUPTED rather than the PENDING it left.
+            await self._settle(job)
 
     @contextlib.asynccontextmanager
     async def follow(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:

@@ -19,6 +19,7 @@ from ntrader.models.sweep import (
     SweepSpec,
     SweepStatus,
 )
+from ntrader.models.walk_forward import WalkForwardListItem
 
 # Keys that would make the server read or write its own files, or reach another store:
 # they come from the server's settings only.
@@ -93,6 +94,11 @@ class SweepPage(BaseModel):
 
 class FetchJobPage(BaseModel):
     items: list[FetchJob]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class WalkForwardPage(BaseModel):
+    items: list[WalkForwardListItem]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
 
 

@@ -2,9 +2,10 @@
 
 KIND is ``backtest`` (ID a PENDING run), ``sweep`` (ID a sweep; ARGS ``new CONFIRM_TOP``,
 CONFIRM_TOP a number or ``none``, for a PENDING sweep, or ``resume``) or ``walk-forward``
-(ID a PENDING analysis) or ``ib-fetch`` (ID a PENDING fetch job; the gateway comes from
-the settings this process inherits from the server). The API server starts
-one per running job. A process, not a thread, because nautilus keeps
+(ID a PENDING analysis: a new one, or a resumed one queued again with its finished
+windows, whose first unfinished window continues its training sweep) or ``ib-fetch`` (ID a
+PENDING fetch job; the gateway comes from the settings this process inherits from the
+server). The API server starts one per running job. A process, not a thread, because nautilus keeps
 process-wide state (its logger, a Rust runtime) and a run cannot be stopped from another
 thread; a process is stopped with SIGTERM and then stores its run as INTERRUPTED, exactly as
 `backtest run` does on Ctrl-C. Progress goes to the server as JSON lines on the original
@@ -44,7 +45,7 @@ from ntrader.services.store import Database, open_database
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepHistory, SweepRow
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
-from ntrader.services.walk_forward import WalkForwardService
+from ntrader.services.walk_forward import WalkForwardInterruptedError, WalkForwardService
 from ntrader.utils.settings import get_settings
 
 _PR_SET_PDEATHSIG = 1
@@ -180,7 +181,7 @@ def _walk_forward(database: Database, walk_forward_id: str, send: Callable[..., 
 
     try:
         WalkForwardService(database).run_created(walk_forward_id, InProcessExecutor(), window)
-    except KeyboardInterrupt:  # stored INTERRUPTED by the service
+    except (_Stopped, WalkForwardInterruptedError):  # stored INTERRUPTED by the service
         return 130
     except NtraderError as exc:  # stored FAILED or INTERRUPTED, with the reason
         return exc.exit_code

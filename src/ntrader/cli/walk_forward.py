@@ -33,17 +33,18 @@ from ntrader.cli.sweep import (
     sweep_executor,
     sweep_spec,
 )
+from ntrader.models.enums import RunStatus
 from ntrader.services.reports.catalog import Kind, format_value, objective_metric
 
 if TYPE_CHECKING:
-    from ntrader.models.walk_forward import WalkForwardResult
+    from ntrader.models.walk_forward import WalkForwardRecord, WalkForwardResult
 
 _WINDOW_OPTIONS = ("train", "test", "step", "anchored", "fmt", "output")
 
 
-@click.command("walk-forward")
-@click.option("--train", required=True, help="Training window: 12M, 90D, 2W, 1Y.")
-@click.option("--test", required=True, help="Test window that follows each training one: 3M.")
+@click.group("walk-forward", invoke_without_command=True)
+@click.option("--train", help="Training window: 12M, 90D, 2W, 1Y.  [required]")
+@click.option("--test", help="Test window that follows each training one: 3M.  [required]")
 @click.option("--step", default=None, help="How far each window moves on [default: --test].")
 @click.option(
     "--anchored",
@@ -86,11 +87,19 @@ def walk_forward(ctx: click.Context, **options: Any) -> None:
           --train 2Y --test 6M --step 6M --anchored --format html --output wf.html
       ntrader backtest walk-forward --instruments AAPL --grid fast_period=5,10 \\
           --train 12M --test 3M --objective total_return --workers 1 --json
+      ntrader backtest walk-forward show latest
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from ntrader.core.errors import UserInputError
     from ntrader.services.walk_forward import WalkForwardService, parse_duration
     from ntrader.utils.config_loader import load_backtest_file
 
+    # Required only without a subcommand (a group's options come before `list`, `show`).
+    for name in ("train", "test"):
+        if options[name] is None:
+            param = next(p for p in ctx.command.params if p.name == name)
+            raise click.MissingParameter(ctx=ctx, param=param)
     window = {name: options.pop(name) for name in _WINDOW_OPTIONS}
     sweep_options = {name: options.pop(name) for name in SWEEP_OPTIONS}
     html = window["fmt"].lower() == "html"
@@ -133,6 +142,127 @@ def walk_forward(ctx: click.Context, **options: Any) -> None:
         print_success(f"Report written to {written}")
 
 
+@walk_forward.command("resume")
+@click.argument("walk_forward_id")
+@executor_options
+@common_options
+def resume(
+    walk_forward_id: str, workers: int | None, executor: str, ray_address: str | None
+) -> None:
+    """Run the windows an INTERRUPTED or FAILED analysis did not finish, with its stored
+    configuration and space; the finished windows are kept, and a training sweep cut short
+    is continued. WALK_FORWARD_ID: id, unique prefix, or `latest`.
+
+    \b
+    Examples:
+      ntrader backtest walk-forward resume 3f2a9c1e
+      ntrader backtest walk-forward resume latest --workers 2 --json
+    """
+    from ntrader.services.walk_forward import WalkForwardService
+    from ntrader.services.walk_forward_history import WalkForwardHistory
+
+    chosen = sweep_executor({"workers": workers, "executor": executor, "ray_address": ray_address})
+    app = app_context()
+    record = WalkForwardHistory(app.database).get(walk_forward_id)
+    with _progress(enabled=not app.json_output) as progress:
+        result = WalkForwardService(app.database).resume(record.id, chosen, progress)
+    _show(result, _swept(record))
+
+
+@walk_forward.command("show")
+@click.argument("walk_forward_id")
+@common_options
+def show(walk_forward_id: str) -> None:
+    """A stored analysis as its run printed it: each window's dates, chosen parameters,
+    objective in and out of sample and test run, and the efficiency; an unfinished one
+    shows the windows it finished. WALK_FORWARD_ID: id, unique prefix, or `latest`.
+
+    \b
+    Examples:
+      ntrader backtest walk-forward show latest
+      ntrader backtest walk-forward show 3f2a9c1e --json
+    """
+    from ntrader.services.walk_forward_history import WalkForwardHistory
+
+    history = WalkForwardHistory(app_context().database)
+    record = history.get(walk_forward_id)
+    _show(history.result(record), _swept(record))
+
+
+@walk_forward.command("list")
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True)
+@common_options
+def list_(last: int) -> None:
+    """List stored walk-forward analyses, newest first.
+
+    \b
+    Example:
+      ntrader backtest walk-forward list --last 5
+    """
+    from ntrader.models.walk_forward import WalkForwardListItem
+    from ntrader.services.walk_forward_history import WalkForwardHistory
+
+    app = app_context()
+    items = [WalkForwardListItem.of(r) for r in WalkForwardHistory(app.database).list(last)]
+    if app.json_output:
+        print_json([item.model_dump(mode="json") for item in items])
+        return
+    if not items:
+        print_warning(
+            "No walk-forward analyses yet. Start one with `ntrader backtest walk-forward "
+            "--train ... --test ...`."
+        )
+        return
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, title="Walk-forward analyses (newest first)"
+    )
+    # Names, dates and windows fold on a narrow terminal; ids and statuses stay whole.
+    for column, whole in (
+        ("ID", True),
+        ("Created", False),
+        ("Strategy", False),
+        ("Symbols", False),
+        ("Windows done", False),
+        ("WFE", True),
+        ("Status", True),
+    ):
+        table.add_column(column, no_wrap=whole, overflow="fold")
+    for item in items:
+        table.add_row(
+            styled(item.walk_forward_id[:8], "cyan"),
+            item.created_at.strftime("%Y-%m-%d %H:%M"),
+            styled(item.strategy),
+            styled(",".join(item.instruments)),
+            f"{item.windows_done} · {item.train}/{item.test}"
+            + (" anchored" if item.anchored else ""),
+            format_value(Kind.RATIO, item.efficiency),
+            item.status.value,
+        )
+    stdout().print(table)
+
+
+def _swept(record: WalkForwardRecord) -> list[str]:
+    """The parameters the training sweeps searched, whose chosen values matter (an analysis
+    stored before 0009 kept no space: every parameter it chose)."""
+    if record.spec is not None:
+        return record.spec.parameter_names()
+    return sorted({name for w in record.windows for name in w.parameters})
+
+
+def _show(result: WalkForwardResult, swept: list[str]) -> None:
+    """The analysis as ``--json`` or as the table its run ends with; an unfinished one says
+    why it stopped and how to run the rest."""
+    if app_context().json_output:
+        print_json(result.as_dict())
+        return
+    _render(result, swept)
+    if result.status in (RunStatus.INTERRUPTED, RunStatus.FAILED):
+        print_warning(
+            f"It stopped after {len(result.windows)} window(s): {result.error_message}. Run "
+            f"the rest with `ntrader backtest walk-forward resume {result.id[:8]}`."
+        )
+
+
 @contextmanager
 def _progress(*, enabled: bool) -> Iterator[Callable[[int, int, int, int], None]]:
     """Windows done, and the current window's sweep runs, on stderr."""
@@ -168,7 +298,8 @@ def _render(result: WalkForwardResult, swept: list[str]) -> None:
     table = Table(
         title=f"Walk-forward {result.id[:8]} · {config.strategy_type} on "
         f"{', '.join(config.instruments)} · train {settings['train']}, test "
-        f"{settings['test']}, step {settings['step']}, {mode}",
+        f"{settings['test']}, step {settings['step']}, {mode}"
+        + ("" if result.status is RunStatus.COMPLETED else f" · {result.status.value}"),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,

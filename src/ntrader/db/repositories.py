@@ -929,9 +929,37 @@ class WalkForwardRepository:
 
     def get(self, walk_forward_ref: str) -> WalkForwardRecord:
         """An analysis by full id, unique id prefix, or ``latest``."""
-        row = _by_reference(
-            self._connection, walk_forwards, walk_forward_ref, "walk-forward analysis"
+        return self._record(
+            _by_reference(
+                self._connection, walk_forwards, walk_forward_ref, "walk-forward analysis"
+            )
         )
+
+    def list(
+        self, last: int = 20, before: tuple[datetime, str] | None = None
+    ) -> list[WalkForwardRecord]:
+        """Newest first; with ``before`` (an analysis's creation time and id) only those
+        listed after that one (keyset pages, as sweeps are paged)."""
+        query = (
+            select(walk_forwards)
+            .order_by(walk_forwards.c.created_at.desc(), walk_forwards.c.id.desc())
+            .limit(last)
+        )
+        if before is not None:
+            created, walk_forward_id = before
+            query = query.where(
+                or_(
+                    walk_forwards.c.created_at < created,
+                    and_(
+                        walk_forwards.c.created_at == created,
+                        walk_forwards.c.id < walk_forward_id,
+                    ),
+                )
+            )
+        return [self._record(row._mapping) for row in self._connection.execute(query)]
+
+    @staticmethod
+    def _record(row: Any) -> WalkForwardRecord:
         return WalkForwardRecord(
             id=row["id"],
             created_at=row["created_at"],
@@ -942,6 +970,28 @@ class WalkForwardRepository:
             settings=row["settings"],
             windows=tuple(WindowResult.from_dict(w) for w in row["windows"]),
             efficiency=row["efficiency"],
+            current_sweep_id=row["current_sweep_id"],
+        )
+
+    def claim(self, walk_forward_id: str, allowed: Sequence[RunStatus], status: RunStatus) -> bool:
+        """Move an analysis to ``status`` only if it is in one of the ``allowed`` ones, in
+        one statement: of two processes starting or resuming it, one wins. True if it moved."""
+        moved = self._connection.execute(
+            update(walk_forwards)
+            .where(
+                walk_forwards.c.id == walk_forward_id,
+                walk_forwards.c.status.in_([s.value for s in allowed]),
+            )
+            .values(status=status.value, efficiency=None, error_message=None)
+        )
+        return moved.rowcount == 1
+
+    def set_current_sweep(self, walk_forward_id: str, sweep_id: str) -> None:
+        """Record the training sweep of the window the analysis is running."""
+        self._connection.execute(
+            update(walk_forwards)
+            .where(walk_forwards.c.id == walk_forward_id)
+            .values(current_sweep_id=sweep_id)
         )
 
     def windows(self, walk_forward_id: str) -> list[dict[str, Any]]:

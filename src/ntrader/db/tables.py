@@ -270,6 +270,8 @@ walk_forwards = Table(
     Column("status", String(16), nullable=False, server_default="COMPLETED"),
     Column("error_message", Text, nullable=True),
     Column("spec", JSON, nullable=True),  # the training sweeps' space (None before 0009)
+    # The training sweep of the window being run: resume continues it if it was cut short.
+    Column("current_sweep_id", String(36), nullable=True),
 )
 
 # An IB fetch job of the HTTP API: its request (`data fetch`'s options), its last progress

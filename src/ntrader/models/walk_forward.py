@@ -115,6 +115,48 @@ class WalkForwardView(BaseModel):
     windows: list[WindowView]
 
 
+class WalkForwardListItem(BaseModel):
+    """A stored analysis in a list (`backtest walk-forward list --json`, GET
+    /api/v1/walk-forwards): what it was asked and how far it got, without its windows."""
+
+    walk_forward_id: str
+    created_at: datetime
+    status: RunStatus
+    error_message: str | None
+    strategy: str
+    instruments: list[str]
+    start: date
+    end: date
+    objective: str
+    train: str
+    test: str
+    step: str
+    anchored: bool
+    windows_done: int
+    efficiency: float | None
+
+    @classmethod
+    def of(cls, record: WalkForwardRecord) -> WalkForwardListItem:
+        settings = record.settings
+        return cls(
+            walk_forward_id=record.id,
+            created_at=record.created_at,
+            status=record.status,
+            error_message=record.error_message,
+            strategy=record.config.strategy_type,
+            instruments=list(record.config.instruments),
+            start=record.config.start,
+            end=record.config.end,
+            objective=settings["objective"],
+            train=settings["train"],
+            test=settings["test"],
+            step=settings["step"],
+            anchored=settings["anchored"],
+            windows_done=len(record.windows),
+            efficiency=record.efficiency,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class WalkForwardRecord:
     """A stored walk-forward analysis: what it was asked, and what it found so far."""
@@ -128,6 +170,9 @@ class WalkForwardRecord:
     settings: dict[str, Any]  # train, test, step, anchored, objective
     windows: tuple[WindowResult, ...]
     efficiency: float | None
+    # The training sweep of the window last started; if no stored window has it, that
+    # window was cut short and resume continues the sweep.
+    current_sweep_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,23 +7,23 @@ Efficiency and stitching are defined in docs/research.md, "Walk-forward".
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ntrader.core.errors import ConflictError, NotFoundError, UserInputError
+from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
-from ntrader.models.sweep import SweepSpec
+from ntrader.models.sweep import SweepSpec, SweepStatus
 from ntrader.models.walk_forward import (
     WalkForwardRecord,
     WalkForwardResult,
-    WalkForwardView,
     Window,
     WindowResult,
 )
@@ -35,8 +35,14 @@ from ntrader.services.backtest_service import (
 )
 from ntrader.services.instruments import find_stored
 from ntrader.services.sweep_executors import SweepExecutor
-from ntrader.services.sweep_history import objective_of
-from ntrader.services.sweep_service import SweepInterruptedError, SweepService
+from ntrader.services.sweep_history import SweepHistory, SweepSummary, objective_of
+from ntrader.services.sweep_service import PointCallback, SweepInterruptedError, SweepService
+from ntrader.services.walk_forward_history import (
+    RESUMABLE,
+    WalkForwardHistory,
+    find_walk_forward,
+    not_resumable,
+)
 from ntrader.utils.timeutil import date_to_ns
 
 MAX_WINDOWS = 200
@@ -164,17 +170,23 @@ def efficiency(pairs: Sequence[tuple[float | None, float | None]]) -> float | No
 WindowCallback = Callable[[int, int, int, int], None]
 
 
-def stitch(curves: Sequence[pd.Series], initial_capital: float) -> pd.Series:
-    """Chain the test runs' equity: each run started at ``initial_capital``, so its curve is
-    scaled by where the previous window ended over ``initial_capital``."""
-    level = initial_capital
-    parts = []
-    for curve in curves:
-        scaled = curve * (level / initial_capital)
-        parts.append(scaled)
-        if len(scaled):
-            level = float(scaled.iloc[-1])
-    return pd.concat(parts) if parts else pd.Series(dtype=float)
+def _sweep_progress(notify: WindowCallback, number: int, total: int) -> PointCallback:
+    """Window ``number``'s training sweep's progress, as the analysis reports it."""
+    return lambda done, runs, _best: notify(number - 1, total, done, runs)
+
+
+class WalkForwardInterruptedError(NtraderError):
+    """Ctrl-C (or SIGTERM) during an analysis: the finished windows are kept, and resume
+    runs the rest."""
+
+    def __init__(self, walk_forward_id: str, done: int, total: int) -> None:
+        super().__init__(
+            f"Walk-forward analysis {walk_forward_id[:8]} was interrupted after {done} of "
+            f"{total} windows; the finished windows are stored.",
+            hint=f"Run the rest with `ntrader backtest walk-forward resume {walk_forward_id[:8]}`.",
+        )
+        self.walk_forward_id = walk_forward_id
+        self.exit_code = 128 + signal.SIGINT
 
 
 class WalkForwardService:
@@ -182,6 +194,7 @@ class WalkForwardService:
         self._database = database
         self._backtests = BacktestService(database)
         self._sweeps = SweepService(database)
+        self._history = WalkForwardHistory(database)
 
     def run(
         self,
@@ -235,17 +248,53 @@ class WalkForwardService:
         executor: SweepExecutor,
         on_window: WindowCallback | None = None,
     ) -> WalkForwardResult:
-        """Run a PENDING analysis (stored by ``create``) window by window, storing each
-        window as it is done; one that stops is stored FAILED or INTERRUPTED with why."""
+        """Run a PENDING analysis (stored by ``create``, or queued again by the API's
+        resume with the windows it finished) window by window, storing each window as it
+        is done; one that stops is stored FAILED or INTERRUPTED with why."""
+        with self._database.transaction() as repos:
+            record = find_walk_forward(repos, walk_forward_ref)
+            if record.spec is None or not repos.walk_forwards.claim(
+                record.id, (RunStatus.PENDING,), RunStatus.RUNNING
+            ):
+                raise ConflictError(
+                    f"Walk-forward analysis {record.id} is {record.status.value}; only a "
+                    "PENDING one can be started.",
+                    hint="Start a new one with `ntrader backtest walk-forward`.",
+                )
+        return self._continue(record, executor, on_window)
+
+    def resume(
+        self,
+        walk_forward_ref: str,
+        executor: SweepExecutor,
+        on_window: WindowCallback | None = None,
+    ) -> WalkForwardResult:
+        """Run the windows an INTERRUPTED or FAILED analysis did not finish, in order, with
+        its stored configuration, space and windows; it ends as an uninterrupted run would
+        have (the efficiency over all its windows)."""
+        with self._database.transaction() as repos:
+            record = find_walk_forward(repos, walk_forward_ref)
+            if record.spec is None or not repos.walk_forwards.claim(
+                record.id, RESUMABLE, RunStatus.RUNNING
+            ):
+                raise not_resumable(record)
+        return self._continue(record, executor, on_window)
+
+    def get(self, walk_forward_ref: str) -> WalkForwardRecord:
+        """An analysis by full id, unique prefix, or ``latest``."""
+        return self._history.get(walk_forward_ref)
+
+    def _continue(
+        self,
+        record: WalkForwardRecord,
+        executor: SweepExecutor,
+        on_window: WindowCallback | None,
+    ) -> WalkForwardResult:
+        """Run the windows after those ``record`` has stored (claimed RUNNING): the first
+        of them continues its training sweep if it was cut short."""
         notify = on_window or (lambda _w, _t, _d, _n: None)
-        record = self.get(walk_forward_ref)
-        if record.status is not RunStatus.PENDING or record.spec is None:
-            raise ConflictError(
-                f"Walk-forward analysis {record.id} is {record.status.value}; only a PENDING "
-                "one can be started.",
-                hint="Start a new one with `ntrader backtest walk-forward`.",
-            )
         settings, spec, config = record.settings, record.spec, record.config
+        assert spec is not None  # claimed: only analyses with a stored space are
         windows = plan_windows(
             config.start,
             config.end,
@@ -254,14 +303,21 @@ class WalkForwardService:
             parse_duration(settings["step"], "step"),
             anchored=settings["anchored"],
         )
-        self._update(record.id, RunStatus.RUNNING)
-        results: list[WindowResult] = []
+        results = list(record.windows)
+        finished_sweeps = {w.sweep_id for w in results}
+        unfinished_sweep = (
+            record.current_sweep_id if record.current_sweep_id not in finished_sweeps else None
+        )
         try:
             loaded = self._backtests.load(config)
-            for number, window in enumerate(windows, start=1):
-                results.append(
-                    self._window(config, spec, executor, window, number, len(windows), notify)
+            for number in range(len(results) + 1, len(windows) + 1):
+                window = windows[number - 1]
+                progress = _sweep_progress(notify, number, len(windows))
+                summary = self._training(
+                    record.id, config, spec, executor, window, progress, unfinished_sweep
                 )
+                unfinished_sweep = None
+                results.append(self._tested(config, spec, window, number, summary))
                 self._update(record.id, RunStatus.RUNNING, windows=results)
                 notify(number, len(windows), 0, 0)
         except BaseException as exc:
@@ -275,10 +331,12 @@ class WalkForwardService:
                 self._update(record.id, status, windows=results, error_message=reason)
             except Exception as store_error:  # the store is gone: the cause is what matters
                 raise exc from store_error
+            if interrupted:
+                raise WalkForwardInterruptedError(record.id, len(results), len(windows)) from exc
             raise
         wfe = efficiency([(r.in_sample_annualised, r.out_of_sample_annualised) for r in results])
         self._update(record.id, RunStatus.COMPLETED, windows=results, efficiency=wfe)
-        equity = self._stitched(record.config, results)
+        equity = self._history.stitched(config, results)
         return WalkForwardResult(
             id=record.id,
             config=config,
@@ -291,49 +349,6 @@ class WalkForwardService:
             benchmark_symbol=config.instruments[0],
             warnings=tuple(loaded.warnings),
         )
-
-    def show(self, walk_forward_ref: str) -> WalkForwardView:
-        """A stored analysis as ``--json`` printed it (while it runs, the windows done so
-        far), its out-of-sample equity chained from its stored test runs."""
-        record = self.get(walk_forward_ref)
-        equity = self._stitched(record.config, record.windows)
-        settings = record.settings
-        return WalkForwardResult(
-            id=record.id,
-            config=record.config,
-            objective=settings["objective"],
-            settings={key: settings[key] for key in ("train", "test", "step", "anchored")},
-            windows=record.windows,
-            efficiency=record.efficiency,
-            equity=equity,
-            buy_and_hold=equity.iloc[:0],
-            benchmark_symbol=record.config.instruments[0],
-            warnings=(),
-            status=record.status,
-            error_message=record.error_message,
-        ).view()
-
-    def get(self, walk_forward_ref: str) -> WalkForwardRecord:
-        """An analysis by full id, unique prefix, or ``latest``."""
-        with self._database.transaction() as repos:
-            return repos.walk_forwards.get(walk_forward_ref)
-
-    def end(self, walk_forward_id: str, status: RunStatus, reason: str) -> None:
-        """Record that an analysis stopped unfinished (its job died) and why; the windows
-        it finished stay."""
-        with self._database.transaction() as repos:
-            record = repos.walk_forwards.get(walk_forward_id)
-            repos.walk_forwards.update(
-                record.id,
-                status,
-                windows=[w.as_dict() for w in record.windows],
-                error_message=reason,
-            )
-
-    def interrupt_pending(self, created_before: datetime) -> list[str]:
-        """Mark INTERRUPTED the analyses a stopped job runner left queued."""
-        with self._database.transaction() as repos:
-            return repos.walk_forwards.interrupt_pending(created_before)
 
     def _update(
         self,
@@ -353,28 +368,44 @@ class WalkForwardService:
                 error_message=error_message,
             )
 
-    def _stitched(self, config: BacktestConfig, windows: Sequence[WindowResult]) -> pd.Series:
-        with self._database.transaction() as repos:
-            curves = [self._equity(repos.backtests.snapshots(w.test_run_id)) for w in windows]
-        return stitch(curves, config.initial_capital)
-
-    def _window(
+    def _training(
         self,
+        walk_forward_id: str,
         base: BacktestConfig,
         spec: SweepSpec,
         executor: SweepExecutor,
         window: Window,
-        number: int,
-        total: int,
-        notify: WindowCallback,
-    ) -> WindowResult:
+        progress: PointCallback,
+        unfinished_sweep: str | None,
+    ) -> SweepSummary:
+        """The window's training sweep, ranked: the sweep it was cut short in, continued
+        (or only read, if it had finished), else a new one, recorded before it runs."""
+        if unfinished_sweep is not None:
+            sweep = SweepHistory(self._database).get(unfinished_sweep)
+            if sweep.status is SweepStatus.COMPLETED:
+                return SweepHistory(self._database).show(sweep.id)
+            if any(p.run_id is not None or p.screen is not None for p in sweep.points):
+                return self._sweeps.resume(sweep.id, executor, progress)
+            # Stopped before it screened or ran a point: started as a new one would be
+            # (a resume would skip the screen and run every point).
+            if sweep.status is not SweepStatus.PENDING:
+                SweepHistory(self._database).requeue(sweep.id)
+            return self._sweeps.run_created(sweep.id, executor, progress)
         training = base.model_copy(update={"start": window.train_start, "end": window.train_end})
-        summary = self._sweeps.start(
-            training,
-            spec,
-            executor,
-            lambda done, runs, _best: notify(number - 1, total, done, runs),
-        )
+        sweep, _plan = self._sweeps.create(training, spec, executor.name)
+        with self._database.transaction() as repos:
+            repos.walk_forwards.set_current_sweep(walk_forward_id, sweep.id)
+        return self._sweeps.run_created(sweep.id, executor, progress)
+
+    def _tested(
+        self,
+        base: BacktestConfig,
+        spec: SweepSpec,
+        window: Window,
+        number: int,
+        summary: SweepSummary,
+    ) -> WindowResult:
+        """One normal run of the training sweep's best point on the test window."""
         best = next((row for row in summary.rows if row.objective is not None), None)
         if best is None:
             raise UserInputError(
@@ -435,14 +466,6 @@ class WalkForwardService:
                         "or so that the last test window is long enough, or lengthen "
                         "--train/--test.",
                     )
-
-    @staticmethod
-    def _equity(snapshots: Sequence[Any]) -> pd.Series:
-        return pd.Series(
-            [s.total_value for s in snapshots],
-            index=pd.DatetimeIndex([s.ts for s in snapshots]),
-            dtype=float,
-        )
 
     @staticmethod
     def _buy_and_hold(bars: Any, equity: pd.Series, initial_capital: float) -> pd.Series:

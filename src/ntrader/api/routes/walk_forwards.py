@@ -6,17 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.events import EVENTS_RESPONSE, job_events
 from ntrader.api.problems import ERROR_RESPONSES
-from ntrader.api.schemas import Accepted, WalkForwardRequest
+from ntrader.api.schemas import Accepted, WalkForwardPage, WalkForwardRequest
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.models.enums import RunStatus
-from ntrader.models.walk_forward import WalkForwardView
+from ntrader.models.walk_forward import WalkForwardListItem, WalkForwardView
 from ntrader.services.walk_forward import WalkForwardService, parse_duration
+from ntrader.services.walk_forward_history import WalkForwardHistory
 from ntrader.utils.config_loader import ConfigSources, validate_config
 
 router = APIRouter(prefix="/walk-forwards", tags=["walk-forwards"], responses=ERROR_RESPONSES)
@@ -45,13 +46,21 @@ async def submit(
         )
     )
     api.jobs.enqueue(api.jobs.walk_forwards, walk_forward_id, client)
-    location = f"/api/v1/walk-forwards/{walk_forward_id}"
-    response.headers["Location"] = location
-    return Accepted(
-        id=walk_forward_id,
-        status=RunStatus.PENDING,
-        location=location,
-        events=f"{location}/events",
+    return _accepted(walk_forward_id, response)
+
+
+@router.get("")
+def list_walk_forwards(
+    api: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> WalkForwardPage:
+    """Analyses, newest first, each with its settings, status, efficiency and how many
+    windows it finished, but not the windows (`backtest walk-forward list`)."""
+    page = WalkForwardHistory(api.database).page(limit=limit, cursor=cursor)
+    return WalkForwardPage(
+        items=[WalkForwardListItem.of(record) for record in page.records],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -59,8 +68,8 @@ async def submit(
 def get_walk_forward(api: State, walk_forward_id: WalkForwardRef) -> WalkForwardView:
     """The analysis: status, each window (dates, training sweep, chosen parameters, test
     run, in- and out-of-sample objective) and the walk-forward efficiency. While it runs,
-    the windows done so far."""
-    return WalkForwardService(api.database).show(walk_forward_id)
+    or once it stopped, the windows done so far."""
+    return WalkForwardHistory(api.database).show(walk_forward_id).view()
 
 
 @router.get(
@@ -72,5 +81,40 @@ async def events(
     """Progress as server-sent events: ``status``, ``progress`` (``windows_done`` of
     ``windows``; ``runs`` of ``total`` in the current training sweep), and at the end
     ``done`` (COMPLETED) or ``failed`` (FAILED or INTERRUPTED, with the reason)."""
-    record = await run_in_threadpool(WalkForwardService(api.database).get, walk_forward_id)
+    record = await run_in_threadpool(WalkForwardHistory(api.database).get, walk_forward_id)
     return job_events(api.jobs, api.jobs.walk_forwards, record.id, request)
+
+
+@router.post("/{walk_forward_id}/cancel")
+async def cancel(api: State, walk_forward_id: WalkForwardRef) -> WalkForwardView:
+    """Stop a queued or running analysis: the windows it finished are kept, it is stored
+    INTERRUPTED, and ``resume`` runs the rest."""
+    history = WalkForwardHistory(api.database)
+    record = await run_in_threadpool(history.get, walk_forward_id)
+    await api.jobs.cancel(api.jobs.walk_forwards, record.id)
+    return (await run_in_threadpool(history.show, record.id)).view()
+
+
+@router.post("/{walk_forward_id}/resume", status_code=202)
+async def resume(
+    api: State, walk_forward_id: WalkForwardRef, request: Request, response: Response
+) -> Accepted:
+    """Queue the windows an INTERRUPTED or FAILED analysis did not finish (`backtest
+    walk-forward resume`): the finished ones are kept, and a training sweep cut short is
+    continued. Any other status is a 409."""
+    client = client_of(request)
+    api.jobs.check_accepting(client)
+    record = await run_in_threadpool(WalkForwardHistory(api.database).requeue, walk_forward_id)
+    api.jobs.enqueue(api.jobs.walk_forwards, record.id, client)
+    return _accepted(record.id, response)
+
+
+def _accepted(walk_forward_id: str, response: Response) -> Accepted:
+    location = f"/api/v1/walk-forwards/{walk_forward_id}"
+    response.headers["Location"] = location
+    return Accepted(
+        id=walk_forward_id,
+        status=RunStatus.PENDING,
+        location=location,
+        events=f"{location}/events",
+    )

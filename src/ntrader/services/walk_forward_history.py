@@ -1,0 +1,160 @@
+"""Stored walk-forward analyses as the user browses them (each with its out-of-sample equity
+chained from its test runs), and what the job machinery records of them.
+
+Reading only (no engine is imported): `backtest walk-forward list` and `show` start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from ntrader.core.errors import ConflictError, NotFoundError
+from ntrader.db.database import Database, Repositories
+from ntrader.models.backtest import BacktestConfig
+from ntrader.models.enums import RunStatus
+from ntrader.models.walk_forward import WalkForwardRecord, WalkForwardResult, WindowResult
+from ntrader.services.cursors import decode_cursor, encode_cursor
+
+# What an analysis that stopped unfinished is stored as; only these can be resumed.
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForwardPage:
+    records: tuple[WalkForwardRecord, ...]
+    next_cursor: str | None
+
+
+def stitch(curves: Sequence[pd.Series], initial_capital: float) -> pd.Series:
+    """Chain the test runs' equity: each run started at ``initial_capital``, so its curve is
+    scaled by where the previous window ended over ``initial_capital``."""
+    level = initial_capital
+    parts = []
+    for curve in curves:
+        scaled = curve * (level / initial_capital)
+        parts.append(scaled)
+        if len(scaled):
+            level = float(scaled.iloc[-1])
+    return pd.concat(parts) if parts else pd.Series(dtype=float)
+
+
+def find_walk_forward(repos: Repositories, walk_forward_ref: str) -> WalkForwardRecord:
+    """An analysis by full id, unique prefix, or ``latest``; a miss says where to look."""
+    try:
+        return repos.walk_forwards.get(walk_forward_ref)
+    except NotFoundError as error:
+        # The store knows no commands, so the hint is added here.
+        error.hint = "Run `ntrader backtest walk-forward list` to see the stored analyses."
+        raise
+
+
+def not_resumable(record: WalkForwardRecord) -> ConflictError:
+    """Why ``record`` cannot be resumed (it is not INTERRUPTED or FAILED, or it predates
+    stored spaces)."""
+    shown = f"`ntrader backtest walk-forward show {record.id[:8]}`"
+    if record.spec is None:
+        return ConflictError(
+            f"Walk-forward analysis {record.id} was stored before analyses kept their "
+            "sweep's space; it cannot be resumed.",
+            hint="Start a new one with `ntrader backtest walk-forward`.",
+        )
+    sentence = (
+        f"Walk-forward analysis {record.id} is {record.status.value}; only an INTERRUPTED or "
+        "FAILED one can be resumed."
+    )
+    if record.status is RunStatus.COMPLETED:
+        return ConflictError(sentence, hint=f"{shown} shows it.")
+    return ConflictError(
+        sentence,
+        hint=f"Wait until it stops, or cancel its job (POST /api/v1/walk-forwards/"
+        f"{record.id[:8]}/cancel); {shown} shows how far it got.",
+    )
+
+
+class WalkForwardHistory:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def get(self, walk_forward_ref: str) -> WalkForwardRecord:
+        """An analysis by full id, unique prefix, or ``latest``."""
+        with self._database.transaction() as repos:
+            return find_walk_forward(repos, walk_forward_ref)
+
+    def list(self, last: int = 20) -> list[WalkForwardRecord]:
+        with self._database.transaction() as repos:
+            return repos.walk_forwards.list(last)
+
+    def page(self, *, limit: int = 50, cursor: str | None = None) -> WalkForwardPage:
+        """One page of the analyses, newest first; ``cursor`` is the previous page's
+        ``next_cursor``."""
+        before = decode_cursor(cursor) if cursor else None
+        with self._database.transaction() as repos:
+            found = repos.walk_forwards.list(limit + 1, before)
+        page = found[:limit]
+        last = page[-1] if len(found) > limit else None
+        cursor_out = encode_cursor(last.created_at, last.id) if last else None
+        return WalkForwardPage(tuple(page), cursor_out)
+
+    def show(self, walk_forward_ref: str) -> WalkForwardResult:
+        """A stored analysis as its run returned it (while it runs, or once it stopped, the
+        windows done so far), its out-of-sample equity chained from its stored test runs."""
+        return self.result(self.get(walk_forward_ref))
+
+    def result(self, record: WalkForwardRecord) -> WalkForwardResult:
+        equity = self.stitched(record.config, record.windows)
+        settings = record.settings
+        return WalkForwardResult(
+            id=record.id,
+            config=record.config,
+            objective=settings["objective"],
+            settings={key: settings[key] for key in ("train", "test", "step", "anchored")},
+            windows=record.windows,
+            efficiency=record.efficiency,
+            equity=equity,
+            buy_and_hold=equity.iloc[:0],
+            benchmark_symbol=record.config.instruments[0],
+            warnings=(),
+            status=record.status,
+            error_message=record.error_message,
+        )
+
+    def stitched(self, config: BacktestConfig, windows: Sequence[WindowResult]) -> pd.Series:
+        """The windows' test runs' equity, chained."""
+        with self._database.transaction() as repos:
+            curves = [_equity(repos.backtests.snapshots(w.test_run_id)) for w in windows]
+        return stitch(curves, config.initial_capital)
+
+    def requeue(self, walk_forward_ref: str) -> WalkForwardRecord:
+        """Store a stopped analysis PENDING again with the windows it finished, for a job to
+        run the rest; refused unless it is INTERRUPTED or FAILED."""
+        with self._database.transaction() as repos:
+            record = find_walk_forward(repos, walk_forward_ref)
+            if record.spec is None or not repos.walk_forwards.claim(
+                record.id, RESUMABLE, RunStatus.PENDING
+            ):
+                raise not_resumable(record)
+            return repos.walk_forwards.get(record.id)
+
+    def end(self, walk_forward_id: str, status: RunStatus, reason: str) -> None:
+        """Record that an analysis stopped unfinished (its job died) and why; the windows
+        it finished stay."""
+        with self._database.transaction() as repos:
+            repos.walk_forwards.update(walk_forward_id, status, error_message=reason)
+
+    def interrupt_pending(self, created_before: datetime) -> list[str]:
+        """Mark INTERRUPTED the analyses a stopped job runner left queued."""
+        with self._database.transaction() as repos:
+            return repos.walk_forwards.interrupt_pending(created_before)
+
+
+def _equity(snapshots: Sequence[Any]) -> pd.Series:
+    return pd.Series(
+        [s.total_value for s in snapshots],
+        index=pd.DatetimeIndex([s.ts for s in snapshots]),
+        dtype=float,
+    )

@@ -1,0 +1,134 @@
+"""Walk-forward analyses as jobs of the HTTP API, on a real server: cancelled in the middle
+of a window's training sweep and resumed, they complete with every window, keeping what
+they had finished; listed a page at a time (a bad cursor is a 400); unknown ids are 404s,
+and cancelling or resuming an analysis in the wrong state is a 409 that changes nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from tests.api.server import Server, assert_problem, cli_stdout, events_of
+
+V1 = "/api/v1"
+# Sixteen points a window, none screened (the sizing is the default): a window's training
+# sweep lasts long enough to be cancelled in the middle.
+BODY: dict[str, Any] = {
+    "strategy": {"type": "sma"},
+    "instruments": ["AAPL"],
+    "period": {"start": "2019-01-01", "end": "2020-12-31"},
+    "sweep": {"grid": {"fast_period": "5:20:5", "slow_period": "30:60:10"}},
+    "train": "12M",
+    "test": "6M",
+}
+
+
+def _submit(client: httpx.Client, body: dict[str, Any] = BODY) -> str:
+    response = client.post(f"{V1}/walk-forwards", json=body)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def _wait_for_progress(client: httpx.Client, walk_forward_id: str, windows_done: int) -> None:
+    """Follow the analysis until a run of window ``windows_done + 1``'s sweep has finished."""
+    with client.stream("GET", f"{V1}/walk-forwards/{walk_forward_id}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                data = json.loads(line.removeprefix("data:"))
+                if data.get("windows_done") == windows_done and data.get("runs", 0) >= 1:
+                    return
+    raise AssertionError(f"analysis {walk_forward_id} ended before window {windows_done + 1}")
+
+
+def test_cancel_keeps_the_finished_windows_and_resume_completes_every_window(
+    pg_server: Server,
+) -> None:
+    with pg_server.client() as client:
+        walk_forward_id = _submit(client)
+        _wait_for_progress(client, walk_forward_id, windows_done=1)
+        cancelled = client.post(f"{V1}/walk-forwards/{walk_forward_id[:8]}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        stopped = cancelled.json()
+        assert stopped["status"] == "INTERRUPTED" and len(stopped["windows"]) == 1
+        assert stopped["efficiency"] is None
+        again = assert_problem(client.post(f"{V1}/walk-forwards/{walk_forward_id}/cancel"), 409)
+        assert "is INTERRUPTED" in str(again["detail"])
+        assert client.get(f"{V1}/walk-forwards/{walk_forward_id}").json() == stopped
+
+        resumed = client.post(f"{V1}/walk-forwards/{walk_forward_id[:8]}/resume")
+        assert resumed.status_code == 202, resumed.text
+        accepted = resumed.json()
+        location = f"{V1}/walk-forwards/{walk_forward_id}"
+        assert accepted == {
+            "id": walk_forward_id,
+            "status": "PENDING",
+            "location": location,
+            "events": f"{location}/events",
+        }
+        assert resumed.headers["location"] == location
+        twice = assert_problem(client.post(f"{V1}/walk-forwards/{walk_forward_id}/resume"), 409)
+        assert "only an INTERRUPTED or FAILED one can be resumed" in str(twice["detail"])
+        events = events_of(client, f"{location}/events")
+        assert events[-1] == ("done", {"status": "COMPLETED", "error_message": None})
+        progress = [data for name, data in events if name == "progress"]
+        # It went on in window 2's sweep, where it was cancelled, not at its start.
+        assert progress[0]["windows_done"] == 1 and progress[0]["runs"] >= 1
+        done = client.get(location).json()
+        assert done["status"] == "COMPLETED" and len(done["windows"]) == 2
+        assert done["windows"][0] == stopped["windows"][0]
+        refused = assert_problem(client.post(f"{location}/resume"), 409)
+        assert "is COMPLETED" in str(refused["detail"])
+        assert "walk-forward show" in str(refused["hint"])
+        assert done == json.loads(
+            cli_stdout(pg_server.database_url, "backtest", "walk-forward", "show", location[-36:],
+                       "--json")
+        )  # fmt: skip
+        second = done["windows"][1]["sweep_id"]
+        sweep = client.get(f"{V1}/sweeps/{second}").json()
+        assert sweep["status"] == "COMPLETED" and len(sweep["runs"]) == 16
+
+
+def test_analyses_are_listed_a_page_at_a_time_and_unknown_ids_are_404(
+    sqlite_server: Server,
+) -> None:
+    with sqlite_server.client() as client:
+        assert client.get(f"{V1}/walk-forwards").json() == {"items": [], "next_cursor": None}
+        # One job at a time on this server: the first runs, the second waits.
+        ids = [_submit(client) for _ in range(2)]
+        first = client.get(f"{V1}/walk-forwards", params={"limit": 1}).json()
+        assert [item["walk_forward_id"] for item in first["items"]] == ids[1:]
+        item = first["items"][0]
+        assert "windows" not in item and item["windows_done"] == 0
+        assert (item["train"], item["test"], item["step"], item["anchored"]) == (
+            "12M",
+            "6M",
+            "6M",
+            False,
+        )
+        second = client.get(
+            f"{V1}/walk-forwards", params={"limit": 1, "cursor": first["next_cursor"]}
+        ).json()
+        assert [item["walk_forward_id"] for item in second["items"]] == ids[:1]
+        assert second["next_cursor"] is None
+        bad = assert_problem(client.get(f"{V1}/walk-forwards", params={"cursor": "nope"}), 400)
+        assert bad["detail"] == "'nope' is not a cursor this server gave out."
+        assert_problem(client.get(f"{V1}/walk-forwards", params={"limit": 0}), 422)
+        for method, path in (
+            ("GET", "ffffffff"),
+            ("POST", "ffffffff/cancel"),
+            ("POST", "ffffffff/resume"),
+        ):
+            missing = assert_problem(client.request(method, f"{V1}/walk-forwards/{path}"), 404)
+            assert missing["detail"] == "No walk-forward analysis matches 'ffffffff'."
+        # Cancelled while queued, it never started: INTERRUPTED without a window.
+        queued = client.post(f"{V1}/walk-forwards/{ids[1]}/cancel")
+        assert queued.status_code == 200, queued.text
+        assert queued.json()["status"] == "INTERRUPTED" and queued.json()["windows"] == []
+        assert queued.json()["error_message"] == "cancelled before it started"
+        # Stopped wherever its worker was (most likely still starting up, before it stored
+        # anything), it is INTERRUPTED by the time the cancel answers.
+        running = client.post(f"{V1}/walk-forwards/{ids[0]}/cancel")
+        assert running.status_code == 200, running.text
+        assert running.json()["status"] == "INTERRUPTED"
