@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from ntrader.core.errors import UserInputError
 
@@ -27,3 +29,27 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             hint="Use the next_cursor of the previous page, or leave it out for the first page.",
         ) from None
     return when, row_id
+
+
+class _Stored(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+def page_start(cursor: str | None) -> tuple[datetime, str] | None:
+    """Where a page of entities, newest first, starts: after the row ``cursor`` names, or
+    at the newest without one."""
+    return decode_cursor(cursor) if cursor else None
+
+
+def newest_first_page[StoredT: _Stored](
+    found: Sequence[StoredT], limit: int
+) -> tuple[tuple[StoredT, ...], str | None]:
+    """A page from ``found`` (the store asked for ``limit + 1`` rows, to tell whether more
+    follow) and the cursor of the next page, if there is one."""
+    page = tuple(found[:limit])
+    more = len(found) > limit
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None

@@ -16,7 +16,7 @@ from ntrader.core.errors import ConflictError, UserInputError
 from ntrader.db.database import Database
 from ntrader.models.backtest import PortfolioSnapshot, ReportRecord, RunRecord, TradeRecord
 from ntrader.models.enums import RunStatus
-from ntrader.services.cursors import decode_cursor, encode_cursor
+from ntrader.services.cursors import encode_cursor, newest_first_page, page_start
 from ntrader.services.run_lookup import find_run
 
 MAX_AGE = timedelta(days=36_500)
@@ -102,13 +102,9 @@ class RunHistory:
                 strategy_type=strategy_type,
                 strategy_name=strategy_name,
                 last=limit + 1,
-                before=decode_cursor(cursor) if cursor else None,
+                before=page_start(cursor),
             )
-        more = len(runs) > limit
-        runs = runs[:limit]
-        return RunPage(
-            tuple(runs), encode_cursor(runs[-1].created_at, runs[-1].id) if more else None
-        )
+        return RunPage(*newest_first_page(runs, limit))
 
     def trades(self, run_ref: str) -> list[TradeRecord]:
         """A run's trades in entry order (open positions at the end of the run included)."""
@@ -118,7 +114,7 @@ class RunHistory:
     def trade_page(self, run_ref: str, *, limit: int, cursor: str | None = None) -> TradePage:
         """One page of a run's trades in entry order; ``cursor`` is the previous page's
         ``next_cursor``. The database reads only the page (keyset on entry time and id)."""
-        after = decode_cursor(cursor) if cursor else None
+        after = page_start(cursor)
         with self._database.transaction() as repos:
             run_id = find_run(repos, run_ref).id
             rows = repos.backtests.trades_after(run_id, after, limit=limit + 1)

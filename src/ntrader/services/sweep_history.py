@@ -23,7 +23,7 @@ from ntrader.models.sweep import (
     SweepStatus,
     SweepView,
 )
-from ntrader.services.cursors import decode_cursor, encode_cursor
+from ntrader.services.cursors import newest_first_page, page_start
 
 # The figures each ranked run shows beside its objective: (name, metrics group, key).
 KEY_METRICS = (
@@ -182,12 +182,9 @@ class SweepHistory:
     def page(self, *, limit: int = 50, cursor: str | None = None) -> SweepPage:
         """One page of the sweeps, newest first; ``cursor`` is the previous page's
         ``next_cursor``."""
-        before = decode_cursor(cursor) if cursor else None
         with self._database.transaction() as repos:
-            found = repos.sweeps.list(limit + 1, before)
-        page = found[:limit]
-        last = page[-1] if len(found) > limit else None
-        return SweepPage(tuple(page), encode_cursor(last.created_at, last.id) if last else None)
+            found = repos.sweeps.list(limit + 1, page_start(cursor))
+        return SweepPage(*newest_first_page(found, limit))
 
     def interrupt(self, sweep_id: str, reason: str) -> None:
         """Store a sweep whose job ended without finishing it INTERRUPTED with the reason,

@@ -18,7 +18,7 @@ from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
 from ntrader.models.walk_forward import WalkForwardRecord, WalkForwardResult, WindowResult
-from ntrader.services.cursors import decode_cursor, encode_cursor
+from ntrader.services.cursors import newest_first_page, page_start
 
 # What an analysis that stopped unfinished is stored as; only these can be resumed.
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED)
@@ -92,13 +92,9 @@ class WalkForwardHistory:
     def page(self, *, limit: int = 50, cursor: str | None = None) -> WalkForwardPage:
         """One page of the analyses, newest first; ``cursor`` is the previous page's
         ``next_cursor``."""
-        before = decode_cursor(cursor) if cursor else None
         with self._database.transaction() as repos:
-            found = repos.walk_forwards.list(limit + 1, before)
-        page = found[:limit]
-        last = page[-1] if len(found) > limit else None
-        cursor_out = encode_cursor(last.created_at, last.id) if last else None
-        return WalkForwardPage(tuple(page), cursor_out)
+            found = repos.walk_forwards.list(limit + 1, page_start(cursor))
+        return WalkForwardPage(*newest_first_page(found, limit))
 
     def show(self, walk_forward_ref: str) -> WalkForwardResult:
         """A stored analysis as its run returned it (while it runs, or once it stopped, the

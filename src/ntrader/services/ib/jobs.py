@@ -14,7 +14,7 @@ from ntrader.db.database import Database
 from ntrader.db.repositories import FetchJobRepository
 from ntrader.models.enums import RunStatus
 from ntrader.models.ib_fetch import FetchJob, FetchProgressView, FetchRequestBody
-from ntrader.services.cursors import decode_cursor, encode_cursor
+from ntrader.services.cursors import newest_first_page, page_start
 from ntrader.services.ib.fetch import (
     FetchInterruptedError,
     FetchProgress,
@@ -50,12 +50,9 @@ class FetchJobs:
     def page(self, *, limit: int = 50, cursor: str | None = None) -> FetchJobPage:
         """One page of the jobs, newest first; ``cursor`` is the previous page's
         ``next_cursor``."""
-        before = decode_cursor(cursor) if cursor else None
         with self._database.transaction() as repos:
-            found = repos.fetch_jobs.list(limit + 1, before)
-        page = found[:limit]
-        last = page[-1] if len(found) > limit else None
-        return FetchJobPage(tuple(page), encode_cursor(last.created_at, last.id) if last else None)
+            found = repos.fetch_jobs.list(limit + 1, page_start(cursor))
+        return FetchJobPage(*newest_first_page(found, limit))
 
     def requeue(self, job_ref: str) -> FetchJob:
         """Store a stopped job PENDING again, to run its request under the same id."""
