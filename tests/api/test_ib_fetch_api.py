@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -93,6 +94,29 @@ def test_a_fetch_job_stores_what_data_fetch_stores(
     assert len(over_http["ts"]) == 35
     for name, values in over_http.items():
         np.testing.assert_array_equal(values, by_cli[name])
+
+
+def test_the_connection_endpoint_shows_what_data_connect_shows(
+    server: Server, tws: FakeTws, tmp_path: Path
+) -> None:
+    with server.client() as client:
+        session = client.get(f"{V1}/data/ib/connection")
+        assert session.status_code == 200, session.text
+        cli = invoke_ntrader(
+            ("data", "connect", "--json"), env={**os.environ, **fake_gateway(tws)}, cwd=tmp_path
+        )
+        assert cli.returncode == 0, cli.stderr
+        over_http, by_cli = session.json(), json.loads(cli.stdout)
+        assert over_http.pop("seconds") >= 0 and by_cli.pop("seconds") >= 0
+        assert over_http.pop("connection_time") and by_cli.pop("connection_time")
+        assert over_http == by_cli
+        assert over_http["accounts"] == [{"account_id": "DU7654321", "kind": "paper"}]
+        assert over_http["port"] == tws.port
+
+        tws.close()
+        down = assert_problem(client.get(f"{V1}/data/ib/connection"), 503)
+        assert "Nothing accepts connections" in str(down["detail"])
+        assert str(tws.port) in str(down["detail"])
 
 
 def _submit(client: httpx.Client, body: dict[str, object]) -> str:

@@ -27,18 +27,7 @@ from ntrader.services.ib.verify import VerifyReport
 
 def render_connection(report: ConnectionReport, *, json_output: bool) -> None:
     if json_output:
-        print_json(
-            {
-                "host": report.host,
-                "port": report.port,
-                "client_id": report.client_id,
-                "mode": report.mode,
-                "server_version": report.server_version,
-                "connection_time": report.connection_time,
-                "accounts": [asdict(a) for a in report.accounts],
-                "seconds": round(report.seconds, 4),
-            }
-        )
+        print_json(report.view().model_dump(mode="json"))
         return
     print_success(
         f"Connected to {report.host}:{report.port} (client id {report.client_id}) "

@@ -24,6 +24,7 @@ from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.core.errors import NtraderError, UserInputError
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import AssetClass, Timeframe
+from ntrader.models.ib_connection import ConnectionView
 from ntrader.models.ib_fetch import FetchJob, FetchRequestBody
 from ntrader.services.data_service import (
     BarStream,
@@ -216,6 +217,15 @@ async def import_csv(
         last=ns_to_datetime(result.last_ts),
         data_version=result.data_version,
     )
+
+
+@router.get("/ib/connection")
+async def ib_connection(api: State) -> ConnectionView:
+    """Connect to the server's gateway (``NTRADER_IB_*``, never the request's) and describe
+    the session, as `data connect --json` does; 503 with what to check when it does not
+    answer (refused, silent, API disabled, client id taken, the other mode)."""
+    report = await run_in_threadpool(connect, GatewayConfig.from_settings(api.settings))
+    return report.view()
 
 
 @router.post("/ib/fetch", status_code=202)

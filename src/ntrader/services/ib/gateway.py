@@ -8,6 +8,7 @@ from typing import Literal
 
 from ntrader.core.errors import ServiceUnavailableError
 from ntrader.core.ib.client import GatewayInfo, IbClient, IbConnectError
+from ntrader.models.ib_connection import AccountView, ConnectionView
 from ntrader.utils.settings import Settings
 
 Mode = Literal["paper", "live"]
@@ -64,6 +65,18 @@ class ConnectionReport:
     connection_time: str
     accounts: tuple[Account, ...]
     seconds: float
+
+    def view(self) -> ConnectionView:
+        return ConnectionView(
+            host=self.host,
+            port=self.port,
+            client_id=self.client_id,
+            mode=self.mode,
+            server_version=self.server_version,
+            connection_time=self.connection_time,
+            accounts=[AccountView(account_id=a.account_id, kind=a.kind) for a in self.accounts],
+            seconds=round(self.seconds, 4),
+        )
 
 
 @dataclass(frozen=True, slots=True)
