@@ -238,11 +238,14 @@ def test_a_sweep_whose_bars_vanish_says_why_it_stopped(
         assert resumed.status_code == 202, resumed.text
         name, ended = events_of(client, f"{V1}/sweeps/{sweep_id}/events")[-1]
         shown = client.get(f"{V1}/sweeps/{sweep_id}").json()
+        listed = client.get(f"{V1}/sweeps", params={"limit": 500}).json()["items"]
     database.dispose()
     sentence = ended["error_message"]
     assert name == "failed" and ended["status"] == "INTERRUPTED"
     assert isinstance(sentence, str) and symbol in sentence and "bars" in sentence
     assert shown["status"] == "INTERRUPTED" and shown["error_message"] == sentence
+    [item] = [item for item in listed if item["sweep_id"] == sweep_id]
+    assert item["error_message"] == sentence
     url = server.database_url
     assert json.loads(cli_stdout(url, "backtest", "sweep", "show", sweep_id, "--json")) == shown
     assert f"Stopped: {sentence}" in cli_stdout(url, "backtest", "sweep", "show", sweep_id)

@@ -159,6 +159,7 @@ class SweepListItem(BaseModel):
     executor: str
     created_at: datetime
     statistics: dict[str, Any] | None
+    error_message: str | None = Field(default=None, description="Why it stopped unfinished.")
 
     @classmethod
     def of(cls, sweep: SweepRecord) -> SweepListItem:
@@ -171,4 +172,5 @@ class SweepListItem(BaseModel):
             executor=sweep.executor,
             created_at=sweep.created_at,
             statistics=sweep.statistics,
+            error_message=sweep.error_message,
         )
