@@ -119,6 +119,34 @@ def test_the_connection_endpoint_shows_what_data_connect_shows(
         assert str(tws.port) in str(down["detail"])
 
 
+def test_a_running_or_queued_fetch_job_can_be_cancelled_and_resumed(
+    tws: FakeTws, tmp_path: Path
+) -> None:
+    patient = {**fake_gateway(tws), "NTRADER_IB_REQUEST_TIMEOUT": "300"}
+    with (
+        running_server(f"sqlite:///{tmp_path / 'api.db'}", tmp_path, jobs=1, env=patient) as server,
+        server.client() as client,
+    ):
+        tws.script.append(Fault(silent=True))  # IB never answers the first request
+        running = _submit(client, BODY)
+        _wait_status(client, running, "RUNNING")
+        queued = _submit(client, {**BODY, "timeframe": "DAILY"})
+        for job_id, reason in ((queued, "cancelled before it started"), (running, None)):
+            cancelled = client.post(f"{V1}/data/ib/fetch/{job_id[:8]}/cancel")
+            assert cancelled.status_code == 200, cancelled.text
+            assert cancelled.json()["status"] == "INTERRUPTED"
+            if reason is not None:
+                assert cancelled.json()["error_message"] == reason
+        again = assert_problem(client.post(f"{V1}/data/ib/fetch/{running}/cancel"), 409)
+        assert "INTERRUPTED" in str(again["detail"])
+        assert_problem(client.post(f"{V1}/data/ib/fetch/ffffffff/cancel"), 404)
+        resumed = client.post(f"{V1}/data/ib/fetch/{running}/resume")
+        assert resumed.status_code == 202, resumed.text
+        events = events_of(client, f"{V1}/data/ib/fetch/{running}/events")
+        assert events[-1] == ("done", {"status": "COMPLETED", "error_message": None})
+        assert client.get(f"{V1}/data/ib/fetch/{running}").json()["result"]["bars_stored"] == 35
+
+
 def _submit(client: httpx.Client, body: dict[str, object]) -> str:
     response = client.post(f"{V1}/data/ib/fetch", json=body)
     assert response.status_code == 202, response.text

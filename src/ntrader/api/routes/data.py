@@ -278,6 +278,16 @@ async def ib_fetch_resume(
     return _fetch_accepted(api, job, client, response)
 
 
+@router.post("/ib/fetch/{job_id}/cancel")
+async def ib_fetch_cancel(api: State, job_id: FetchRef) -> FetchJob:
+    """Stop a queued or running fetch job: it is stored INTERRUPTED, the chunks it stored
+    are kept, and ``resume`` fetches the rest."""
+    jobs = FetchJobs(api.database)
+    job = await run_in_threadpool(jobs.get, job_id)
+    await api.jobs.cancel(api.jobs.fetches, job.id)
+    return await run_in_threadpool(jobs.get, job.id)
+
+
 @router.get(
     "/ib/fetch/{job_id}/events", response_class=EventSourceResponse, responses=EVENTS_RESPONSE
 )
