@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from msgspec import Meta
@@ -17,6 +17,7 @@ from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import (
     AccountType,
     OrderSide,
+    OrderType,
     PositionSide,
     PriceType,
     TimeInForce,
@@ -81,6 +82,9 @@ class ExecutionContext:
     open_times_ns: np.ndarray | None = None
     slippage_bps: float = 0.0
     commission: CommissionModel | None = None
+    # The venue does not match orders against bars (see ``market_orders_only``): a resting
+    # order would never fill, so sending one is an error.
+    bars_unmatched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,13 @@ class SignalStrategy(Strategy):
     """
 
     config: SignalStrategyConfig
+    # Set True in a strategy's own class body when it only ever calls ``go_long``,
+    # ``go_short``, ``go_flat`` or ``follow_bands`` (market orders). A run of it that fills
+    # at the next open and has no stop, take-profit or trailing stop then needs nautilus to
+    # match no order against the bars: the opening trades move the market, and the venue
+    # skips four price updates a bar (docs/performance.md). Not inherited: a subclass
+    # declares it for itself.
+    market_orders_only: ClassVar[bool] = False
 
     def __init__(self, config: SignalStrategyConfig) -> None:
         super().__init__(config)
@@ -158,6 +169,14 @@ class SignalStrategy(Strategy):
 
     def set_execution(self, execution: ExecutionContext) -> None:
         self._execution = execution
+
+    def submit_order(self, order: Order, *args: Any, **kwargs: Any) -> None:
+        if self._execution.bars_unmatched and order.order_type != OrderType.MARKET:
+            raise RuntimeError(
+                f"{type(self).__name__} declares market_orders_only but sent a "
+                f"{order.order_type.name} order, which this run's venue would never fill."
+            )
+        super().submit_order(order, *args, **kwargs)
 
     def on_start(self) -> None:
         self.instrument = self.cache.instrument(self.config.instrument_id)

@@ -42,6 +42,7 @@ class MeanReversionConfig(SignalStrategyConfig, frozen=True):
 
 class MeanReversion(SignalStrategy):
     config: MeanReversionConfig
+    market_orders_only = True
 
     def on_reset(self) -> None:
         super().on_reset()

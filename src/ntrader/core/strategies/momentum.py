@@ -40,6 +40,7 @@ class MomentumConfig(SignalStrategyConfig, frozen=True):
 
 class Momentum(SignalStrategy):
     config: MomentumConfig
+    market_orders_only = True
 
     def on_reset(self) -> None:
         super().on_reset()

@@ -53,6 +53,7 @@ class SmaCrossoverConfig(SignalStrategyConfig, frozen=True):
 
 class SmaCrossover(SignalStrategy):
     config: SmaCrossoverConfig
+    market_orders_only = True
 
     def on_reset(self) -> None:
         super().on_reset()
