@@ -400,8 +400,12 @@ class JobRunner:
 
     async def _settle(self, job: _Job) -> None:
         """After a worker ends: an entity it left PENDING or RUNNING (it crashed or was
-        killed) is stored FAILED or INTERRUPTED; then followers hear how the job ended."""
-        if job.job_id not in self._jobs:
+        killed) is stored FAILED or INTERRUPTED; then followers hear how the job ended.
+
+        Only while the id is still this job's: a sweep or analysis stored COMPLETED by its
+        worker can be resumed under the same id before that worker has exited, and the
+        new job must not be ended for the old one."""
+        if self._jobs.get(job.job_id) is not job:
             return
         self._finish(job)
         try:
@@ -429,7 +433,8 @@ class JobRunner:
         self._publish(job, end_event(state))
 
     def _finish(self, job: _Job) -> None:
-        self._jobs.pop(job.job_id, None)
+        if self._jobs.get(job.job_id) is job:
+            del self._jobs[job.job_id]
 
     def _relay(self, job: _Job, event: dict[str, Any]) -> None:
         """What the worker reports, to the job's followers."""

@@ -59,9 +59,7 @@ class WorkerLauncher:
             await _let_go(spare)
 
     async def _replace_spare(self, env: Mapping[str, str]) -> None:
-        if self._spare is not None:
-            await _let_go(self._spare)
-        self._spare = await asyncio.create_subprocess_exec(
+        spare = await asyncio.create_subprocess_exec(
             *_WORKER,
             "standby",
             str(os.getpid()),
@@ -69,7 +67,11 @@ class WorkerLauncher:
             stdout=asyncio.subprocess.PIPE,
             env=dict(env),
         )
-        self._spare_env = dict(env)
+        # Swapped with no await in between: two job slots launching at once each leave
+        # one spare, and the one replaced is let go rather than left waiting.
+        previous, self._spare, self._spare_env = self._spare, spare, dict(env)
+        if previous is not None:
+            await _let_go(previous)
 
     @staticmethod
     async def _hand_over(
