@@ -115,7 +115,11 @@ def test_the_connection_endpoint_shows_what_data_connect_shows(
 
         tws.close()
         down = assert_problem(client.get(f"{V1}/data/ib/connection"), 503)
-        assert "Nothing accepts connections" in str(down["detail"])
+        # Refused, or (a connection that raced the close) dropped in the handshake.
+        assert any(
+            sentence in str(down["detail"])
+            for sentence in ("Nothing accepts connections", "closed the connection")
+        )
         assert str(tws.port) in str(down["detail"])
 
 
