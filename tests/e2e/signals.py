@@ -1,4 +1,9 @@
-"""A real `backtest run` on 1-minute bars, started and caught RUNNING, so a test can signal it."""
+"""A real `backtest run` on 1-minute bars, held inside the engine so a test can signal it.
+
+Catching the run at RUNNING and signalling at once raced the engine: on a loaded machine the
+run could finish before the signal landed. A plug-in strategy that stalls in ``on_bar`` until
+signalled (once: it leaves a marker, so the resumed run goes through) takes the timing out.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,45 @@ from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import NTRADER, RunCli, import_bars
 
+STALLING_STRATEGY = '''
+"""Buys on the second bar, then waits in on_bar at bar 500 until a signal ends the wait."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from nautilus_trader.model.data import Bar
+
+from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
+from ntrader.core.strategy_registry import register_strategy
+
+
+class StallingConfig(SignalStrategyConfig, frozen=True):
+    marker: str = ""
+
+
+@register_strategy(name="stalling", config=StallingConfig)
+class Stalling(SignalStrategy):
+    def __init__(self, config: StallingConfig) -> None:
+        super().__init__(config)
+        self._bars = 0
+
+    def update_signal(self, bar: Bar) -> None:
+        self._bars += 1
+        if self._bars == 2:
+            self.go_long(bar)
+        marker = Path(self.config.marker)
+        if self._bars == 500 and not marker.exists():
+            marker.touch()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+'''
+
 
 def minute_csv(path: Path, days: int = 120) -> None:
-    """Regular-hours 1-minute bars: enough for a run that lasts a couple of seconds."""
+    """Regular-hours 1-minute bars."""
     starts = np.datetime64("2023-01-02T14:30") + np.arange(days * 2) * np.timedelta64(1, "D")
     starts = starts[np.is_busday(starts.astype("datetime64[D]"))][:days]
     stamps = (starts[:, None] + np.arange(390) * np.timedelta64(1, "m")).ravel()
@@ -45,13 +86,17 @@ def run_statuses(url: str) -> list[tuple[str, str, str | None]]:
 def start_running_backtest(
     run_cli: RunCli, cli_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> subprocess.Popen[str]:
-    """Import the minute bars, start `backtest run` on them and return once it is RUNNING."""
+    """Import the minute bars, start `backtest run` on them and return once the strategy
+    stalls inside the engine. `backtest resume` needs ``stalling_path(tmp_path)`` too."""
     csv = tmp_path / "minutes.csv"
-    minute_csv(csv)
+    minute_csv(csv, days=40)
     import_bars(run_cli, csv, "TEST", "--timeframe", "1MIN", database_url=database_url)
+    marker = tmp_path / "stalled"
+    (tmp_path / "stalling.py").write_text(STALLING_STRATEGY)
     process = subprocess.Popen(
         [
             str(NTRADER),
+            *stalling_path(tmp_path),
             "backtest",
             "run",
             "--instruments",
@@ -64,6 +109,10 @@ def start_running_backtest(
             "2023-12-31",
             "--benchmark",
             "TEST",
+            "--strategy",
+            "stalling",
+            "--param",
+            f"marker={marker}",
         ],
         env={**cli_env, "NTRADER_DATABASE_URL": database_url},
         stdout=subprocess.PIPE,
@@ -72,9 +121,15 @@ def start_running_backtest(
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        statuses = run_statuses(database_url)
-        if statuses and statuses[-1][1] == "RUNNING":
+        if marker.exists():
             return process
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before it stalled: {process.communicate()[1]}")
         time.sleep(0.05)
     process.kill()
-    pytest.fail("the run never reached RUNNING")
+    pytest.fail("the run never stalled in the strategy")
+
+
+def stalling_path(tmp_path: Path) -> tuple[str, str]:
+    """The global option that loads the stalling strategy: `backtest resume` needs it too."""
+    return ("--strategy-path", str(tmp_path / "stalling.py"))

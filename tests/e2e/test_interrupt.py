@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import RunCli
-from tests.e2e.signals import run_statuses, start_running_backtest
+from tests.e2e.signals import run_statuses, stalling_path, start_running_backtest
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,14 @@ def test_ctrl_c_marks_the_run_interrupted_and_resume_completes_it(
     assert f"ntrader backtest resume {run_id[:8]}" in stderr
     assert "Traceback" not in stderr
     resumed = json.loads(
-        run_cli("backtest", "resume", run_id[:8], "--json", database_url=database_url).stdout
+        run_cli(
+            *stalling_path(tmp_path),
+            "backtest",
+            "resume",
+            run_id[:8],
+            "--json",
+            database_url=database_url,
+        ).stdout
     )
     assert resumed["id"] == run_id
     assert resumed["status"] == "COMPLETED"

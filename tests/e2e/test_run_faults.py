@@ -12,7 +12,7 @@ import pytest
 
 from ntrader.db.engine import create_db_engine, ensure_schema
 from tests.e2e.conftest import RUN_2020, RunCli, stock
-from tests.e2e.signals import run_statuses, start_running_backtest
+from tests.e2e.signals import run_statuses, stalling_path, start_running_backtest
 from tests.integration.faulty_strategy import FAULTY_STRATEGY, raise_line
 
 
@@ -119,7 +119,14 @@ def test_sigterm_marks_the_run_interrupted_and_resume_completes_it(
     assert f"ntrader backtest resume {run_id[:8]}" in message
     assert "Traceback" not in stderr
     resumed = json.loads(
-        run_cli("backtest", "resume", run_id[:8], "--json", database_url=database_url).stdout
+        run_cli(
+            *stalling_path(tmp_path),
+            "backtest",
+            "resume",
+            run_id[:8],
+            "--json",
+            database_url=database_url,
+        ).stdout
     )
     assert (resumed["id"], resumed["status"]) == (run_id, "COMPLETED")
 
