@@ -65,6 +65,8 @@ def test_a_spare_of_other_settings_or_dead_gives_way_to_a_cold_start(tmp_path: P
         launcher = WorkerLauncher()
         env = _environment(url)
         await launcher.prepare({**env, "NTRADER_LOG_LEVEL": "DEBUG"})
+        mismatched = launcher._spare
+        assert mismatched is not None
         other_settings = await launcher.launch(("backtest", "no-such-run", str(os.getpid())), env)
         commands = [_command_line(other_settings.pid)]
         await _events(other_settings)
@@ -76,6 +78,9 @@ def test_a_spare_of_other_settings_or_dead_gives_way_to_a_cold_start(tmp_path: P
         commands.append(_command_line(after_death.pid))
         await _events(after_death)
         await launcher.close()
+        # Let go in the background by the launch, and waited for by close().
+        assert mismatched.returncode is not None
+        assert launcher._leaving == set()
         return commands
 
     for command in asyncio.run(scenario()):

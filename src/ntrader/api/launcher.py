@@ -24,6 +24,8 @@ class WorkerLauncher:
     def __init__(self) -> None:
         self._spare: asyncio.subprocess.Process | None = None
         self._spare_env: Mapping[str, str] = {}
+        # Spares being let go: their end is awaited in the background, never by a launch.
+        self._leaving: set[asyncio.Task[None]] = set()
 
     async def prepare(self, env: Mapping[str, str]) -> None:
         """Start the spare now (the server starts it before its first job)."""
@@ -40,7 +42,7 @@ class WorkerLauncher:
         if spare is not None and self._spare_env == env and spare.returncode is None:
             process = await self._hand_over(spare, command)
         elif spare is not None:
-            await _let_go(spare)
+            self._release(spare)
         if process is None:
             process = await asyncio.create_subprocess_exec(
                 *_WORKER,
@@ -53,10 +55,16 @@ class WorkerLauncher:
         return process
 
     async def close(self) -> None:
-        """Let the spare go (the server is stopping)."""
+        """Let the spare go (the server is stopping), and wait for every spare let go."""
         spare, self._spare = self._spare, None
         if spare is not None:
-            await _let_go(spare)
+            self._release(spare)
+        await asyncio.gather(*self._leaving)
+
+    def _release(self, spare: asyncio.subprocess.Process) -> None:
+        task = asyncio.create_task(_let_go(spare))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
 
     async def _replace_spare(self, env: Mapping[str, str]) -> None:
         spare = await asyncio.create_subprocess_exec(
@@ -71,7 +79,7 @@ class WorkerLauncher:
         # one spare, and the one replaced is let go rather than left waiting.
         previous, self._spare, self._spare_env = self._spare, spare, dict(env)
         if previous is not None:
-            await _let_go(previous)
+            self._release(previous)
 
     @staticmethod
     async def _hand_over(
