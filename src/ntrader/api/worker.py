@@ -31,6 +31,7 @@ from typing import IO
 
 from ntrader.core.errors import NotFoundError, NtraderError
 from ntrader.models.enums import RunStatus
+from ntrader.models.sweep import SweepRunView
 from ntrader.services.backtest_service import BacktestService
 from ntrader.services.ib.fetch import (
     FetchInterruptedError,
@@ -43,7 +44,7 @@ from ntrader.services.ib.jobs import FetchJobs
 from ntrader.services.run_history import RunHistory
 from ntrader.services.store import Database, open_database
 from ntrader.services.sweep_executors import InProcessExecutor
-from ntrader.services.sweep_history import SweepHistory, SweepRow
+from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
 from ntrader.services.walk_forward import WalkForwardInterruptedError, WalkForwardService
 from ntrader.utils.settings import get_settings
@@ -144,7 +145,7 @@ def _sweep(
     server's --jobs slots, so a sweep never takes more than one CPU (a pool inside would
     multiply the server's processes)."""
 
-    def point(done: int, total: int, best: SweepRow | None) -> None:
+    def point(done: int, total: int, best: SweepRunView | None) -> None:
         shown = (
             None
             if best is None

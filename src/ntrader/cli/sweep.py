@@ -34,9 +34,9 @@ from ntrader.models.sweep import DEFAULT_CONFIRM_TOP, DEFAULT_OBJECTIVE, OBJECTI
 from ntrader.services.reports.catalog import Kind, format_value, objective_metric
 
 if TYPE_CHECKING:
-    from ntrader.models.sweep import SweepSpec
+    from ntrader.models.sweep import SweepRunView, SweepSpec
     from ntrader.services.sweep_executors import SweepExecutor
-    from ntrader.services.sweep_history import SweepRow, SweepSummary
+from ntrader.services.sweep_history import SweepSummary
 
 _EXECUTORS = ("local", "ray")
 # The options of the sweep itself; the rest are `backtest run`'s.
@@ -334,7 +334,7 @@ def list_(last: int) -> None:
 @contextmanager
 def sweep_progress(
     *, enabled: bool, objective: str
-) -> Iterator[Callable[[int, int, SweepRow | None], None]]:
+) -> Iterator[Callable[[int, int, SweepRunView | None], None]]:
     """A bar on stderr: runs done, the best objective so far, elapsed time and ETA."""
     progress = Progress(
         SpinnerColumn(),
@@ -352,7 +352,7 @@ def sweep_progress(
     )
     task = progress.add_task("sweep", total=None, best="")
 
-    def update(done: int, total: int, best: SweepRow | None) -> None:
+    def update(done: int, total: int, best: SweepRunView | None) -> None:
         shown = ""
         if best is not None and best.objective is not None:
             shown = f"best {objective} {best.objective:.3f}"
@@ -437,7 +437,7 @@ def parameter_values(names: list[str], parameters: dict[str, Any]) -> str:
     return styled(", ".join(str(parameters.get(name)) for name in names))
 
 
-def _not_run(row: SweepRow) -> str:
+def _not_run(row: SweepRunView) -> str:
     return "screened only" if row.screen is not None else "not run"
 
 

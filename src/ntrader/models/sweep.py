@@ -116,6 +116,8 @@ class SweepRecord(BaseModel):
 class SweepRunView(BaseModel):
     """One point of a sweep in its ranking: its run (if any), objective and key figures."""
 
+    model_config = ConfigDict(frozen=True)
+
     index: int
     parameters: dict[str, Any]
     run_id: str | None
@@ -123,8 +125,9 @@ class SweepRunView(BaseModel):
     objective: float | None
     metrics: dict[str, Any]
     screen: dict[str, Any] | None = Field(
+        default=None,
         description="Screened sweeps: the screen's figures, objective, and whether the "
-        "engine confirmed the point."
+        "engine confirmed the point.",
     )
 
 

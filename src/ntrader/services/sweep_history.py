@@ -37,31 +37,6 @@ KEY_METRICS = (
 
 
 @dataclass(frozen=True, slots=True)
-class SweepRow:
-    """One point of a sweep as the ranking shows it."""
-
-    index: int
-    parameters: dict[str, Any]
-    run_id: str | None
-    status: RunStatus | None
-    objective: float | None
-    metrics: dict[str, Any]
-    # Screened sweeps: the screen's figures, objective, and whether the engine confirmed it.
-    screen: dict[str, Any] | None = None
-
-    def view(self) -> SweepRunView:
-        return SweepRunView(
-            index=self.index,
-            parameters=self.parameters,
-            run_id=self.run_id,
-            status=self.status,
-            objective=self.objective,
-            metrics=self.metrics,
-            screen=self.screen,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class SweepPage:
     sweeps: tuple[SweepRecord, ...]
     next_cursor: str | None
@@ -72,7 +47,7 @@ class SweepSummary:
     """A sweep with its points ranked best first (points without a finished run last)."""
 
     sweep: SweepRecord
-    rows: tuple[SweepRow, ...]
+    rows: tuple[SweepRunView, ...]
     refused: int = 0  # points the strategy's own rules refused (planning a new sweep only)
     refusal: str | None = None
     warnings: tuple[str, ...] = field(default=())
@@ -93,7 +68,7 @@ class SweepSummary:
             refused_points=self.refused,
             statistics=self.sweep.statistics,
             warnings=list(self.warnings),
-            runs=[row.view() for row in self.rows],
+            runs=list(self.rows),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,9 +88,9 @@ def row_of(
     run: RunRecord | None,
     objective: str,
     screen: dict[str, Any] | None = None,
-) -> SweepRow:
+) -> SweepRunView:
     metrics = run.metrics.stored() if run is not None and run.metrics is not None else None
-    return SweepRow(
+    return SweepRunView(
         index=index,
         parameters=parameters,
         run_id=run.id if run is not None else None,
@@ -128,11 +103,11 @@ def row_of(
     )
 
 
-def _screened(row: SweepRow) -> float | None:
+def _screened(row: SweepRunView) -> float | None:
     return row.screen["objective"] if row.screen is not None else None
 
 
-def rank(rows: Iterable[SweepRow]) -> tuple[SweepRow, ...]:
+def rank(rows: Iterable[SweepRunView]) -> tuple[SweepRunView, ...]:
     """Best objective first; rows without one (failed, not run, only screened) last, best
     screened objective first, then in point order."""
     return tuple(
@@ -149,7 +124,7 @@ def rank(rows: Iterable[SweepRow]) -> tuple[SweepRow, ...]:
     )
 
 
-def ranked(sweep: SweepRecord, runs: dict[int, RunRecord]) -> tuple[SweepRow, ...]:
+def ranked(sweep: SweepRecord, runs: dict[int, RunRecord]) -> tuple[SweepRunView, ...]:
     """Every point of ``sweep`` with its run (if any), best first."""
     objective = sweep.spec.objective
     return rank(

@@ -32,7 +32,7 @@ from ntrader.services.simulation import annualised
 from ntrader.services.sweep_executors import PointOutcome, PointTask, SharedInputs, SweepExecutor
 from ntrader.services.sweep_history import (
     SweepHistory,
-    SweepRow,
+    SweepRunView,
     SweepSummary,
     rank,
     ranked,
@@ -59,14 +59,14 @@ class SweepInterruptedError(NtraderError):
 
 
 # (runs done, runs in the sweep, the best row so far or None)
-PointCallback = Callable[[int, int, SweepRow | None], None]
+PointCallback = Callable[[int, int, SweepRunView | None], None]
 
 
-def _best(rows: Iterable[SweepRow]) -> SweepRow | None:
+def _best(rows: Iterable[SweepRunView]) -> SweepRunView | None:
     return next((row for row in rank(rows) if row.objective is not None), None)
 
 
-def _agreement(rows: Iterable[SweepRow]) -> dict[str, float | int | None]:
+def _agreement(rows: Iterable[SweepRunView]) -> dict[str, float | int | None]:
     """The screen's objective against the engine's, over the points the engine confirmed."""
     return agreement(
         [
@@ -353,7 +353,7 @@ class SweepService:
     def _statistics(
         repos: Repositories,
         sweep: SweepRecord,
-        rows: tuple[SweepRow, ...],
+        rows: tuple[SweepRunView, ...],
         screened_equity: pd.DataFrame | None,
     ) -> dict[str, Any] | None:
         """Deflated Sharpe ratio of the best run and PBO over every point tried: the

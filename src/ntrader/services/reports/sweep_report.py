@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ntrader.core.errors import UserInputError
+from ntrader.models.sweep import SweepRunView
 from ntrader.services.reports import charts
 from ntrader.services.reports.catalog import Kind, Metric, format_value, objective_metric
 from ntrader.services.reports.files import write_atomic
 from ntrader.services.reports.html import Cell, card, chart, grid, kpi, page, table
 from ntrader.services.screen import screened_objective
-from ntrader.services.sweep_history import SweepRow, SweepSummary
+from ntrader.services.sweep_history import SweepSummary
 
 HEATMAP_ID = "sweep-heatmap"
 STABILITY_PREFIX = "sweep-stability-"
@@ -33,18 +34,18 @@ def _sorted_values(values: set[Any]) -> list[Any]:
     return [*numbers, *others]
 
 
-def _distinct(rows: tuple[SweepRow, ...], name: str) -> list[Any]:
+def _distinct(rows: tuple[SweepRunView, ...], name: str) -> list[Any]:
     return _sorted_values({row.parameters.get(name) for row in rows})
 
 
-def varied_parameters(rows: tuple[SweepRow, ...]) -> list[str]:
+def varied_parameters(rows: tuple[SweepRunView, ...]) -> list[str]:
     """The parameters with more than one value, the most varied first."""
     names = list(rows[0].parameters) if rows else []
     counts = {name: len(_distinct(rows, name)) for name in names}
     return sorted((n for n in names if counts[n] > 1), key=lambda n: (-counts[n], names.index(n)))
 
 
-def heatmap_axes(rows: tuple[SweepRow, ...], x: str | None, y: str | None) -> tuple[str, str]:
+def heatmap_axes(rows: tuple[SweepRunView, ...], x: str | None, y: str | None) -> tuple[str, str]:
     """``x`` and ``y`` as given, checked, or the two most varied parameters (a fixed one
     fills in when only one varies)."""
     names = list(rows[0].parameters) if rows else []
@@ -86,7 +87,7 @@ def landscape(summary: SweepSummary) -> dict[int, tuple[float, str]]:
 
 
 def heatmap_figure(
-    rows: tuple[SweepRow, ...],
+    rows: tuple[SweepRunView, ...],
     values: dict[int, tuple[float, str]],
     x: str,
     y: str,
@@ -126,7 +127,7 @@ def heatmap_figure(
     )
 
 
-def neighbours(rows: tuple[SweepRow, ...], best: SweepRow, name: str) -> list[SweepRow]:
+def neighbours(rows: tuple[SweepRunView, ...], best: SweepRunView, name: str) -> list[SweepRunView]:
     """The points equal to ``best`` in every parameter but ``name``, in ``name``'s order."""
     same = [
         row
@@ -138,9 +139,9 @@ def neighbours(rows: tuple[SweepRow, ...], best: SweepRow, name: str) -> list[Sw
 
 
 def stability_figure(
-    line: list[SweepRow],
+    line: list[SweepRunView],
     values: dict[int, tuple[float, str]],
-    best: SweepRow,
+    best: SweepRunView,
     name: str,
     objective: Metric,
 ) -> Any:
@@ -209,7 +210,7 @@ def render(summary: SweepSummary, x: str | None = None, y: str | None = None) ->
         headers.append(screen_header)
     headers += ["Return", Cell("Run", "text")]
 
-    def cells(position: int, row: SweepRow) -> list[Cell]:
+    def cells(position: int, row: SweepRunView) -> list[Cell]:
         found = [
             Cell(str(position), sort=position),
             Cell(", ".join(str(row.parameters.get(n)) for n in varied), "text"),
