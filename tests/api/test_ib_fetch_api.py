@@ -136,7 +136,10 @@ def test_a_running_or_queued_fetch_job_can_be_cancelled_and_resumed(
         _wait_status(client, running, "RUNNING")
         queued = _submit(client, {**BODY, "timeframe": "DAILY"})
         for job_id, reason in ((queued, "cancelled before it started"), (running, None)):
+            asked = time.monotonic()
             cancelled = client.post(f"{V1}/data/ib/fetch/{job_id[:8]}/cancel")
+            # Not after the 300 s the silent gateway's request would take to time out.
+            assert time.monotonic() - asked < 60
             assert cancelled.status_code == 200, cancelled.text
             assert cancelled.json()["status"] == "INTERRUPTED"
             if reason is not None:

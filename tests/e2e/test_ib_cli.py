@@ -107,6 +107,38 @@ def test_ctrl_c_mid_fetch_keeps_whole_chunks_and_rerun_resumes(
     assert sorted(_bars_per_day(url).values()) == [210] + [390] * 8
 
 
+def test_ctrl_c_stops_a_fetch_waiting_on_a_silent_gateway_at_once(
+    cli_env: dict[str, str], tws: FakeTws, url: str, tmp_path: Path
+) -> None:
+    """The wait for IB's answer is the main thread's; Ctrl-C must not be left to the
+    session thread, or the fetch would stop only when the 300 s request timed out."""
+    tws.script.append(Fault(silent=True))
+    env = {
+        **cli_env,
+        **_env(tws, NTRADER_IB_PACING="off", NTRADER_IB_REQUEST_TIMEOUT="300"),
+        "NTRADER_DATABASE_URL": url,
+    }
+    process = subprocess.Popen(
+        [str(NTRADER), *FETCH, "2023-11-17", "--timeframe", "1MIN"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not tws.history_requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tws.history_requests, "the fetch never asked for bars"
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert time.monotonic() - sent < 30
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert _bars_per_day(url) == Counter()
+
+
 def _bars_per_day(url: str) -> Counter[str]:
     db = Database(url)
     try:

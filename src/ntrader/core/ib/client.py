@@ -10,6 +10,7 @@ ends within ``timeout`` seconds in its bars, or in ``IbRequestError`` (with IB's
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 import time
@@ -233,6 +234,10 @@ class IbClient:
         probe.close()
 
     def _run(self) -> None:
+        # Ctrl-C and SIGTERM must reach the main thread: taken by this thread, they would
+        # wake no one, and the caller waiting on a silent gateway would not stop until its
+        # request timed out.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             self._eclient.connect(self._host, self._port, self._client_id)
             if self._eclient.isConnected():
