@@ -63,15 +63,20 @@ def holder(record: Held) -> str:
     return f"process {record.host_pid} on this machine ({record.host}), which is still running"
 
 
-def release_stale(repos: Repositories, record: Held) -> bool:
-    """If ``record`` is stale, mark INTERRUPTED everything its dead process left RUNNING
-    (the record, the training sweep of an analysis, the runs of either), so that resume
-    takes it as it takes an interrupted one. True if it was stale."""
+class HeldRecords(Protocol):
+    """The repository of one kind of held record (sweeps, walk-forward analyses)."""
+
+    def interrupt_held(self, host: str, pid: int, reason: str) -> None: ...
+
+
+def release_stale(repos: Repositories, record: Held, records: HeldRecords) -> bool:
+    """If ``record`` (one of ``records``) is stale, mark it INTERRUPTED with the runs its
+    dead process left RUNNING (an analysis's test run), so that resume takes it as it takes
+    an interrupted one. True if it was stale."""
     if not is_stale(record):
         return False
     assert record.host is not None and record.host_pid is not None  # is_stale checked
     reason = f"its process {record.host_pid} on {record.host} ended before it finished"
+    records.interrupt_held(record.host, record.host_pid, reason)
     repos.backtests.interrupt_held(record.host, record.host_pid, reason)
-    repos.sweeps.interrupt_held(record.host, record.host_pid, reason)
-    repos.walk_forwards.interrupt_held(record.host, record.host_pid, reason)
     return True

@@ -183,7 +183,7 @@ def admit(repos: Repositories, sweep_ref: str) -> SweepRecord:
     stored INTERRUPTED first (with what that process left RUNNING); one whose process may
     still run it is refused."""
     sweep = find_sweep(repos, sweep_ref)
-    if release_stale(repos, sweep):
+    if release_stale(repos, sweep, repos.sweeps):
         sweep = repos.sweeps.get(sweep.id)
     if sweep.status is SweepStatus.RUNNING:
         raise still_running(sweep)
@@ -254,7 +254,11 @@ class SweepHistory:
         before ``created_before``) and those left RUNNING by a process that is gone;
         returns their ids."""
         with self._database.transaction() as repos:
-            stale = [sweep.id for sweep in repos.sweeps.running() if release_stale(repos, sweep)]
+            stale = [
+                sweep.id
+                for sweep in repos.sweeps.running()
+                if release_stale(repos, sweep, repos.sweeps)
+            ]
             return repos.sweeps.interrupt_pending(created_before) + stale
 
     def show(self, sweep_ref: str) -> SweepSummary:

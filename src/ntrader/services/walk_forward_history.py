@@ -58,7 +58,7 @@ def admit(repos: Repositories, walk_forward_ref: str) -> WalkForwardRecord:
     """An analysis as resume takes it: one left RUNNING by a dead process is stored
     INTERRUPTED first, with what that process left RUNNING (its training sweep, its runs)."""
     record = find_walk_forward(repos, walk_forward_ref)
-    if release_stale(repos, record):
+    if release_stale(repos, record, repos.walk_forwards):
         record = repos.walk_forwards.get(record.id)
     return record
 
@@ -163,7 +163,9 @@ class WalkForwardHistory:
         RUNNING by a process that is gone; returns their ids."""
         with self._database.transaction() as repos:
             running = repos.walk_forwards.running()
-            stale = [record.id for record in running if release_stale(repos, record)]
+            stale = [
+                record.id for record in running if release_stale(repos, record, repos.walk_forwards)
+            ]
             return repos.walk_forwards.interrupt_pending(created_before) + stale
 
 
