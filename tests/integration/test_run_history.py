@@ -21,7 +21,8 @@ from ntrader.models.execution import FillAt
 from ntrader.services import backtest_service
 from ntrader.services.backtest_service import BacktestService, RunInterruptedError
 from ntrader.services.data_service import DataService, ImportRequest
-from ntrader.services.run_history import RunHistory, is_stale
+from ntrader.services.liveness import is_stale
+from ntrader.services.run_history import RunHistory
 
 CONFIG = BacktestConfig(
     strategy_type="sma",

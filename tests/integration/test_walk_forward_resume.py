@@ -167,7 +167,11 @@ def test_only_a_stopped_analysis_resumes_and_a_refusal_changes_nothing(
     service = WalkForwardService(database)
     history = WalkForwardHistory(database)
     walk_forward_id = service.create(BASE, SPEC, **WINDOWS)
-    for status in (RunStatus.PENDING, RunStatus.RUNNING):
+    # A RUNNING one stored without its process (as before 0012) is not known stale.
+    for status, sentence in (
+        (RunStatus.PENDING, "is PENDING; only an INTERRUPTED"),
+        (RunStatus.RUNNING, "is RUNNING in a process an earlier version of ntrader did not"),
+    ):
         with database.transaction() as repos:
             repos.walk_forwards.update(walk_forward_id, status)
         before = history.get(walk_forward_id)
@@ -175,7 +179,7 @@ def test_only_a_stopped_analysis_resumes_and_a_refusal_changes_nothing(
             lambda: service.resume(walk_forward_id, InProcessExecutor()),
             lambda: history.requeue(walk_forward_id),
         ):
-            with pytest.raises(ConflictError, match=f"is {status.value}; only an INTERRUPTED"):
+            with pytest.raises(ConflictError, match=sentence):
                 refused()
             assert history.get(walk_forward_id) == before
     assert _sweep_count(database) == 0

@@ -14,8 +14,6 @@ from ntrader.services.walk_forward import Duration, WalkForwardService
 from ntrader.services.walk_forward_history import WalkForwardHistory
 from tests.integration.sweep_support import BASE, SPEC
 
-REVISION = "0011"
-
 
 def _columns(database_url: str) -> set[str]:
     engine = create_db_engine(database_url)
@@ -28,7 +26,6 @@ def _columns(database_url: str) -> set[str]:
 def test_the_current_sweep_column_goes_down_and_up_and_keeps_analyses(
     database: Database, database_url: str
 ) -> None:
-    assert SCHEMA_HEAD == REVISION
     walk_forward_id = WalkForwardService(database).create(
         BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
     )
@@ -44,7 +41,7 @@ def test_the_current_sweep_column_goes_down_and_up_and_keeps_analyses(
         command.upgrade(config, "head")
     assert "current_sweep_id" in _columns(database_url)
     engine = create_db_engine(database_url)
-    assert current_revision(engine) == REVISION
+    assert current_revision(engine) == SCHEMA_HEAD
     engine.dispose()
     upgraded = Database(database_url)
     record = WalkForwardHistory(upgraded).get(walk_forward_id)

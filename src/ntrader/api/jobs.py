@@ -135,9 +135,9 @@ class SweepLedger:
         self._history.interrupt(job_id, reason)
 
     def recover(self, started_before: datetime) -> list[str]:
-        # RUNNING sweeps are not touched: a `backtest sweep` in a terminal may be running
-        # one, and a job's worker stores its own sweep INTERRUPTED when the server dies.
-        return self._history.interrupt_pending(started_before)
+        # A RUNNING sweep is touched only when stale (the rule `resume` uses): a `backtest
+        # sweep` in a terminal may be running it.
+        return self._history.interrupt_abandoned(started_before)
 
     def show_hint(self, job_id: str) -> str:
         return f"`ntrader backtest sweep show {job_id[:8]}` shows it."
@@ -164,8 +164,8 @@ class WalkForwardLedger:
         self._history.end(job_id, status, reason)
 
     def recover(self, started_before: datetime) -> list[str]:
-        # A RUNNING analysis may be a terminal's `backtest walk-forward`: left alone.
-        return self._history.interrupt_pending(started_before)
+        # A RUNNING analysis is touched only when stale: it may be a terminal's.
+        return self._history.interrupt_abandoned(started_before)
 
     def show_hint(self, job_id: str) -> str:
         return f"`ntrader backtest walk-forward show {job_id[:8]}` shows it."

@@ -95,3 +95,8 @@ def print_json_error(message: str, exit_code: int, hint: str | None = None) -> N
     error = {"error": message, "exit_code": exit_code, "hint": hint}
     sys.stdout.write(json.dumps(error, indent=2) + "\n")
     sys.stdout.flush()
+
+
+def status_label(status: str, *, stale: bool) -> str:
+    """A stored status as tables show it: RUNNING whose process is gone says so."""
+    return f"{status} (stale)" if stale else status

@@ -16,6 +16,7 @@ from ntrader.cli.output import (
     print_line,
     print_success,
     print_warning,
+    status_label,
     stdout,
     styled,
 )
@@ -260,15 +261,15 @@ def run_payload(run: RunRecord) -> dict[str, Any]:
 
 
 def _status_text(run: RunRecord) -> str:
-    from ntrader.services.run_history import is_stale
+    from ntrader.services.liveness import is_stale
 
     if is_stale(run):
-        return "[yellow]RUNNING (stale)[/]"
+        return f"[yellow]{status_label(run.status.value, stale=True)}[/]"
     return f"[{_STATUS_STYLE[run.status]}]{run.status.value}[/]"
 
 
 def render_run_list(runs: Sequence[RunRecord], *, json_output: bool, ids_only: bool) -> None:
-    from ntrader.services.run_history import is_stale
+    from ntrader.services.liveness import is_stale
 
     if json_output:
         print_json([{**run_payload(run), "stale": is_stale(run)} for run in runs])

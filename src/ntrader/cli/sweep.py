@@ -25,6 +25,7 @@ from ntrader.cli.output import (
     print_json,
     print_line,
     print_warning,
+    status_label,
     stderr,
     stdout,
     styled,
@@ -306,27 +307,28 @@ def list_(last: int) -> None:
       ntrader backtest sweep list --last 5
     """
     from ntrader.models.sweep import SweepListItem
+    from ntrader.services.liveness import is_stale
     from ntrader.services.sweep_history import SweepHistory
 
     ctx = app_context()
-    sweeps = SweepHistory(ctx.database).list(last)
+    items = [SweepListItem.of(s, stale=is_stale(s)) for s in SweepHistory(ctx.database).list(last)]
     if ctx.json_output:
-        print_json([SweepListItem.of(s).model_dump() for s in sweeps])
+        print_json([item.model_dump() for item in items])
         return
-    if not sweeps:
+    if not items:
         print_warning("No sweeps yet. Start one with `ntrader backtest sweep --grid ...`.")
         return
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, title="Sweeps (newest first)")
     for column in ("ID", "Created", "Strategy", "Symbols", "Objective", "Status"):
         table.add_column(column, overflow="fold")
-    for s in sweeps:
+    for item in items:
         table.add_row(
-            styled(s.id[:8], "cyan"),
-            s.created_at.strftime("%Y-%m-%d %H:%M"),
-            styled(s.base_config.strategy_type),
-            styled(",".join(s.base_config.instruments)),
-            s.spec.objective,
-            s.status.value,
+            styled(item.sweep_id[:8], "cyan"),
+            item.created_at.strftime("%Y-%m-%d %H:%M"),
+            styled(item.strategy),
+            styled(",".join(item.instruments)),
+            item.objective,
+            status_label(item.status.value, stale=item.stale),
         )
     stdout().print(table)
 
@@ -378,9 +380,10 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
         )
     sweep = summary.sweep
     config = sweep.base_config
+    view = summary.view()
     table = Table(
         title=f"Sweep {sweep.id[:8]} · {config.strategy_type} on {', '.join(config.instruments)} "
-        f"· {config.start} → {config.end} · {sweep.status.value}",
+        f"· {config.start} → {config.end} · {status_label(view.status.value, stale=view.stale)}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -421,6 +424,11 @@ def render_summary(summary: SweepSummary, *, json_output: bool, top: int) -> Non
         )
     if sweep.error_message:
         print_line(styled(f"Stopped: {sweep.error_message}", "red"))
+    if view.stale:
+        print_warning(
+            f"Its process {sweep.host_pid} is gone; run the rest with "
+            f"`ntrader backtest sweep resume {sweep.id[:8]}`."
+        )
     print_line(styled(_statistics_line(sweep.statistics)))
     if sweep.statistics and "screen_agreement" in sweep.statistics:
         print_line(styled(_agreement_line(sweep.statistics["screen_agreement"])))

@@ -19,6 +19,7 @@ from ntrader.cli.output import (
     print_line,
     print_success,
     print_warning,
+    status_label,
     stderr,
     stdout,
     styled,
@@ -200,10 +201,12 @@ def list_(last: int) -> None:
       ntrader backtest walk-forward list --last 5
     """
     from ntrader.models.walk_forward import WalkForwardListItem
+    from ntrader.services.liveness import is_stale
     from ntrader.services.walk_forward_history import WalkForwardHistory
 
     app = app_context()
-    items = [WalkForwardListItem.of(r) for r in WalkForwardHistory(app.database).list(last)]
+    records = WalkForwardHistory(app.database).list(last)
+    items = [WalkForwardListItem.of(r, stale=is_stale(r)) for r in records]
     if app.json_output:
         print_json([item.model_dump(mode="json") for item in items])
         return
@@ -236,7 +239,7 @@ def list_(last: int) -> None:
             f"{item.windows_done} · {item.train}/{item.test}"
             + (" anchored" if item.anchored else ""),
             format_value(Kind.RATIO, item.efficiency),
-            item.status.value,
+            status_label(item.status.value, stale=item.stale),
         )
     stdout().print(table)
 
@@ -256,6 +259,11 @@ def _show(result: WalkForwardResult, swept: list[str]) -> None:
         print_json(result.as_dict())
         return
     _render(result, swept)
+    if result.stale:
+        print_warning(
+            f"Its process is gone after {len(result.windows)} window(s). Run the rest with "
+            f"`ntrader backtest walk-forward resume {result.id[:8]}`."
+        )
     if result.status in (RunStatus.INTERRUPTED, RunStatus.FAILED):
         print_warning(
             f"It stopped after {len(result.windows)} window(s): {result.error_message}. Run "
@@ -299,7 +307,11 @@ def _render(result: WalkForwardResult, swept: list[str]) -> None:
         title=f"Walk-forward {result.id[:8]} · {config.strategy_type} on "
         f"{', '.join(config.instruments)} · train {settings['train']}, test "
         f"{settings['test']}, step {settings['step']}, {mode}"
-        + ("" if result.status is RunStatus.COMPLETED else f" · {result.status.value}"),
+        + (
+            ""
+            if result.status is RunStatus.COMPLETED
+            else f" · {status_label(result.status.value, stale=result.stale)}"
+        ),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,

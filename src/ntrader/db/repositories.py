@@ -457,6 +457,16 @@ class BacktestRepository:
     ) -> None:
         self._set(run_id, status=status.value, error_message=error_message, completed_at=utc_now())
 
+    def interrupt_held(self, host: str, pid: int, reason: str) -> None:
+        """Mark INTERRUPTED the runs left RUNNING by process ``pid`` on ``host``."""
+        self._connection.execute(
+            update(backtest_results)
+            .where(*_held_by(backtest_results, RunStatus.RUNNING, host, pid))
+            .values(
+                status=RunStatus.INTERRUPTED.value, error_message=reason, completed_at=utc_now()
+            )
+        )
+
     def complete(
         self,
         run_id: str,
@@ -798,6 +808,43 @@ class SweepRepository:
             )
         return ids
 
+    def running(self) -> list[SweepRecord]:
+        """The RUNNING sweeps, without their points."""
+        query = select(sweeps).where(sweeps.c.status == SweepStatus.RUNNING.value)
+        return [
+            self._record(row._mapping, with_points=False) for row in self._connection.execute(query)
+        ]
+
+    def claim(self, sweep_id: str, allowed: Sequence[SweepStatus], holder: tuple[str, int]) -> bool:
+        """Store a sweep RUNNING in process ``holder`` (host, pid) only if it is in one of
+        the ``allowed`` statuses, in one statement: of two processes starting or resuming
+        it, one wins. A resumed sweep is no longer the one that stopped: its reason and
+        statistics go. True if it moved."""
+        host, pid = holder
+        moved = self._connection.execute(
+            update(sweeps)
+            .where(sweeps.c.id == sweep_id, sweeps.c.status.in_([s.value for s in allowed]))
+            .values(
+                status=SweepStatus.RUNNING.value,
+                statistics=None,
+                completed_at=None,
+                error_message=None,
+                host=host,
+                host_pid=pid,
+            )
+        )
+        return moved.rowcount == 1
+
+    def interrupt_held(self, host: str, pid: int, reason: str) -> None:
+        """Mark INTERRUPTED the sweeps left RUNNING by process ``pid`` on ``host``."""
+        self._connection.execute(
+            update(sweeps)
+            .where(*_held_by(sweeps, SweepStatus.RUNNING, host, pid))
+            .values(
+                status=SweepStatus.INTERRUPTED.value, error_message=reason, completed_at=utc_now()
+            )
+        )
+
     def _record(self, row: Any, *, with_points: bool = True) -> SweepRecord:
         points: tuple[SweepPoint, ...] = ()
         if with_points:
@@ -826,6 +873,8 @@ class SweepRepository:
             statistics=row["statistics"],
             error_message=row["error_message"],
             points=points,
+            host=row["host"],
+            host_pid=row["host_pid"],
         )
 
     def set_screen(self, sweep_id: str, screens: Sequence[dict[str, Any]]) -> None:
@@ -971,20 +1020,46 @@ class WalkForwardRepository:
             windows=tuple(WindowResult.from_dict(w) for w in row["windows"]),
             efficiency=row["efficiency"],
             current_sweep_id=row["current_sweep_id"],
+            host=row["host"],
+            host_pid=row["host_pid"],
         )
 
-    def claim(self, walk_forward_id: str, allowed: Sequence[RunStatus], status: RunStatus) -> bool:
+    def claim(
+        self,
+        walk_forward_id: str,
+        allowed: Sequence[RunStatus],
+        status: RunStatus,
+        holder: tuple[str, int] | None = None,
+    ) -> bool:
         """Move an analysis to ``status`` only if it is in one of the ``allowed`` ones, in
-        one statement: of two processes starting or resuming it, one wins. True if it moved."""
+        one statement: of two processes starting or resuming it, one wins. ``holder``
+        (host, pid) is the process that runs it now (None: none yet, it is queued). True if
+        it moved."""
+        host, pid = holder or (None, None)
         moved = self._connection.execute(
             update(walk_forwards)
             .where(
                 walk_forwards.c.id == walk_forward_id,
                 walk_forwards.c.status.in_([s.value for s in allowed]),
             )
-            .values(status=status.value, efficiency=None, error_message=None)
+            .values(
+                status=status.value, efficiency=None, error_message=None, host=host, host_pid=pid
+            )
         )
         return moved.rowcount == 1
+
+    def running(self) -> list[WalkForwardRecord]:
+        """The RUNNING analyses."""
+        query = select(walk_forwards).where(walk_forwards.c.status == RunStatus.RUNNING.value)
+        return [self._record(row._mapping) for row in self._connection.execute(query)]
+
+    def interrupt_held(self, host: str, pid: int, reason: str) -> None:
+        """Mark INTERRUPTED the analyses left RUNNING by process ``pid`` on ``host``."""
+        self._connection.execute(
+            update(walk_forwards)
+            .where(*_held_by(walk_forwards, RunStatus.RUNNING, host, pid))
+            .values(status=RunStatus.INTERRUPTED.value, error_message=reason)
+        )
 
     def set_current_sweep(self, walk_forward_id: str, sweep_id: str) -> None:
         """Record the training sweep of the window the analysis is running."""
@@ -1143,6 +1218,11 @@ def _fetch_job(row: Any) -> FetchJob:
         started_at=row["started_at"],
         ended_at=row["ended_at"],
     )
+
+
+def _held_by(table: Any, running: str, host: str, pid: int) -> tuple[Any, ...]:
+    """The rows of ``table`` left RUNNING by process ``pid`` on ``host``."""
+    return (table.c.status == running, table.c.host == host, table.c.host_pid == pid)
 
 
 def _by_reference(connection: Connection, table: Any, reference: str, noun: str) -> Any:

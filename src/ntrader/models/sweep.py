@@ -29,6 +29,7 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
     "alpha": ("benchmark", "alpha"),
 }
 DEFAULT_OBJECTIVE = "sharpe_ratio"
+STALE_DESCRIPTION = "RUNNING, but its process on this host is gone (killed): resume accepts it."
 # Screened sweeps run this many of the screen's best points through the engine.
 DEFAULT_CONFIRM_TOP = 5
 
@@ -111,6 +112,9 @@ class SweepRecord(BaseModel):
     statistics: dict[str, Any] | None = None
     error_message: str | None = None  # why it stopped unfinished (INTERRUPTED only)
     points: tuple[SweepPoint, ...] = ()
+    # The process that last claimed it RUNNING; None for sweeps stored before 0012.
+    host: str | None = None
+    host_pid: int | None = None
 
 
 class SweepRunView(BaseModel):
@@ -137,6 +141,7 @@ class SweepView(BaseModel):
 
     sweep_id: str
     status: SweepStatus
+    stale: bool = Field(default=False, description=STALE_DESCRIPTION)
     error_message: str | None = Field(
         default=None, description="Why an INTERRUPTED sweep stopped; resuming clears it."
     )
@@ -156,6 +161,7 @@ class SweepListItem(BaseModel):
 
     sweep_id: str
     status: SweepStatus
+    stale: bool = Field(default=False, description=STALE_DESCRIPTION)
     strategy: str
     instruments: list[str]
     objective: str
@@ -165,10 +171,11 @@ class SweepListItem(BaseModel):
     error_message: str | None = Field(default=None, description="Why it stopped unfinished.")
 
     @classmethod
-    def of(cls, sweep: SweepRecord) -> SweepListItem:
+    def of(cls, sweep: SweepRecord, *, stale: bool) -> SweepListItem:
         return cls(
             sweep_id=sweep.id,
             status=sweep.status,
+            stale=stale,
             strategy=sweep.base_config.strategy_type,
             instruments=list(sweep.base_config.instruments),
             objective=sweep.spec.objective,

@@ -8,11 +8,11 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
-from ntrader.models.sweep import SweepSpec
+from ntrader.models.sweep import STALE_DESCRIPTION, SweepSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,7 @@ class WalkForwardView(BaseModel):
 
     walk_forward_id: str
     status: RunStatus
+    stale: bool = Field(default=False, description=STALE_DESCRIPTION)
     error_message: str | None
     strategy: str
     instruments: list[str]
@@ -122,6 +123,7 @@ class WalkForwardListItem(BaseModel):
     walk_forward_id: str
     created_at: datetime
     status: RunStatus
+    stale: bool = Field(default=False, description=STALE_DESCRIPTION)
     error_message: str | None
     strategy: str
     instruments: list[str]
@@ -136,12 +138,13 @@ class WalkForwardListItem(BaseModel):
     efficiency: float | None
 
     @classmethod
-    def of(cls, record: WalkForwardRecord) -> WalkForwardListItem:
+    def of(cls, record: WalkForwardRecord, *, stale: bool) -> WalkForwardListItem:
         settings = record.settings
         return cls(
             walk_forward_id=record.id,
             created_at=record.created_at,
             status=record.status,
+            stale=stale,
             error_message=record.error_message,
             strategy=record.config.strategy_type,
             instruments=list(record.config.instruments),
@@ -173,6 +176,9 @@ class WalkForwardRecord:
     # The training sweep of the window last started; if no stored window has it, that
     # window was cut short and resume continues the sweep.
     current_sweep_id: str | None = None
+    # The process that last claimed it RUNNING; None for analyses stored before 0012.
+    host: str | None = None
+    host_pid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +197,14 @@ class WalkForwardResult:
 
     status: RunStatus = RunStatus.COMPLETED
     error_message: str | None = None
+    stale: bool = False  # RUNNING, its process on this host gone
 
     def view(self) -> WalkForwardView:
         final = float(self.equity.iloc[-1]) if len(self.equity) else None
         return WalkForwardView(
             walk_forward_id=self.id,
             status=self.status,
+            stale=self.stale,
             error_message=self.error_message,
             strategy=self.config.strategy_type,
             instruments=list(self.config.instruments),

@@ -39,7 +39,8 @@ from ntrader.models.strategy import StrategyRecord
 from ntrader.services import telemetry
 from ntrader.services.bar_cache import load_bars
 from ntrader.services.instruments import find_stored
-from ntrader.services.run_history import RunHistory, is_stale
+from ntrader.services.liveness import is_stale
+from ntrader.services.run_history import RunHistory
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.logging import bound, get_logger
 from ntrader.utils.timeutil import NS_PER_DAY, ns_to_datetime

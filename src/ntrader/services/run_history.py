@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +15,7 @@ from ntrader.db.database import Database
 from ntrader.models.backtest import PortfolioSnapshot, ReportRecord, RunRecord, TradeRecord
 from ntrader.models.enums import RunStatus
 from ntrader.services.cursors import encode_cursor, newest_first_page, page_start
+from ntrader.services.liveness import is_stale
 from ntrader.services.run_lookup import find_run
 
 MAX_AGE = timedelta(days=36_500)
@@ -36,21 +35,6 @@ def parse_age(text: str) -> timedelta:
     if amount == 0 or amount > MAX_AGE / timedelta(**{unit: 1}):
         raise UserInputError(f"{text!r} is out of range; give an age from 1h to 100 years.")
     return timedelta(**{unit: amount})
-
-
-def is_stale(run: RunRecord) -> bool:
-    """A RUNNING run whose process on this host is gone (killed, crashed, power cut)."""
-    if run.status is not RunStatus.RUNNING or run.host_pid is None:
-        return False
-    if run.host != socket.gethostname():
-        return False
-    try:
-        os.kill(run.host_pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by someone else
-        return False
-    return False
 
 
 class RunHistory:

@@ -24,6 +24,7 @@ from ntrader.models.sweep import (
     SweepView,
 )
 from ntrader.services.cursors import newest_first_page, page_start
+from ntrader.services.liveness import holder, is_stale, release_stale
 
 # The figures each ranked run shows beside its objective: (name, metrics group, key).
 KEY_METRICS = (
@@ -60,6 +61,7 @@ class SweepSummary:
         return SweepView(
             sweep_id=self.sweep.id,
             status=self.sweep.status,
+            stale=is_stale(self.sweep),
             error_message=self.sweep.error_message,
             strategy=self.sweep.base_config.strategy_type,
             objective=self.objective,
@@ -142,6 +144,27 @@ def find_sweep(repos: Repositories, sweep_ref: str) -> SweepRecord:
         raise
 
 
+def still_running(sweep: SweepRecord) -> ConflictError:
+    """The refusal to start or resume a sweep another process runs."""
+    return ConflictError(
+        f"Sweep {sweep.id} is RUNNING in {holder(sweep)}; it can be resumed once it has stopped.",
+        hint=f"`ntrader backtest sweep show {sweep.id[:8]}` shows how far it got; stop it "
+        "first (Ctrl-C in its terminal, or cancel its job).",
+    )
+
+
+def admit(repos: Repositories, sweep_ref: str) -> SweepRecord:
+    """A sweep that may be resumed as it stands: one left RUNNING by a dead process is
+    stored INTERRUPTED first (with what that process left RUNNING); one whose process may
+    still run it is refused."""
+    sweep = find_sweep(repos, sweep_ref)
+    if release_stale(repos, sweep, repos.sweeps):
+        sweep = repos.sweeps.get(sweep.id)
+    if sweep.status is SweepStatus.RUNNING:
+        raise still_running(sweep)
+    return sweep
+
+
 class SweepHistory:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -183,24 +206,35 @@ class SweepHistory:
             if sweep.status is SweepStatus.PENDING:
                 repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
 
-    def requeue(self, sweep_ref: str) -> SweepRecord:
-        """Store a sweep PENDING again, for a job to resume it; refused while it runs."""
+    def admit(self, sweep_ref: str) -> SweepRecord:
+        """A sweep that may be resumed (see ``admit``)."""
         with self._database.transaction() as repos:
-            sweep = find_sweep(repos, sweep_ref)
-            if sweep.status in (SweepStatus.PENDING, SweepStatus.RUNNING):
+            return admit(repos, sweep_ref)
+
+    def requeue(self, sweep_ref: str) -> SweepRecord:
+        """Store a sweep PENDING again, for a job to resume it; refused while it runs or
+        is queued (a stale one is taken as an interrupted one)."""
+        with self._database.transaction() as repos:
+            sweep = admit(repos, sweep_ref)
+            if sweep.status is SweepStatus.PENDING:
                 raise ConflictError(
-                    f"Sweep {sweep.id} is {sweep.status.value}; it can be resumed once it "
-                    "has stopped.",
+                    f"Sweep {sweep.id} is PENDING; it can be resumed once it has stopped.",
                     hint=f"`ntrader backtest sweep show {sweep.id[:8]}` shows it.",
                 )
             repos.sweeps.set_status(sweep.id, SweepStatus.PENDING, sweep.statistics)
             return repos.sweeps.get(sweep.id)
 
-    def interrupt_pending(self, created_before: datetime) -> list[str]:
+    def interrupt_abandoned(self, created_before: datetime) -> list[str]:
         """Mark INTERRUPTED the sweeps a stopped job runner left queued (PENDING, created
-        before ``created_before``); returns their ids."""
+        before ``created_before``) and those left RUNNING by a process that is gone;
+        returns their ids."""
         with self._database.transaction() as repos:
-            return repos.sweeps.interrupt_pending(created_before)
+            stale = [
+                sweep.id
+                for sweep in repos.sweeps.running()
+                if release_stale(repos, sweep, repos.sweeps)
+            ]
+            return repos.sweeps.interrupt_pending(created_before) + stale
 
     def show(self, sweep_ref: str) -> SweepSummary:
         with self._database.transaction() as repos:

@@ -25,6 +25,7 @@ from ntrader.services.backtest_service import (
     engine_versions,
     refused_orders_warning,
 )
+from ntrader.services.liveness import this_process
 from ntrader.services.metrics import daily_returns
 from ntrader.services.overfitting import sweep_statistics
 from ntrader.services.screen import ScreenedSweep, agreement, screen_sweep, sweep_refusal
@@ -37,12 +38,16 @@ from ntrader.services.sweep_history import (
     rank,
     ranked,
     row_of,
+    still_running,
 )
 from ntrader.services.sweep_space import SweepPlan, plan_points
 from ntrader.utils.sessions import last_of_day, new_york_days
 
 # A run that ended like this is done: resuming a sweep runs every other point again.
 _FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED)
+# What a sweep may be resumed from: queued again by the API, stopped, or finished with
+# some of its runs deleted since (a stale RUNNING one is stored INTERRUPTED first).
+_RESUMABLE = (SweepStatus.PENDING, SweepStatus.INTERRUPTED, SweepStatus.COMPLETED)
 
 
 class SweepInterruptedError(NtraderError):
@@ -156,10 +161,7 @@ class SweepService:
         """
         sweep = SweepHistory(self._database).get(sweep_ref)
         if sweep.status is not SweepStatus.PENDING:
-            raise ConflictError(
-                f"Sweep {sweep.id} is {sweep.status.value}; only a PENDING sweep can be started.",
-                hint=f"`ntrader backtest sweep resume {sweep.id[:8]}` runs its missing points.",
-            )
+            raise _not_pending(sweep)
         points = [point.parameters for point in sweep.points]
         executor.warm_up()
         daily_equity = None
@@ -175,7 +177,9 @@ class SweepService:
             if isinstance(exc, KeyboardInterrupt):
                 raise SweepInterruptedError(sweep.id, 0, len(points)) from exc
             raise
-        summary = self._run(sweep.id, loaded, executor, on_point, daily_equity)
+        summary = self._run(
+            sweep.id, (SweepStatus.PENDING,), loaded, executor, on_point, daily_equity
+        )
         return dataclasses.replace(summary, warnings=(*warnings, *summary.warnings))
 
     def _screen(
@@ -200,9 +204,10 @@ class SweepService:
     def resume(
         self, sweep_ref: str, executor: SweepExecutor, on_point: PointCallback | None = None
     ) -> SweepSummary:
-        """Run the points of a stored sweep that have no finished run (interrupted, never
-        started, or whose run was deleted); the finished ones are kept as they are."""
-        sweep = SweepHistory(self._database).get(sweep_ref)
+        """Run the points of a stored sweep that have no finished run (interrupted, left
+        RUNNING by a process that is gone, never started, or whose run was deleted); the
+        finished ones are kept as they are. One another process may be running is refused."""
+        sweep = SweepHistory(self._database).admit(sweep_ref)
         executor.warm_up()
         first = self._point_config(sweep.base_config, sweep.points[0].parameters)
         loaded = self._backtests.load(first)
@@ -214,7 +219,7 @@ class SweepService:
             objective = sweep.spec.objective
             screened = _screened(sweep.base_config, points, loaded, objective, confirm_top)
             daily_equity = screened.daily_equity
-        summary = self._run(sweep.id, loaded, executor, on_point, daily_equity)
+        summary = self._run(sweep.id, _RESUMABLE, loaded, executor, on_point, daily_equity)
         return dataclasses.replace(summary, warnings=(*loaded.warnings, *summary.warnings))
 
     @staticmethod
@@ -224,6 +229,7 @@ class SweepService:
     def _run(
         self,
         sweep_id: str,
+        allowed: Sequence[SweepStatus],
         loaded: LoadedInputs,
         executor: SweepExecutor,
         on_point: PointCallback | None,
@@ -231,9 +237,12 @@ class SweepService:
     ) -> SweepSummary:
         notify = on_point or (lambda _done, _total, _best: None)
         with self._database.transaction() as repos:
+            # Claimed with this process, in one statement: a second `resume` is refused,
+            # and a kill -9 leaves a record resume can tell stale.
+            if not repos.sweeps.claim(sweep_id, allowed, this_process()):
+                raise _not_pending(repos.sweeps.get(sweep_id))
             sweep = repos.sweeps.get(sweep_id)
             runs = repos.sweeps.runs(sweep_id)
-            repos.sweeps.set_status(sweep_id, SweepStatus.RUNNING)
             strategy_id = self._stored_strategy_id(repos, sweep.base_config)
             todo: dict[int, str] = {}  # point index -> its run
             tasks = []
@@ -391,6 +400,17 @@ class SweepService:
             "screened_trials": len(screened_only),
             "best_run_id": completed[0].run_id,
         }
+
+
+def _not_pending(sweep: SweepRecord) -> ConflictError:
+    """The refusal to start a sweep that is no longer PENDING (or to resume one another
+    process has claimed meanwhile)."""
+    if sweep.status is SweepStatus.RUNNING:
+        return still_running(sweep)
+    return ConflictError(
+        f"Sweep {sweep.id} is {sweep.status.value}; only a PENDING sweep can be started.",
+        hint=f"`ntrader backtest sweep resume {sweep.id[:8]}` runs its missing points.",
+    )
 
 
 def _screened(

@@ -34,12 +34,14 @@ from ntrader.services.backtest_service import (
     failure_text,
 )
 from ntrader.services.instruments import find_stored
+from ntrader.services.liveness import this_process
 from ntrader.services.sweep_executors import SweepExecutor
 from ntrader.services.sweep_history import SweepHistory, SweepSummary, objective_of
 from ntrader.services.sweep_service import PointCallback, SweepInterruptedError, SweepService
 from ntrader.services.walk_forward_history import (
     RESUMABLE,
     WalkForwardHistory,
+    admit,
     find_walk_forward,
     not_resumable,
 )
@@ -254,7 +256,7 @@ class WalkForwardService:
         with self._database.transaction() as repos:
             record = find_walk_forward(repos, walk_forward_ref)
             if record.spec is None or not repos.walk_forwards.claim(
-                record.id, (RunStatus.PENDING,), RunStatus.RUNNING
+                record.id, (RunStatus.PENDING,), RunStatus.RUNNING, this_process()
             ):
                 raise ConflictError(
                     f"Walk-forward analysis {record.id} is {record.status.value}; only a "
@@ -269,15 +271,16 @@ class WalkForwardService:
         executor: SweepExecutor,
         on_window: WindowCallback | None = None,
     ) -> WalkForwardResult:
-        """Run the windows an INTERRUPTED or FAILED analysis did not finish, in order, with
-        its stored configuration, space and windows; it ends as an uninterrupted run would
-        have (the efficiency over all its windows)."""
+        """Run the windows an INTERRUPTED, FAILED or stale (left RUNNING by a process that is
+        gone) analysis did not finish, in order, with its stored configuration, space and
+        windows; it ends as an uninterrupted run would have (the efficiency over all its
+        windows)."""
         with self._database.transaction() as repos:
-            record = find_walk_forward(repos, walk_forward_ref)
+            record = admit(repos, walk_forward_ref)
             if record.spec is None or not repos.walk_forwards.claim(
-                record.id, RESUMABLE, RunStatus.RUNNING
+                record.id, RESUMABLE, RunStatus.RUNNING, this_process()
             ):
-                raise not_resumable(record)
+                raise not_resumable(repos.walk_forwards.get(record.id))
         return self._continue(record, executor, on_window)
 
     def get(self, walk_forward_ref: str) -> WalkForwardRecord:

@@ -19,6 +19,7 @@ from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
 from ntrader.models.walk_forward import WalkForwardRecord, WalkForwardResult, WindowResult
 from ntrader.services.cursors import newest_first_page, page_start
+from ntrader.services.liveness import holder, is_stale, release_stale
 
 # What an analysis that stopped unfinished is stored as; only these can be resumed.
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED)
@@ -53,6 +54,15 @@ def find_walk_forward(repos: Repositories, walk_forward_ref: str) -> WalkForward
         raise
 
 
+def admit(repos: Repositories, walk_forward_ref: str) -> WalkForwardRecord:
+    """An analysis as resume takes it: one left RUNNING by a dead process is stored
+    INTERRUPTED first, with what that process left RUNNING (its training sweep, its runs)."""
+    record = find_walk_forward(repos, walk_forward_ref)
+    if release_stale(repos, record, repos.walk_forwards):
+        record = repos.walk_forwards.get(record.id)
+    return record
+
+
 def not_resumable(record: WalkForwardRecord) -> ConflictError:
     """Why ``record`` cannot be resumed (it is not INTERRUPTED or FAILED, or it predates
     stored spaces)."""
@@ -69,6 +79,11 @@ def not_resumable(record: WalkForwardRecord) -> ConflictError:
     )
     if record.status is RunStatus.COMPLETED:
         return ConflictError(sentence, hint=f"{shown} shows it.")
+    if record.status is RunStatus.RUNNING:
+        sentence = (
+            f"Walk-forward analysis {record.id} is RUNNING in {holder(record)}; it can be "
+            "resumed once it has stopped."
+        )
     return ConflictError(
         sentence,
         hint=f"Wait until it stops, or cancel its job (POST /api/v1/walk-forwards/"
@@ -117,6 +132,7 @@ class WalkForwardHistory:
             warnings=(),
             status=record.status,
             error_message=record.error_message,
+            stale=is_stale(record),
         )
 
     def stitched(self, config: BacktestConfig, windows: Sequence[WindowResult]) -> pd.Series:
@@ -127,9 +143,9 @@ class WalkForwardHistory:
 
     def requeue(self, walk_forward_ref: str) -> WalkForwardRecord:
         """Store a stopped analysis PENDING again with the windows it finished, for a job to
-        run the rest; refused unless it is INTERRUPTED or FAILED."""
+        run the rest; refused unless it is INTERRUPTED, FAILED or stale."""
         with self._database.transaction() as repos:
-            record = find_walk_forward(repos, walk_forward_ref)
+            record = admit(repos, walk_forward_ref)
             if record.spec is None or not repos.walk_forwards.claim(
                 record.id, RESUMABLE, RunStatus.PENDING
             ):
@@ -142,10 +158,15 @@ class WalkForwardHistory:
         with self._database.transaction() as repos:
             repos.walk_forwards.update(walk_forward_id, status, error_message=reason)
 
-    def interrupt_pending(self, created_before: datetime) -> list[str]:
-        """Mark INTERRUPTED the analyses a stopped job runner left queued."""
+    def interrupt_abandoned(self, created_before: datetime) -> list[str]:
+        """Mark INTERRUPTED the analyses a stopped job runner left queued and those left
+        RUNNING by a process that is gone; returns their ids."""
         with self._database.transaction() as repos:
-            return repos.walk_forwards.interrupt_pending(created_before)
+            running = repos.walk_forwards.running()
+            stale = [
+                record.id for record in running if release_stale(repos, record, repos.walk_forwards)
+            ]
+            return repos.walk_forwards.interrupt_pending(created_before) + stale
 
 
 def _equity(snapshots: Sequence[Any]) -> pd.Series:

@@ -14,6 +14,7 @@ from ntrader.api.problems import ERROR_RESPONSES
 from ntrader.api.schemas import Accepted, SweepPage, SweepRequest
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.models.sweep import SweepListItem, SweepRecord, SweepView
+from ntrader.services.liveness import is_stale
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepService
@@ -53,7 +54,8 @@ def list_sweeps(
     """Sweeps, newest first, without their points (`backtest sweep list`)."""
     page = SweepHistory(api.database).page(limit=limit, cursor=cursor)
     return SweepPage(
-        items=[SweepListItem.of(sweep) for sweep in page.sweeps], next_cursor=page.next_cursor
+        items=[SweepListItem.of(sweep, stale=is_stale(sweep)) for sweep in page.sweeps],
+        next_cursor=page.next_cursor,
     )
 
 

@@ -16,6 +16,7 @@ from ntrader.api.schemas import Accepted, WalkForwardPage, WalkForwardRequest
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.models.enums import RunStatus
 from ntrader.models.walk_forward import WalkForwardListItem, WalkForwardView
+from ntrader.services.liveness import is_stale
 from ntrader.services.walk_forward import WalkForwardService, parse_duration
 from ntrader.services.walk_forward_history import WalkForwardHistory
 from ntrader.utils.config_loader import ConfigSources, validate_config
@@ -59,7 +60,7 @@ def list_walk_forwards(
     windows it finished, but not the windows (`backtest walk-forward list`)."""
     page = WalkForwardHistory(api.database).page(limit=limit, cursor=cursor)
     return WalkForwardPage(
-        items=[WalkForwardListItem.of(record) for record in page.records],
+        items=[WalkForwardListItem.of(record, stale=is_stale(record)) for record in page.records],
         next_cursor=page.next_cursor,
     )
 

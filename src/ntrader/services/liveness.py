@@ -1,0 +1,82 @@
+"""Whose process holds a RUNNING record (a backtest, a sweep, a walk-forward analysis), and
+the one rule that tells a stale one: RUNNING, recorded on this host, its process gone.
+
+A stale record was left by a process killed with SIGKILL, a crash or a power cut: resume
+accepts it as it accepts an INTERRUPTED one. Its host cannot be checked from another
+machine, and a record stored before its process was recorded (no host) is not known stale:
+both stay refused.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Protocol
+
+from ntrader.db.database import Repositories
+
+RUNNING = "RUNNING"  # the same in RunStatus and SweepStatus
+
+
+class Held(Protocol):
+    """A stored record that a process claims RUNNING, with that process."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def host_pid(self) -> int | None: ...
+
+
+def this_process() -> tuple[str, int]:
+    """What a record claimed by this process stores: this host's name and our pid."""
+    return socket.gethostname(), os.getpid()
+
+
+def is_stale(record: Held) -> bool:
+    """A RUNNING record whose process on this host is gone (killed, crashed, power cut)."""
+    if record.status != RUNNING or record.host_pid is None:
+        return False
+    if record.host != socket.gethostname():
+        return False
+    try:
+        os.kill(record.host_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return False
+
+
+def holder(record: Held) -> str:
+    """Which process holds a RUNNING record, for the sentence that refuses to touch it."""
+    if record.host is None or record.host_pid is None:
+        return "a process an earlier version of ntrader did not record"
+    if record.host != socket.gethostname():
+        return (
+            f"process {record.host_pid} on {record.host}, another machine (whether it still "
+            "runs cannot be checked from here)"
+        )
+    return f"process {record.host_pid} on this machine ({record.host}), which is still running"
+
+
+class HeldRecords(Protocol):
+    """The repository of one kind of held record (sweeps, walk-forward analyses)."""
+
+    def interrupt_held(self, host: str, pid: int, reason: str) -> None: ...
+
+
+def release_stale(repos: Repositories, record: Held, records: HeldRecords) -> bool:
+    """If ``record`` (one of ``records``) is stale, mark it INTERRUPTED with the runs its
+    dead process left RUNNING (an analysis's test run), so that resume takes it as it takes
+    an interrupted one. True if it was stale."""
+    if not is_stale(record):
+        return False
+    assert record.host is not None and record.host_pid is not None  # is_stale checked
+    reason = f"its process {record.host_pid} on {record.host} ended before it finished"
+    records.interrupt_held(record.host, record.host_pid, reason)
+    repos.backtests.interrupt_held(record.host, record.host_pid, reason)
+    return True

@@ -1,0 +1,85 @@
+"""`backtest sweep resume` and `backtest walk-forward resume` refuse a record whose process
+may still run it (alive here, on another machine, or not recorded by an older version),
+saying which process holds it, and change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+from sqlalchemy import func, select, update
+
+from ntrader.db.database import Database
+from ntrader.db.tables import backtest_results, sweeps, walk_forwards
+from ntrader.services.sweep_service import SweepService
+from ntrader.services.walk_forward import Duration, WalkForwardService
+from tests.e2e.conftest import RunCli
+from tests.integration.sweep_support import BASE, SPEC
+
+HOLDERS = {
+    # This test's own process: alive.
+    "alive": (socket.gethostname(), os.getpid(), f"process {os.getpid()} on this machine"),
+    "elsewhere": ("far.example", 4242, "process 4242 on far.example, another machine"),
+    "unrecorded": (None, None, "a process an earlier version of ntrader did not record"),
+}
+
+
+def _running(database_url: str, holder: str) -> tuple[str, str]:
+    """A sweep and a walk-forward analysis stored RUNNING in ``holder``'s process."""
+    host, pid, _sentence = HOLDERS[holder]
+    database = Database(database_url)
+    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
+    walk_forward_id = WalkForwardService(database).create(
+        BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
+    )
+    with database.transaction() as repos:
+        for table, row_id in ((sweeps, sweep.id), (walk_forwards, walk_forward_id)):
+            repos.connection.execute(
+                update(table)
+                .where(table.c.id == row_id)
+                .values(status="RUNNING", host=host, host_pid=pid)
+            )
+    database.dispose()
+    return sweep.id, walk_forward_id
+
+
+def _rows(database_url: str) -> tuple[object, ...]:
+    database = Database(database_url)
+    with database.transaction() as repos:
+        found = tuple(
+            tuple(row)
+            for table in (sweeps, walk_forwards)
+            for row in repos.connection.execute(
+                select(table.c.id, table.c.status, table.c.host, table.c.host_pid)
+            )
+        )
+        runs = repos.connection.execute(select(func.count()).select_from(backtest_results))
+        found += (runs.scalar_one(),)
+    database.dispose()
+    return found
+
+
+@pytest.mark.parametrize("holder", list(HOLDERS))
+def test_resume_refuses_a_record_whose_process_may_run_it(
+    invoke_cli: RunCli, stocked: str, holder: str
+) -> None:
+    sweep_id, walk_forward_id = _running(stocked, holder)
+    sentence = HOLDERS[holder][2]
+    before = _rows(stocked)
+    for kind, record_id, noun in (
+        ("sweep", sweep_id, "Sweep"),
+        ("walk-forward", walk_forward_id, "Walk-forward analysis"),
+    ):
+        refused = invoke_cli(
+            "backtest", kind, "resume", record_id[:8], "--json", database_url=stocked, check_exit=1
+        )
+        error = json.loads(refused.stdout)["error"]
+        assert f"{noun} {record_id} is RUNNING in {sentence}" in error
+        assert "it can be resumed once it has stopped." in error
+        listed = invoke_cli("backtest", kind, "list", "--json", database_url=stocked)
+        assert [item["stale"] for item in json.loads(listed.stdout)] == [False]
+        table = invoke_cli("backtest", kind, "list", database_url=stocked).stdout
+        assert "RUNNING" in table and "stale" not in table
+    assert _rows(stocked) == before

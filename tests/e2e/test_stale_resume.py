@@ -1,0 +1,239 @@
+"""A `backtest sweep` or `backtest walk-forward` killed with SIGKILL is left RUNNING with
+its dead process recorded: `list` calls it stale, and `resume` finishes it with the results
+an uninterrupted one has. The process is held inside a run by a plug-in strategy, and the
+test waits for rows in the store, never on a timer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.e2e.conftest import NTRADER, RunCli
+
+# Long on bar PERIOD + 1, flat 20 bars later. A run whose period is STALL_PERIOD, or whose
+# first bar is on or after STALL_FROM, waits on that bar (for at most two minutes): the
+# test kills the process there.
+GATED_STRATEGY = """
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+
+from nautilus_trader.model.data import Bar
+
+from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
+from ntrader.core.strategy_registry import register_strategy
+
+
+class GatedConfig(SignalStrategyConfig, frozen=True):
+    period: int = 1
+
+
+@register_strategy(name="gated", config=GatedConfig)
+class Gated(SignalStrategy):
+    def __init__(self, config: GatedConfig) -> None:
+        super().__init__(config)
+        self._bars = 0
+
+    def update_signal(self, bar: Bar) -> None:
+        self._bars += 1
+        if self._bars == 1 and self._stalls(bar):
+            time.sleep(120)
+        if self._bars == self.config.period + 1:
+            self.go_long(bar)
+        if self._bars == self.config.period + 21:
+            self.go_flat()
+
+    def _stalls(self, bar: Bar) -> bool:
+        period = os.environ.get("STALL_PERIOD")
+        since = os.environ.get("STALL_FROM")
+        day = datetime.fromtimestamp(bar.ts_event / 1e9, UTC).date().isoformat()
+        return (period is not None and int(period) == self.config.period) or (
+            since is not None and day >= since
+        )
+"""
+
+SWEEP = (
+    "backtest",
+    "sweep",
+    "--strategy",
+    "gated",
+    "--instruments",
+    "AAPL",
+    "--start",
+    "2019-01-01",
+    "--end",
+    "2020-12-31",
+    "--grid",
+    "period=1,2,3",
+    "--objective",
+    "total_return",
+    "--workers",
+    "1",
+)
+WALK_FORWARD = (
+    "backtest",
+    "walk-forward",
+    "--strategy",
+    "gated",
+    "--instruments",
+    "AAPL",
+    "--start",
+    "2019-01-01",
+    "--end",
+    "2020-06-30",
+    "--grid",
+    "period=1,2",
+    "--train",
+    "12M",
+    "--test",
+    "3M",
+    "--objective",
+    "total_return",
+    "--workers",
+    "1",
+)
+_DEADLINE_S = 120
+
+
+def _plugin(tmp_path: Path) -> tuple[str, str]:
+    """The global option that loads the gated strategy."""
+    path = tmp_path / "gated.py"
+    path.write_text(GATED_STRATEGY)
+    return ("--strategy-path", str(path))
+
+
+def _run_statuses(url: str) -> Counter[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT status FROM backtest_results")).scalars()
+            return Counter(rows)
+    finally:
+        engine.dispose()
+
+
+def _kill_when(
+    process: subprocess.Popen[str], url: str, ready: Callable[[Counter[str]], bool]
+) -> None:
+    """SIGKILL ``process`` once the stored runs' statuses satisfy ``ready``."""
+    deadline = time.monotonic() + _DEADLINE_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"it ended before it was killed: {process.communicate()[1]}")
+        if ready(_run_statuses(url)):
+            process.kill()
+            process.wait()
+            return
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    pytest.fail(f"the runs never got there: {_run_statuses(url)}")
+
+
+def _start(
+    cli_env: dict[str, str], url: str, args: tuple[str, ...], **stall: str
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(NTRADER), *args],
+        env={**cli_env, "NTRADER_DATABASE_URL": url, **stall},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _ranking(document: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(r["parameters"], r["status"], r["objective"], r["metrics"]) for r in document["runs"]]
+
+
+def _windows(document: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (w["train_start"], w["test_start"], w["parameters"], w["in_sample"], w["out_of_sample"])
+        for w in document["windows"]
+    ]
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_is_stale_and_resume_finishes_it(
+    run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
+) -> None:
+    plugin = _plugin(tmp_path)
+    # Point 0 (period 1) is stored, point 1 (period 2) is held in the engine: killed there.
+    process = _start(cli_env, stocked, (*plugin, *SWEEP), STALL_PERIOD="2")
+    _kill_when(process, stocked, lambda runs: runs["COMPLETED"] >= 1)
+
+    listed = run_cli(*plugin, "backtest", "sweep", "list", "--json", database_url=stocked)
+    (killed,) = json.loads(listed.stdout)
+    assert (killed["status"], killed["stale"]) == ("RUNNING", True)
+    table = run_cli(*plugin, "backtest", "sweep", "list", database_url=stocked).stdout
+    assert "RUNNING (stale)" in table
+    before = json.loads(
+        run_cli(
+            *plugin, "backtest", "sweep", "show", "latest", "--json", database_url=stocked
+        ).stdout
+    )
+    assert before["stale"] is True
+    kept = {r["run_id"] for r in before["runs"] if r["status"] == "COMPLETED"}
+    assert len(kept) >= 1
+
+    resume = (*plugin, "backtest", "sweep", "resume", killed["sweep_id"][:8], "--workers", "1")
+    resumed = json.loads(run_cli(*resume, "--json", database_url=stocked).stdout)
+    assert (resumed["status"], resumed["stale"]) == ("COMPLETED", False)
+    assert kept <= {r["run_id"] for r in resumed["runs"]}  # the finished run is not run again
+    assert _run_statuses(stocked) == Counter(COMPLETED=3)
+
+    reference = json.loads(run_cli(*plugin, *SWEEP, "--json", database_url=stocked).stdout)
+    assert _ranking(resumed) == _ranking(reference)
+    statistics = {k: v for k, v in resumed["statistics"].items() if k != "best_run_id"}
+    assert statistics == {k: v for k, v in reference["statistics"].items() if k != "best_run_id"}
+
+
+@pytest.mark.slow
+def test_a_killed_walk_forward_is_stale_and_resume_finishes_it(
+    run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
+) -> None:
+    plugin = _plugin(tmp_path)
+    # Window 1's training sweep is stored, its test run (from 2020-01-01) is held RUNNING.
+    process = _start(cli_env, stocked, (*plugin, *WALK_FORWARD), STALL_FROM="2020-01-01")
+    _kill_when(process, stocked, lambda runs: runs["COMPLETED"] >= 2 and runs["RUNNING"] == 1)
+
+    listed = run_cli(*plugin, "backtest", "walk-forward", "list", "--json", database_url=stocked)
+    (killed,) = json.loads(listed.stdout)
+    assert (killed["status"], killed["stale"], killed["windows_done"]) == ("RUNNING", True, 0)
+    shown = run_cli(*plugin, "backtest", "walk-forward", "list", database_url=stocked).stdout
+    assert "RUNNING (stale)" in shown
+    runs = run_cli(*plugin, "backtest", "list", "--json", database_url=stocked).stdout
+    assert [r["stale"] for r in json.loads(runs) if r["status"] == "RUNNING"] == [True]
+
+    resumed = json.loads(
+        run_cli(
+            *plugin,
+            "backtest",
+            "walk-forward",
+            "resume",
+            killed["walk_forward_id"][:8],
+            "--workers",
+            "1",
+            "--json",
+            database_url=stocked,
+        ).stdout
+    )
+    assert (resumed["status"], resumed["stale"]) == ("COMPLETED", False)
+    # The test run the dead process left RUNNING is stored INTERRUPTED, saying why; the
+    # window ran its test again.
+    statuses = _run_statuses(stocked)
+    assert statuses["INTERRUPTED"] == 1 and statuses["RUNNING"] == 0
+    reference = json.loads(run_cli(*plugin, *WALK_FORWARD, "--json", database_url=stocked).stdout)
+    assert _windows(resumed) == _windows(reference) and len(_windows(resumed)) == 2
+    assert resumed["efficiency"] == reference["efficiency"]
+    assert resumed["final_equity"] == reference["final_equity"]
