@@ -3,10 +3,13 @@ trade ticks stamped at the bar's open (for fills at the next open, docs/executio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from nautilus_trader.model.data import Bar, BarType, TradeTick
 from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.identifiers import InstrumentId
 
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
@@ -76,7 +79,78 @@ def open_times_ns(spec: InstrumentSpec, timeframe: Timeframe, open_ns: np.ndarra
     return local_open.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
 
 
-def to_open_ticks(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -> list[TradeTick]:
+@dataclass(frozen=True, slots=True)
+class BarColumns:
+    """A series of bars as the arrays nautilus builds its ``Bar`` objects from, stamped
+    (``ts``, uint64) at each bar's close; ``objects`` makes any slice of them."""
+
+    bar_type: BarType
+    precision: int
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    ts: np.ndarray
+
+    def objects(self, start: int, stop: int) -> list[Bar]:
+        ts = self.ts[start:stop]
+        return Bar.from_raw_arrays_to_list(
+            self.bar_type,
+            self.precision,
+            0,
+            self.open[start:stop],
+            self.high[start:stop],
+            self.low[start:stop],
+            self.close[start:stop],
+            self.volume[start:stop],
+            ts,
+            ts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTickColumns:
+    """Trades as the arrays nautilus builds its ``TradeTick`` objects from (``ts``, uint64,
+    stamps each); ``objects`` makes any slice of them."""
+
+    instrument_id: InstrumentId
+    precision: int
+    prices: np.ndarray
+    sizes: np.ndarray
+    ts: np.ndarray
+
+    def objects(self, start: int, stop: int) -> list[TradeTick]:
+        ts = self.ts[start:stop]
+        return TradeTick.from_raw_arrays_to_list(
+            self.instrument_id,
+            self.precision,
+            0,
+            self.prices[start:stop],
+            self.sizes[start:stop],
+            np.full(ts.size, AggressorSide.NO_AGGRESSOR.value, dtype=np.uint8),
+            [f"O{i}" for i in range(start, stop)],
+            ts,
+            ts,
+        )
+
+
+def bar_columns(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -> BarColumns:
+    return BarColumns(
+        bar_type=bar_type_for(spec, timeframe),
+        precision=spec.price_precision,
+        open=data.open,
+        high=data.high,
+        low=data.low,
+        close=data.close,
+        volume=data.volume,
+        ts=close_times_ns(spec, timeframe, data.ts).astype(np.uint64),
+    )
+
+
+def open_tick_columns(
+    spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays
+) -> OpenTickColumns:
     """One trade per bar at its open price and open time, and one at the last bar's close.
 
     They move nautilus' market to the open before the bar completes, so an order sent at that
@@ -87,34 +161,16 @@ def to_open_ticks(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -
     """
     opens = open_times_ns(spec, timeframe, data.ts)
     last_close = close_times_ns(spec, timeframe, data.ts[-1:])
-    ts = np.concatenate([opens, last_close]).astype(np.uint64)
-    prices = np.concatenate([data.open, data.close[-1:]]).astype(np.float64)
     volumes = np.concatenate([data.volume, data.volume[-1:]]).astype(np.float64)
-    instrument_id = bar_type_for(spec, timeframe).instrument_id
-    return TradeTick.from_raw_arrays_to_list(
-        instrument_id,
-        spec.price_precision,
-        0,
-        prices,  # concatenate copies: nautilus needs writable buffers
-        np.maximum(volumes, 1.0),
-        np.full(ts.size, AggressorSide.NO_AGGRESSOR.value, dtype=np.uint8),
-        [f"O{i}" for i in range(ts.size)],
-        ts,
-        ts,
+    return OpenTickColumns(
+        instrument_id=bar_type_for(spec, timeframe).instrument_id,
+        precision=spec.price_precision,
+        # concatenate copies: nautilus needs writable buffers
+        prices=np.concatenate([data.open, data.close[-1:]]).astype(np.float64),
+        sizes=np.maximum(volumes, 1.0),
+        ts=np.concatenate([opens, last_close]).astype(np.uint64),
     )
 
 
 def to_nautilus_bars(spec: InstrumentSpec, timeframe: Timeframe, data: BarArrays) -> list[Bar]:
-    ts = close_times_ns(spec, timeframe, data.ts).astype(np.uint64)
-    return Bar.from_raw_arrays_to_list(
-        bar_type_for(spec, timeframe),
-        spec.price_precision,
-        0,
-        data.open,
-        data.high,
-        data.low,
-        data.close,
-        data.volume,
-        ts,
-        ts,
-    )
+    return bar_columns(spec, timeframe, data).objects(0, len(data))

@@ -18,6 +18,7 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import is_backtest_force_stop
 from nautilus_trader.common.events import TimeEvent
+from nautilus_trader.core.data import Data
 from nautilus_trader.model.enums import AccountType, OmsType, OrderSide, OrderStatus
 from nautilus_trader.model.identifiers import ClientOrderId, TraderId, Venue
 from nautilus_trader.model.objects import Currency, Money, Price
@@ -36,11 +37,13 @@ from ntrader.core.fx import (
     rate_path,
 )
 from ntrader.core.nautilus_bars import (
+    BarColumns,
+    OpenTickColumns,
+    bar_columns,
     bar_type_for,
     close_times_ns,
+    open_tick_columns,
     open_times_ns,
-    to_nautilus_bars,
-    to_open_ticks,
 )
 from ntrader.core.nautilus_instruments import to_nautilus
 from ntrader.core.nautilus_logs import nautilus_logs
@@ -199,8 +202,13 @@ def build_engine(
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
 ) -> BacktestEngine:
-    """An engine loaded with venues, instruments, bars and one strategy per instrument."""
-    return _build(strategy_type, parameters, inputs, settings)[0]
+    """An engine loaded with venues, instruments, bars and one strategy per instrument, all
+    its data held in the engine: ``engine.run()`` plays it, ``engine.reset()`` keeps it."""
+    engine, _, _, series = _build(strategy_type, parameters, inputs, settings)
+    for columns in series:
+        engine.add_data(columns.objects(0, columns.ts.size), sort=False)
+    engine.sort_data()
+    return engine
 
 
 def _build(
@@ -209,8 +217,11 @@ def _build(
     inputs: Sequence[InstrumentBars],
     settings: EngineSettings,
     conversions: Sequence[InstrumentBars] = (),
-) -> tuple[BacktestEngine, SlippageFillModel, RateFeed]:
-    """``conversions``: pairs that convert a cross's quote currency (GBPUSD for EURGBP),
+) -> tuple[BacktestEngine, SlippageFillModel, RateFeed, list[BarColumns | OpenTickColumns]]:
+    """The engine without its data, and the data, in the order nautilus is to play series
+    that share a timestamp (its ``sort_data`` is stable).
+
+    ``conversions``: pairs that convert a cross's quote currency (GBPUSD for EURGBP),
     loaded into the engine for their prices only; no strategy trades them."""
     check_convertible([i.spec for i in inputs], settings.currency, [c.spec for c in conversions])
     engine = BacktestEngine(
@@ -270,18 +281,19 @@ def _build(
     )
     engine.add_actor(rate_feed)  # before the strategies: it must quote each bar first
     fee_model.rate_at_fill = rate_feed.rate_at_fill
+    series: list[BarColumns | OpenTickColumns] = []
     for item in conversions:
         engine.add_instrument(to_nautilus(item.spec))
-        engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
+        series.append(bar_columns(item.spec, item.timeframe, item.bars))
     for item in inputs:
         engine.add_instrument(to_nautilus(item.spec))
-        engine.add_data(to_nautilus_bars(item.spec, item.timeframe, item.bars), sort=False)
+        series.append(bar_columns(item.spec, item.timeframe, item.bars))
         if higher is not None:
-            # After the run's own bars: at a shared timestamp the stable sort plays them
-            # first, so nautilus executes on the run's bars and the higher bar comes last.
+            # After the run's own bars: at a shared timestamp those play first, so
+            # nautilus executes on the run's bars and the higher bar comes last.
             higher_bars = _higher_bars(item, higher)
             if not higher_bars.is_empty:
-                engine.add_data(to_nautilus_bars(item.spec, higher, higher_bars), sort=False)
+                series.append(bar_columns(item.spec, higher, higher_bars))
         config = config_class(
             strategy_id=f"{strategy_type.name.upper()}-{item.spec.symbol}",
             instrument_id=to_nautilus(item.spec).id,
@@ -310,12 +322,59 @@ def _build(
         )
         engine.add_strategy(strategy)
     if next_open:
-        # Added after every bar so that, at a shared timestamp (an intraday bar's close is
-        # the next one's open), the stable sort puts the bar first and its signal sees it.
+        # After every bar so that, at a shared timestamp (an intraday bar's close is the
+        # next one's open), the bar plays first and its signal sees it.
         for item in [*inputs, *conversions]:
-            engine.add_data(to_open_ticks(item.spec, item.timeframe, item.bars), sort=False)
-    engine.sort_data()
-    return engine, fill_model, rate_feed
+            series.append(open_tick_columns(item.spec, item.timeframe, item.bars))
+    return engine, fill_model, rate_feed, series
+
+
+# Objects per chunk of a streamed run: a few MiB, where a 98,280-bar minute run's bars and
+# opening trades take about 60 MiB whole; large enough that the per-chunk work is negligible.
+STREAM_CHUNK = 10_000
+
+
+class _Stream:
+    """A run's data fed to nautilus a chunk at a time (``BacktestEngine.add_data_iterator``)
+    in exactly the order its ``sort_data`` plays it whole: each chunk's objects are made as
+    the engine reaches them and released once played, instead of all of them living for the
+    whole run. ``start_ns`` and ``end_ns`` are the span nautilus takes from data it holds."""
+
+    def __init__(self, series: Sequence[BarColumns | OpenTickColumns]) -> None:
+        self._series = series
+        ts = np.concatenate([columns.ts for columns in series])
+        # Stable, as sort_data: at a shared timestamp the series keep the order they came in.
+        self._order = np.argsort(ts, kind="stable")
+        self._offsets = np.cumsum([0, *(columns.ts.size for columns in series)])
+        self.start_ns = int(ts[self._order[0]])
+        self.end_ns = int(ts[self._order[-1]])
+
+    def attach(self, engine: BacktestEngine) -> None:
+        # add_data of each series' first object registers the series as add_data of all of
+        # it does: checked against the cache, and known as played from the engine's own data,
+        # so a strategy subscribing to it is not sent to request it from the (empty) data
+        # client. clear_data then drops those objects and keeps the registration.
+        for columns in self._series:
+            engine.add_data(columns.objects(0, 1), sort=False)
+        engine.clear_data()
+        engine.add_data_iterator("ntrader", self._chunks())
+
+    def _chunks(self) -> Iterator[list[Data]]:
+        for first in range(0, self._order.size, STREAM_CHUNK):
+            yield self._objects(self._order[first : first + STREAM_CHUNK])
+
+    def _objects(self, picked: np.ndarray) -> list[Data]:
+        """The objects at ``picked`` (positions in the series laid end to end), in its order."""
+        owner = np.searchsorted(self._offsets, picked, side="right") - 1
+        made: list[Data] = []
+        at = np.empty(picked.size, dtype=np.int64)
+        for index in np.unique(owner).tolist():
+            mine = owner == index
+            rows = picked[mine] - self._offsets[index]
+            low = int(rows.min())
+            at[mine] = len(made) + rows - low
+            made.extend(self._series[index].objects(low, int(rows.max()) + 1))
+        return [made[i] for i in at.tolist()]
 
 
 def bars_unmatched(strategy_class: type, settings: EngineSettings) -> bool:
@@ -448,7 +507,7 @@ def run_engine(
     strategy_files = _strategy_files(strategy_type.load()[0])
     conversions = _within_run(inputs, conversions)
     with _blame_strategy(strategy_files):  # its __init__ runs here
-        engine, fill_model, rate_feed = _build(
+        engine, fill_model, rate_feed, series = _build(
             strategy_type, parameters, inputs, settings, conversions
         )
     bar_times = np.sort(
@@ -458,8 +517,11 @@ def run_engine(
         engine.add_actor(_ProgressActor(bar_times, on_progress))
     started = time.perf_counter()
     try:
+        # The objects are made as the run reaches them: engine_seconds includes making them.
+        stream = _Stream(series)
+        stream.attach(engine)
         with _blame_strategy(strategy_files):
-            engine.run()
+            engine.run(start=stream.start_ns, end=stream.end_ns)
         elapsed = time.perf_counter() - started
         processed = engine.iteration
         if is_backtest_force_stop() or processed < bar_times.size:
