@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,12 +42,30 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
         # First, so that even switching the journal mode waits for a busy file.
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         # WAL lets `data list` read while an import writes; NORMAL is durable enough under WAL.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor, busy_timeout_ms / 1000)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     return set_pragmas
+
+
+def _use_wal(cursor: Any, timeout_s: float) -> None:
+    """Switch the file to WAL (it stays so), waiting out another connection doing the same.
+
+    Two processes opening a new file at once both switch it; SQLite answers the loser
+    "database is locked" at once, without its busy handler, so the wait is here.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def describe_url(url: str | URL) -> str:
