@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -134,6 +134,9 @@ def test_a_running_or_queued_fetch_job_can_be_cancelled_and_resumed(
         tws.script.append(Fault(silent=True))  # IB never answers the first request
         running = _submit(client, BODY)
         _wait_status(client, running, "RUNNING")
+        # Cancelled while it waits on IB: cancelled before its request, the job would leave
+        # the silence to the resumed job, which would wait out the 300 s timeout.
+        _wait_for(lambda: bool(tws.history_requests), "the job never asked IB for bars")
         queued = _submit(client, {**BODY, "timeframe": "DAILY"})
         for job_id, reason in ((queued, "cancelled before it started"), (running, None)):
             asked = time.monotonic()
@@ -162,9 +165,16 @@ def _submit(client: httpx.Client, body: dict[str, object]) -> str:
 
 
 def _wait_status(client: httpx.Client, job_id: str, status: str) -> None:
+    _wait_for(
+        lambda: client.get(f"{V1}/data/ib/fetch/{job_id}").json()["status"] == status,
+        f"job {job_id} never became {status}",
+    )
+
+
+def _wait_for(condition: Callable[[], bool], failure: str) -> None:
     deadline = time.monotonic() + 60
-    while client.get(f"{V1}/data/ib/fetch/{job_id}").json()["status"] != status:
-        assert time.monotonic() < deadline, f"job {job_id} never became {status}"
+    while not condition():
+        assert time.monotonic() < deadline, failure
         time.sleep(0.1)
 
 
@@ -204,8 +214,11 @@ def test_fetch_jobs_are_stored_survive_restarts_and_resume(tws: FakeTws, tmp_pat
             done = _submit(client, BODY)
             assert events_of(client, f"{V1}/data/ib/fetch/{done}/events")[-1][0] == "done"
             tws.script.append(Fault(silent=True))
+            asked = len(tws.history_requests)
             running = _submit(client, monday)
             _wait_status(client, running, "RUNNING")
+            # Killed while it waits on IB, or the resumed job would meet the silence.
+            _wait_for(lambda: len(tws.history_requests) > asked, "the job never asked IB")
             queued = _submit(client, {**monday, "timeframe": "DAILY"})
     finally:
         _kill_with_its_workers(server)
