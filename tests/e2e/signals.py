@@ -7,9 +7,11 @@ signalled (once: it leaves a marker, so the resumed run goes through) takes the 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from nautilus_trader.model.data import Bar
 
@@ -133,3 +136,19 @@ def start_running_backtest(
 def stalling_path(tmp_path: Path) -> tuple[str, str]:
     """The global option that loads the stalling strategy: `backtest resume` needs it too."""
     return ("--strategy-path", str(tmp_path / "stalling.py"))
+
+
+def resume_stalled(
+    run_cli: RunCli, tmp_path: Path, run_id: str, database_url: str
+) -> dict[str, Any]:
+    """`backtest resume RUN --json` of a run the stalling strategy held, as printed."""
+    return json.loads(
+        run_cli(
+            *stalling_path(tmp_path),
+            "backtest",
+            "resume",
+            run_id[:8],
+            "--json",
+            database_url=database_url,
+        ).stdout
+    )

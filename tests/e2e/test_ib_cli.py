@@ -76,15 +76,7 @@ def test_ctrl_c_mid_fetch_keeps_whole_chunks_and_rerun_resumes(
     run_cli: RunCli, cli_env: dict[str, str], tws: FakeTws, url: str, tmp_path: Path
 ) -> None:
     tws.script.extend([Fault(delay=0.4)] * 20)
-    env = {**cli_env, **_env(tws, NTRADER_IB_PACING="off"), "NTRADER_DATABASE_URL": url}
-    process = subprocess.Popen(
-        [str(NTRADER), *FETCH, "2023-11-24", "--timeframe", "1MIN"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start_fetch(cli_env, tws, url, tmp_path, "2023-11-24")
     deadline = time.monotonic() + 60
     while len(tws.history_requests) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -113,18 +105,8 @@ def test_ctrl_c_stops_a_fetch_waiting_on_a_silent_gateway_at_once(
     """The wait for IB's answer is the main thread's; Ctrl-C must not be left to the
     session thread, or the fetch would stop only when the 300 s request timed out."""
     tws.script.append(Fault(silent=True))
-    env = {
-        **cli_env,
-        **_env(tws, NTRADER_IB_PACING="off", NTRADER_IB_REQUEST_TIMEOUT="300"),
-        "NTRADER_DATABASE_URL": url,
-    }
-    process = subprocess.Popen(
-        [str(NTRADER), *FETCH, "2023-11-17", "--timeframe", "1MIN"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = _start_fetch(
+        cli_env, tws, url, tmp_path, "2023-11-17", NTRADER_IB_REQUEST_TIMEOUT="300"
     )
     deadline = time.monotonic() + 60
     while not tws.history_requests and time.monotonic() < deadline:
@@ -137,6 +119,21 @@ def test_ctrl_c_stops_a_fetch_waiting_on_a_silent_gateway_at_once(
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert _bars_per_day(url) == Counter()
+
+
+def _start_fetch(
+    cli_env: dict[str, str], tws: FakeTws, url: str, cwd: Path, end: str, **extra: str
+) -> subprocess.Popen[str]:
+    """`data fetch` of 1-minute bars up to ``end``, started in the background."""
+    env = {**cli_env, **_env(tws, NTRADER_IB_PACING="off", **extra), "NTRADER_DATABASE_URL": url}
+    return subprocess.Popen(
+        [str(NTRADER), *FETCH, end, "--timeframe", "1MIN"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _bars_per_day(url: str) -> Counter[str]:

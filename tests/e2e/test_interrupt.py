@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import RunCli
-from tests.e2e.signals import run_statuses, stalling_path, start_running_backtest
+from tests.e2e.signals import resume_stalled, run_statuses, start_running_backtest
 
 pytestmark = pytest.mark.slow
 
@@ -25,15 +24,6 @@ def test_ctrl_c_marks_the_run_interrupted_and_resume_completes_it(
     assert status == "INTERRUPTED"
     assert f"ntrader backtest resume {run_id[:8]}" in stderr
     assert "Traceback" not in stderr
-    resumed = json.loads(
-        run_cli(
-            *stalling_path(tmp_path),
-            "backtest",
-            "resume",
-            run_id[:8],
-            "--json",
-            database_url=database_url,
-        ).stdout
-    )
+    resumed = resume_stalled(run_cli, tmp_path, run_id, database_url)
     assert resumed["id"] == run_id
     assert resumed["status"] == "COMPLETED"

@@ -12,7 +12,7 @@ import pytest
 
 from ntrader.db.engine import create_db_engine, ensure_schema
 from tests.e2e.conftest import RUN_2020, RunCli, stock
-from tests.e2e.signals import run_statuses, stalling_path, start_running_backtest
+from tests.e2e.signals import resume_stalled, run_statuses, start_running_backtest
 from tests.integration.faulty_strategy import FAULTY_STRATEGY, raise_line
 
 
@@ -118,16 +118,7 @@ def test_sigterm_marks_the_run_interrupted_and_resume_completes_it(
     assert f"Backtest {run_id} was stopped by SIGTERM and is stored as INTERRUPTED." in message
     assert f"ntrader backtest resume {run_id[:8]}" in message
     assert "Traceback" not in stderr
-    resumed = json.loads(
-        run_cli(
-            *stalling_path(tmp_path),
-            "backtest",
-            "resume",
-            run_id[:8],
-            "--json",
-            database_url=database_url,
-        ).stdout
-    )
+    resumed = resume_stalled(run_cli, tmp_path, run_id, database_url)
     assert (resumed["id"], resumed["status"]) == (run_id, "COMPLETED")
 
 

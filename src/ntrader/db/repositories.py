@@ -459,12 +459,8 @@ class BacktestRepository:
 
     def interrupt_held(self, host: str, pid: int, reason: str) -> None:
         """Mark INTERRUPTED the runs left RUNNING by process ``pid`` on ``host``."""
-        self._connection.execute(
-            update(backtest_results)
-            .where(*_held_by(backtest_results, RunStatus.RUNNING, host, pid))
-            .values(
-                status=RunStatus.INTERRUPTED.value, error_message=reason, completed_at=utc_now()
-            )
+        _interrupt_held(
+            self._connection, backtest_results, host, pid, reason, completed_at=utc_now()
         )
 
     def complete(
@@ -837,13 +833,7 @@ class SweepRepository:
 
     def interrupt_held(self, host: str, pid: int, reason: str) -> None:
         """Mark INTERRUPTED the sweeps left RUNNING by process ``pid`` on ``host``."""
-        self._connection.execute(
-            update(sweeps)
-            .where(*_held_by(sweeps, SweepStatus.RUNNING, host, pid))
-            .values(
-                status=SweepStatus.INTERRUPTED.value, error_message=reason, completed_at=utc_now()
-            )
-        )
+        _interrupt_held(self._connection, sweeps, host, pid, reason, completed_at=utc_now())
 
     def _record(self, row: Any, *, with_points: bool = True) -> SweepRecord:
         points: tuple[SweepPoint, ...] = ()
@@ -1055,11 +1045,7 @@ class WalkForwardRepository:
 
     def interrupt_held(self, host: str, pid: int, reason: str) -> None:
         """Mark INTERRUPTED the analyses left RUNNING by process ``pid`` on ``host``."""
-        self._connection.execute(
-            update(walk_forwards)
-            .where(*_held_by(walk_forwards, RunStatus.RUNNING, host, pid))
-            .values(status=RunStatus.INTERRUPTED.value, error_message=reason)
-        )
+        _interrupt_held(self._connection, walk_forwards, host, pid, reason)
 
     def set_current_sweep(self, walk_forward_id: str, sweep_id: str) -> None:
         """Record the training sweep of the window the analysis is running."""
@@ -1220,9 +1206,20 @@ def _fetch_job(row: Any) -> FetchJob:
     )
 
 
-def _held_by(table: Any, running: str, host: str, pid: int) -> tuple[Any, ...]:
-    """The rows of ``table`` left RUNNING by process ``pid`` on ``host``."""
-    return (table.c.status == running, table.c.host == host, table.c.host_pid == pid)
+def _interrupt_held(
+    connection: Connection, table: Any, host: str, pid: int, reason: str, **values: Any
+) -> None:
+    """Mark INTERRUPTED the rows of ``table`` left RUNNING by process ``pid`` on ``host``
+    (runs, sweeps and analyses spell both statuses alike)."""
+    connection.execute(
+        update(table)
+        .where(
+            table.c.status == RunStatus.RUNNING.value,
+            table.c.host == host,
+            table.c.host_pid == pid,
+        )
+        .values(status=RunStatus.INTERRUPTED.value, error_message=reason, **values)
+    )
 
 
 def _by_reference(connection: Connection, table: Any, reference: str, noun: str) -> Any:
