@@ -6,6 +6,7 @@ test waits for rows in the store, never on a timer."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -123,17 +124,20 @@ def _run_statuses(url: str) -> Counter[str]:
 
 
 def _kill_when(
-    process: subprocess.Popen[str], url: str, ready: Callable[[Counter[str]], bool]
-) -> None:
-    """SIGKILL ``process`` once the stored runs' statuses satisfy ``ready``."""
+    process: subprocess.Popen[str],
+    url: str,
+    ready: Callable[[Counter[str]], bool],
+    how: signal.Signals = signal.SIGKILL,
+) -> str:
+    """Send ``how`` to ``process`` once the stored runs' statuses satisfy ``ready``; its
+    stderr once it ended."""
     deadline = time.monotonic() + _DEADLINE_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"it ended before it was killed: {process.communicate()[1]}")
         if ready(_run_statuses(url)):
-            process.kill()
-            process.wait()
-            return
+            process.send_signal(how)
+            return process.communicate(timeout=_DEADLINE_S)[1]
         time.sleep(0.1)
     process.kill()
     process.wait()
@@ -237,3 +241,45 @@ def test_a_killed_walk_forward_is_stale_and_resume_finishes_it(
     assert _windows(resumed) == _windows(reference) and len(_windows(resumed)) == 2
     assert resumed["efficiency"] == reference["efficiency"]
     assert resumed["final_equity"] == reference["final_equity"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_sweep_interrupted_not_stale(
+    run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
+) -> None:
+    """A supervisor's stop (SIGTERM) ends the sweep as Ctrl-C does: stored INTERRUPTED with
+    the reason, exit 143 and the sentence, and resume runs the rest."""
+    plugin = _plugin(tmp_path)
+    process = _start(cli_env, stocked, (*plugin, *SWEEP), STALL_PERIOD="2")
+    stderr = _kill_when(process, stocked, lambda runs: runs["COMPLETED"] >= 1, signal.SIGTERM)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr
+    listed = run_cli(*plugin, "backtest", "sweep", "list", "--json", database_url=stocked)
+    (stopped,) = json.loads(listed.stdout)
+    assert (stopped["status"], stopped["stale"]) == ("INTERRUPTED", False)
+    assert stopped["error_message"] == "interrupted by SIGTERM"
+    assert f"ntrader backtest sweep resume {stopped['sweep_id'][:8]}" in " ".join(stderr.split())
+    resume = (*plugin, "backtest", "sweep", "resume", stopped["sweep_id"][:8], "--workers", "1")
+    resumed = json.loads(run_cli(*resume, "--json", database_url=stocked).stdout)
+    assert resumed["status"] == "COMPLETED"
+    assert _run_statuses(stocked) == Counter(COMPLETED=3)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_walk_forward_interrupted_not_stale(
+    run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
+) -> None:
+    plugin = _plugin(tmp_path)
+    process = _start(cli_env, stocked, (*plugin, *WALK_FORWARD), STALL_FROM="2020-01-01")
+    stderr = _kill_when(
+        process,
+        stocked,
+        lambda runs: runs["COMPLETED"] >= 2 and runs["RUNNING"] == 1,
+        signal.SIGTERM,
+    )
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "was stopped by SIGTERM after 0 of 2 windows" in " ".join(stderr.split())
+    listed = run_cli(*plugin, "backtest", "walk-forward", "list", "--json", database_url=stocked)
+    (stopped,) = json.loads(listed.stdout)
+    assert (stopped["status"], stopped["stale"]) == ("INTERRUPTED", False)
+    assert _run_statuses(stocked)["RUNNING"] == 0

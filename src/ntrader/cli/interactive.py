@@ -34,6 +34,7 @@ from ntrader.cli.repl_session import (
     parse_line,
 )
 from ntrader.core.errors import NtraderError, UserInputError
+from ntrader.core.interrupts import by_sigterm
 
 if TYPE_CHECKING:
     from prompt_toolkit.input import Input
@@ -99,10 +100,14 @@ def run_session(
         output=prompt_output,
     )
     click.echo("ntrader interactive: `help` lists the commands; `exit` or Ctrl-D leaves.")
+    # Ctrl-C cancels the line or the running command; SIGTERM (a KeyboardInterrupt too,
+    # and inside a run an error saying so) ends the session.
     while True:
         try:
             line = prompt.prompt(PROMPT)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if by_sigterm(exc):
+                raise
             continue  # Ctrl-C at the prompt clears the line
         except EOFError:
             break
@@ -114,8 +119,12 @@ def run_session(
                 break
             state.handle(command)
         except NtraderError as exc:
+            if by_sigterm(exc):
+                raise
             print_error(exc.message, exc.hint)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if by_sigterm(exc):
+                raise
             print_error("Interrupted.")
     return state.session
 

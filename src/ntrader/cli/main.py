@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import importlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -212,19 +213,31 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _interrupted(app: AppContext, argv: Sequence[str], *, terminated: bool) -> int:
+    """Ctrl-C, or SIGTERM (which the command takes the same way), outside anything that
+    says more; 128 + the signal number, as a shell reports a process the signal ended."""
+    if terminated:
+        _record_error("Terminated")
+        return _fail(app, argv, "Stopped by SIGTERM.", 128 + signal.SIGTERM)
+    _record_error("Interrupted")
+    return _fail(app, argv, "Interrupted.", 128 + signal.SIGINT)
+
+
 def _invoke(argv: Sequence[str], app: AppContext, prog_name: str | None) -> int:
     from ntrader.core.errors import NtraderError
+    from ntrader.core.interrupts import by_sigterm, sigterm_interrupts
 
     try:
-        result = cli.main(list(argv), prog_name, obj=app, standalone_mode=False)
+        with sigterm_interrupts():
+            result = cli.main(list(argv), prog_name, obj=app, standalone_mode=False)
     except click.exceptions.Abort as exc:
         # click turns Ctrl-C (KeyboardInterrupt) and end of input (EOFError) into Abort.
-        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
-        _record_error("Interrupted" if interrupted else "Aborted")
-        return _fail(app, argv, "Interrupted." if interrupted else "Aborted.", 130)
-    except KeyboardInterrupt:
-        _record_error("Interrupted")
-        return _fail(app, argv, "Interrupted.", 130)
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted(app, argv, terminated=by_sigterm(exc.__cause__))
+        _record_error("Aborted")
+        return _fail(app, argv, "Aborted.", 130)
+    except KeyboardInterrupt as exc:
+        return _interrupted(app, argv, terminated=by_sigterm(exc))
     except click.ClickException as exc:
         if _json_requested(app, argv):
             from ntrader.cli.output import print_json_error

@@ -6,11 +6,9 @@ import hashlib
 import os
 import signal
 import socket
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
@@ -22,6 +20,7 @@ from ntrader import __version__
 from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.core.fx import check_convertible, conversion_pairs
+from ntrader.core.interrupts import by_sigterm, sigterm_interrupts
 from ntrader.core.runner import (
     EngineSettings,
     InstrumentBars,
@@ -103,32 +102,6 @@ class RunSavedError(NtraderError):
         )
         self.run_id = run_id
         self.exit_code = exc.exit_code if isinstance(exc, NtraderError) else 1
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised wherever the run is so that it ends the way Ctrl-C does."""
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into an interrupt for the duration, then put the previous handler back.
-
-    Signal handlers belong to the main thread; a run in another thread (the HTTP API, a
-    sweep worker) leaves them alone.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        # None means a handler installed outside Python; the default is the best stand-in.
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +455,7 @@ class BacktestService:
             )
         try:
             stage("Running the engine")
-            with _sigterm_interrupts():
+            with sigterm_interrupts():
                 result = simulate(
                     config, strategy_type, inputs, benchmark, on_progress, loaded.conversions
                 )
@@ -496,7 +469,7 @@ class BacktestService:
                     data_fingerprint=loaded.fingerprint(),
                 )
         except KeyboardInterrupt as exc:
-            terminated = isinstance(exc, _Terminated)
+            terminated = by_sigterm(exc)
             reason = "interrupted by SIGTERM" if terminated else "interrupted by the user"
             telemetry.record_run(RunStatus.INTERRUPTED, time.perf_counter() - started)
             _log.warning("run.interrupted", reason=reason)

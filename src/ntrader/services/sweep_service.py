@@ -14,6 +14,7 @@ import pandas as pd
 
 from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NtraderError, UserInputError
+from ntrader.core.interrupts import by_sigterm, stop_signal
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig, RunRecord
@@ -51,16 +52,20 @@ _RESUMABLE = (SweepStatus.PENDING, SweepStatus.INTERRUPTED, SweepStatus.COMPLETE
 
 
 class SweepInterruptedError(NtraderError):
-    """Ctrl-C during a sweep: finished runs are kept; the sweep can be resumed."""
+    """Ctrl-C (or SIGTERM) during a sweep: finished runs are kept; it can be resumed."""
 
-    def __init__(self, sweep_id: str, done: int, total: int) -> None:
+    def __init__(
+        self, sweep_id: str, done: int, total: int, stopped_by: signal.Signals = signal.SIGINT
+    ) -> None:
+        how = "stopped by SIGTERM" if stopped_by is signal.SIGTERM else "interrupted"
         super().__init__(
-            f"Sweep {sweep_id[:8]} was interrupted after {done} of {total} runs; the finished "
+            f"Sweep {sweep_id[:8]} was {how} after {done} of {total} runs; the finished "
             "runs are stored.",
             hint=f"Run the rest with `ntrader backtest sweep resume {sweep_id[:8]}`.",
         )
         self.sweep_id = sweep_id
-        self.exit_code = 128 + signal.SIGINT
+        # 128 + the signal number, as a shell reports a process the signal ended.
+        self.exit_code = 128 + stopped_by
 
 
 # (runs done, runs in the sweep, the best row so far or None)
@@ -175,7 +180,7 @@ class SweepService:
             # Stopped before any point ran: the sweep must not stay PENDING; resume runs it.
             self._stop(sweep.id, (), exc)
             if isinstance(exc, KeyboardInterrupt):
-                raise SweepInterruptedError(sweep.id, 0, len(points)) from exc
+                raise SweepInterruptedError(sweep.id, 0, len(points), stop_signal(exc)) from exc
             raise
         summary = self._run(
             sweep.id, (SweepStatus.PENDING,), loaded, executor, on_point, daily_equity
@@ -294,7 +299,7 @@ class SweepService:
         except BaseException as exc:
             self._stop(sweep_id, todo.values(), exc)
             if isinstance(exc, KeyboardInterrupt):
-                raise SweepInterruptedError(sweep_id, done, total) from exc
+                raise SweepInterruptedError(sweep_id, done, total, stop_signal(exc)) from exc
             raise
         summary = self._finish(sweep_id, screened_equity)
         return dataclasses.replace(summary, warnings=tuple(text for _, text in sorted(refusals)))
@@ -330,7 +335,7 @@ class SweepService:
         """Mark the sweep and its unfinished runs INTERRUPTED with the reason; if the store
         fails too, the original error is what the user must see."""
         if isinstance(cause, KeyboardInterrupt):
-            reason = "interrupted by the user"
+            reason = "interrupted by SIGTERM" if by_sigterm(cause) else "interrupted by the user"
         elif isinstance(cause, NtraderError):
             reason = cause.message  # the sentence the CLI prints: its bars are gone, ...
         else:

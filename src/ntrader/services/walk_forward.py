@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
+from ntrader.core.interrupts import stop_signal
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
@@ -181,14 +182,21 @@ class WalkForwardInterruptedError(NtraderError):
     """Ctrl-C (or SIGTERM) during an analysis: the finished windows are kept, and resume
     runs the rest."""
 
-    def __init__(self, walk_forward_id: str, done: int, total: int) -> None:
+    def __init__(
+        self,
+        walk_forward_id: str,
+        done: int,
+        total: int,
+        stopped_by: signal.Signals = signal.SIGINT,
+    ) -> None:
+        how = "stopped by SIGTERM" if stopped_by is signal.SIGTERM else "interrupted"
         super().__init__(
-            f"Walk-forward analysis {walk_forward_id[:8]} was interrupted after {done} of "
+            f"Walk-forward analysis {walk_forward_id[:8]} was {how} after {done} of "
             f"{total} windows; the finished windows are stored.",
             hint=f"Run the rest with `ntrader backtest walk-forward resume {walk_forward_id[:8]}`.",
         )
         self.walk_forward_id = walk_forward_id
-        self.exit_code = 128 + signal.SIGINT
+        self.exit_code = 128 + stopped_by
 
 
 class WalkForwardService:
@@ -329,13 +337,19 @@ class WalkForwardService:
                 exc, KeyboardInterrupt | SweepInterruptedError | RunInterruptedError
             )
             status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
-            reason = "interrupted" if interrupted else failure_text(exc)
+            stopped_by = stop_signal(exc)
+            if not interrupted:
+                reason = failure_text(exc)
+            else:
+                reason = "stopped by SIGTERM" if stopped_by is signal.SIGTERM else "interrupted"
             try:
                 self._update(record.id, status, windows=results, error_message=reason)
             except Exception as store_error:  # the store is gone: the cause is what matters
                 raise exc from store_error
             if interrupted:
-                raise WalkForwardInterruptedError(record.id, len(results), len(windows)) from exc
+                raise WalkForwardInterruptedError(
+                    record.id, len(results), len(windows), stopped_by
+                ) from exc
             raise
         wfe = efficiency([(r.in_sample_annualised, r.out_of_sample_annualised) for r in results])
         self._update(record.id, RunStatus.COMPLETED, windows=results, efficiency=wfe)
