@@ -249,7 +249,10 @@ def _invoke(argv: Sequence[str], app: AppContext, prog_name: str | None) -> int:
         _record_error(type(exc).__name__)
         if app.debug:
             traceback.print_exc()
-        return _fail(app, argv, exc.message, exc.exit_code, cli_hint(exc.hint))
+        # An interruption SIGTERM caused ends as the signal does, whatever error said so.
+        interrupted = exc.exit_code == 128 + signal.SIGINT and by_sigterm(exc)
+        code = 128 + signal.SIGTERM if interrupted else exc.exit_code
+        return _fail(app, argv, exc.message, code, cli_hint(exc.hint))
     except Exception as exc:
         _record_error(type(exc).__name__)
         _log_crash(app, exc)
