@@ -37,7 +37,7 @@ from ntrader.services.reports.catalog import Kind, format_value, objective_metri
 if TYPE_CHECKING:
     from ntrader.models.sweep import SweepRunView, SweepSpec
     from ntrader.services.sweep_executors import SweepExecutor
-from ntrader.services.sweep_history import SweepSummary
+    from ntrader.services.sweep_history import SweepSummary
 
 _EXECUTORS = ("local", "ray")
 # The options of the sweep itself; the rest are `backtest run`'s.
