@@ -213,10 +213,12 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
-def _interrupted(app: AppContext, argv: Sequence[str], *, terminated: bool) -> int:
+def _interrupted(app: AppContext, argv: Sequence[str], interrupt: BaseException) -> int:
     """Ctrl-C, or SIGTERM (which the command takes the same way), outside anything that
     says more; 128 + the signal number, as a shell reports a process the signal ended."""
-    if terminated:
+    from ntrader.core.interrupts import by_sigterm
+
+    if by_sigterm(interrupt):
         _record_error("Terminated")
         return _fail(app, argv, "Stopped by SIGTERM.", 128 + signal.SIGTERM)
     _record_error("Interrupted")
@@ -233,11 +235,11 @@ def _invoke(argv: Sequence[str], app: AppContext, prog_name: str | None) -> int:
     except click.exceptions.Abort as exc:
         # click turns Ctrl-C (KeyboardInterrupt) and end of input (EOFError) into Abort.
         if isinstance(exc.__cause__, KeyboardInterrupt):
-            return _interrupted(app, argv, terminated=by_sigterm(exc.__cause__))
+            return _interrupted(app, argv, exc.__cause__)
         _record_error("Aborted")
         return _fail(app, argv, "Aborted.", 130)
     except KeyboardInterrupt as exc:
-        return _interrupted(app, argv, terminated=by_sigterm(exc))
+        return _interrupted(app, argv, exc)
     except click.ClickException as exc:
         if _json_requested(app, argv):
             from ntrader.cli.output import print_json_error

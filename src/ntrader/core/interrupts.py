@@ -50,3 +50,13 @@ def by_sigterm(exc: BaseException | None) -> bool:
 def stop_signal(exc: BaseException | None) -> signal.Signals:
     """The signal that stopped the work ``exc`` ended: SIGTERM or Ctrl-C's SIGINT."""
     return signal.SIGTERM if by_sigterm(exc) else signal.SIGINT
+
+
+def how_stopped(stopped_by: signal.Signals) -> str:
+    """How a message says the work ended: "stopped by SIGTERM" or "interrupted" (Ctrl-C)."""
+    return "stopped by SIGTERM" if stopped_by is signal.SIGTERM else "interrupted"
+
+
+def stop_reason(exc: BaseException) -> str:
+    """The reason a run or sweep stored INTERRUPTED gives for the interrupt ``exc``."""
+    return "interrupted by SIGTERM" if by_sigterm(exc) else "interrupted by the user"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,7 +18,7 @@ from ntrader import __version__
 from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
 from ntrader.core.fx import check_convertible, conversion_pairs
-from ntrader.core.interrupts import by_sigterm, sigterm_interrupts
+from ntrader.core.interrupts import how_stopped, sigterm_interrupts, stop_reason, stop_signal
 from ntrader.core.runner import (
     EngineSettings,
     InstrumentBars,
@@ -38,7 +36,7 @@ from ntrader.models.strategy import StrategyRecord
 from ntrader.services import telemetry
 from ntrader.services.bar_cache import load_bars
 from ntrader.services.instruments import find_stored
-from ntrader.services.liveness import is_stale
+from ntrader.services.liveness import is_stale, this_process
 from ntrader.services.run_history import RunHistory
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.logging import bound, get_logger
@@ -63,15 +61,14 @@ class RunInterruptedError(NtraderError):
 
     exit_code = 130
 
-    def __init__(self, run_id: str, *, terminated: bool = False) -> None:
-        how = "stopped by SIGTERM" if terminated else "interrupted"
+    def __init__(self, run_id: str, stopped_by: signal.Signals = signal.SIGINT) -> None:
         super().__init__(
-            f"Backtest {run_id} was {how} and is stored as INTERRUPTED.",
+            f"Backtest {run_id} was {how_stopped(stopped_by)} and is stored as INTERRUPTED.",
             hint=f"Resume it with `ntrader backtest resume {run_id[:8]}`.",
         )
         self.run_id = run_id
         # 128 + the signal number, as a shell reports a process the signal ended.
-        self.exit_code = 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+        self.exit_code = 128 + stopped_by
 
 
 class RunFailedError(NtraderError):
@@ -446,13 +443,9 @@ class BacktestService:
             bars=bars,
         )
         started = time.perf_counter()
+        host, pid = this_process()
         with self._database.transaction() as repos:
-            repos.backtests.mark_running(
-                run_id,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                versions=engine_versions(),
-            )
+            repos.backtests.mark_running(run_id, host=host, pid=pid, versions=engine_versions())
         try:
             stage("Running the engine")
             with sigterm_interrupts():
@@ -469,12 +462,11 @@ class BacktestService:
                     data_fingerprint=loaded.fingerprint(),
                 )
         except KeyboardInterrupt as exc:
-            terminated = by_sigterm(exc)
-            reason = "interrupted by SIGTERM" if terminated else "interrupted by the user"
+            reason = stop_reason(exc)
             telemetry.record_run(RunStatus.INTERRUPTED, time.perf_counter() - started)
             _log.warning("run.interrupted", reason=reason)
             self._finish(run_id, RunStatus.INTERRUPTED, reason, exc)
-            raise RunInterruptedError(run_id, terminated=terminated) from exc
+            raise RunInterruptedError(run_id, stop_signal(exc)) from exc
         except BaseException as exc:
             telemetry.record_run(RunStatus.FAILED, time.perf_counter() - started)
             _log.error("run.failed", error=failure_text(exc))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ntrader.core import strategy_registry
 from ntrader.core.errors import ConflictError, NtraderError, UserInputError
-from ntrader.core.interrupts import by_sigterm, stop_signal
+from ntrader.core.interrupts import how_stopped, stop_reason, stop_signal
 from ntrader.core.nautilus_bars import close_times_ns
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig, RunRecord
@@ -57,10 +57,9 @@ class SweepInterruptedError(NtraderError):
     def __init__(
         self, sweep_id: str, done: int, total: int, stopped_by: signal.Signals = signal.SIGINT
     ) -> None:
-        how = "stopped by SIGTERM" if stopped_by is signal.SIGTERM else "interrupted"
         super().__init__(
-            f"Sweep {sweep_id[:8]} was {how} after {done} of {total} runs; the finished "
-            "runs are stored.",
+            f"Sweep {sweep_id[:8]} was {how_stopped(stopped_by)} after {done} of {total} runs; "
+            "the finished runs are stored.",
             hint=f"Run the rest with `ntrader backtest sweep resume {sweep_id[:8]}`.",
         )
         self.sweep_id = sweep_id
@@ -335,7 +334,7 @@ class SweepService:
         """Mark the sweep and its unfinished runs INTERRUPTED with the reason; if the store
         fails too, the original error is what the user must see."""
         if isinstance(cause, KeyboardInterrupt):
-            reason = "interrupted by SIGTERM" if by_sigterm(cause) else "interrupted by the user"
+            reason = stop_reason(cause)
         elif isinstance(cause, NtraderError):
             reason = cause.message  # the sentence the CLI prints: its bars are gone, ...
         else:

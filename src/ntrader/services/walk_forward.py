@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ntrader.core.errors import ConflictError, NotFoundError, NtraderError, UserInputError
-from ntrader.core.interrupts import stop_signal
+from ntrader.core.interrupts import how_stopped, stop_signal
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
@@ -189,10 +189,9 @@ class WalkForwardInterruptedError(NtraderError):
         total: int,
         stopped_by: signal.Signals = signal.SIGINT,
     ) -> None:
-        how = "stopped by SIGTERM" if stopped_by is signal.SIGTERM else "interrupted"
         super().__init__(
-            f"Walk-forward analysis {walk_forward_id[:8]} was {how} after {done} of "
-            f"{total} windows; the finished windows are stored.",
+            f"Walk-forward analysis {walk_forward_id[:8]} was {how_stopped(stopped_by)} after "
+            f"{done} of {total} windows; the finished windows are stored.",
             hint=f"Run the rest with `ntrader backtest walk-forward resume {walk_forward_id[:8]}`.",
         )
         self.walk_forward_id = walk_forward_id
@@ -338,10 +337,7 @@ class WalkForwardService:
             )
             status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
             stopped_by = stop_signal(exc)
-            if not interrupted:
-                reason = failure_text(exc)
-            else:
-                reason = "stopped by SIGTERM" if stopped_by is signal.SIGTERM else "interrupted"
+            reason = how_stopped(stopped_by) if interrupted else failure_text(exc)
             try:
                 self._update(record.id, status, windows=results, error_message=reason)
             except Exception as store_error:  # the store is gone: the cause is what matters
