@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Protocol
+from typing import Any, Protocol
 
 from ntrader.db.database import Repositories
 
@@ -63,13 +63,22 @@ def holder(record: Held) -> str:
     return f"process {record.host_pid} on this machine ({record.host}), which is still running"
 
 
-class HeldRecords(Protocol):
+class HeldRecord(Held, Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class HeldRecords[R: HeldRecord](Protocol):
     """The repository of one kind of held record (sweeps, walk-forward analyses)."""
+
+    def get(self, reference: str, /) -> R: ...
+
+    def running(self) -> list[R]: ...
 
     def interrupt_held(self, host: str, pid: int, reason: str) -> None: ...
 
 
-def release_stale(repos: Repositories, record: Held, records: HeldRecords) -> bool:
+def _release_stale(repos: Repositories, record: Held, records: HeldRecords[Any]) -> bool:
     """If ``record`` (one of ``records``) is stale, mark it INTERRUPTED with the runs its
     dead process left RUNNING (an analysis's test run), so that resume takes it as it takes
     an interrupted one. True if it was stale."""
@@ -80,3 +89,13 @@ def release_stale(repos: Repositories, record: Held, records: HeldRecords) -> bo
     records.interrupt_held(record.host, record.host_pid, reason)
     repos.backtests.interrupt_held(record.host, record.host_pid, reason)
     return True
+
+
+def released[R: HeldRecord](repos: Repositories, record: R, records: HeldRecords[R]) -> R:
+    """``record`` as resume takes it: stored INTERRUPTED first if it was stale."""
+    return records.get(record.id) if _release_stale(repos, record, records) else record
+
+
+def release_all_stale(repos: Repositories, records: HeldRecords[Any]) -> list[str]:
+    """Release every stale record of ``records`` (the server's start-up); their ids."""
+    return [record.id for record in records.running() if _release_stale(repos, record, records)]

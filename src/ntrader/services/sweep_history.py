@@ -24,7 +24,7 @@ from ntrader.models.sweep import (
     SweepView,
 )
 from ntrader.services.cursors import newest_first_page, page_start
-from ntrader.services.liveness import holder, is_stale, release_stale
+from ntrader.services.liveness import holder, is_stale, release_all_stale, released
 
 # The figures each ranked run shows beside its objective: (name, metrics group, key).
 KEY_METRICS = (
@@ -157,9 +157,7 @@ def admit(repos: Repositories, sweep_ref: str) -> SweepRecord:
     """A sweep that may be resumed as it stands: one left RUNNING by a dead process is
     stored INTERRUPTED first (with what that process left RUNNING); one whose process may
     still run it is refused."""
-    sweep = find_sweep(repos, sweep_ref)
-    if release_stale(repos, sweep, repos.sweeps):
-        sweep = repos.sweeps.get(sweep.id)
+    sweep = released(repos, find_sweep(repos, sweep_ref), repos.sweeps)
     if sweep.status is SweepStatus.RUNNING:
         raise still_running(sweep)
     return sweep
@@ -229,11 +227,7 @@ class SweepHistory:
         before ``created_before``) and those left RUNNING by a process that is gone;
         returns their ids."""
         with self._database.transaction() as repos:
-            stale = [
-                sweep.id
-                for sweep in repos.sweeps.running()
-                if release_stale(repos, sweep, repos.sweeps)
-            ]
+            stale = release_all_stale(repos, repos.sweeps)
             return repos.sweeps.interrupt_pending(created_before) + stale
 
     def show(self, sweep_ref: str) -> SweepSummary:

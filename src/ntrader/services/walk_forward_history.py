@@ -19,7 +19,7 @@ from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
 from ntrader.models.walk_forward import WalkForwardRecord, WalkForwardResult, WindowResult
 from ntrader.services.cursors import newest_first_page, page_start
-from ntrader.services.liveness import holder, is_stale, release_stale
+from ntrader.services.liveness import holder, is_stale, release_all_stale, released
 
 # What an analysis that stopped unfinished is stored as; only these can be resumed.
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED)
@@ -57,10 +57,7 @@ def find_walk_forward(repos: Repositories, walk_forward_ref: str) -> WalkForward
 def admit(repos: Repositories, walk_forward_ref: str) -> WalkForwardRecord:
     """An analysis as resume takes it: one left RUNNING by a dead process is stored
     INTERRUPTED first, with what that process left RUNNING (its training sweep, its runs)."""
-    record = find_walk_forward(repos, walk_forward_ref)
-    if release_stale(repos, record, repos.walk_forwards):
-        record = repos.walk_forwards.get(record.id)
-    return record
+    return released(repos, find_walk_forward(repos, walk_forward_ref), repos.walk_forwards)
 
 
 def not_resumable(record: WalkForwardRecord) -> ConflictError:
@@ -162,10 +159,7 @@ class WalkForwardHistory:
         """Mark INTERRUPTED the analyses a stopped job runner left queued and those left
         RUNNING by a process that is gone; returns their ids."""
         with self._database.transaction() as repos:
-            running = repos.walk_forwards.running()
-            stale = [
-                record.id for record in running if release_stale(repos, record, repos.walk_forwards)
-            ]
+            stale = release_all_stale(repos, repos.walk_forwards)
             return repos.walk_forwards.interrupt_pending(created_before) + stale
 
 
