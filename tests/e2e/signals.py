@@ -1,8 +1,9 @@
-"""A real `backtest run` on 1-minute bars, held inside the engine so a test can signal it.
+"""Real runs held inside the engine so a test can signal or kill them: a plug-in strategy
+that stalls in ``on_bar`` where the environment tells it to.
 
-Catching the run at RUNNING and signalling at once raced the engine: on a loaded machine the
-run could finish before the signal landed. A plug-in strategy that stalls in ``on_bar`` until
-signalled (once: it leaves a marker, so the resumed run goes through) takes the timing out.
+Catching a run at RUNNING and signalling at once raced the engine: on a loaded machine the
+run could finish before the signal landed. A run that stalls cannot finish first, and the
+run resumed without the environment variable goes through.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import NTRADER, RunCli, import_bars
 
-STALLING_STRATEGY = '''
-"""Buys on the second bar, then waits in on_bar at bar 500 until a signal ends the wait."""
-
+# Long on bar PERIOD + 1, flat 20 bars later. A run whose period is STALL_PERIOD, or whose
+# first bar is on or after STALL_FROM, waits on that bar (for at most two minutes): the
+# test kills the process there.
+GATED_STRATEGY = """
 from __future__ import annotations
 
+import os
 import time
-from pathlib import Path
-from typing import Any
+from datetime import UTC, datetime
 
 from nautilus_trader.model.data import Bar
 
@@ -34,27 +36,33 @@ from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
 from ntrader.core.strategy_registry import register_strategy
 
 
-class StallingConfig(SignalStrategyConfig, frozen=True):
-    marker: str = ""
+class GatedConfig(SignalStrategyConfig, frozen=True):
+    period: int = 1
 
 
-@register_strategy(name="stalling", config=StallingConfig)
-class Stalling(SignalStrategy):
-    def __init__(self, config: StallingConfig) -> None:
+@register_strategy(name="gated", config=GatedConfig)
+class Gated(SignalStrategy):
+    def __init__(self, config: GatedConfig) -> None:
         super().__init__(config)
         self._bars = 0
 
     def update_signal(self, bar: Bar) -> None:
         self._bars += 1
-        if self._bars == 2:
+        if self._bars == 1 and self._stalls(bar):
+            time.sleep(120)
+        if self._bars == self.config.period + 1:
             self.go_long(bar)
-        marker = Path(self.config.marker)
-        if self._bars == 500 and not marker.exists():
-            marker.touch()
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-'''
+        if self._bars == self.config.period + 21:
+            self.go_flat()
+
+    def _stalls(self, bar: Bar) -> bool:
+        period = os.environ.get("STALL_PERIOD")
+        since = os.environ.get("STALL_FROM")
+        day = datetime.fromtimestamp(bar.ts_event / 1e9, UTC).date().isoformat()
+        return (period is not None and int(period) == self.config.period) or (
+            since is not None and day >= since
+        )
+"""
 
 
 def minute_csv(path: Path, days: int = 120) -> None:
@@ -89,17 +97,16 @@ def run_statuses(url: str) -> list[tuple[str, str, str | None]]:
 def start_running_backtest(
     run_cli: RunCli, cli_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> subprocess.Popen[str]:
-    """Import the minute bars, start `backtest run` on them and return once the strategy
-    stalls inside the engine. `backtest resume` needs ``stalling_path(tmp_path)`` too."""
+    """Import the minute bars, start `backtest run` of the gated strategy on them, stalling
+    on its first bar, and return once the run is stored RUNNING: it cannot finish before a
+    signal lands. Resume it with ``resume_stalled``."""
     csv = tmp_path / "minutes.csv"
     minute_csv(csv, days=40)
     import_bars(run_cli, csv, "TEST", "--timeframe", "1MIN", database_url=database_url)
-    marker = tmp_path / "stalled"
-    (tmp_path / "stalling.py").write_text(STALLING_STRATEGY)
     process = subprocess.Popen(
         [
             str(NTRADER),
-            *stalling_path(tmp_path),
+            *gated_plugin(tmp_path),
             "backtest",
             "run",
             "--instruments",
@@ -113,38 +120,39 @@ def start_running_backtest(
             "--benchmark",
             "TEST",
             "--strategy",
-            "stalling",
-            "--param",
-            f"marker={marker}",
+            "gated",
         ],
-        env={**cli_env, "NTRADER_DATABASE_URL": database_url},
+        env={**cli_env, "NTRADER_DATABASE_URL": database_url, "STALL_FROM": "2023-01-01"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if marker.exists():
+        statuses = run_statuses(database_url)
+        if statuses and statuses[-1][1] == "RUNNING":
             return process
         if process.poll() is not None:
-            pytest.fail(f"the run ended before it stalled: {process.communicate()[1]}")
+            pytest.fail(f"the run ended before it ran: {process.communicate()[1]}")
         time.sleep(0.05)
     process.kill()
-    pytest.fail("the run never stalled in the strategy")
+    pytest.fail("the run never reached RUNNING")
 
 
-def stalling_path(tmp_path: Path) -> tuple[str, str]:
-    """The global option that loads the stalling strategy: `backtest resume` needs it too."""
-    return ("--strategy-path", str(tmp_path / "stalling.py"))
+def gated_plugin(tmp_path: Path) -> tuple[str, str]:
+    """The global option that loads the gated strategy (written into ``tmp_path``)."""
+    path = tmp_path / "gated.py"
+    path.write_text(GATED_STRATEGY)
+    return ("--strategy-path", str(path))
 
 
 def resume_stalled(
     run_cli: RunCli, tmp_path: Path, run_id: str, database_url: str
 ) -> dict[str, Any]:
-    """`backtest resume RUN --json` of a run the stalling strategy held, as printed."""
+    """`backtest resume RUN --json` of a run the gated strategy held, as printed."""
     return json.loads(
         run_cli(
-            *stalling_path(tmp_path),
+            *gated_plugin(tmp_path),
             "backtest",
             "resume",
             run_id[:8],

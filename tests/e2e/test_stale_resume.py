@@ -18,50 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import NTRADER, RunCli
-
-# Long on bar PERIOD + 1, flat 20 bars later. A run whose period is STALL_PERIOD, or whose
-# first bar is on or after STALL_FROM, waits on that bar (for at most two minutes): the
-# test kills the process there.
-GATED_STRATEGY = """
-from __future__ import annotations
-
-import os
-import time
-from datetime import UTC, datetime
-
-from nautilus_trader.model.data import Bar
-
-from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
-from ntrader.core.strategy_registry import register_strategy
-
-
-class GatedConfig(SignalStrategyConfig, frozen=True):
-    period: int = 1
-
-
-@register_strategy(name="gated", config=GatedConfig)
-class Gated(SignalStrategy):
-    def __init__(self, config: GatedConfig) -> None:
-        super().__init__(config)
-        self._bars = 0
-
-    def update_signal(self, bar: Bar) -> None:
-        self._bars += 1
-        if self._bars == 1 and self._stalls(bar):
-            time.sleep(120)
-        if self._bars == self.config.period + 1:
-            self.go_long(bar)
-        if self._bars == self.config.period + 21:
-            self.go_flat()
-
-    def _stalls(self, bar: Bar) -> bool:
-        period = os.environ.get("STALL_PERIOD")
-        since = os.environ.get("STALL_FROM")
-        day = datetime.fromtimestamp(bar.ts_event / 1e9, UTC).date().isoformat()
-        return (period is not None and int(period) == self.config.period) or (
-            since is not None and day >= since
-        )
-"""
+from tests.e2e.signals import gated_plugin
 
 SWEEP = (
     "backtest",
@@ -104,13 +61,6 @@ WALK_FORWARD = (
     "1",
 )
 _DEADLINE_S = 120
-
-
-def _plugin(tmp_path: Path) -> tuple[str, str]:
-    """The global option that loads the gated strategy."""
-    path = tmp_path / "gated.py"
-    path.write_text(GATED_STRATEGY)
-    return ("--strategy-path", str(path))
 
 
 def _run_statuses(url: str) -> Counter[str]:
@@ -171,7 +121,7 @@ def _windows(document: dict[str, Any]) -> list[tuple[Any, ...]]:
 def test_a_killed_sweep_is_stale_and_resume_finishes_it(
     run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
 ) -> None:
-    plugin = _plugin(tmp_path)
+    plugin = gated_plugin(tmp_path)
     # Point 0 (period 1) is stored, point 1 (period 2) is held in the engine: killed there.
     process = _start(cli_env, stocked, (*plugin, *SWEEP), STALL_PERIOD="2")
     _kill_when(process, stocked, lambda runs: runs["COMPLETED"] >= 1)
@@ -206,7 +156,7 @@ def test_a_killed_sweep_is_stale_and_resume_finishes_it(
 def test_a_killed_walk_forward_is_stale_and_resume_finishes_it(
     run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
 ) -> None:
-    plugin = _plugin(tmp_path)
+    plugin = gated_plugin(tmp_path)
     # Window 1's training sweep is stored, its test run (from 2020-01-01) is held RUNNING.
     process = _start(cli_env, stocked, (*plugin, *WALK_FORWARD), STALL_FROM="2020-01-01")
     _kill_when(process, stocked, lambda runs: runs["COMPLETED"] >= 2 and runs["RUNNING"] == 1)
@@ -249,7 +199,7 @@ def test_sigterm_stops_a_sweep_interrupted_not_stale(
 ) -> None:
     """A supervisor's stop (SIGTERM) ends the sweep as Ctrl-C does: stored INTERRUPTED with
     the reason, exit 143 and the sentence, and resume runs the rest."""
-    plugin = _plugin(tmp_path)
+    plugin = gated_plugin(tmp_path)
     process = _start(cli_env, stocked, (*plugin, *SWEEP), STALL_PERIOD="2")
     stderr = _kill_when(process, stocked, lambda runs: runs["COMPLETED"] >= 1, signal.SIGTERM)
     assert process.returncode == 128 + signal.SIGTERM, stderr
@@ -269,7 +219,7 @@ def test_sigterm_stops_a_sweep_interrupted_not_stale(
 def test_sigterm_stops_a_walk_forward_interrupted_not_stale(
     run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
 ) -> None:
-    plugin = _plugin(tmp_path)
+    plugin = gated_plugin(tmp_path)
     process = _start(cli_env, stocked, (*plugin, *WALK_FORWARD), STALL_FROM="2020-01-01")
     stderr = _kill_when(
         process,
