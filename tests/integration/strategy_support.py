@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from nautilus_trader.backtest.engine import BacktestEngine
 
 from ntrader.core import strategy_registry
 from ntrader.core.nautilus_bars import close_times_ns
@@ -147,3 +148,18 @@ def assert_filled_at_closes(run: Run) -> None:
         assert trade.entry_price == run.data.close[entry_bar]
         if exit_bar is not None:
             assert trade.exit_price == run.data.close[exit_bar]
+
+
+def engine_fills(engine: BacktestEngine) -> list[tuple[str, str, float, float, int]]:
+    """Every filled order of a run: id, side, filled quantity, average price, last event."""
+    return sorted(
+        (
+            order.client_order_id.value,
+            order.side_string(),
+            order.filled_qty.as_double(),
+            float(order.avg_px),
+            order.ts_last,
+        )
+        for order in engine.cache.orders()
+        if order.filled_qty.as_double() > 0
+    )

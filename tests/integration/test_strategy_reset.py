@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nautilus_trader.backtest.engine import BacktestEngine
 
 from ntrader.core.runner import EngineSettings, InstrumentBars, build_engine
 from ntrader.core.strategy_registry import BUILTIN_TYPES, StrategyRegistry, StrategyType
 from ntrader.models.enums import Timeframe
-from tests.integration.strategy_support import SPEC, daily_bars
+from tests.integration.strategy_support import SPEC, daily_bars, engine_fills
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "strategies"
 # Next-open fills, risk sizing with a stop, a take-profit and a trailing stop: every piece
@@ -34,31 +33,17 @@ def _kinds() -> list[StrategyType]:
     return [*BUILTIN_TYPES, breakout]
 
 
-def _fills(engine: BacktestEngine) -> list[tuple[str, str, float, float, int]]:
-    return sorted(
-        (
-            order.client_order_id.value,
-            order.side_string(),
-            order.filled_qty.as_double(),
-            float(order.avg_px),
-            order.ts_last,
-        )
-        for order in engine.cache.orders()
-        if order.filled_qty.as_double() > 0
-    )
-
-
 @pytest.mark.parametrize("kind", _kinds(), ids=lambda kind: kind.name)
-def test_a_reset_engine_runs_again_with_identical_fills(kind: StrategyType) -> None:
+def test_a_reset_engine_runs_again_with_identicalengine_fills(kind: StrategyType) -> None:
     parameters = kind.validate({"allow_short": True}).model_dump()
     inputs = [InstrumentBars(spec=SPEC, timeframe=Timeframe.DAILY, bars=daily_bars(_closes()))]
     engine = build_engine(kind, parameters, inputs, SETTINGS)
     try:
         engine.run()
-        first = _fills(engine)
+        first = engine_fills(engine)
         engine.reset()
         engine.run()
-        again = _fills(engine)
+        again = engine_fills(engine)
     finally:
         engine.dispose()
     assert len(first) >= 6  # entries, exits, stops or targets: the state was exercised

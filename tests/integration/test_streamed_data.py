@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.core.data import Data
 
 from ntrader.core import runner
@@ -15,6 +14,7 @@ from ntrader.core.runner import EngineSettings, InstrumentBars, build_engine
 from ntrader.core.strategy_registry import resolve
 from ntrader.models.enums import Timeframe
 from ntrader.models.instrument import InstrumentSpec
+from tests.integration.strategy_support import engine_fills
 from tests.integration.timeframe_support import session_bars
 
 SPEC = InstrumentSpec(symbol="TEST", venue="NASDAQ")
@@ -39,20 +39,6 @@ def _inputs() -> list[InstrumentBars]:
 
 def _played(data: list[Data]) -> list[tuple[str, int, str]]:
     return [(type(item).__name__, item.ts_init, repr(item)) for item in data]
-
-
-def _fills(engine: BacktestEngine) -> list[tuple[str, str, float, float, int]]:
-    return sorted(
-        (
-            order.client_order_id.value,
-            order.side_string(),
-            order.filled_qty.as_double(),
-            float(order.avg_px),
-            order.ts_last,
-        )
-        for order in engine.cache.orders()
-        if order.filled_qty.as_double() > 0
-    )
 
 
 @pytest.fixture
@@ -87,8 +73,8 @@ def test_a_streamed_engine_fills_as_the_engine_holding_its_data_and_requests_not
         stream.attach(engine)
         assert engine.data == []  # the objects are made as the run reaches them
         engine.run(start=stream.start_ns, end=stream.end_ns)
-        assert len(_fills(held)) >= 10
-        assert _fills(engine) == _fills(held)
+        assert len(engine_fills(held)) >= 10
+        assert engine_fills(engine) == engine_fills(held)
         assert engine.iteration == held.iteration
         # Each series is known to the engine as its own data, so the strategies' bar
         # subscriptions are not turned into requests to the venue's (empty) data client.
