@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
+from sqlalchemy import Connection, delete
 
+from ntrader.db.tables import bar_blocks, bars
 from ntrader.models.backtest import TradeRecord
 from ntrader.models.enums import TradeSide
 
@@ -88,3 +90,13 @@ OLD_ROW = {
         for name, wins, pnl in (("AAPL.NASDAQ", 1, 35.0), ("MSFT.NASDAQ", 0, -10.0))
     },
 }
+
+
+def delete_stored_bars(connection: Connection, instrument_pk: int | None = None) -> None:
+    """Remove bars behind ntrader's back (no command deletes them): the rows and the column
+    blocks loads read, of one instrument or all."""
+    for table in (bars, bar_blocks):
+        query = delete(table)
+        if instrument_pk is not None:
+            query = query.where(table.c.instrument_id == instrument_pk)
+        connection.execute(query)

@@ -12,16 +12,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import delete
 
 from ntrader.db.database import Database
-from ntrader.db.tables import bars
 from ntrader.models.enums import RunStatus
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory
 from tests.api.server import Server, assert_problem, cli_stdout, events_of
 from tests.conftest import SAMPLE_DIR
+from tests.factories import delete_stored_bars
 from tests.inprocess_cli import invoke_ntrader
 
 V1 = "/api/v1"
@@ -233,7 +232,7 @@ def test_a_sweep_whose_bars_vanish_says_why_it_stopped(
         assert events_of(client, f"{V1}/sweeps/{sweep_id}/events")[-1][0] == "done"
         with database.transaction() as repos:
             stored = find_stored(repos.instruments, symbol)
-            repos.connection.execute(delete(bars).where(bars.c.instrument_id == stored.pk))
+            delete_stored_bars(repos.connection, stored.pk)
         resumed = client.post(f"{V1}/sweeps/{sweep_id}/resume")
         assert resumed.status_code == 202, resumed.text
         name, ended = events_of(client, f"{V1}/sweeps/{sweep_id}/events")[-1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -185,32 +184,18 @@ def _three_bars() -> BarArrays:
     )
 
 
-def test_load_sees_the_bars_its_own_transaction_wrote(
-    empty_database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A load after a write in the same transaction reads on that transaction's connection
-    (the fast reader's own connection would not see them); before any write it uses the
-    fast reader. Rolled back, the bars are gone."""
-    fast_reads: list[int] = []
-    fetch_bars = bar_bulk.fetch_bars
-
-    def counted(*args: Any) -> dict[str, np.ndarray]:
-        fast_reads.append(1)
-        return fetch_bars(*args)
-
-    monkeypatch.setattr(bar_bulk, "fetch_bars", counted)
+def test_load_sees_the_bars_its_own_transaction_wrote(empty_database: Database) -> None:
+    """A load after a write in the same transaction sees the written bars; rolled back, they
+    are gone."""
     written = _three_bars()
     with empty_database.transaction() as repos:
         stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
     with empty_database.transaction() as repos:
-        fresh = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
-        assert fresh.is_empty
-        assert len(fast_reads) == 1
+        assert repos.bars.load(stored, Timeframe.DAILY, 0, 2**62).is_empty
         repos.bars.add(stored, Timeframe.DAILY, written)
         loaded = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
         np.testing.assert_array_equal(loaded.ts, written.ts)
         np.testing.assert_array_equal(loaded.close, written.close)
-        assert len(fast_reads) == 1
         repos.connection.rollback()
     with empty_database.transaction() as repos:
         assert repos.bars.load(stored, Timeframe.DAILY, 0, 2**62).is_empty
@@ -238,40 +223,3 @@ def test_bulk_insert_stores_every_row_exactly(empty_database: Database) -> None:
     for column in ("ts", "open", "high", "low", "close", "volume"):
         np.testing.assert_array_equal(loaded[column], getattr(written, column))
     assert other["ts"].size == 0
-
-
-def test_postgresql_load_puts_bars_in_time_order_whatever_the_server_sends(
-    empty_database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The columns come aggregated in the order the server reads the rows: the load checks
-    the times and sorts the bars itself when that was not time order. Here the table's rows
-    are stored newest first and read by a table scan."""
-    if empty_database.engine.dialect.name != "postgresql":
-        pytest.skip("the aggregated read is PostgreSQL's")
-    written = _three_bars()
-    with empty_database.transaction() as repos:
-        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
-    for i in reversed(range(len(written))):
-        with empty_database.transaction() as repos:
-            repos.bars.add(stored, Timeframe.DAILY, written.slice(i, i + 1))
-    sorts: list[int] = []
-    argsort = np.argsort
-    monkeypatch.setattr(np, "argsort", lambda values: sorts.append(values.size) or argsort(values))
-    reader = bar_bulk._reader(empty_database.engine)
-    with reader.cursor() as cursor:  # a table scan, in the order the rows are stored
-        cursor.execute("SET enable_indexscan = off")
-        cursor.execute("SET enable_bitmapscan = off")
-    try:
-        with empty_database.transaction() as repos:
-            loaded = repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)
-    finally:
-        with reader.cursor() as cursor:
-            cursor.execute("RESET ALL")
-    with empty_database.engine.connect() as connection:
-        heap_order = connection.exec_driver_sql(
-            "SELECT ts FROM bars WHERE instrument_id = %(pk)s", {"pk": stored.pk}
-        ).scalars()
-        assert list(heap_order) == written.ts[::-1].tolist()  # what the scan sees
-    assert sorts == [len(written)]
-    for column in ("ts", "open", "high", "low", "close", "volume"):
-        np.testing.assert_array_equal(getattr(loaded, column), getattr(written, column))

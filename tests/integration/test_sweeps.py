@@ -7,11 +7,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from ntrader.core.errors import NotFoundError, UserInputError
 from ntrader.db.database import Database
-from ntrader.db.tables import backtest_results, bars, sweeps
+from ntrader.db.tables import backtest_results, sweeps
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepSpec, SweepStatus
 from ntrader.services.backtest_service import BacktestService
@@ -25,6 +25,7 @@ from ntrader.services.sweep_executors import (
 )
 from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepInterruptedError, SweepService
+from tests.factories import delete_stored_bars
 from tests.integration.sweep_support import BASE, SPEC
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -152,7 +153,7 @@ def test_a_sweep_whose_bars_vanish_is_interrupted_with_the_sentence(
     history = SweepHistory(database)
     sweep, _plan = service.create(BASE, SPEC, InProcessExecutor.name)
     with database.transaction() as repos:
-        repos.connection.execute(delete(bars))
+        delete_stored_bars(repos.connection)
     with pytest.raises(NotFoundError) as caught:
         service.run_created(sweep.id, InProcessExecutor(), confirm_top=None)
     stopped = history.show(sweep.id).view()

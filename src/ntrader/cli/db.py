@@ -14,6 +14,7 @@ def db() -> None:
     \b
     Examples:
       ntrader db current
+      ntrader db rebuild-blocks
       ntrader db upgrade --database-url postgresql+psycopg://user@localhost/ntrader
     """
 
@@ -66,3 +67,28 @@ def current() -> None:
     )
     where = f"{schema.database}: revision {schema.current or 'none'} ("
     print_line(Text.assemble(where, state, ")"))
+
+
+@db.command("rebuild-blocks")
+@common_options
+def rebuild_blocks() -> None:
+    """Write the packed bar blocks that loads read anew from the bars table.
+
+    Loads refuse blocks that are not what ntrader writes and name this command; it rebuilds
+    every series in one transaction, so an interrupted rebuild changes nothing.
+
+    \b
+    Examples:
+      ntrader db rebuild-blocks
+      ntrader db rebuild-blocks --json
+    """
+    from ntrader.cli.output import print_json, print_success
+    from ntrader.services.store import rebuild_bar_blocks
+
+    done = rebuild_bar_blocks(app_context().database_url)
+    if app_context().json_output:
+        print_json({"database": done.database, "series": done.series, "bars": done.bars})
+    else:
+        print_success(
+            f"Rebuilt the blocks of {done.series:,} series ({done.bars:,} bars) in {done.database}."
+        )

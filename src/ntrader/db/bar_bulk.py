@@ -2,20 +2,19 @@
 
 Writes: PostgreSQL takes a binary ``COPY`` built by numpy (no Python loop per row);
 SQLite uses ``executemany`` on the raw sqlite3 connection. Both run inside the caller's
-transaction, so a failed import leaves nothing behind. Reads for backtests go through ADBC
-on both; reads inside an import's transaction (to compare a file with the stored bars) use
-the transaction's own connection: a binary ``COPY ... TO`` on PostgreSQL.
+transaction, so a failed import leaves nothing behind. Loads read the column blocks
+(``bar_blocks``); rows are read back only to rebuild blocks, on the transaction's own
+connection (a binary ``COPY ... TO`` on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import struct
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from ntrader.models.bars import PRICE_COLUMNS, BarArrays
 
@@ -151,11 +150,9 @@ def update_bars(connection: Connection, instrument_pk: int, timeframe: str, bars
 def read_in_transaction(
     connection: Connection, instrument_pk: int, timeframe: str, start_ns: int, end_ns: int
 ) -> dict[str, np.ndarray]:
-    """Bars with ``start_ns <= ts < end_ns`` in time order, read on ``connection`` itself.
-
-    Unlike ``fetch_bars`` this sees the caller's transaction (and the lock it holds).
-    PostgreSQL sends them as a binary ``COPY`` that numpy parses in one pass.
-    """
+    """Rows of ``bars`` with ``start_ns <= ts < end_ns`` in time order, read on
+    ``connection`` (within its transaction). PostgreSQL sends them as a binary ``COPY``
+    that numpy parses in one pass."""
     parameters = (instrument_pk, timeframe, start_ns, end_ns)
     if connection.dialect.name == "postgresql":
         return _pg_read(connection, parameters)
@@ -164,101 +161,11 @@ def read_in_transaction(
     return {name: np.ascontiguousarray(records[name]) for name in _FETCH_DTYPE.names}
 
 
-def fetch_bars(
-    connection: Connection, instrument_pk: int, timeframe: str, start_ns: int, end_ns: int
-) -> dict[str, np.ndarray]:
-    """Bars with ``start_ns <= ts < end_ns`` in time order, as column arrays.
-
-    Read through ADBC, which hands back Arrow columns without a Python object per row (the
-    row-by-row DB-API fetch was most of the load time). It reads committed data on a
-    connection of its own (autocommit, so each read sees the latest commits), which is
-    what loads need. An in-memory SQLite database has no file to open again, so it is
-    read through its own sqlite3 connection.
-    """
-    url = connection.engine.url
-    parameters = (instrument_pk, timeframe, start_ns, end_ns)
-    if connection.dialect.name == "sqlite" and url.database in (None, "", ":memory:"):
-        cursor = _dbapi(connection).execute(_FETCH_SQL.format(*"????"), parameters)
-        records = np.fromiter(cursor, dtype=_FETCH_DTYPE)
-        return {name: np.ascontiguousarray(records[name]) for name in _FETCH_DTYPE.names}
-    if connection.dialect.name == "postgresql":
-        return _pg_fetch(connection.engine, parameters)
-    with _reader(connection.engine).cursor() as cursor:
-        cursor.execute(_FETCH_SQL.format(*"????"), parameters)
-        table = cursor.fetch_arrow_table()
-    # Arrow's buffers are read-only; nautilus' bar builder wants writable arrays.
-    return {
-        name: table.column(name).to_numpy().astype(_FETCH_DTYPE[name], copy=True)
-        for name in _FETCH_DTYPE.names
-    }
-
-
-_SERIES_RANGE = "FROM bars WHERE instrument_id = {} AND timeframe = {} AND ts >= {} AND ts < {}"
-_FETCH_SQL = "SELECT ts, open, high, low, close, volume " + _SERIES_RANGE + " ORDER BY ts"
-_FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
-
-
-# PostgreSQL sends each column as one value: its big-endian numbers run together (string_agg
-# of their binary form). Per row the server does a little more than for a binary COPY and the
-# client nothing: 400k bars cost about 0.33 s of CPU on both sides together instead of 0.49 s
-# (ADBC decoding a row stream took 0.27 s on the client alone). The rows come in whatever
-# order the server reads them, which lets it scan the table rather than walk the index
-# (0.06 s less for 400k bars); the client puts them in time order.
-_PG_COLUMNS_SQL = (
-    "SELECT "
-    + ", ".join(
-        f"string_agg({'int8send' if name == 'ts' else 'float8send'}({name}), ''::bytea)"
-        for name in _FETCH_DTYPE.names
-    )
-    + " "
-    + _SERIES_RANGE.format("$1", "$2", "$3", "$4")
+_FETCH_SQL = (
+    "SELECT ts, open, high, low, close, volume FROM bars "
+    "WHERE instrument_id = {} AND timeframe = {} AND ts >= {} AND ts < {} ORDER BY ts"
 )
-
-
-def _pg_fetch(engine: Engine, parameters: tuple[int, str, int, int]) -> dict[str, np.ndarray]:
-    with _reader(engine).cursor() as cursor:
-        cursor.execute(_PG_COLUMNS_SQL, parameters)
-        row = cursor.fetchone()
-    assert row is not None  # an aggregate without GROUP BY always returns a row
-    columns = {
-        name: np.frombuffer(value or b"", dtype=_FETCH_DTYPE[name].newbyteorder(">")).astype(
-            _FETCH_DTYPE[name]
-        )
-        for name, value in zip(_FETCH_DTYPE.names, row, strict=True)
-    }
-    # Bars imported in time order are stored, and scanned, in that order; when they are not,
-    # their times (unique in a series) order them.
-    if (np.diff(columns["ts"]) <= 0).any():
-        order = np.argsort(columns["ts"])
-        columns = {name: values[order] for name, values in columns.items()}
-    return columns
-
-
-# One ADBC connection per engine, opened on the first load: a PostgreSQL connection costs
-# ~50 ms to set up, a noticeable share of loading a year of minute bars.
-_READERS: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
-
-
-def _reader(engine: Engine) -> Any:
-    reader = _READERS.get(engine)
-    if reader is None:
-        if engine.dialect.name == "postgresql":
-            import adbc_driver_postgresql.dbapi as adbc
-
-            url = engine.url.set(drivername="postgresql")
-            reader = adbc.connect(url.render_as_string(hide_password=False), autocommit=True)
-        else:
-            import adbc_driver_sqlite.dbapi as adbc
-
-            reader = adbc.connect(engine.url.database, autocommit=True)
-        _READERS[engine] = reader
-    return reader
-
-
-def close_reader(engine: Engine) -> None:
-    reader = _READERS.pop(engine, None)
-    if reader is not None:
-        reader.close()
+_FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
 
 
 def _dbapi(connection: Connection) -> Any:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from ntrader.db.bar_bulk import close_reader
 from ntrader.db.engine import (
     DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
     connect,
@@ -84,5 +83,4 @@ class Database:
             )
 
     def dispose(self) -> None:
-        close_reader(self.engine)
         self.engine.dispose()

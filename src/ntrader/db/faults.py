@@ -89,13 +89,6 @@ def translate(exc: BaseException, url: URL, *, connecting: bool = False) -> Ntra
     psycopg = sys.modules.get("psycopg")  # not loaded means it cannot be a psycopg error
     if psycopg is not None and isinstance(orig, psycopg.Error):
         return _postgres_error(orig, url, connecting=connecting)
-    adbc = sys.modules.get("adbc_driver_manager")
-    if adbc is not None and isinstance(orig, adbc.Error):
-        # The ADBC reader opens after the main connection succeeded: a failure is a lost
-        # connection, or the generic case.
-        if isinstance(orig, adbc.OperationalError):
-            return _connection_lost(url)
-        return _generic(url, f"ADBC status {orig.status_code}")
     if isinstance(exc, DBAPIError):
         return _generic(url, type(orig).__name__)
     return None

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ntrader.core.errors import NotFoundError, UserInputError
-from ntrader.db import bar_bulk
+from ntrader.db import bar_blocks, bar_bulk
 from ntrader.db.tables import (
     backtest_configurations,
     backtest_results,
@@ -180,20 +180,22 @@ class BarRepository:
         Take ``lock`` first, so nothing changes between this and the write.
         """
         start, end = (int(data.ts[0]), int(data.ts[-1]) + 1) if len(data) else (0, 0)
-        columns = bar_bulk.read_in_transaction(
-            self._connection, instrument.pk, timeframe.value, start, end
-        )
+        columns = self._read(instrument, timeframe, start, end)
         precision = max(instrument.spec.price_precision, data.price_precision)
         stored = BarArrays(**columns, price_precision=precision)
         return bar_bulk.compare_bars(stored, data, precision)
 
     def insert(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
         """Store bars of which none is stored yet (see ``compare``). Returns rows added."""
-        return bar_bulk.insert_bars(self._connection, instrument.pk, timeframe.value, data)
+        added = bar_bulk.insert_bars(self._connection, instrument.pk, timeframe.value, data)
+        bar_blocks.write(self._connection, instrument.pk, timeframe.value, data)
+        return added
 
     def replace(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
         """Overwrite stored bars with ``data`` at the same times. Returns rows replaced."""
-        return bar_bulk.update_bars(self._connection, instrument.pk, timeframe.value, data)
+        replaced = bar_bulk.update_bars(self._connection, instrument.pk, timeframe.value, data)
+        bar_blocks.write(self._connection, instrument.pk, timeframe.value, data)
+        return replaced
 
     def add(self, instrument: StoredInstrument, timeframe: Timeframe, data: BarArrays) -> int:
         """Store the bars not stored yet, keeping stored ones as they are, as one revision of
@@ -311,19 +313,25 @@ class BarRepository:
         self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
     ) -> BarArrays:
         """The bars with ``start_ns <= ts < end_ns``, including those this transaction wrote
-        and has not committed yet.
-
-        The fast reader has a connection of its own and sees committed rows only, which is
-        all a transaction that has not written can see anyway; one that has written reads on
-        its own connection.
-        """
-        read = (
-            bar_bulk.read_in_transaction
-            if _transaction_has_written(self._connection)
-            else bar_bulk.fetch_bars
-        )
-        columns = read(self._connection, instrument.pk, timeframe.value, start_ns, end_ns)
+        and has not committed yet."""
+        columns = self._read(instrument, timeframe, start_ns, end_ns)
         return BarArrays(**columns, price_precision=instrument.spec.price_precision)
+
+    def rebuild_blocks(self) -> tuple[int, int]:
+        """Write every series' column blocks anew from its rows (repairs damaged blocks).
+        Returns the series and the bars written."""
+        return bar_blocks.rebuild_all(self._connection)
+
+    def _read(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> dict[str, np.ndarray]:
+        try:
+            return bar_blocks.read(
+                self._connection, instrument.pk, timeframe.value, start_ns, end_ns
+            )
+        except bar_blocks.DamagedBlocksError as exc:
+            series = f"{instrument.spec.instrument_id} {timeframe.value}"
+            raise bar_blocks.DamagedBlocksError(series, exc.problem) from None
 
     def coverage(
         self, instrument_id: str | None = None, timeframe: Timeframe | None = None
@@ -376,20 +384,6 @@ def _series_range(
         bars.c.ts >= start_ns,
         bars.c.ts < end_ns,
     )
-
-
-def _transaction_has_written(connection: Connection) -> bool:
-    """Whether the connection's transaction holds changes (or, on SQLite, the write lock)
-    that other connections cannot see yet."""
-    if connection.dialect.name == "postgresql":
-        # A transaction gets an id at its first write (or row lock), not before.
-        return bool(
-            connection.exec_driver_sql(
-                "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
-            ).scalar_one()
-        )
-    # pysqlite opens its transaction at the first write (or lock_series' BEGIN IMMEDIATE).
-    return bool(connection.connection.driver_connection.in_transaction)
 
 
 class BacktestRepository:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -89,6 +90,20 @@ bars = Table(
     Column("volume", Float, nullable=False),
     PrimaryKeyConstraint("instrument_id", "timeframe", "ts"),
     sqlite_with_rowid=False,
+)
+
+# The same bars as ``bars``, packed: a row per span of a series, what loads read (see
+# ntrader.db.bar_blocks). ``payload`` holds the times, then open, high, low, close and volume,
+# ``bar_count`` little-endian 8-byte numbers each.
+bar_blocks = Table(
+    "bar_blocks",
+    metadata,
+    Column("instrument_id", Integer, nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Column("block", BigInteger, nullable=False),
+    Column("bar_count", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("instrument_id", "timeframe", "block"),
 )
 
 # One row per import that added or replaced bars of a series (instrument, timeframe): its

@@ -41,6 +41,16 @@ class Migration:
     after: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class BlocksRebuilt:
+    """Where the store is (password hidden), and the series and bars whose blocks were
+    written anew."""
+
+    database: str
+    series: int
+    bars: int
+
+
 def open_database(database_url: str | None) -> Database:
     """The store at ``database_url``, or at the configured one when it is None."""
     settings = get_settings()
@@ -76,3 +86,14 @@ def migrate(database_url: str | None) -> Migration:
         before = current_revision(engine)
         upgrade(engine)
         return Migration(describe_url(str(engine.url)), before, current_revision(engine))
+
+
+def rebuild_bar_blocks(database_url: str | None) -> BlocksRebuilt:
+    """Write the column blocks loads read anew from the bars table, in one transaction."""
+    database = open_database(database_url)
+    try:
+        with database.transaction() as repos:
+            series, bars = repos.bars.rebuild_blocks()
+        return BlocksRebuilt(describe_url(str(database.engine.url)), series, bars)
+    finally:
+        database.dispose()

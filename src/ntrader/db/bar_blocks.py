@@ -1,0 +1,190 @@
+"""Bar series stored a second time as column blocks, which is what loads read.
+
+A row of ``bar_blocks`` holds one span of a series (instrument, timeframe): the times, then
+each of open, high, low, close and volume, packed as little-endian numbers. Loading a year
+of minute bars reads about a hundred such rows instead of 400,000 rows of ``bars``: on
+SQLite and on PostgreSQL alike, reading became a small share of turning the bars into
+nautilus objects.
+
+The ``bars`` table stays: coverage, day counts and SQL users read it. Every write of bars
+goes through ``BarRepository.insert``/``replace``, which rewrite the blocks the written
+bars fall in, in the same transaction, so both always hold the same bars (a property test
+keeps them equal over random imports and replacements). Migration 0013 built the blocks
+of the bars stored before it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import ColumnElement, Connection, delete, insert, select
+
+from ntrader.core.errors import ServiceUnavailableError
+from ntrader.db import bar_bulk
+from ntrader.db.tables import bar_blocks, bars
+from ntrader.models.bars import BarArrays
+from ntrader.models.enums import Timeframe
+
+# A block spans this many bar lengths: 5.7 days of minute bars (at most 384 KiB packed), 22
+# years of daily bars. Large enough that a load reads few rows, small enough that an import
+# of a few bars rewrites little.
+BAR_LENGTHS_PER_BLOCK = 8192
+_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+_NATIVE = {name: np.dtype(np.int64 if name == "ts" else np.float64) for name in _COLUMNS}
+_PACKED = {name: dtype.newbyteorder("<") for name, dtype in _NATIVE.items()}
+_BYTES_PER_BAR = sum(dtype.itemsize for dtype in _PACKED.values())
+
+
+class DamagedBlocksError(ServiceUnavailableError):
+    """Stored blocks are not what ntrader writes: wrong size, times out of order or span."""
+
+    def __init__(self, series: str, problem: str) -> None:
+        self.problem = problem
+        super().__init__(
+            f"The stored bars of {series} are damaged: {problem}.",
+            hint="Run `ntrader db rebuild-blocks` to rebuild them from the bars table.",
+        )
+
+
+def block_span_ns(timeframe: str) -> int:
+    return Timeframe(timeframe).seconds * 1_000_000_000 * BAR_LENGTHS_PER_BLOCK
+
+
+def read(
+    connection: Connection, instrument_pk: int, timeframe: str, start_ns: int, end_ns: int
+) -> dict[str, np.ndarray]:
+    """The series' bars with ``start_ns <= ts < end_ns`` in time order, as writable column
+    arrays, read on ``connection`` (so within its transaction)."""
+    if end_ns <= start_ns:
+        return _empty_columns()
+    span = block_span_ns(timeframe)
+    columns = _read_blocks(
+        connection, instrument_pk, timeframe, start_ns // span, (end_ns - 1) // span
+    )
+    ts = columns["ts"]
+    first, last = np.searchsorted(ts, [start_ns, end_ns])
+    if first == 0 and last == len(ts):
+        return columns
+    return {name: values[first:last].copy() for name, values in columns.items()}
+
+
+def write(connection: Connection, instrument_pk: int, timeframe: str, bars: BarArrays) -> None:
+    """Put ``bars`` (sorted by time) into the series' blocks: a bar at a time already stored
+    replaces it, any other is added."""
+    if bars.is_empty:
+        return
+    span = block_span_ns(timeframe)
+    first_block, last_block = int(bars.ts[0]) // span, int(bars.ts[-1]) // span
+    stored = _read_blocks(connection, instrument_pk, timeframe, first_block, last_block)
+    merged = _merge(stored, bars)
+    block_of = merged["ts"] // span
+    blocks, starts = np.unique(block_of, return_index=True)
+    ends = [*starts[1:].tolist(), len(block_of)]
+    rows = [
+        {
+            "instrument_id": instrument_pk,
+            "timeframe": timeframe,
+            "block": int(block),
+            "bar_count": end - start,
+            "payload": b"".join(
+                merged[name][start:end].astype(_PACKED[name], copy=False).tobytes()
+                for name in _COLUMNS
+            ),
+        }
+        for block, start, end in zip(blocks.tolist(), starts.tolist(), ends, strict=True)
+    ]
+    connection.execute(
+        delete(bar_blocks).where(*_series_blocks(instrument_pk, timeframe, first_block, last_block))
+    )
+    connection.execute(insert(bar_blocks), rows)
+
+
+def _merge(stored: dict[str, np.ndarray], bars: BarArrays) -> dict[str, np.ndarray]:
+    """``stored`` with ``bars`` written over it: same time replaces, others join, in time order."""
+    position = np.searchsorted(stored["ts"], bars.ts)
+    in_range = position < len(stored["ts"])
+    replaces = np.zeros(len(bars), dtype=bool)
+    replaces[in_range] = stored["ts"][position[in_range]] == bars.ts[in_range]
+    kept = np.ones(len(stored["ts"]), dtype=bool)
+    kept[position[replaces]] = False
+    merged = {name: np.concatenate([stored[name][kept], getattr(bars, name)]) for name in _COLUMNS}
+    order = np.argsort(merged["ts"], kind="stable")
+    return {name: values[order] for name, values in merged.items()}
+
+
+def _read_blocks(
+    connection: Connection, instrument_pk: int, timeframe: str, first_block: int, last_block: int
+) -> dict[str, np.ndarray]:
+    query = (
+        select(bar_blocks.c.block, bar_blocks.c.bar_count, bar_blocks.c.payload)
+        .where(*_series_blocks(instrument_pk, timeframe, first_block, last_block))
+        .order_by(bar_blocks.c.block)
+    )
+    found = connection.execute(query).all()
+    if not found:
+        return _empty_columns()
+    series = f"instrument #{instrument_pk} {timeframe}"
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+    for block, count, payload in found:
+        if count <= 0 or len(payload) != count * _BYTES_PER_BAR:
+            raise DamagedBlocksError(
+                series, f"block {block} holds {len(payload)} bytes for {count} bars"
+            )
+        offset = 0
+        for name in _COLUMNS:
+            parts[name].append(
+                np.frombuffer(payload, dtype=_PACKED[name], count=count, offset=offset)
+            )
+            offset += count * _PACKED[name].itemsize
+    # concatenate copies: the arrays are writable, as nautilus' bar builder needs.
+    columns = {
+        name: np.concatenate(values).astype(_NATIVE[name], copy=False)
+        for name, values in parts.items()
+    }
+    blocks = np.repeat(
+        np.array([row[0] for row in found], dtype=np.int64), [row[1] for row in found]
+    )
+    ts = columns["ts"]
+    if not (ts // block_span_ns(timeframe) == blocks).all():
+        raise DamagedBlocksError(series, "a bar lies outside its block's span")
+    if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
+        raise DamagedBlocksError(series, "bar times are not strictly increasing")
+    return columns
+
+
+def rebuild_all(connection: Connection) -> tuple[int, int]:
+    """Write every series' blocks anew from its rows in ``bars`` (each series locked as an
+    import locks it). Returns the series and the bars written."""
+    series = connection.execute(
+        select(bars.c.instrument_id, bars.c.timeframe).distinct().order_by(*bars.c[:2])
+    ).all()
+    written = 0
+    for instrument_pk, timeframe in series:
+        bar_bulk.lock_series(connection, instrument_pk, timeframe)
+        connection.execute(
+            delete(bar_blocks).where(
+                bar_blocks.c.instrument_id == instrument_pk, bar_blocks.c.timeframe == timeframe
+            )
+        )
+        columns = bar_bulk.read_in_transaction(connection, instrument_pk, timeframe, *_ALL_TIME)
+        rows = BarArrays(**columns, price_precision=0)
+        write(connection, instrument_pk, timeframe, rows)
+        written += len(rows)
+    return len(series), written
+
+
+_ALL_TIME = (-(2**63), 2**63 - 1)
+
+
+def _series_blocks(
+    instrument_pk: int, timeframe: str, first_block: int, last_block: int
+) -> tuple[ColumnElement[bool], ...]:
+    return (
+        bar_blocks.c.instrument_id == instrument_pk,
+        bar_blocks.c.timeframe == timeframe,
+        bar_blocks.c.block >= first_block,
+        bar_blocks.c.block <= last_block,
+    )
+
+
+def _empty_columns() -> dict[str, np.ndarray]:
+    return {name: np.empty(0, dtype=dtype) for name, dtype in _NATIVE.items()}

@@ -1,0 +1,186 @@
+"""The column blocks loads read hold exactly the bars of the ``bars`` table: over random
+imports and replacements (hypothesis), after migration 0013 built them from rows an older
+version stored, and refused with the repair named when they are damaged."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from alembic import command
+from alembic.config import Config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
+
+from ntrader.db import bar_blocks, bar_bulk
+from ntrader.db.database import Database, Repositories
+from ntrader.db.engine import MIGRATIONS_DIR
+from ntrader.db.repositories import StoredInstrument
+from ntrader.db.tables import bar_blocks as bar_blocks_table
+from ntrader.models.bars import BarArrays
+from ntrader.models.enums import Timeframe
+from ntrader.models.instrument import InstrumentSpec
+
+MINUTE_NS = 60 * 10**9
+# Minute bars over about five blocks, so batches start, end and straddle block edges.
+SPAN_MINUTES = 5 * bar_blocks.BAR_LENGTHS_PER_BLOCK
+COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+_symbols = itertools.count()
+
+
+def _bars(minutes: list[int], price: float) -> BarArrays:
+    ts = np.array(sorted(minutes), dtype=np.int64) * MINUTE_NS
+    close = np.round(price + np.arange(len(ts)) * 0.01, 2)
+    return BarArrays(
+        ts=ts,
+        open=close,
+        high=close + 1,
+        low=close - 1,
+        close=close,
+        volume=np.full(len(ts), 100.0 + price),
+        price_precision=2,
+    )
+
+
+def _import(repos: Repositories, stored: StoredInstrument, data: BarArrays) -> None:
+    """What an import with ``--replace`` does: new bars added, differing ones replaced."""
+    timeframe = Timeframe.MINUTE_1
+    repos.bars.lock(stored, timeframe)
+    diff = repos.bars.compare(stored, timeframe, data)
+    repos.bars.replace(stored, timeframe, bar_bulk.select_bars(data, diff.changed))
+    repos.bars.insert(stored, timeframe, bar_bulk.select_bars(data, diff.new))
+
+
+def _rows(repos: Repositories, stored: StoredInstrument) -> dict[str, np.ndarray]:
+    return bar_bulk.read_in_transaction(repos.connection, stored.pk, "1MIN", 0, 2**62)
+
+
+def _assert_same(
+    loaded: BarArrays | dict[str, np.ndarray], expected: dict[str, np.ndarray]
+) -> None:
+    for name in COLUMNS:
+        got = loaded[name] if isinstance(loaded, dict) else getattr(loaded, name)
+        np.testing.assert_array_equal(got, expected[name], err_msg=name)
+
+
+batches = st.lists(
+    st.tuples(
+        st.lists(st.integers(0, SPAN_MINUTES), min_size=1, max_size=300, unique=True),
+        st.sampled_from([10.0, 20.0, 30.0]),
+    ),
+    min_size=1,
+    max_size=5,
+)
+windows = st.tuples(st.integers(-10, SPAN_MINUTES + 10), st.integers(0, SPAN_MINUTES + 10))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=batches, window=windows)
+def test_blocks_hold_the_rows_over_any_imports_and_replacements(
+    empty_database: Database, batches: list[tuple[list[int], float]], window: tuple[int, int]
+) -> None:
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol=f"P{next(_symbols)}", venue="NYSE"))
+    expected: dict[int, tuple[float, ...]] = {}
+    for minutes, price in batches:
+        data = _bars(minutes, price)
+        with empty_database.transaction() as repos:
+            _import(repos, stored, data)
+        for i, ts in enumerate(data.ts.tolist()):
+            expected[ts] = tuple(float(getattr(data, name)[i]) for name in COLUMNS[1:])
+    model = {
+        "ts": np.array(sorted(expected), dtype=np.int64),
+        **{
+            name: np.array([expected[ts][k] for ts in sorted(expected)])
+            for k, name in enumerate(COLUMNS[1:])
+        },
+    }
+    start, end = (minute * MINUTE_NS for minute in window)
+    inside = (model["ts"] >= start) & (model["ts"] < end)
+    with empty_database.transaction() as repos:
+        _assert_same(_rows(repos, stored), model)
+        _assert_same(repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62), model)
+        window_bars = repos.bars.load(stored, Timeframe.MINUTE_1, start, end)
+    _assert_same(window_bars, {name: values[inside] for name, values in model.items()})
+    assert all(getattr(window_bars, name).flags.writeable for name in COLUMNS)
+
+
+def _damage(database: Database, **values: object) -> None:
+    with database.transaction() as repos:
+        repos.connection.execute(update(bar_blocks_table).values(**values))
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ({"payload": b"\x00" * 47}, "block 0 holds 47 bytes for"),
+        ({"bar_count": 0}, "bytes for 0 bars"),
+        ({"block": 7}, "a bar lies outside its block's span"),
+    ],
+)
+def test_damaged_blocks_are_refused_naming_the_series_and_the_repair(
+    empty_database: Database, damage: dict[str, object], problem: str
+) -> None:
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+        repos.bars.add(stored, Timeframe.MINUTE_1, _bars([0, 1, 2], 10.0))
+    _damage(empty_database, **damage)
+    with (
+        pytest.raises(bar_blocks.DamagedBlocksError) as raised,
+        empty_database.transaction() as repos,
+    ):
+        repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62)
+    assert raised.value.message.startswith("The stored bars of ZZZ.NYSE 1MIN are damaged: ")
+    assert problem in raised.value.message
+    assert raised.value.exit_code == 3
+    assert "ntrader db rebuild-blocks" in (raised.value.hint or "")
+    with empty_database.transaction() as repos:
+        assert repos.bars.rebuild_blocks() == (1, 3)
+        _assert_same(repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62), _rows(repos, stored))
+
+
+def test_times_out_of_order_in_a_block_are_refused(empty_database: Database) -> None:
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+        repos.bars.add(stored, Timeframe.MINUTE_1, _bars([0, 1], 10.0))
+    swapped = np.array([MINUTE_NS, 0], dtype="<i8").tobytes() + bytes(2 * 5 * 8)
+    _damage(empty_database, payload=swapped)
+    with (
+        pytest.raises(bar_blocks.DamagedBlocksError, match="not strictly increasing"),
+        empty_database.transaction() as repos,
+    ):
+        repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62)
+
+
+def test_migration_0013_builds_the_blocks_of_bars_an_older_version_stored(
+    empty_database: Database, database_url: str
+) -> None:
+    daily = _bars([0, 1440, 2880], 50.0)
+    minutes = _bars(list(range(0, 3 * bar_blocks.BAR_LENGTHS_PER_BLOCK, 7)), 20.0)
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+        repos.bars.add(stored, Timeframe.DAILY, daily)
+    empty_database.dispose()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.downgrade(config, "0012")
+    older = Database(database_url, migrate=False)
+    try:
+        with older.transaction() as repos:  # what an older version's import wrote: rows only
+            bar_bulk.insert_bars(repos.connection, stored.pk, "1MIN", minutes)
+    finally:
+        older.dispose()
+    command.upgrade(config, "head")
+    upgraded = Database(database_url)
+    try:
+        with upgraded.transaction() as repos:
+            for timeframe, data in ((Timeframe.MINUTE_1, minutes), (Timeframe.DAILY, daily)):
+                loaded = repos.bars.load(stored, timeframe, 0, 2**62)
+                _assert_same(loaded, {name: getattr(data, name) for name in COLUMNS})
+    finally:
+        upgraded.dispose()
