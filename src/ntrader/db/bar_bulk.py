@@ -100,7 +100,7 @@ def lock_series(connection: Connection, instrument_pk: int, timeframe: str) -> N
             {"key": f"ntrader.bars|{instrument_pk}|{timeframe}"},
         )
         return
-    driver = _dbapi(connection)
+    driver = driver_connection(connection)
     if not driver.in_transaction:
         driver.execute("BEGIN IMMEDIATE")
 
@@ -135,7 +135,7 @@ def update_bars(connection: Connection, instrument_pk: int, timeframe: str, bars
         bars.ts.tolist(),
         strict=True,
     )
-    cursor = _dbapi(connection).cursor()
+    cursor = driver_connection(connection).cursor()
     try:
         cursor.executemany(
             "UPDATE bars SET open = ?, high = ?, low = ?, close = ?, volume = ? "
@@ -156,7 +156,7 @@ def read_in_transaction(
     parameters = (instrument_pk, timeframe, start_ns, end_ns)
     if connection.dialect.name == "postgresql":
         return _pg_read(connection, parameters)
-    cursor = _dbapi(connection).execute(_FETCH_SQL.format(*"????"), parameters)
+    cursor = driver_connection(connection).execute(_FETCH_SQL.format(*"????"), parameters)
     records = np.fromiter(cursor, dtype=_FETCH_DTYPE)
     return {name: np.ascontiguousarray(records[name]) for name in _FETCH_DTYPE.names}
 
@@ -168,7 +168,8 @@ _FETCH_SQL = (
 _FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
 
 
-def _dbapi(connection: Connection) -> Any:
+def driver_connection(connection: Connection) -> Any:
+    """The sqlite3 or psycopg connection under ``connection``, for the bulk paths."""
     return connection.connection.driver_connection
 
 
@@ -194,7 +195,7 @@ def _sqlite_insert(
         cells[:, column] = getattr(bars, name).tolist()
     series = f"({int(instrument_pk)}, {_sql_text(timeframe)}, ?, ?, ?, ?, ?, ?)"
     full = len(bars) - len(bars) % _SQLITE_ROWS_PER_INSERT
-    cursor = _dbapi(connection).cursor()
+    cursor = driver_connection(connection).cursor()
     try:
         if full:
             cursor.executemany(
@@ -252,7 +253,7 @@ _COLUMNS = "instrument_id, timeframe, ts, open, high, low, close, volume"
 
 def _pg_insert(connection: Connection, instrument_pk: int, timeframe: str, bars: BarArrays) -> int:
     payload = _pg_copy_payload(instrument_pk, timeframe, bars)
-    cursor = _dbapi(connection).cursor()
+    cursor = driver_connection(connection).cursor()
     try:
         with cursor.copy(f"COPY bars ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(payload)
@@ -262,7 +263,7 @@ def _pg_insert(connection: Connection, instrument_pk: int, timeframe: str, bars:
 
 
 def _pg_update(connection: Connection, instrument_pk: int, timeframe: str, bars: BarArrays) -> int:
-    cursor = _dbapi(connection).cursor()
+    cursor = driver_connection(connection).cursor()
     try:
         cursor.execute("CREATE TEMP TABLE bars_update (LIKE bars) ON COMMIT DROP")
         with cursor.copy(f"COPY bars_update ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -293,7 +294,7 @@ def _pg_read(
 ) -> dict[str, np.ndarray]:
     query = _FETCH_SQL.format(*(["%s"] * 4))
     payload = bytearray()
-    cursor = _dbapi(connection).cursor()
+    cursor = driver_connection(connection).cursor()
     try:
         with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", parameters) as copy:
             for block in copy:
