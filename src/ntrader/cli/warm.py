@@ -79,11 +79,11 @@ def socket_path(directory: Path, fingerprint: str) -> Path:
     return directory / f"{fingerprint}.sock"
 
 
-def fingerprint() -> str:
+def fingerprint(package: Path | None = None) -> str:
     """What the code a command would run depends on: the interpreter, the variables it reads
     at start-up, the installed packages (their directories change when one is added, removed
-    or upgraded) and each of ntrader's source files (path, size, modification time). About
-    2 ms."""
+    or upgraded) and each source file of ``package`` (ntrader's own; path, size, modification
+    time). About 2 ms."""
     import hashlib
     import site
 
@@ -98,7 +98,7 @@ def fingerprint() -> str:
             parts.append(f"{directory}:{os.stat(directory).st_mtime_ns}")
         except OSError:
             parts.append(directory)
-    package = Path(__file__).resolve().parent.parent
+    package = package or Path(__file__).resolve().parent.parent
     for root, folders, files in os.walk(package):
         folders[:] = sorted(folder for folder in folders if folder != "__pycache__")
         for name in sorted(files):
