@@ -170,9 +170,6 @@ def _run(job: dict[str, Any]) -> int:
     from ntrader.cli.context import AppContext
     from ntrader.cli.main import execute, run_exit_handlers
 
-    # The dispositions a command run at a terminal starts with.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     argv = list(job["argv"])
     code = execute(argv[1:], AppContext(), prog_name=os.path.basename(argv[0]))
     main_thread = threading.main_thread()
@@ -210,6 +207,10 @@ def main(argv: list[str]) -> int:
         lock.close()
     if connection is None:
         return 0
+    # The dispositions a command started at a terminal has (this process's SIGINT may have
+    # been ignored by whoever started it): the signals forwarded from now on are the
+    # command's.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError):
         connection.setblocking(True)
@@ -223,7 +224,8 @@ def main(argv: list[str]) -> int:
         connection.sendall(warm.DECLINED + b"\n")
         return 0
     connection.sendall(warm.ACCEPTED + b" %d\n" % os.getpid())
-    warm.start_spare(directory, fingerprint, successor_idle_seconds)
+    with contextlib.suppress(OSError):  # without one, the next command starts one
+        warm.start_spare(directory, fingerprint, successor_idle_seconds)
     _use_stdio(fds)
     code = _run(job)
     with contextlib.suppress(OSError):
