@@ -388,6 +388,7 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
                     "warm": run.warm_cli,
                 },
             )
+            run.let_spare_go()
             report_samples = run.html_report(ctx.repeat)
         ctx.log(f"  backtest {backend.name}: {_brief(samples)}")
         result.append(
@@ -505,12 +506,18 @@ class _BacktestSamples:
             time.sleep(0.05)
         self.warm_cli()
 
+    def let_spare_go(self) -> None:
+        """End the spare left waiting: with the setting off it declines the command handed
+        to it and exits; the command (an unknown strategy) then fails at once on its own."""
+        args = _cli_backtest_args(self._config.model_copy(update={"strategy_type": "none"}))
+        env = {**os.environ, **self._warm_on(), **_WARM_OFF}
+        subprocess.run(args, env=env, capture_output=True, check=False)
+
     def _warm_on(self) -> dict[str, str]:
-        # Its own runtime dir; a spare left after the last timed run leaves by itself 30 s
-        # later, before the next case could notice.
+        # Its own runtime dir; the spare outlives the longest gap between two timed runs.
         return {
             "NTRADER_WARM_WORKER": "1",
-            "NTRADER_WARM_WORKER_IDLE_MINUTES": "0.5",
+            "NTRADER_WARM_WORKER_IDLE_MINUTES": "10",
             "XDG_RUNTIME_DIR": str(self._runtime),
         }
 
