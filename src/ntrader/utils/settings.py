@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     warm_worker: bool = Field(
         default=False,
         description="Hand `backtest run` to a process kept ready with its imports done "
-        "(about a second less per run; the process holds some 250 MiB while it waits).",
+        "(a second or more less per run; the waiting process holds about 175 MiB of its own).",
     )
     warm_worker_idle_minutes: float = Field(
         default=15.0,
