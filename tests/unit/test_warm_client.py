@@ -4,6 +4,8 @@ fingerprint that keeps a spare from running code other than what the command wou
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,26 @@ def test_the_fingerprint_changes_with_the_interpreter_s_start_up_variables(
     before = fingerprint(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     assert fingerprint(tmp_path) != before
+
+
+def test_deciding_imports_nothing_heavy(tmp_path: Path) -> None:
+    """`--help` passes the warm check with nothing more than click loaded; a `backtest run`
+    with no spare to take it tries the socket without pydantic, SQLAlchemy or the engine."""
+    probe = (
+        "import sys\n"
+        "from ntrader.cli.main import cli\n"
+        "from ntrader.cli import warm\n"
+        "assert not warm.warm_command(['--help'], cli)\n"
+        "help_path = {'socket', 'subprocess', 'json', 'hashlib'} & set(sys.modules)\n"
+        "assert warm.run_in_spare(['ntrader', 'backtest', 'run']) is None\n"
+        "heavy = ('pydantic', 'sqlalchemy', 'nautilus_trader', 'pandas', 'numpy')\n"
+        "print(sorted(help_path), [m for m in sys.modules if m.startswith(heavy)])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
+    )
+    assert result.stdout.strip() == "[] []"
