@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -14,12 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 from ntrader.cli.warm import SPARE_MODULE
 from ntrader.db.database import Database
 from ntrader.services.run_history import RunHistory
-from tests.e2e.conftest import RunCli
+from tests.e2e.conftest import NTRADER, RunCli
 from tests.e2e.signals import run_statuses, start_running_backtest
 
 pytestmark = pytest.mark.slow
@@ -257,3 +259,42 @@ def test_off_by_default_and_a_spare_declines_once_turned_off(
     _wait(lambda: not _alive(spare), "the declining spare to exit")
     time.sleep(1)
     assert not _spares(runtime) and not _listening(runtime)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_terminal_gets_the_same_styles_through_a_spare(
+    run_cli: RunCli,
+    stocked: str,
+    warm: dict[str, str],
+    runtime: Path,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The spare writes to the caller's terminal itself: rich sees a terminal and colours
+    the output as the command's own process does, and NO_COLOR still turns colour off."""
+    terminal = {key: value for key, value in cli_env.items() if key != "NO_COLOR"}
+    terminal |= {"TERM": "xterm-256color", "NTRADER_DATABASE_URL": stocked}
+
+    def styles(extra: dict[str, str]) -> set[str]:
+        child = pexpect.spawn(
+            str(NTRADER),
+            list(DAILY_RUN),
+            env={**terminal, **extra},
+            cwd=str(tmp_path),
+            encoding="utf-8",
+            timeout=120,
+            dimensions=(50, 120),
+        )
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, child.before
+        return set(re.findall(r"\x1b\[[0-9;]*m", child.before))
+
+    cold, cold_plain = styles({}), styles({"NO_COLOR": "1"})
+    assert cold_plain < cold  # colours gone, bold and dim kept
+    spare = _ready_spare(run_cli, warm, runtime)
+    assert styles(warm) == cold
+    assert not _alive(spare)
+    successor = _ready_spare(run_cli, warm, runtime)
+    assert styles({**warm, "NO_COLOR": "1"}) == cold_plain
+    assert not _alive(successor)
