@@ -219,6 +219,22 @@ def test_a_spare_that_dies_with_the_command_is_reported(
     assert f"the warm worker (pid {spare}) running the command ended without an exit" in stderr
 
 
+def test_the_socket_of_a_killed_spare_is_replaced(
+    run_cli: RunCli, stocked: str, warm: dict[str, str], runtime: Path
+) -> None:
+    spare = _ready_spare(run_cli, warm, runtime)
+    [path] = (runtime / "ntrader").glob("*.sock")
+    stale = path.stat().st_ctime_ns  # not the inode: a new file may get the number back
+    os.kill(spare, signal.SIGKILL)
+    _wait(lambda: not _alive(spare), "the spare to die")
+    assert path.stat().st_ctime_ns == stale  # left behind, nobody listening on it
+    out = run_cli(*DAILY_RUN, "--json", database_url=stocked, env_extra=warm).stdout
+    assert _host_pid(stocked, json.loads(out)["id"]) not in (spare, None)
+    # The command ran in its own process and started a spare, which bound a new socket.
+    _wait(lambda: path.exists() and path.stat().st_ctime_ns != stale, "a new socket")
+    assert _ready_spare(run_cli, warm, runtime) != spare
+
+
 def test_a_spare_serves_only_its_own_fingerprint(
     run_cli: RunCli, stocked: str, warm: dict[str, str], runtime: Path
 ) -> None:
