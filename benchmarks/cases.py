@@ -61,6 +61,7 @@ from ntrader.services.backtest_service import BacktestOutcome, BacktestService
 from ntrader.services.bar_cache import BarCache
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.reports.service import ReportService
+from ntrader.services.run_history import RunHistory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYMBOL = "BENCH"
@@ -362,7 +363,10 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
     title = f"backtest run, {_count(len(minute_bars))} 1-min bars"
     result: list[Row] = []
     for backend in ctx.backends:
-        with fresh_database(backend, "backtest") as database:
+        with (
+            fresh_database(backend, "backtest") as database,
+            tempfile.TemporaryDirectory(prefix="ntb-") as runtime,
+        ):
             ctx.log(
                 f"storing {len(minute_bars):,} minute and {len(daily_bars)} daily bars "
                 f"in {backend.name}"
@@ -370,14 +374,21 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
             stored = _store(database, Timeframe.MINUTE_1, minute_bars)
             _store(database, Timeframe.DAILY, daily_bars)
             backend.settle(database.url)
-            run = _BacktestSamples(database, stored, minute_bars, config)
+            run = _BacktestSamples(database, stored, minute_bars, config, Path(runtime))
             ctx.log(f"  warm-up backtest ({backend.name})")
             run.service()
             run.bare_engine()
+            run.start_spare()
             samples = interleave(
                 ctx.repeat,
-                {"floor": run.bare_engine, "service": run.service, "cli": run.cli},
+                {
+                    "floor": run.bare_engine,
+                    "service": run.service,
+                    "cli": run.cli,
+                    "warm": run.warm_cli,
+                },
             )
+            run.let_spare_go()
             report_samples = run.html_report(ctx.repeat)
         ctx.log(f"  backtest {backend.name}: {_brief(samples)}")
         result.append(
@@ -403,6 +414,18 @@ def bench_backtest(ctx: BenchContext) -> list[Row]:
                 notes="includes interpreter start-up and imports",
             )
         )
+        result.append(
+            _ratio_row(
+                f"{title} (CLI, warm worker)",
+                backend.name,
+                samples["warm"],
+                samples["floor"],
+                BACKTEST_CLI_TARGET_RATIO,
+                floor_name="bare engine.run()",
+                notes="warm_worker on: a spare with its imports done runs it, and its "
+                "successor imports meanwhile",
+            )
+        )
         result.append(_html_report_row(backend.name, report_samples, run.trades))
     return result + _skipped_rows(ctx, title)
 
@@ -418,13 +441,19 @@ def engine_settings(config: BacktestConfig) -> EngineSettings:
 
 
 class _BacktestSamples:
-    """The three timed things of the backtest case, on one database."""
+    """The timed things of the backtest case, on one database."""
 
     def __init__(
-        self, database: Database, stored: StoredInstrument, bars: BarArrays, config: BacktestConfig
+        self,
+        database: Database,
+        stored: StoredInstrument,
+        bars: BarArrays,
+        config: BacktestConfig,
+        runtime: Path,
     ) -> None:
         self._database = database
         self._config = config
+        self._runtime = runtime
         self._service = BacktestService(database)
         self._strategy_type = strategy_registry.resolve(config.strategy_type)
         self._parameters = self._strategy_type.validate(config.parameters).model_dump()
@@ -453,7 +482,44 @@ class _BacktestSamples:
             engine.dispose()
 
     def cli(self) -> float:
-        return _cli_backtest(self._database.url, self._config)
+        """The console script, which runs the command in its own process."""
+        seconds, own_process = _cli_backtest(self._database, self._config, _WARM_OFF)
+        if not own_process:
+            raise RuntimeError("a warm worker ran the CLI run meant to start cold")
+        return seconds
+
+    def warm_cli(self) -> float:
+        """The console script with ``warm_worker`` on, a spare ready."""
+        seconds, own_process = _cli_backtest(self._database, self._config, self._warm_on())
+        if own_process:
+            raise RuntimeError("no warm worker was ready for the warm CLI run")
+        return seconds
+
+    def start_spare(self) -> None:
+        """The first command with ``warm_worker`` on runs in its own process and starts a
+        spare; the next one, untimed, waits for its imports."""
+        _cli_backtest(self._database, self._config, self._warm_on())
+        deadline = time.monotonic() + 60
+        while not any((self._runtime / "ntrader").glob("*.sock")):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no warm worker started")
+            time.sleep(0.05)
+        self.warm_cli()
+
+    def let_spare_go(self) -> None:
+        """End the spare left waiting: with the setting off it declines the command handed
+        to it and exits; the command (an unknown strategy) then fails at once on its own."""
+        args = _cli_backtest_args(self._config.model_copy(update={"strategy_type": "none"}))
+        env = {**os.environ, **self._warm_on(), **_WARM_OFF}
+        subprocess.run(args, env=env, capture_output=True, check=False)
+
+    def _warm_on(self) -> dict[str, str]:
+        # Its own runtime dir; the spare outlives the longest gap between two timed runs.
+        return {
+            "NTRADER_WARM_WORKER": "1",
+            "NTRADER_WARM_WORKER_IDLE_MINUTES": "10",
+            "XDG_RUNTIME_DIR": str(self._runtime),
+        }
 
     def html_report(self, repeat: int) -> list[float]:
         """Generating the latest run's HTML report (loading it from the store included)."""
@@ -587,23 +653,39 @@ def _ntrader_script() -> Path:
 def _run(
     args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> tuple[float, str]:
+    seconds, stdout, _pid = _run_process(args, env, cwd)
+    return seconds, stdout
+
+
+def _run_process(
+    args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, str, int]:
+    """Wall seconds, stdout and pid of one run of ``args``, which must succeed."""
     started = time.perf_counter()
-    completed = subprocess.run(
-        list(args), capture_output=True, text=True, env=env, cwd=cwd, check=False
+    process = subprocess.Popen(
+        list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
     )
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    if completed.returncode != 0:
+    if process.returncode != 0:
         raise RuntimeError(
-            f"{' '.join(args)} exited {completed.returncode}: {completed.stderr.strip()[-2000:]}"
+            f"{' '.join(args)} exited {process.returncode}: {stderr.strip()[-2000:]}"
         )
-    return seconds, completed.stdout
+    return seconds, stdout, process.pid
 
 
-def _cli_backtest(url: str, config: BacktestConfig) -> float:
-    env = {**os.environ, "NTRADER_DATABASE_URL": url}
-    seconds, stdout = _run(_cli_backtest_args(config), env)
-    json.loads(stdout)  # the command printed one JSON object
-    return seconds
+_WARM_OFF = {"NTRADER_WARM_WORKER": "0"}  # whatever the user's config file says
+
+
+def _cli_backtest(
+    database: Database, config: BacktestConfig, settings: dict[str, str]
+) -> tuple[float, bool]:
+    """Wall seconds of `backtest run` through the console script, and whether the script's
+    own process ran it (the stored run's pid), not a warm worker."""
+    env = {**os.environ, "NTRADER_DATABASE_URL": database.url, **settings}
+    seconds, stdout, pid = _run_process(_cli_backtest_args(config), env)
+    run_id = json.loads(stdout)["id"]  # the command printed one JSON object
+    return seconds, RunHistory(database).get(run_id).host_pid == pid
 
 
 def _cli_backtest_args(config: BacktestConfig) -> list[str]:
@@ -796,7 +878,8 @@ def bench_memory(ctx: BenchContext) -> list[Row]:
             _store(database, Timeframe.MINUTE_1, minute_bars)
             _store(database, Timeframe.DAILY, daily_bars)
             backend.settle(database.url)
-            env = {**os.environ, "NTRADER_DATABASE_URL": database.url}
+            # The command's own process, not the client of a warm worker.
+            env = {**os.environ, "NTRADER_DATABASE_URL": database.url, **_WARM_OFF}
             args = _cli_backtest_args(config)
             peaks = [_measured_process(args, env)[1] for _ in range(ctx.repeat)]
         ctx.log(f"  memory {backend.name}: {median(peaks):.0f} MiB")

@@ -34,12 +34,18 @@ RUN_2020 = (
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: its own data dir, no colour, no inherited ntrader settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NTRADER_")}
+    """A clean environment: its own data dir, no colour, no inherited ntrader settings, and
+    no warm worker of the user's reachable (``XDG_RUNTIME_DIR`` unset, its own state dir)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NTRADER_") and k != "XDG_RUNTIME_DIR"
+    }
     env.update(
         {
             "XDG_DATA_HOME": str(tmp_path / "xdg"),
             "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+            "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
             "NO_COLOR": "1",
             "COLUMNS": "120",
             "TERM": "dumb",

@@ -181,10 +181,21 @@ def main() -> NoReturn:
 def console_script() -> NoReturn:
     """The installed ``ntrader`` command: ``main``, then the quick end of the process
     (``_exit``). ``main`` itself ends with ``SystemExit``, for callers in a process that
-    goes on (the tests' in-process runner)."""
+    goes on (the tests' in-process runner). `backtest run` goes to a spare process with its
+    imports done, when one is ready (``ntrader.cli.warm``)."""
+    from ntrader.cli import warm
+
+    argv = sys.argv[1:]
+    warm_eligible = warm.warm_command(argv, cli)
+    if warm_eligible:
+        code = warm.run_in_spare(sys.argv)
+        if code is not None:
+            _exit(code)
     try:
         main()
     except SystemExit as exc:
+        if warm_eligible:
+            warm.start_spare_if_enabled()
         if isinstance(exc.code, int):
             _exit(exc.code)
         raise
@@ -204,13 +215,20 @@ def _exit(code: int) -> NoReturn:
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
+    if not run_exit_handlers():
+        sys.exit(code)
+    os._exit(code)
+
+
+def run_exit_handlers() -> bool:
+    """The atexit handlers, then stdout and stderr flushed; False when a flush failed."""
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):
-        sys.exit(code)
-    os._exit(code)
+        return False
+    return True
 
 
 def _interrupted(app: AppContext, argv: Sequence[str], interrupt: BaseException) -> int:
