@@ -50,8 +50,6 @@ _COMMAND_MODULES = (
     "sqlalchemy.dialects.sqlite.pysqlite",
     "sqlalchemy.dialects.postgresql.psycopg",
     "psycopg",
-    "adbc_driver_sqlite.dbapi",
-    "adbc_driver_postgresql.dbapi",
     "rich.progress",
     "rich.live",
 )
@@ -140,6 +138,10 @@ def _take_over(job: dict[str, Any]) -> None:
     os.chdir(job["cwd"])
     os.umask(job["umask"])
     sys.argv = list(job["argv"])
+    # Settings read while the spare started would be those of the command that started it.
+    from ntrader.utils.settings import get_settings
+
+    get_settings.cache_clear()
 
 
 def _enabled() -> tuple[bool, float]:
