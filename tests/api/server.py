@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,10 +20,12 @@ from click.testing import CliRunner
 
 from ntrader.cli.context import AppContext
 from ntrader.cli.main import cli
+from ntrader.core.strategy_registry import PATH_VARIABLE
 from ntrader.db.database import Database
 from ntrader.models.backtest import BacktestConfig
 from ntrader.services.data_service import DataService, ImportRequest
 from tests.conftest import SAMPLE_DIR
+from tests.e2e.signals import gated_strategy_file
 from tests.fakes.tws import FakeTws
 
 NTRADER = Path(sys.executable).with_name("ntrader")
@@ -145,6 +147,29 @@ def running_server(database_url: str, workdir: Path, **kwargs: object) -> Iterat
         stop_server(server)
 
 
+@contextmanager
+def gated_server(database_url: str, workdir: Path, stall_run: int) -> Iterator[Server]:
+    """A server on ``database_url``, given the sample bars, that loads the gated plug-in
+    strategy (tests/e2e/signals.py): the ``stall_run``-th run each of its workers starts
+    waits on its first bar. A job cancelled once it is there cannot have finished first,
+    and its resume (a new worker, with fewer runs to do) goes through."""
+    store_with_sample_bars(database_url)
+    env = {PATH_VARIABLE: str(gated_strategy_file(workdir)), "STALL_RUN": str(stall_run)}
+    with running_server(database_url, workdir, jobs=1, env=env) as server:
+        yield server
+
+
+def wait_for_progress(
+    client: httpx.Client, path: str, reached: Callable[[dict[str, object]], bool]
+) -> None:
+    """Follow a job's server-sent events at ``path`` until a ``progress`` event's data is
+    ``reached``."""
+    with closing(_events(client, path)) as events:
+        if any(name == "progress" and reached(data) for name, data in events):
+            return
+    raise AssertionError(f"{path} ended before the progress the test waits for")
+
+
 def wait_for_end(client: httpx.Client, run_id: str, timeout: float = 120) -> dict[str, object]:
     """The run once it is COMPLETED, FAILED or INTERRUPTED."""
     deadline = time.monotonic() + timeout
@@ -158,7 +183,13 @@ def wait_for_end(client: httpx.Client, run_id: str, timeout: float = 120) -> dic
 
 def events_of(client: httpx.Client, path: str) -> list[tuple[str, dict[str, object]]]:
     """Every server-sent event of a job's stream at ``path``, until the server closes it."""
-    found: list[tuple[str, dict[str, object]]] = []
+    return list(_events(client, path))
+
+
+def _events(
+    client: httpx.Client, path: str
+) -> Generator[tuple[str, dict[str, object]], None, None]:
+    """The server-sent events of a job's stream at ``path`` as they come."""
     name = None
     with client.stream("GET", path) as response:
         assert response.status_code == 200
@@ -167,8 +198,7 @@ def events_of(client: httpx.Client, path: str) -> list[tuple[str, dict[str, obje
             if line.startswith("event:"):
                 name = line.removeprefix("event:").strip()
             elif line.startswith("data:") and name:
-                found.append((name, json.loads(line.removeprefix("data:"))))
-    return found
+                yield name, json.loads(line.removeprefix("data:"))
 
 
 def cli_stdout(database_url: str, *args: str) -> str:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from ntrader.api.launcher import WorkerLauncher
@@ -16,9 +17,18 @@ from ntrader.models.enums import RunStatus
 from ntrader.services.run_history import RunHistory
 from tests.api.server import sma_config, store_with_sample_bars
 
+_EXEC_TIMEOUT_S = 10.0
 
-def _command_line(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+async def _command_line(pid: int) -> list[str]:
+    """The process's arguments. Read at once after its start they can be empty: the
+    kernel closes the close-on-exec pipe the parent waits on before it has set up the new
+    program's arguments, and a loaded machine may not run the child in between."""
+    deadline = time.monotonic() + _EXEC_TIMEOUT_S
+    while not (arguments := Path(f"/proc/{pid}/cmdline").read_bytes()):
+        assert time.monotonic() < deadline, f"process {pid} has no arguments"
+        await asyncio.sleep(0.01)
+    return arguments.decode().split("\0")[:-1]
 
 
 async def _events(process: asyncio.subprocess.Process) -> list[dict[str, object]]:
@@ -44,7 +54,7 @@ def test_the_spare_runs_the_next_job(tmp_path: Path) -> None:
         env = _environment(url)
         await launcher.prepare(env)
         process = await launcher.launch(("backtest", run_id, str(os.getpid())), env)
-        command = _command_line(process.pid)
+        command = await _command_line(process.pid)
         events = await _events(process)
         await launcher.close()
         return command, events, process.returncode
@@ -68,14 +78,14 @@ def test_a_spare_of_other_settings_or_dead_gives_way_to_a_cold_start(tmp_path: P
         mismatched = launcher._spare
         assert mismatched is not None
         other_settings = await launcher.launch(("backtest", "no-such-run", str(os.getpid())), env)
-        commands = [_command_line(other_settings.pid)]
+        commands = [await _command_line(other_settings.pid)]
         await _events(other_settings)
         spare = launcher._spare
         assert spare is not None
         spare.send_signal(signal.SIGKILL)
         await spare.wait()
         after_death = await launcher.launch(("backtest", "no-such-run", str(os.getpid())), env)
-        commands.append(_command_line(after_death.pid))
+        commands.append(await _command_line(after_death.pid))
         await _events(after_death)
         await launcher.close()
         # Let go in the background by the launch, and waited for by close().

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ from ntrader.models.enums import RunStatus
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory
-from tests.api.server import Server, assert_problem, cli_stdout, events_of
+from tests.api.server import (
+    Server,
+    assert_problem,
+    cli_stdout,
+    events_of,
+    gated_server,
+    wait_for_progress,
+)
 from tests.conftest import SAMPLE_DIR
 from tests.factories import delete_stored_bars
 from tests.inprocess_cli import invoke_ntrader
@@ -129,36 +137,46 @@ def test_the_clis_refusals_are_422_and_store_nothing(sqlite_server: Server, tmp_
     assert _counts(url) == before
 
 
-def test_cancel_interrupts_and_resume_runs_only_the_missing_points(pg_server: Server) -> None:
+def test_cancel_interrupts_and_resume_runs_only_the_missing_points(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    # Sixteen points run one after another; the ninth run (point 8) is held in the engine,
+    # so the cancel lands with points 0 to 7 finished, never after the last.
     body = {
         **BODY,
-        "sweep": {"grid": {"fast_period": "3:24:3", "slow_period": "30,40"}},
+        "strategy": {"type": "gated"},
+        "sweep": {"grid": {"period": "1:16:1"}, "objective": "total_return"},
         "screen": False,
     }
-    with pg_server.client() as client:
+    with (
+        gated_server(fresh_postgres_url, tmp_path, stall_run=9) as server,
+        server.client() as client,
+    ):
         sweep_id = _submit(client, body)
-        with client.stream("GET", f"{V1}/sweeps/{sweep_id}/events") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data:") and '"runs": 1,' in line:
-                    break
+        events = f"{V1}/sweeps/{sweep_id}/events"
+        wait_for_progress(client, events, lambda progress: progress["runs"] == 8)
         cancelled = client.post(f"{V1}/sweeps/{sweep_id}/cancel")
         assert cancelled.status_code == 200, cancelled.text
         stopped = cancelled.json()
         assert stopped["status"] == "INTERRUPTED"
         kept = {r["index"]: r["run_id"] for r in stopped["runs"] if r["status"] == "COMPLETED"}
-        assert 1 <= len(kept) < 16
+        assert sorted(kept) == list(range(8))
+        assert Counter(r["status"] for r in stopped["runs"]) == {"COMPLETED": 8, "INTERRUPTED": 8}
         assert_problem(client.post(f"{V1}/sweeps/{sweep_id}/cancel"), 409)
 
         resumed_at = datetime.now(UTC)
         resumed = client.post(f"{V1}/sweeps/{sweep_id}/resume")
         assert resumed.status_code == 202, resumed.text
         assert_problem(client.post(f"{V1}/sweeps/{sweep_id}/resume"), 409)
-        assert events_of(client, f"{V1}/sweeps/{sweep_id}/events")[-1][0] == "done"
+        stream = events_of(client, events)
+        assert stream[-1][0] == "done"
+        # It went on from the eight points it had finished.
+        assert next(data["runs"] for name, data in stream if name == "progress") == 8
         done = client.get(f"{V1}/sweeps/{sweep_id}").json()
     assert done["status"] == "COMPLETED"
     assert {r["status"] for r in done["runs"]} == {"COMPLETED"}
     assert {r["index"]: r["run_id"] for r in done["runs"] if r["index"] in kept} == kept
-    database = Database(pg_server.database_url)
+    database = Database(fresh_postgres_url)
     history = RunHistory(database)
     # One run per point: the finished ones kept, the interrupted ones run again in place.
     runs = [history.get(r["run_id"]) for r in done["runs"]]

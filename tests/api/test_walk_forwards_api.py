@@ -6,15 +6,25 @@ and cancelling or resuming an analysis in the wrong state is a 409 that changes 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.api.server import Server, assert_problem, cli_stdout, events_of
+from ntrader.db.database import Database
+from ntrader.services.run_history import RunHistory
+from tests.api.server import (
+    Server,
+    assert_problem,
+    cli_stdout,
+    events_of,
+    gated_server,
+    wait_for_progress,
+)
 
 V1 = "/api/v1"
-# Sixteen points a window, none screened (the sizing is the default): a window's training
-# sweep lasts long enough to be cancelled in the middle.
+# Sixteen points a window, none screened (the sizing is the default).
 BODY: dict[str, Any] = {
     "strategy": {"type": "sma"},
     "instruments": ["AAPL"],
@@ -31,23 +41,22 @@ def _submit(client: httpx.Client, body: dict[str, Any] = BODY) -> str:
     return str(response.json()["id"])
 
 
-def _wait_for_progress(client: httpx.Client, walk_forward_id: str, windows_done: int) -> None:
-    """Follow the analysis until a run of window ``windows_done + 1``'s sweep has finished."""
-    with client.stream("GET", f"{V1}/walk-forwards/{walk_forward_id}/events") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                data = json.loads(line.removeprefix("data:"))
-                if data.get("windows_done") == windows_done and data.get("runs", 0) >= 1:
-                    return
-    raise AssertionError(f"analysis {walk_forward_id} ended before window {windows_done + 1}")
-
-
 def test_cancel_keeps_the_finished_windows_and_resume_completes_every_window(
-    pg_server: Server,
+    fresh_postgres_url: str, tmp_path: Path
 ) -> None:
-    with pg_server.client() as client:
-        walk_forward_id = _submit(client)
-        _wait_for_progress(client, walk_forward_id, windows_done=1)
+    # Window 1 is 16 training runs and a test run; the 19th run, window 2's second point,
+    # is held in the engine: the cancel lands with window 1 and one point of window 2 done.
+    body = {**BODY, "strategy": {"type": "gated"}, "sweep": {"grid": {"period": "1:16:1"}}}
+    with (
+        gated_server(fresh_postgres_url, tmp_path, stall_run=19) as server,
+        server.client() as client,
+    ):
+        walk_forward_id = _submit(client, body)
+        wait_for_progress(
+            client,
+            f"{V1}/walk-forwards/{walk_forward_id}/events",
+            lambda progress: (progress["windows_done"], progress["runs"]) == (1, 1),
+        )
         cancelled = client.post(f"{V1}/walk-forwards/{walk_forward_id[:8]}/cancel")
         assert cancelled.status_code == 200, cancelled.text
         stopped = cancelled.json()
@@ -57,6 +66,7 @@ def test_cancel_keeps_the_finished_windows_and_resume_completes_every_window(
         assert "is INTERRUPTED" in str(again["detail"])
         assert client.get(f"{V1}/walk-forwards/{walk_forward_id}").json() == stopped
 
+        resumed_at = datetime.now(UTC)
         resumed = client.post(f"{V1}/walk-forwards/{walk_forward_id[:8]}/resume")
         assert resumed.status_code == 202, resumed.text
         accepted = resumed.json()
@@ -74,7 +84,7 @@ def test_cancel_keeps_the_finished_windows_and_resume_completes_every_window(
         assert events[-1] == ("done", {"status": "COMPLETED", "error_message": None})
         progress = [data for name, data in events if name == "progress"]
         # It went on in window 2's sweep, where it was cancelled, not at its start.
-        assert progress[0]["windows_done"] == 1 and progress[0]["runs"] >= 1
+        assert (progress[0]["windows_done"], progress[0]["runs"]) == (1, 1)
         done = client.get(location).json()
         assert done["status"] == "COMPLETED" and len(done["windows"]) == 2
         assert done["windows"][0] == stopped["windows"][0]
@@ -82,12 +92,19 @@ def test_cancel_keeps_the_finished_windows_and_resume_completes_every_window(
         assert "is COMPLETED" in str(refused["detail"])
         assert "walk-forward show" in str(refused["hint"])
         assert done == json.loads(
-            cli_stdout(pg_server.database_url, "backtest", "walk-forward", "show", location[-36:],
+            cli_stdout(fresh_postgres_url, "backtest", "walk-forward", "show", location[-36:],
                        "--json")
         )  # fmt: skip
         second = done["windows"][1]["sweep_id"]
         sweep = client.get(f"{V1}/sweeps/{second}").json()
-        assert sweep["status"] == "COMPLETED" and len(sweep["runs"]) == 16
+    assert sweep["status"] == "COMPLETED" and len(sweep["runs"]) == 16
+    # Window 2's first point, finished before the cancel, was kept; the resume ran the rest.
+    database = Database(fresh_postgres_url)
+    history = RunHistory(database)
+    for row in sweep["runs"]:
+        completed_at = history.get(row["run_id"]).completed_at
+        assert completed_at is not None and (completed_at < resumed_at) is (row["index"] == 0)
+    database.dispose()
 
 
 def test_analyses_are_listed_a_page_at_a_time_and_unknown_ids_are_404(

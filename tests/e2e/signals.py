@@ -21,11 +21,13 @@ from sqlalchemy import create_engine, text
 from tests.e2e.conftest import NTRADER, RunCli, import_bars
 
 # Long on bar PERIOD + 1, flat 20 bars later. A run whose period is STALL_PERIOD, or whose
-# first bar is on or after STALL_FROM, waits on that bar (for at most two minutes): the
-# test kills the process there.
+# first bar is on or after STALL_FROM, or which is the STALL_RUN-th run its process starts,
+# waits on that bar (for at most two minutes): the test kills the process there. STALL_RUN
+# holds only the first attempt of a job whose resume (a new process) runs fewer runs.
 GATED_STRATEGY = """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from datetime import UTC, datetime
@@ -34,6 +36,8 @@ from nautilus_trader.model.data import Bar
 
 from ntrader.core.strategies.base import SignalStrategy, SignalStrategyConfig
 from ntrader.core.strategy_registry import register_strategy
+
+_STARTED = itertools.count(1)  # the runs this process started
 
 
 class GatedConfig(SignalStrategyConfig, frozen=True):
@@ -45,6 +49,7 @@ class Gated(SignalStrategy):
     def __init__(self, config: GatedConfig) -> None:
         super().__init__(config)
         self._bars = 0
+        self._run = next(_STARTED)
 
     def update_signal(self, bar: Bar) -> None:
         self._bars += 1
@@ -58,9 +63,12 @@ class Gated(SignalStrategy):
     def _stalls(self, bar: Bar) -> bool:
         period = os.environ.get("STALL_PERIOD")
         since = os.environ.get("STALL_FROM")
+        run = os.environ.get("STALL_RUN")
         day = datetime.fromtimestamp(bar.ts_event / 1e9, UTC).date().isoformat()
-        return (period is not None and int(period) == self.config.period) or (
-            since is not None and day >= since
+        return (
+            (period is not None and int(period) == self.config.period)
+            or (since is not None and day >= since)
+            or (run is not None and int(run) == self._run)
         )
 """
 
@@ -139,11 +147,16 @@ def start_running_backtest(
     pytest.fail("the run never reached RUNNING")
 
 
+def gated_strategy_file(directory: Path) -> Path:
+    """The gated strategy's plug-in file, written into ``directory``."""
+    path = directory / "gated.py"
+    path.write_text(GATED_STRATEGY)
+    return path
+
+
 def gated_plugin(tmp_path: Path) -> tuple[str, str]:
     """The global option that loads the gated strategy (written into ``tmp_path``)."""
-    path = tmp_path / "gated.py"
-    path.write_text(GATED_STRATEGY)
-    return ("--strategy-path", str(path))
+    return ("--strategy-path", str(gated_strategy_file(tmp_path)))
 
 
 def resume_stalled(

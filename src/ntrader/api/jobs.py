@@ -207,9 +207,16 @@ class _Job:
     process: asyncio.subprocess.Process | None = None
     cancelled: bool = False
     queued_at: float = field(default_factory=time.monotonic)
-    started_at: float | None = None
+    started_at: float | None = None  # when a worker slot took it off the queue
+    launched: asyncio.Event = field(default_factory=asyncio.Event)  # its launch is over
+    settling: asyncio.Task[None] | None = None  # storing its end, once, whoever asked first
     bars: int = 0  # processed, as a backtest's worker last reported
     listeners: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+
+    @property
+    def queued(self) -> bool:
+        """Not taken off the queue: no worker process will run it once it is ended."""
+        return self.started_at is None
 
 
 class JobRunner:
@@ -290,19 +297,24 @@ class JobRunner:
                 hint=ledger.show_hint(job_id),
             )
         job.cancelled = True
-        if job.process is None:
+        if job.queued:
             await run_in_threadpool(
                 ledger.end, job_id, interrupted=True, reason="cancelled before it started"
             )
             self._finish(job)
             await self._announce_end(job)
-        else:
+            return
+        # Being launched, its worker may be running it already (a spare starts the job it
+        # is handed at once): ending the entity now would leave that worker to finish it,
+        # COMPLETED after a cancel that answered INTERRUPTED. The worker is stopped instead.
+        await job.launched.wait()
+        if job.process is not None:
             with contextlib.suppress(ProcessLookupError):
                 job.process.send_signal(signal.SIGTERM)
             await job.process.wait()
-            # A worker stopped while it started up stored nothing: end its entity now, so
-            # the caller reads INTERRUPTED rather than the PENDING it left.
-            await self._settle(job)
+        # A worker stopped while it started up stored nothing: end its entity now, so
+        # the caller reads INTERRUPTED rather than the PENDING it left.
+        await self._settle(job)
 
     @contextlib.asynccontextmanager
     async def follow(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
@@ -321,7 +333,7 @@ class JobRunner:
         """Take no new jobs; give running ones ``grace_seconds`` to finish, then stop them
         (SIGTERM: they store INTERRUPTED); queued ones are stored INTERRUPTED."""
         self._accepting = False  # from now on a worker skips what it takes off the queue
-        queued = [job for job in self._jobs.values() if job.process is None]
+        queued = [job for job in self._jobs.values() if job.queued]
         for job in queued:
             await run_in_threadpool(
                 job.ledger.end,
@@ -330,7 +342,10 @@ class JobRunner:
                 reason="the server stopped before it started this job",
             )
             self._finish(job)
-        running = [job.process for job in self._jobs.values() if job.process is not None]
+        # A job being launched is stopped as a running one: its worker may be running it.
+        started = list(self._jobs.values())
+        await asyncio.gather(*(job.launched.wait() for job in started))
+        running = [job.process for job in started if job.process is not None]
         waits = [asyncio.create_task(process.wait()) for process in running]
         if waits:
             _done, late = await asyncio.wait(waits, timeout=grace_seconds)
@@ -351,7 +366,7 @@ class JobRunner:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._launcher.close()
         # A worker killed before it could store its end: the run must not stay RUNNING.
-        for job in list(self._jobs.values()):
+        for job in started:
             await self._settle(job)
 
     async def _work(self) -> None:
@@ -383,9 +398,13 @@ class JobRunner:
     async def _run(self, job: _Job) -> None:
         job.started_at = time.monotonic()
         queue_wait_seconds.observe(job.started_at - job.queued_at)
-        job.process = await self._launcher.launch(
-            (job.ledger.kind, job.job_id, str(os.getpid()), *job.arguments), self._worker_env()
-        )
+        try:
+            job.process = await self._launcher.launch(
+                (job.ledger.kind, job.job_id, str(os.getpid()), *job.arguments),
+                self._worker_env(),
+            )
+        finally:
+            job.launched.set()
         self._relay(job, {"event": "status", "status": RunStatus.RUNNING.value})
         assert job.process.stdout is not None
         async for line in job.process.stdout:
@@ -402,9 +421,20 @@ class JobRunner:
         """After a worker ends: an entity it left PENDING or RUNNING (it crashed or was
         killed) is stored FAILED or INTERRUPTED; then followers hear how the job ended.
 
+        The cancel, the job's worker slot and a shutdown each settle it once its worker
+        has exited; it is settled once, and each returns when that is done, so the cancel
+        answers with the stored end rather than the PENDING or RUNNING a killed worker
+        left. A caller cancelled meanwhile (a shutdown cancels the worker slots) does not
+        stop it.
+
         Only while the id is still this job's: a sweep or analysis stored COMPLETED by its
         worker can be resumed under the same id before that worker has exited, and the
         new job must not be ended for the old one."""
+        if job.settling is None:
+            job.settling = asyncio.create_task(self._store_end(job))
+        await asyncio.shield(job.settling)
+
+    async def _store_end(self, job: _Job) -> None:
         if self._jobs.get(job.job_id) is not job:
             return
         self._finish(job)
