@@ -125,12 +125,15 @@ def start_spare(directory: Path, fingerprint: str, idle_seconds: float) -> None:
 
 
 def start_spare_if_enabled() -> None:
-    """After a command ran here: a spare for the next one, when the settings ask for it."""
+    """After a command ran here: a spare for the next one, when the settings ask for it.
+
+    The settings the command read (cached): loading them again would cost every cold run,
+    the setting off included, a quarter of a second of pydantic."""
     from ntrader.core.errors import UserInputError
-    from ntrader.utils.settings import load_settings
+    from ntrader.utils.settings import get_settings
 
     try:
-        settings = load_settings()
+        settings = get_settings()
     except UserInputError:  # the command reported it
         return
     if settings.warm_worker:
