@@ -21,15 +21,14 @@ from sqlalchemy import ColumnElement, Connection, delete, select
 from ntrader.core.errors import ServiceUnavailableError
 from ntrader.db import bar_bulk
 from ntrader.db.tables import bar_blocks, bars
-from ntrader.models.bars import BarArrays
+from ntrader.models.bars import BAR_COLUMNS, BarArrays
 from ntrader.models.enums import Timeframe
 
 # A block spans this many bar lengths: 5.7 days of minute bars (at most 384 KiB packed), 22
 # years of daily bars. Large enough that a load reads few rows, small enough that an import
 # of a few bars rewrites little.
 BAR_LENGTHS_PER_BLOCK = 8192
-_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
-_NATIVE = {name: np.dtype(np.int64 if name == "ts" else np.float64) for name in _COLUMNS}
+_NATIVE = {name: np.dtype(np.int64 if name == "ts" else np.float64) for name in BAR_COLUMNS}
 _PACKED = {name: dtype.newbyteorder("<") for name, dtype in _NATIVE.items()}
 _BYTES_PER_BAR = sum(dtype.itemsize for dtype in _PACKED.values())
 # Through the driver, as the other bulk paths: SQLAlchemy would send and fetch PostgreSQL's
@@ -97,7 +96,7 @@ def write(connection: Connection, instrument_pk: int, timeframe: str, bars: BarA
             end - start,
             b"".join(
                 merged[name][start:end].astype(_PACKED[name], copy=False).tobytes()
-                for name in _COLUMNS
+                for name in BAR_COLUMNS
             ),
         )
         for block, start, end in zip(blocks.tolist(), starts.tolist(), ends, strict=True)
@@ -121,7 +120,9 @@ def _merge(stored: dict[str, np.ndarray], bars: BarArrays) -> dict[str, np.ndarr
     replaces[in_range] = stored["ts"][position[in_range]] == bars.ts[in_range]
     kept = np.ones(len(stored["ts"]), dtype=bool)
     kept[position[replaces]] = False
-    merged = {name: np.concatenate([stored[name][kept], getattr(bars, name)]) for name in _COLUMNS}
+    merged = {
+        name: np.concatenate([stored[name][kept], getattr(bars, name)]) for name in BAR_COLUMNS
+    }
     order = np.argsort(merged["ts"], kind="stable")
     return {name: values[order] for name, values in merged.items()}
 
@@ -140,14 +141,14 @@ def _read_blocks(
     if not found:
         return _empty_columns()
     series = f"instrument #{instrument_pk} {timeframe}"
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in BAR_COLUMNS}
     for block, count, payload in found:
         if count <= 0 or len(payload) != count * _BYTES_PER_BAR:
             raise DamagedBlocksError(
                 series, f"block {block} holds {len(payload)} bytes for {count} bars"
             )
         offset = 0
-        for name in _COLUMNS:
+        for name in BAR_COLUMNS:
             parts[name].append(
                 np.frombuffer(payload, dtype=_PACKED[name], count=count, offset=offset)
             )
@@ -178,18 +179,17 @@ def rebuild_all(connection: Connection) -> tuple[int, int]:
     for instrument_pk, timeframe in series:
         bar_bulk.lock_series(connection, instrument_pk, timeframe)
         connection.execute(
-            delete(bar_blocks).where(
-                bar_blocks.c.instrument_id == instrument_pk, bar_blocks.c.timeframe == timeframe
-            )
+            delete(bar_blocks).where(*_series_blocks(instrument_pk, timeframe, *_EVERY_INT64))
         )
-        columns = bar_bulk.read_in_transaction(connection, instrument_pk, timeframe, *_ALL_TIME)
+        columns = bar_bulk.read_in_transaction(connection, instrument_pk, timeframe, *_EVERY_INT64)
         rows = BarArrays(**columns, price_precision=0)
         write(connection, instrument_pk, timeframe, rows)
         written += len(rows)
     return len(series), written
 
 
-_ALL_TIME = (-(2**63), 2**63 - 1)
+# Every time and every block number: the whole series.
+_EVERY_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _series_blocks(

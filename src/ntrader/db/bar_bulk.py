@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from ntrader.models.bars import PRICE_COLUMNS, BarArrays
+from ntrader.models.bars import PRICE_COLUMNS, VALUE_COLUMNS, BarArrays
 
 _PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _PGCOPY_HEADER = _PGCOPY_SIGNATURE + struct.pack(">ii", 0, 0)
 _PGCOPY_TRAILER = struct.pack(">h", -1)
-_FLOAT_FIELDS = ("open", "high", "low", "close", "volume")
 # Volumes carry no instrument precision: equal unless they differ beyond float noise.
 _VOLUME_RTOL = 1e-12
 
@@ -52,7 +51,7 @@ def select_bars(bars: BarArrays, index: np.ndarray) -> BarArrays:
     """The bars at ``index`` (a boolean mask or positions), in that order."""
     return BarArrays(
         ts=bars.ts[index],
-        **{name: getattr(bars, name)[index] for name in _FLOAT_FIELDS},
+        **{name: getattr(bars, name)[index] for name in VALUE_COLUMNS},
         price_precision=bars.price_precision,
     )
 
@@ -129,7 +128,7 @@ def update_bars(connection: Connection, instrument_pk: int, timeframe: str, bars
     if connection.dialect.name == "postgresql":
         return _pg_update(connection, instrument_pk, timeframe, bars)
     rows = zip(
-        *(getattr(bars, name).tolist() for name in _FLOAT_FIELDS),
+        *(getattr(bars, name).tolist() for name in VALUE_COLUMNS),
         [instrument_pk] * len(bars),
         [timeframe] * len(bars),
         bars.ts.tolist(),
@@ -165,7 +164,7 @@ _FETCH_SQL = (
     "SELECT ts, open, high, low, close, volume FROM bars "
     "WHERE instrument_id = {} AND timeframe = {} AND ts >= {} AND ts < {} ORDER BY ts"
 )
-_FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in _FLOAT_FIELDS])
+_FETCH_DTYPE = np.dtype([("ts", "i8")] + [(name, "f8") for name in VALUE_COLUMNS])
 
 
 def driver_connection(connection: Connection) -> Any:
@@ -191,7 +190,7 @@ def _sqlite_insert(
     # binding it as two parameters per row cost a fifth of the insert's CPU time.
     cells = np.empty((len(bars), 6), dtype=object)
     cells[:, 0] = bars.ts.tolist()
-    for column, name in enumerate(_FLOAT_FIELDS, start=1):
+    for column, name in enumerate(VALUE_COLUMNS, start=1):
         cells[:, column] = getattr(bars, name).tolist()
     series = f"({int(instrument_pk)}, {_sql_text(timeframe)}, ?, ?, ?, ?, ?, ?)"
     full = len(bars) - len(bars) % _SQLITE_ROWS_PER_INSERT
@@ -227,7 +226,7 @@ def _pg_copy_dtype(timeframe_len: int) -> np.dtype:
         ("len_ts", ">i4"),
         ("ts", ">i8"),
     ]
-    for name in _FLOAT_FIELDS:
+    for name in VALUE_COLUMNS:
         fields += [(f"len_{name}", ">i4"), (name, ">f8")]
     return np.dtype(fields)
 
@@ -242,7 +241,7 @@ def _pg_copy_payload(instrument_pk: int, timeframe: str, bars: BarArrays) -> byt
     records["timeframe"] = encoded
     records["len_ts"] = 8
     records["ts"] = bars.ts
-    for name in _FLOAT_FIELDS:
+    for name in VALUE_COLUMNS:
         records[f"len_{name}"] = 8
         records[name] = getattr(bars, name)
     return _PGCOPY_HEADER + records.tobytes() + _PGCOPY_TRAILER
@@ -285,7 +284,7 @@ def _pg_update(connection: Connection, instrument_pk: int, timeframe: str, bars:
 # field's length and value. Every column is NOT NULL and fixed-width, so rows are too.
 _PG_READ_DTYPE = np.dtype(
     [("nfields", ">i2"), ("len_ts", ">i4"), ("ts", ">i8")]
-    + [item for name in _FLOAT_FIELDS for item in ((f"len_{name}", ">i4"), (name, ">f8"))]
+    + [item for name in VALUE_COLUMNS for item in ((f"len_{name}", ">i4"), (name, ">f8"))]
 )
 
 

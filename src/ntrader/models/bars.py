@@ -9,6 +9,9 @@ import numpy as np
 from ntrader.models.enums import Timeframe
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
+# A bar's float columns, and with its time every column a store or a file holds.
+VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
+BAR_COLUMNS = ("ts", *VALUE_COLUMNS)
 
 # nautilus' limits (nautilus_trader.model.objects in its 128-bit build: FIXED_PRECISION,
 # PRICE_MAX, QUANTITY_MAX). Copied rather than imported: importing nautilus costs ~0.7 s, which

@@ -21,16 +21,14 @@ import numpy as np
 import pyarrow as pa
 
 from ntrader.db.repositories import BarRepository, StoredInstrument
-from ntrader.models.bars import PRICE_COLUMNS, BarArrays
+from ntrader.models.bars import VALUE_COLUMNS, BarArrays
 from ntrader.models.enums import Timeframe
 from ntrader.services import telemetry
 from ntrader.utils.settings import get_settings
 
 _log = logging.getLogger(__name__)
 
-_SCHEMA = pa.schema(
-    [("ts", pa.int64())] + [(name, pa.float64()) for name in (*PRICE_COLUMNS, "volume")]
-)
+_SCHEMA = pa.schema([("ts", pa.int64())] + [(name, pa.float64()) for name in VALUE_COLUMNS])
 # Bumped when the stored layout changes, so an older ntrader's entries are never read.
 _FORMAT = "v1"
 

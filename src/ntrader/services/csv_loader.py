@@ -33,6 +33,7 @@ from ntrader.models.bars import (
     PRICE_COLUMNS,
     PRICE_MAX,
     QUANTITY_MAX,
+    VALUE_COLUMNS,
     BarArrays,
     decimals_of,
     exactness,
@@ -40,7 +41,6 @@ from ntrader.models.bars import (
 
 CHUNK_ROWS = 250_000
 
-_VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
 _ALIASES = {
     "open": ("open",),
     "high": ("high",),
@@ -428,7 +428,7 @@ def _read_plain(
     return _Table(
         width=width,
         timestamps=frame["timestamp"],
-        values={column: _to_float(frame[column]) for column in _VALUE_COLUMNS},
+        values={column: _to_float(frame[column]) for column in VALUE_COLUMNS},
         fields=fields,
         blank=blank,
         texts=texts,
@@ -473,7 +473,7 @@ def _read_common(
         stamps = read.column(names[positions["timestamp"]]).combine_chunks()
         ts = _utc_seconds_to_ns(stamps)
         numbers = {
-            name: _short_numbers(read.column(names[positions[name]])) for name in _VALUE_COLUMNS
+            name: _short_numbers(read.column(names[positions[name]])) for name in VALUE_COLUMNS
         }
     except pa.ArrowInvalid:
         return None  # not numbers, or a column of more than 2 GiB of text (Arrow's limit)
@@ -488,7 +488,7 @@ def _read_common(
         values=values,
         fields=np.full(rows, width),
         blank=~everything,
-        texts={name: {} for name in _VALUE_COLUMNS},
+        texts={name: {} for name in VALUE_COLUMNS},
         line_text=lambda _row: "",  # only a misshapen row is quoted, and there is none
     )
     problems = _Problems()
@@ -532,10 +532,10 @@ def _long_cells(
         # Every row has the header's shape: the cells form a grid, no gathering needed.
         rows = np.arange(readable.size)
         grid = long.reshape(-1, width)
-        is_long = {column: grid[:, positions[column]] for column in _VALUE_COLUMNS}
+        is_long = {column: grid[:, positions[column]] for column in VALUE_COLUMNS}
     else:
         rows = np.flatnonzero(readable)
-        is_long = {c: long[separators_before[rows] + positions[c]] for c in _VALUE_COLUMNS}
+        is_long = {c: long[separators_before[rows] + positions[c]] for c in VALUE_COLUMNS}
     texts: dict[str, dict[int, str]] = {}
     for column, flags in is_long.items():
         cells = separators_before[rows[flags]] + positions[column]
@@ -703,7 +703,7 @@ def _read_quoted(body: bytes, name: str, positions: dict[str, int], width: int) 
 
     values: dict[str, np.ndarray] = {}
     texts: dict[str, dict[int, str]] = {}
-    for column in _VALUE_COLUMNS:
+    for column in VALUE_COLUMNS:
         cells = cells_of(column)
         values[column] = _to_float(cells)
         # Commas (thousands separators) need their own message, long texts a digit check.
@@ -744,10 +744,10 @@ def _check_values(
     values = table.values
     separators = {
         column: np.array([i for i, text in table.texts[column].items() if "," in text], dtype=int)
-        for column in _VALUE_COLUMNS
+        for column in VALUE_COLUMNS
     }
     not_numbers = {}
-    for column in _VALUE_COLUMNS:
+    for column in VALUE_COLUMNS:
         mask = readable & np.isnan(values[column])
         mask[separators[column]] = False
         not_numbers[column] = mask
@@ -767,10 +767,10 @@ def _check_values(
     _add_by_column(
         problems,
         "infinite values in",
-        {c: readable & np.isinf(values[c]) for c in _VALUE_COLUMNS},
+        {c: readable & np.isinf(values[c]) for c in VALUE_COLUMNS},
         "Replace infinite values with the real prices and volumes.",
     )
-    usable = {c: readable & np.isfinite(values[c]) for c in _VALUE_COLUMNS}
+    usable = {c: readable & np.isfinite(values[c]) for c in VALUE_COLUMNS}
     with np.errstate(invalid="ignore"):
         problems.add(
             "a price that is zero or negative",

@@ -22,7 +22,14 @@ from ntrader.core.instrument_catalog import default_spec
 from ntrader.db.bar_bulk import BarDiff, select_bars
 from ntrader.db.database import Database, Repositories
 from ntrader.db.repositories import BarRevision, StoredInstrument
-from ntrader.models.bars import PRICE_COLUMNS, BarArrays, BarCoverage, decimal_texts
+from ntrader.models.bars import (
+    BAR_COLUMNS,
+    PRICE_COLUMNS,
+    VALUE_COLUMNS,
+    BarArrays,
+    BarCoverage,
+    decimal_texts,
+)
 from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.services import telemetry
 from ntrader.services.bar_cache import load_bars
@@ -78,7 +85,6 @@ class ImportRequest:
 
 
 _SHOWN_CHANGES = 3
-_FIELDS = (*PRICE_COLUMNS, "volume")
 
 
 class BarsDifferError(DataValidationError, ConflictError):
@@ -95,8 +101,8 @@ class BarsDifferError(DataValidationError, ConflictError):
         shown = [
             _describe_change(
                 request.timeframe,
-                {name: getattr(diff.stored, name)[i] for name in ("ts", *_FIELDS)},
-                {name: getattr(data, name)[row] for name in ("ts", *_FIELDS)},
+                {name: getattr(diff.stored, name)[i] for name in BAR_COLUMNS},
+                {name: getattr(data, name)[row] for name in BAR_COLUMNS},
                 precision,
             )
             for i, row in enumerate(diff.changed[:_SHOWN_CHANGES].tolist())
@@ -127,7 +133,7 @@ def _describe_change(
     )
     changes = [
         f"{name} {_fmt(old[name], name, precision)} → {_fmt(new[name], name, precision)}"
-        for name in _FIELDS
+        for name in VALUE_COLUMNS
         if _fmt(old[name], name, precision) != _fmt(new[name], name, precision)
     ]
     return f"{when}: {', '.join(changes)}"

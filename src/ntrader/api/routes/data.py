@@ -22,7 +22,7 @@ from ntrader.api.problems import ERROR_RESPONSES
 from ntrader.api.schemas import Accepted, FetchJobPage, Imported, Instrument
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.core.errors import NtraderError, UserInputError
-from ntrader.models.bars import BarArrays
+from ntrader.models.bars import VALUE_COLUMNS, BarArrays
 from ntrader.models.enums import AssetClass, Timeframe
 from ntrader.models.ib_connection import ConnectionView
 from ntrader.models.ib_fetch import FetchJob, FetchRequestBody
@@ -127,7 +127,7 @@ def _json(stream: BarStream) -> Iterator[bytes]:
 _ARROW_SCHEMA = pa.schema(
     [
         ("timestamp", pa.timestamp("ns", tz="UTC")),
-        *((name, pa.float64()) for name in ("open", "high", "low", "close", "volume")),
+        *((name, pa.float64()) for name in VALUE_COLUMNS),
     ]
 )
 
@@ -164,8 +164,7 @@ class _Pending(io.RawIOBase):
 
 def _batch(chunk: BarArrays) -> pa.RecordBatch:
     columns = [pa.array(chunk.ts.astype(np.int64), type=pa.timestamp("ns", tz="UTC"))]
-    columns += [pa.array(getattr(chunk, name)) for name in ("open", "high", "low", "close")]
-    columns.append(pa.array(chunk.volume))
+    columns += [pa.array(getattr(chunk, name)) for name in VALUE_COLUMNS]
     return pa.RecordBatch.from_arrays(columns, schema=_ARROW_SCHEMA)
 
 
