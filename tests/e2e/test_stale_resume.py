@@ -20,6 +20,12 @@ from sqlalchemy import create_engine, text
 from tests.e2e.conftest import NTRADER, RunCli
 from tests.e2e.signals import gated_plugin
 
+# Each case on one backend, the four together on both: staleness is decided in Python, and
+# the stores' queries it uses run on both backends in tests/integration/test_stale_records.py.
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+POSTGRESQL = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 SWEEP = (
     "backtest",
     "sweep",
@@ -118,6 +124,7 @@ def _windows(document: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.slow
+@SQLITE
 def test_a_killed_sweep_is_stale_and_resume_finishes_it(
     run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
 ) -> None:
@@ -153,6 +160,7 @@ def test_a_killed_sweep_is_stale_and_resume_finishes_it(
 
 
 @pytest.mark.slow
+@POSTGRESQL
 def test_a_killed_walk_forward_is_stale_and_resume_finishes_it(
     run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
 ) -> None:
@@ -194,6 +202,7 @@ def test_a_killed_walk_forward_is_stale_and_resume_finishes_it(
 
 
 @pytest.mark.slow
+@POSTGRESQL
 def test_sigterm_stops_a_sweep_interrupted_not_stale(
     run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
 ) -> None:
@@ -216,6 +225,7 @@ def test_sigterm_stops_a_sweep_interrupted_not_stale(
 
 
 @pytest.mark.slow
+@SQLITE
 def test_sigterm_stops_a_walk_forward_interrupted_not_stale(
     run_cli: RunCli, cli_env: dict[str, str], stocked: str, tmp_path: Path
 ) -> None:

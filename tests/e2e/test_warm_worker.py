@@ -1,6 +1,7 @@
 """`backtest run` through the warm worker (``warm_worker`` on): the console script hands the
 command to a spare process with its imports done. Real processes throughout: the console
-script, the spares it starts, a real store and the engine."""
+script, the spares it starts, a real store and the engine. The hand-over does not depend
+on the store: only the warm-against-cold comparison runs on both backends."""
 
 from __future__ import annotations
 
@@ -219,6 +220,7 @@ def test_a_spare_that_dies_with_the_command_is_reported(
     assert f"the warm worker (pid {spare}) running the command ended without an exit" in stderr
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_socket_of_a_killed_spare_is_replaced(
     run_cli: RunCli, stocked: str, warm: dict[str, str], runtime: Path
 ) -> None:
@@ -235,6 +237,7 @@ def test_the_socket_of_a_killed_spare_is_replaced(
     assert _ready_spare(run_cli, warm, runtime) != spare
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_spare_serves_only_its_own_fingerprint(
     run_cli: RunCli, stocked: str, warm: dict[str, str], runtime: Path
 ) -> None:
@@ -257,6 +260,7 @@ def test_an_idle_spare_exits_after_its_timeout(
     assert not _listening(runtime)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_off_by_default_and_a_spare_declines_once_turned_off(
     run_cli: RunCli, stocked: str, warm: dict[str, str], runtime: Path, cli_env: dict[str, str]
 ) -> None:
