@@ -13,12 +13,16 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import update
 
 from ntrader.db.database import Database
+from ntrader.db.tables import sweeps, walk_forwards
 from ntrader.models.enums import RunStatus
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory
+from ntrader.services.sweep_service import SweepService
+from ntrader.services.walk_forward import Duration, WalkForwardService
 from tests.api.server import (
     Server,
     assert_problem,
@@ -30,6 +34,7 @@ from tests.api.server import (
 from tests.conftest import SAMPLE_DIR
 from tests.factories import delete_stored_bars
 from tests.inprocess_cli import invoke_ntrader
+from tests.integration.sweep_support import BASE, SPEC
 
 V1 = "/api/v1"
 BODY: dict[str, Any] = {
@@ -266,3 +271,32 @@ def test_a_sweep_whose_bars_vanish_says_why_it_stopped(
     url = server.database_url
     assert json.loads(cli_stdout(url, "backtest", "sweep", "show", sweep_id, "--json")) == shown
     assert f"Stopped: {sentence}" in cli_stdout(url, "backtest", "sweep", "show", sweep_id)
+
+
+def test_resume_with_force_takes_over_a_record_held_on_another_machine(
+    sqlite_server: Server,
+) -> None:
+    """The resume routes' ``force``: 409 with the CLI's hint without it, then the job runs
+    the sweep or the analysis to its end."""
+    database = Database(sqlite_server.database_url)
+    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
+    walk_forward_id = WalkForwardService(database).create(
+        BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
+    )
+    with database.transaction() as repos:
+        for table, row_id in ((sweeps, sweep.id), (walk_forwards, walk_forward_id)):
+            repos.connection.execute(
+                update(table)
+                .where(table.c.id == row_id)
+                .values(status="RUNNING", host="far.example", host_pid=4242)
+            )
+    database.dispose()
+    with sqlite_server.client() as client:
+        for path in (f"{V1}/sweeps/{sweep.id}", f"{V1}/walk-forwards/{walk_forward_id}"):
+            refused = assert_problem(client.post(f"{path}/resume"), 409)
+            assert "process 4242 on far.example, another machine" in str(refused["detail"])
+            assert "--force`" in str(refused["hint"])
+            taken = client.post(f"{path}/resume", params={"force": "true"})
+            assert taken.status_code == 202, taken.text
+            assert events_of(client, f"{path}/events")[-1][0] == "done"
+            assert client.get(path).json()["status"] == "COMPLETED"

@@ -1,6 +1,7 @@
 """`backtest sweep resume` and `backtest walk-forward resume` refuse a record whose process
 may still run it (alive here, on another machine, or not recorded by an older version),
-saying which process holds it, and change nothing."""
+saying which process holds it, and change nothing; `--force` is offered where that process
+cannot be checked from here, and does not take over one alive here."""
 
 from __future__ import annotations
 
@@ -75,11 +76,44 @@ def test_resume_refuses_a_record_whose_process_may_run_it(
         refused = invoke_cli(
             "backtest", kind, "resume", record_id[:8], "--json", database_url=stocked, check_exit=1
         )
-        error = json.loads(refused.stdout)["error"]
-        assert f"{noun} {record_id} is RUNNING in {sentence}" in error
-        assert "it can be resumed once it has stopped." in error
+        error = json.loads(refused.stdout)
+        assert f"{noun} {record_id} is RUNNING in {sentence}" in error["error"]
+        assert "it can be resumed once it has stopped." in error["error"]
+        # --force is offered only where the process cannot be checked from here...
+        take_over = f"`ntrader backtest {kind} resume {record_id[:8]} --force`"
+        assert (take_over in error["hint"]) is (holder != "alive")
+        if holder == "alive":
+            # ...and a process this machine sees running is not taken over.
+            forced = invoke_cli(
+                "backtest", kind, "resume", record_id[:8], "--force", "--json",
+                database_url=stocked, check_exit=1,
+            )  # fmt: skip
+            assert json.loads(forced.stdout)["error"] == error["error"]
         listed = invoke_cli("backtest", kind, "list", "--json", database_url=stocked)
         assert [item["stale"] for item in json.loads(listed.stdout)] == [False]
         table = invoke_cli("backtest", kind, "list", database_url=stocked).stdout
         assert "RUNNING" in table and "stale" not in table
     assert _rows(stocked) == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_force_takes_over_and_finishes_what_another_machine_left_running(
+    invoke_cli: RunCli, stocked: str
+) -> None:
+    """`--force` on both resume commands: the record is run to its end by this process."""
+    sweep_id, _other = _running(stocked, "unrecorded")
+    _sweep, walk_forward_id = _running(stocked, "elsewhere")
+    for kind, record_id in (("sweep", sweep_id), ("walk-forward", walk_forward_id)):
+        done = invoke_cli(
+            "backtest", kind, "resume", record_id[:8], "--force", "--workers", "1", "--json",
+            database_url=stocked,
+        )  # fmt: skip
+        assert json.loads(done.stdout)["status"] == "COMPLETED"
+    database = Database(stocked)
+    with database.transaction() as repos:
+        for table, row_id in ((sweeps, sweep_id), (walk_forwards, walk_forward_id)):
+            row = repos.connection.execute(
+                select(table.c.status, table.c.host).where(table.c.id == row_id)
+            ).one()
+            assert tuple(row) == ("COMPLETED", socket.gethostname())
+    database.dispose()

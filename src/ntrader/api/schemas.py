@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -24,6 +25,16 @@ from ntrader.models.walk_forward import WalkForwardListItem
 # Keys that would make the server read or write its own files, or reach another store:
 # they come from the server's settings only.
 _SERVER_ONLY_KEYS = ("output", "strategy_path", "database_url")
+
+# The resume routes' ``force``, as the resume commands' ``--force``.
+TakeOver = Annotated[
+    bool,
+    Query(
+        description="Take over one left RUNNING by a process that cannot be checked from "
+        "the server (on another machine, or not recorded by an older ntrader); only once "
+        "that process is known to be gone."
+    ),
+]
 
 
 class BacktestRequest(BacktestFile):

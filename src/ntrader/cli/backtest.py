@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ntrader.cli.context import app_context, common_options
+from ntrader.cli.context import app_context, common_options, take_over_option
 from ntrader.cli.lookahead import lookahead
 from ntrader.cli.report import risk_free_option
 from ntrader.cli.run_options import config_from_options, run_options
@@ -253,13 +253,15 @@ def rerun(run_id: str) -> None:
 
 @backtest.command("resume")
 @click.argument("run_id")
+@take_over_option
 @common_options
-def resume(run_id: str) -> None:
+def resume(run_id: str, force: bool) -> None:
     """Re-run an interrupted backtest (or a stale RUNNING one) into the same record.
 
     \b
-    Example:
+    Examples:
       ntrader backtest resume 1a2b3c4d
+      ntrader backtest resume 1a2b3c4d --force   # its machine was lost
     """
     from ntrader.cli.progress import run_progress
     from ntrader.cli.render import render_backtest_outcome
@@ -267,7 +269,9 @@ def resume(run_id: str) -> None:
 
     ctx = app_context()
     with run_progress(enabled=not ctx.json_output) as progress:
-        outcome = BacktestService(ctx.database).resume(run_id, progress.stage, progress.bars)
+        outcome = BacktestService(ctx.database).resume(
+            run_id, progress.stage, progress.bars, force=force
+        )
     ctx.last_run_id = outcome.run.id
     render_backtest_outcome(outcome, json_output=ctx.json_output)
 

@@ -195,3 +195,13 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in GLOBAL_OPTIONS:
         command = option(command)
     return command
+
+
+# On every resume command: the user, who can check another machine, says its process is gone.
+take_over_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Take over one left RUNNING by a process that cannot be checked from here (on "
+    "another machine, or not recorded by an older ntrader). Only once you know that process "
+    "is gone: two processes writing one record store wrong results.",
+)

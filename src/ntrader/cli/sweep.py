@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ntrader.cli.context import app_context, common_options
+from ntrader.cli.context import app_context, common_options, take_over_option
 from ntrader.cli.output import (
     print_json,
     print_line,
@@ -250,8 +250,11 @@ def sweep_executor(options: dict[str, Any]) -> SweepExecutor:
 @sweep.command("resume")
 @click.argument("sweep_id")
 @executor_options
+@take_over_option
 @common_options
-def resume(sweep_id: str, workers: int | None, executor: str, ray_address: str | None) -> None:
+def resume(
+    sweep_id: str, workers: int | None, executor: str, ray_address: str | None, force: bool
+) -> None:
     """Run the points of a stored sweep that have no finished run (after Ctrl-C, a crash,
     or deleting some of its runs), then rank them all again. SWEEP_ID: id, prefix, `latest`.
 
@@ -259,6 +262,7 @@ def resume(sweep_id: str, workers: int | None, executor: str, ray_address: str |
     Examples:
       ntrader backtest sweep resume 3f2a9c1e
       ntrader backtest sweep resume latest --workers 2 --json
+      ntrader backtest sweep resume 3f2a9c1e --force   # its machine was lost
     """
     from ntrader.services.sweep_history import SweepHistory
     from ntrader.services.sweep_service import SweepService
@@ -267,7 +271,7 @@ def resume(sweep_id: str, workers: int | None, executor: str, ray_address: str |
     ctx = app_context()
     objective = SweepHistory(ctx.database).get(sweep_id).spec.objective
     with sweep_progress(enabled=not ctx.json_output, objective=objective) as progress:
-        summary = SweepService(ctx.database).resume(sweep_id, chosen, progress)
+        summary = SweepService(ctx.database).resume(sweep_id, chosen, progress, force=force)
     render_summary(summary, json_output=ctx.json_output, top=_TOP_DEFAULT)
 
 

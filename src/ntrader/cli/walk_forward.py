@@ -13,7 +13,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ntrader.cli.context import app_context, common_options
+from ntrader.cli.context import app_context, common_options, take_over_option
 from ntrader.cli.output import (
     print_json,
     print_line,
@@ -146,9 +146,14 @@ def walk_forward(ctx: click.Context, **options: Any) -> None:
 @walk_forward.command("resume")
 @click.argument("walk_forward_id")
 @executor_options
+@take_over_option
 @common_options
 def resume(
-    walk_forward_id: str, workers: int | None, executor: str, ray_address: str | None
+    walk_forward_id: str,
+    workers: int | None,
+    executor: str,
+    ray_address: str | None,
+    force: bool,
 ) -> None:
     """Run the windows an INTERRUPTED or FAILED analysis did not finish, with its stored
     configuration and space; the finished windows are kept, and a training sweep cut short
@@ -158,6 +163,7 @@ def resume(
     Examples:
       ntrader backtest walk-forward resume 3f2a9c1e
       ntrader backtest walk-forward resume latest --workers 2 --json
+      ntrader backtest walk-forward resume 3f2a9c1e --force   # its machine was lost
     """
     from ntrader.services.walk_forward import WalkForwardService
     from ntrader.services.walk_forward_history import WalkForwardHistory
@@ -166,7 +172,7 @@ def resume(
     app = app_context()
     record = WalkForwardHistory(app.database).get(walk_forward_id)
     with _progress(enabled=not app.json_output) as progress:
-        result = WalkForwardService(app.database).resume(record.id, chosen, progress)
+        result = WalkForwardService(app.database).resume(record.id, chosen, progress, force=force)
     _show(result, _swept(record))
 
 

@@ -36,7 +36,7 @@ from ntrader.models.strategy import StrategyRecord
 from ntrader.services import telemetry
 from ntrader.services.bar_cache import load_bars
 from ntrader.services.instruments import find_stored
-from ntrader.services.liveness import is_stale, this_process
+from ntrader.services.liveness import holder, is_stale, this_process, unverifiable
 from ntrader.services.run_history import RunHistory
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.logging import bound, get_logger
@@ -326,17 +326,26 @@ class BacktestService:
         run_ref: str,
         on_stage: StageCallback | None = None,
         on_progress: ProgressCallback | None = None,
+        *,
+        force: bool = False,
     ) -> BacktestOutcome:
         """Run an interrupted (or stale) run again from its stored configuration, into the
-        same record."""
+        same record; ``force`` takes over one RUNNING in a process that cannot be checked
+        from here (on another machine, or not recorded)."""
         run = self.get(run_ref)
-        if not (run.status is RunStatus.INTERRUPTED or is_stale(run)):
-            raise UserInputError(
-                f"Backtest {run.id} is {run.status.value}; only interrupted runs (or stale "
-                "RUNNING ones) can be resumed.",
-                hint="Use `ntrader backtest rerun` to run a finished backtest again.",
+        if run.status is RunStatus.INTERRUPTED or is_stale(run) or (force and unverifiable(run)):
+            return self._execute_stored(run, on_stage, on_progress)
+        hint = "Use `ntrader backtest rerun` to run a finished backtest again."
+        if unverifiable(run):
+            hint = (
+                f"It is RUNNING in {holder(run)}. If that process is gone, "
+                f"`ntrader backtest resume {run.id[:8]} --force` takes the run over."
             )
-        return self._execute_stored(run, on_stage, on_progress)
+        raise UserInputError(
+            f"Backtest {run.id} is {run.status.value}; only interrupted runs (or stale "
+            "RUNNING ones) can be resumed.",
+            hint=hint,
+        )
 
     def _execute_stored(
         self,

@@ -4,7 +4,8 @@ the one rule that tells a stale one: RUNNING, recorded on this host, its process
 A stale record was left by a process killed with SIGKILL, a crash or a power cut: resume
 accepts it as it accepts an INTERRUPTED one. Its host cannot be checked from another
 machine, and a record stored before its process was recorded (no host) is not known stale:
-both stay refused.
+both stay refused unless the user, who can check, takes them over with ``--force``. A
+process this machine sees running is never taken over.
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ def is_stale(record: Held) -> bool:
     except PermissionError:  # alive, owned by someone else
         return False
     return False
+
+
+def unverifiable(record: Held) -> bool:
+    """A RUNNING record whose process cannot be checked from here: it runs on another
+    machine, or an earlier version of ntrader did not record it."""
+    if record.status != RUNNING:
+        return False
+    return record.host is None or record.host_pid is None or record.host != socket.gethostname()
+
+
+def taken_over(record: Held) -> str:
+    """Why a record taken over with ``--force`` stopped, as it is stored."""
+    if record.host is None or record.host_pid is None:
+        return "taken over with --force from a process ntrader did not record"
+    return f"taken over with --force from process {record.host_pid} on {record.host}"
 
 
 def holder(record: Held) -> str:

@@ -24,7 +24,14 @@ from ntrader.models.sweep import (
     SweepView,
 )
 from ntrader.services.cursors import newest_first_page, page_start
-from ntrader.services.liveness import holder, is_stale, release_all_stale, released
+from ntrader.services.liveness import (
+    holder,
+    is_stale,
+    release_all_stale,
+    released,
+    taken_over,
+    unverifiable,
+)
 
 # The figures each ranked run shows beside its objective: (name, metrics group, key).
 KEY_METRICS = (
@@ -146,20 +153,40 @@ def find_sweep(repos: Repositories, sweep_ref: str) -> SweepRecord:
 
 def still_running(sweep: SweepRecord) -> ConflictError:
     """The refusal to start or resume a sweep another process runs."""
+    shown = f"`ntrader backtest sweep show {sweep.id[:8]}` shows how far it got"
+    if unverifiable(sweep):
+        hint = (
+            f"{shown}. Stop it first; if that process is gone, `ntrader backtest sweep resume "
+            f"{sweep.id[:8]} --force` takes the sweep over."
+        )
+    else:
+        hint = f"{shown}; stop it first (Ctrl-C in its terminal, or cancel its job)."
     return ConflictError(
         f"Sweep {sweep.id} is RUNNING in {holder(sweep)}; it can be resumed once it has stopped.",
-        hint=f"`ntrader backtest sweep show {sweep.id[:8]}` shows how far it got; stop it "
-        "first (Ctrl-C in its terminal, or cancel its job).",
+        hint=hint,
     )
 
 
-def admit(repos: Repositories, sweep_ref: str) -> SweepRecord:
+def interrupt_sweep(repos: Repositories, sweep_id: str, reason: str) -> None:
+    """Store a sweep INTERRUPTED with the reason, and its runs that were left PENDING or
+    RUNNING: resume runs them again."""
+    for run in repos.sweeps.runs(sweep_id).values():
+        if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
+            repos.backtests.mark_finished(run.id, RunStatus.INTERRUPTED, reason)
+    repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
+
+
+def admit(repos: Repositories, sweep_ref: str, *, force: bool = False) -> SweepRecord:
     """A sweep that may be resumed as it stands: one left RUNNING by a dead process is
     stored INTERRUPTED first (with what that process left RUNNING); one whose process may
-    still run it is refused."""
+    still run it is refused, unless ``force`` takes over one whose process cannot be
+    checked from here (the user says it is gone)."""
     sweep = released(repos, find_sweep(repos, sweep_ref), repos.sweeps)
     if sweep.status is SweepStatus.RUNNING:
-        raise still_running(sweep)
+        if not (force and unverifiable(sweep)):
+            raise still_running(sweep)
+        interrupt_sweep(repos, sweep.id, taken_over(sweep))
+        return repos.sweeps.get(sweep.id)
     return sweep
 
 
@@ -187,10 +214,7 @@ class SweepHistory:
         and its runs that were left PENDING or RUNNING: `backtest sweep resume` runs them
         again."""
         with self._database.transaction() as repos:
-            for run in repos.sweeps.runs(sweep_id).values():
-                if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
-                    repos.backtests.mark_finished(run.id, RunStatus.INTERRUPTED, reason)
-            repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
+            interrupt_sweep(repos, sweep_id, reason)
 
     def end_pending(self, sweep_id: str, reason: str) -> None:
         """Store a sweep that is still PENDING INTERRUPTED with the reason (its job was
@@ -204,16 +228,17 @@ class SweepHistory:
             if sweep.status is SweepStatus.PENDING:
                 repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
 
-    def admit(self, sweep_ref: str) -> SweepRecord:
+    def admit(self, sweep_ref: str, *, force: bool = False) -> SweepRecord:
         """A sweep that may be resumed (see ``admit``)."""
         with self._database.transaction() as repos:
-            return admit(repos, sweep_ref)
+            return admit(repos, sweep_ref, force=force)
 
-    def requeue(self, sweep_ref: str) -> SweepRecord:
+    def requeue(self, sweep_ref: str, *, force: bool = False) -> SweepRecord:
         """Store a sweep PENDING again, for a job to resume it; refused while it runs or
-        is queued (a stale one is taken as an interrupted one)."""
+        is queued (a stale one is taken as an interrupted one, and ``force`` takes over one
+        whose process cannot be checked from here)."""
         with self._database.transaction() as repos:
-            sweep = admit(repos, sweep_ref)
+            sweep = admit(repos, sweep_ref, force=force)
             if sweep.status is SweepStatus.PENDING:
                 raise ConflictError(
                     f"Sweep {sweep.id} is PENDING; it can be resumed once it has stopped.",

@@ -206,12 +206,18 @@ class SweepService:
         return [], screened.daily_equity
 
     def resume(
-        self, sweep_ref: str, executor: SweepExecutor, on_point: PointCallback | None = None
+        self,
+        sweep_ref: str,
+        executor: SweepExecutor,
+        on_point: PointCallback | None = None,
+        *,
+        force: bool = False,
     ) -> SweepSummary:
         """Run the points of a stored sweep that have no finished run (interrupted, left
         RUNNING by a process that is gone, never started, or whose run was deleted); the
-        finished ones are kept as they are. One another process may be running is refused."""
-        sweep = SweepHistory(self._database).admit(sweep_ref)
+        finished ones are kept as they are. One another process may be running is refused;
+        ``force`` takes over one whose process cannot be checked from here."""
+        sweep = SweepHistory(self._database).admit(sweep_ref, force=force)
         executor.warm_up()
         first = self._point_config(sweep.base_config, sweep.points[0].parameters)
         loaded = self._backtests.load(first)

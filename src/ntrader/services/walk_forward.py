@@ -277,13 +277,16 @@ class WalkForwardService:
         walk_forward_ref: str,
         executor: SweepExecutor,
         on_window: WindowCallback | None = None,
+        *,
+        force: bool = False,
     ) -> WalkForwardResult:
         """Run the windows an INTERRUPTED, FAILED or stale (left RUNNING by a process that is
         gone) analysis did not finish, in order, with its stored configuration, space and
         windows; it ends as an uninterrupted run would have (the efficiency over all its
-        windows)."""
+        windows). ``force`` takes over one RUNNING in a process that cannot be checked from
+        here."""
         with self._database.transaction() as repos:
-            record = admit(repos, walk_forward_ref)
+            record = admit(repos, walk_forward_ref, force=force)
             if record.spec is None or not repos.walk_forwards.claim(
                 record.id, RESUMABLE, RunStatus.RUNNING, this_process()
             ):

@@ -17,9 +17,18 @@ from ntrader.core.errors import ConflictError, NotFoundError
 from ntrader.db.database import Database, Repositories
 from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
+from ntrader.models.sweep import SweepStatus
 from ntrader.models.walk_forward import WalkForwardRecord, WalkForwardResult, WindowResult
 from ntrader.services.cursors import newest_first_page, page_start
-from ntrader.services.liveness import holder, is_stale, release_all_stale, released
+from ntrader.services.liveness import (
+    holder,
+    is_stale,
+    release_all_stale,
+    released,
+    taken_over,
+    unverifiable,
+)
+from ntrader.services.sweep_history import interrupt_sweep
 
 # What an analysis that stopped unfinished is stored as; only these can be resumed.
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED)
@@ -54,10 +63,26 @@ def find_walk_forward(repos: Repositories, walk_forward_ref: str) -> WalkForward
         raise
 
 
-def admit(repos: Repositories, walk_forward_ref: str) -> WalkForwardRecord:
+def admit(repos: Repositories, walk_forward_ref: str, *, force: bool = False) -> WalkForwardRecord:
     """An analysis as resume takes it: one left RUNNING by a dead process is stored
-    INTERRUPTED first, with what that process left RUNNING (its training sweep, its runs)."""
-    return released(repos, find_walk_forward(repos, walk_forward_ref), repos.walk_forwards)
+    INTERRUPTED first, with what that process left RUNNING (its training sweep, its runs).
+    With ``force``, so is one whose process cannot be checked from here (the user says it
+    is gone)."""
+    record = released(repos, find_walk_forward(repos, walk_forward_ref), repos.walk_forwards)
+    if not (force and unverifiable(record)):
+        return record
+    reason = taken_over(record)
+    if record.current_sweep_id is not None:
+        try:
+            training = repos.sweeps.get(record.current_sweep_id)
+        except NotFoundError:  # deleted meanwhile: the window trains a new one
+            training = None
+        if training is not None and training.status is SweepStatus.RUNNING:
+            interrupt_sweep(repos, training.id, reason)
+    if record.host is not None and record.host_pid is not None:
+        repos.backtests.interrupt_held(record.host, record.host_pid, reason)  # its test run
+    repos.walk_forwards.update(record.id, RunStatus.INTERRUPTED, error_message=reason)
+    return repos.walk_forwards.get(record.id)
 
 
 def not_resumable(record: WalkForwardRecord) -> ConflictError:
@@ -81,11 +106,16 @@ def not_resumable(record: WalkForwardRecord) -> ConflictError:
             f"Walk-forward analysis {record.id} is RUNNING in {holder(record)}; it can be "
             "resumed once it has stopped."
         )
-    return ConflictError(
-        sentence,
-        hint=f"Wait until it stops, or cancel its job (POST /api/v1/walk-forwards/"
-        f"{record.id[:8]}/cancel); {shown} shows how far it got.",
+    hint = (
+        f"Wait until it stops, or cancel its job (POST /api/v1/walk-forwards/"
+        f"{record.id[:8]}/cancel); {shown} shows how far it got."
     )
+    if unverifiable(record):
+        hint += (
+            f" If that process is gone, `ntrader backtest walk-forward resume {record.id[:8]} "
+            "--force` takes the analysis over."
+        )
+    return ConflictError(sentence, hint=hint)
 
 
 class WalkForwardHistory:
@@ -138,11 +168,12 @@ class WalkForwardHistory:
             curves = [_equity(repos.backtests.snapshots(w.test_run_id)) for w in windows]
         return stitch(curves, config.initial_capital)
 
-    def requeue(self, walk_forward_ref: str) -> WalkForwardRecord:
+    def requeue(self, walk_forward_ref: str, *, force: bool = False) -> WalkForwardRecord:
         """Store a stopped analysis PENDING again with the windows it finished, for a job to
-        run the rest; refused unless it is INTERRUPTED, FAILED or stale."""
+        run the rest; refused unless it is INTERRUPTED, FAILED or stale (or, with ``force``,
+        RUNNING in a process that cannot be checked from here)."""
         with self._database.transaction() as repos:
-            record = admit(repos, walk_forward_ref)
+            record = admit(repos, walk_forward_ref, force=force)
             if record.spec is None or not repos.walk_forwards.claim(
                 record.id, RESUMABLE, RunStatus.PENDING
             ):

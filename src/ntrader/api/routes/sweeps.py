@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.events import EVENTS_RESPONSE, job_events
 from ntrader.api.problems import ERROR_RESPONSES
-from ntrader.api.schemas import Accepted, SweepPage, SweepRequest
+from ntrader.api.schemas import Accepted, SweepPage, SweepRequest, TakeOver
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.models.sweep import SweepListItem, SweepRecord, SweepView
 from ntrader.services.liveness import is_stale
@@ -86,12 +86,14 @@ async def cancel(api: State, sweep_id: SweepRef) -> SweepView:
 
 
 @router.post("/{sweep_id}/resume", status_code=202)
-async def resume(api: State, sweep_id: SweepRef, request: Request, response: Response) -> Accepted:
+async def resume(
+    api: State, sweep_id: SweepRef, request: Request, response: Response, force: TakeOver = False
+) -> Accepted:
     """Queue the points of a stopped sweep that have no finished run (`backtest sweep
     resume`); the finished ones are kept."""
     client = client_of(request)
     api.jobs.check_accepting(client)
-    sweep = await run_in_threadpool(SweepHistory(api.database).requeue, sweep_id)
+    sweep = await run_in_threadpool(SweepHistory(api.database).requeue, sweep_id, force=force)
     api.jobs.enqueue(api.jobs.sweeps, sweep.id, client, ("resume",))
     return _accepted(sweep, response)
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ntrader.api.events import EVENTS_RESPONSE, job_events
 from ntrader.api.problems import ERROR_RESPONSES
-from ntrader.api.schemas import Accepted, WalkForwardPage, WalkForwardRequest
+from ntrader.api.schemas import Accepted, TakeOver, WalkForwardPage, WalkForwardRequest
 from ntrader.api.state import ApiState, api_state, client_of
 from ntrader.models.enums import RunStatus
 from ntrader.models.walk_forward import WalkForwardListItem, WalkForwardView
@@ -98,14 +98,20 @@ async def cancel(api: State, walk_forward_id: WalkForwardRef) -> WalkForwardView
 
 @router.post("/{walk_forward_id}/resume", status_code=202)
 async def resume(
-    api: State, walk_forward_id: WalkForwardRef, request: Request, response: Response
+    api: State,
+    walk_forward_id: WalkForwardRef,
+    request: Request,
+    response: Response,
+    force: TakeOver = False,
 ) -> Accepted:
     """Queue the windows an INTERRUPTED or FAILED analysis did not finish (`backtest
     walk-forward resume`): the finished ones are kept, and a training sweep cut short is
     continued. Any other status is a 409."""
     client = client_of(request)
     api.jobs.check_accepting(client)
-    record = await run_in_threadpool(WalkForwardHistory(api.database).requeue, walk_forward_id)
+    record = await run_in_threadpool(
+        WalkForwardHistory(api.database).requeue, walk_forward_id, force=force
+    )
     api.jobs.enqueue(api.jobs.walk_forwards, record.id, client)
     return _accepted(record.id, response)
 

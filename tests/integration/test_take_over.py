@@ -1,0 +1,161 @@
+"""`--force` on resume: a record left RUNNING by a process this machine cannot check (on
+another host, or not recorded by an older version) is taken over, with what that process
+left RUNNING stored INTERRUPTED and why; one whose process runs here never is. Both
+backends, the services the CLI and the API call."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from ntrader.core.errors import ConflictError, UserInputError
+from ntrader.db.database import Database
+from ntrader.db.tables import backtest_results, sweeps, walk_forwards
+from ntrader.models.enums import RunStatus
+from ntrader.models.sweep import SweepStatus
+from ntrader.services.backtest_service import BacktestService
+from ntrader.services.sweep_executors import InProcessExecutor
+from ntrader.services.sweep_history import SweepHistory
+from ntrader.services.sweep_service import SweepService
+from ntrader.services.walk_forward import Duration, WalkForwardService
+from ntrader.services.walk_forward_history import WalkForwardHistory
+from tests.integration.sweep_support import BASE, SPEC
+
+# (host, pid) of a process that cannot be checked from here, and the reason stored.
+UNCHECKABLE = {
+    "elsewhere": (
+        ("far.example", 4242),
+        "taken over with --force from process 4242 on far.example",
+    ),
+    "unrecorded": ((None, None), "taken over with --force from a process ntrader did not record"),
+}
+
+
+def _hold(database: Database, table: Any, row_id: str, host: str | None, pid: int | None) -> None:
+    """Store row ``row_id`` of ``table`` RUNNING in that process."""
+    with database.transaction() as repos:
+        repos.connection.execute(
+            update(table)
+            .where(table.c.id == row_id)
+            .values(status="RUNNING", host=host, host_pid=pid)
+        )
+
+
+def _metrics(database: Database, sweep_id: str) -> dict[int, Any]:
+    with database.transaction() as repos:
+        return {index: run.metrics for index, run in repos.sweeps.runs(sweep_id).items()}
+
+
+@pytest.mark.parametrize("holder", list(UNCHECKABLE))
+def test_force_takes_over_a_sweep_whose_process_cannot_be_checked(
+    database: Database, holder: str
+) -> None:
+    (host, pid), reason = UNCHECKABLE[holder]
+    service, history = SweepService(database), SweepHistory(database)
+    sweep, _plan = service.create(BASE, SPEC, "local")
+    service.run_created(sweep.id, InProcessExecutor())
+    finished = _metrics(database, sweep.id)
+    with database.transaction() as repos:
+        run_ids = {index: run.id for index, run in repos.sweeps.runs(sweep.id).items()}
+    # Its process died on another machine while it ran point 2.
+    _hold(database, sweeps, sweep.id, host, pid)
+    _hold(database, backtest_results, run_ids[2], host, pid)
+
+    with pytest.raises(ConflictError) as refused:
+        history.admit(sweep.id)
+    assert refused.value.hint is not None
+    assert f"`ntrader backtest sweep resume {sweep.id[:8]} --force`" in refused.value.hint
+    assert history.get(sweep.id).status is SweepStatus.RUNNING
+
+    taken = history.admit(sweep.id, force=True)
+    assert (taken.status, taken.error_message) == (SweepStatus.INTERRUPTED, reason)
+    with database.transaction() as repos:
+        runs = repos.sweeps.runs(sweep.id)
+    assert (runs[2].status, runs[2].error_message) == (RunStatus.INTERRUPTED, reason)
+    assert {runs[i].status for i in (0, 1, 3)} == {RunStatus.COMPLETED}
+
+    resumed = service.resume(sweep.id, InProcessExecutor())
+    assert resumed.sweep.status is SweepStatus.COMPLETED
+    assert (resumed.sweep.host, resumed.sweep.host_pid) == (socket.gethostname(), os.getpid())
+    # The interrupted point ran again in place, to the same numbers; the others were kept.
+    assert _metrics(database, sweep.id) == finished
+    with database.transaction() as repos:
+        assert {i: run.id for i, run in repos.sweeps.runs(sweep.id).items()} == run_ids
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_force_does_not_take_over_a_process_running_here(database: Database) -> None:
+    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
+    walk_forward_id = WalkForwardService(database).create(
+        BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
+    )
+    _hold(database, sweeps, sweep.id, socket.gethostname(), os.getpid())
+    _hold(database, walk_forwards, walk_forward_id, socket.gethostname(), os.getpid())
+    sentence = f"process {os.getpid()} on this machine"
+    with pytest.raises(ConflictError, match=sentence) as refused:
+        SweepHistory(database).requeue(sweep.id, force=True)
+    assert "--force" not in str(refused.value.hint)
+    with pytest.raises(ConflictError, match=sentence) as refused:
+        WalkForwardHistory(database).requeue(walk_forward_id, force=True)
+    assert "--force" not in str(refused.value.hint)
+    assert SweepHistory(database).get(sweep.id).status is SweepStatus.RUNNING
+    assert WalkForwardHistory(database).get(walk_forward_id).status is RunStatus.RUNNING
+
+
+@pytest.mark.parametrize("holder", list(UNCHECKABLE))
+def test_force_takes_over_an_analysis_with_its_training_sweep_and_test_run(
+    database: Database, holder: str
+) -> None:
+    (host, pid), reason = UNCHECKABLE[holder]
+    history = WalkForwardHistory(database)
+    walk_forward_id = WalkForwardService(database).create(
+        BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
+    )
+    training, _plan = SweepService(database).create(BASE, SPEC, "local")
+    test_run = BacktestService(database).submit(BASE)
+    with database.transaction() as repos:
+        repos.walk_forwards.set_current_sweep(walk_forward_id, training.id)
+    for table, row_id in (
+        (walk_forwards, walk_forward_id),
+        (sweeps, training.id),
+        (backtest_results, test_run.id),
+    ):
+        _hold(database, table, row_id, host, pid)
+
+    with pytest.raises(ConflictError) as refused:
+        history.requeue(walk_forward_id)
+    assert f"walk-forward resume {walk_forward_id[:8]} --force`" in str(refused.value.hint)
+    assert history.get(walk_forward_id).status is RunStatus.RUNNING
+
+    assert history.requeue(walk_forward_id, force=True).status is RunStatus.PENDING
+    stopped = SweepHistory(database).get(training.id)
+    assert (stopped.status, stopped.error_message) == (SweepStatus.INTERRUPTED, reason)
+    run = BacktestService(database).get(test_run.id)
+    # A test run is found by its process: an unrecorded one cannot be told from others.
+    if holder == "elsewhere":
+        assert (run.status, run.error_message) == (RunStatus.INTERRUPTED, reason)
+    else:
+        assert run.status is RunStatus.RUNNING
+
+
+@pytest.mark.parametrize("holder", list(UNCHECKABLE))
+def test_force_resumes_a_backtest_whose_process_cannot_be_checked(
+    database: Database, holder: str
+) -> None:
+    (host, pid), _reason = UNCHECKABLE[holder]
+    service = BacktestService(database)
+    first = service.run(BASE)
+    _hold(database, backtest_results, first.run.id, host, pid)
+    with pytest.raises(UserInputError) as refused:
+        service.resume(first.run.id)
+    assert f"`ntrader backtest resume {first.run.id[:8]} --force`" in str(refused.value.hint)
+    assert service.get(first.run.id).status is RunStatus.RUNNING
+    again = service.resume(first.run.id, force=True)
+    assert again.run.id == first.run.id
+    assert again.run.status is RunStatus.COMPLETED
+    assert (again.run.host, again.run.host_pid) == (socket.gethostname(), os.getpid())
+    assert again.run.metrics == first.run.metrics
