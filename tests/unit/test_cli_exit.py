@@ -69,3 +69,17 @@ def test_a_closed_stdout_is_reported_as_python_reports_it() -> None:
     )
     assert code == plain_code == 120
     assert "BrokenPipeError" in errors and "BrokenPipeError" in plain_errors
+
+
+def test_the_console_script_runs_its_command_with_the_collector_tuned() -> None:
+    """Python's defaults collect every 700 allocations; the command's process collects less
+    often (the measured cost of a backtest: docs/performance.md)."""
+    result = _python(
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print(gc.get_threshold(), file=sys.stderr))\n"
+        "sys.argv = ['ntrader', '--version']\n"
+        "from ntrader.cli.main import console_script\n"
+        "console_script()\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "(50000, 20, 20)\n"

@@ -183,6 +183,9 @@ def _run(job: dict[str, Any]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from ntrader.cli.main import tune_collector
+
+    tune_collector()  # as the console script does
     directory, fingerprint, idle_seconds = Path(argv[0]), argv[1], float(argv[2])
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _terminated_while_idle)
