@@ -19,9 +19,12 @@ from ntrader.db.database import Database, Repositories
 from ntrader.db.engine import MIGRATIONS_DIR
 from ntrader.db.repositories import StoredInstrument
 from ntrader.db.tables import bar_blocks as bar_blocks_table
+from ntrader.db.tables import bars as bars_table
 from ntrader.models.bars import BarArrays
 from ntrader.models.enums import Timeframe
 from ntrader.models.instrument import InstrumentSpec
+from ntrader.services import store
+from ntrader.services.ib.verify import verify
 
 MINUTE_NS = 60 * 10**9
 # Minute bars over about five blocks, so batches start, end and straddle block edges.
@@ -154,6 +157,79 @@ def test_times_out_of_order_in_a_block_are_refused(empty_database: Database) -> 
         empty_database.transaction() as repos,
     ):
         repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62)
+
+
+def _payload(data: BarArrays) -> bytes:
+    """A block's payload as ntrader packs it: each column in turn, little-endian."""
+    return b"".join(
+        np.asarray(getattr(data, name), dtype="<i8" if name == "ts" else "<f8").tobytes()
+        for name in COLUMNS
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("close", np.nan), ("open", np.inf), ("low", -1.0), ("high", 5.0), ("volume", -1.0)],
+)
+def test_unsound_bars_in_a_block_are_refused(
+    empty_database: Database, column: str, value: float
+) -> None:
+    """A block edited or corrupted outside ntrader, in the right layout and time order, whose
+    bars no import lets in, never reaches the engine; its rows rebuild it."""
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+        repos.bars.add(stored, Timeframe.MINUTE_1, _bars([0, 1, 2], 10.0))
+    damaged = _bars([0, 1, 2], 10.0)
+    getattr(damaged, column)[1] = value
+    _damage(empty_database, payload=_payload(damaged))
+    with (
+        pytest.raises(bar_blocks.DamagedBlocksError) as raised,
+        empty_database.transaction() as repos,
+    ):
+        repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62)
+    assert raised.value.message == (
+        "The stored bars of ZZZ.NYSE 1MIN are damaged: 1 of 3 bars are not sound (a price not "
+        "above zero, high and low not bracketing open and close, a negative volume, or a value "
+        "that is not a number), the first at 1970-01-01T00:01:00Z."
+    )
+    assert raised.value.exit_code == 3
+    with empty_database.transaction() as repos:
+        assert repos.bars.rebuild_blocks() == (1, 3)
+        _assert_same(repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62), _rows(repos, stored))
+
+
+def test_unsound_rows_are_not_built_into_blocks_and_verify_lists_them(
+    empty_database: Database,
+) -> None:
+    """Rows edited with SQL into bars no import lets in: `db rebuild-blocks` refuses to pack
+    them (the blocks stay as they were) and `data verify` names them."""
+    opening = int(np.datetime64("2024-01-03T14:30", "m").astype(np.int64))
+    minutes = [opening, opening + 1, opening + 2]
+    with empty_database.transaction() as repos:
+        stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+        repos.bars.add(stored, Timeframe.MINUTE_1, _bars(minutes, 10.0))
+        repos.connection.execute(
+            update(bars_table)
+            .where(bars_table.c.ts == (opening + 1) * MINUTE_NS)
+            .values(high=bars_table.c.low - 1)
+        )
+    with pytest.raises(bar_blocks.UnsoundRowsError) as raised:
+        store.rebuild_bar_blocks(empty_database.url)
+    assert raised.value.message == (
+        "The bars table holds unsound bars of ZZZ.NYSE 1MIN: 1 of 3 bars are not sound (a "
+        "price not above zero, high and low not bracketing open and close, a negative volume, "
+        "or a value that is not a number), the first at 2024-01-03T14:31:00Z."
+    )
+    assert "`ntrader data verify --instrument ZZZ.NYSE --timeframe 1MIN`" in str(raised.value.hint)
+    with empty_database.transaction() as repos:
+        _assert_same(
+            repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62),
+            {name: getattr(_bars(minutes, 10.0), name) for name in COLUMNS},
+        )
+    report = verify(empty_database, "ZZZ.NYSE", Timeframe.MINUTE_1)
+    assert ("unsound bars (OHLC)", 1, ["2024-01-03 14:31Z"]) in [
+        (p.check, p.count, p.examples) for p in report.problems
+    ]
 
 
 def test_migration_0013_builds_the_blocks_of_bars_an_older_version_stored(

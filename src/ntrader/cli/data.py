@@ -306,7 +306,8 @@ def fetch(
 @common_options
 def verify(instrument: str, timeframe: Timeframe, start: date | None, end: date | None) -> None:
     """Check stored bars: gaps against the exchange calendar (weekends and holidays are
-    not gaps), duplicates, OHLC violations and bars outside trading hours.
+    not gaps), unsound bars (high and low not bracketing open and close, a price not above
+    zero) and bars outside trading hours.
 
     Exits with code 1 when it finds a problem.
 

@@ -122,7 +122,7 @@ def render_verify(report: VerifyReport, *, json_output: bool) -> None:
         f"{report.first_day} to {report.last_day}"
     )
     if report.ok:
-        print_success(f"{title}: no gaps, duplicates, OHLC violations or off-hours bars.")
+        print_success(f"{title}: no gaps, unsound bars or off-hours bars.")
         return
     table = Table(title=title, title_justify="left")
     table.add_column("Check", style="bold")

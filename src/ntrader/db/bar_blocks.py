@@ -20,8 +20,8 @@ from sqlalchemy import ColumnElement, Connection, delete, select
 
 from ntrader.core.errors import ServiceUnavailableError
 from ntrader.db import bar_bulk
-from ntrader.db.tables import bar_blocks, bars
-from ntrader.models.bars import BAR_COLUMNS, BarArrays
+from ntrader.db.tables import bar_blocks, bars, instruments
+from ntrader.models.bars import BAR_COLUMNS, BarArrays, broken_rule
 from ntrader.models.enums import Timeframe
 
 # A block spans this many bar lengths: 5.7 days of minute bars (at most 384 KiB packed), 22
@@ -44,13 +44,29 @@ _INSERT = (
 
 
 class DamagedBlocksError(ServiceUnavailableError):
-    """Stored blocks are not what ntrader writes: wrong size, times out of order or span."""
+    """Stored blocks are not what ntrader writes: wrong size, times out of order or span,
+    or bars no import lets in."""
 
     def __init__(self, series: str, problem: str) -> None:
         self.problem = problem
         super().__init__(
             f"The stored bars of {series} are damaged: {problem}.",
             hint="Run `ntrader db rebuild-blocks` to rebuild them from the bars table.",
+        )
+
+
+class UnsoundRowsError(ServiceUnavailableError):
+    """The ``bars`` table holds bars no import lets in (edited outside ntrader): their
+    blocks are not rebuilt from them."""
+
+    def __init__(self, series: str, problem: str) -> None:
+        self.problem = problem
+        symbol, timeframe = series.rsplit(" ", 1)
+        super().__init__(
+            f"The bars table holds unsound bars of {series}: {problem}.",
+            hint=f"`ntrader data verify --instrument {symbol} --timeframe {timeframe}` lists "
+            "them; import the series again with --replace (or correct those rows), then run "
+            "`ntrader db rebuild-blocks`.",
         )
 
 
@@ -161,11 +177,12 @@ def _read_blocks(
     blocks = np.repeat(
         np.array([row[0] for row in found], dtype=np.int64), [row[1] for row in found]
     )
-    ts = columns["ts"]
-    if not (ts // block_span_ns(timeframe) == blocks).all():
+    if not (columns["ts"] // block_span_ns(timeframe) == blocks).all():
         raise DamagedBlocksError(series, "a bar lies outside its block's span")
-    if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
-        raise DamagedBlocksError(series, "bar times are not strictly increasing")
+    # The content too: a block edited or corrupted outside ntrader must not reach the engine.
+    problem = broken_rule(BarArrays(**columns, price_precision=0))
+    if problem is not None:
+        raise DamagedBlocksError(series, problem)
     return columns
 
 
@@ -173,16 +190,22 @@ def rebuild_all(connection: Connection) -> tuple[int, int]:
     """Write every series' blocks anew from its rows in ``bars`` (each series locked as an
     import locks it). Returns the series and the bars written."""
     series = connection.execute(
-        select(bars.c.instrument_id, bars.c.timeframe).distinct().order_by(*bars.c[:2])
+        select(bars.c.instrument_id, bars.c.timeframe, instruments.c.instrument_id)
+        .distinct()
+        .outerjoin(instruments, instruments.c.id == bars.c.instrument_id)
+        .order_by(bars.c.instrument_id, bars.c.timeframe)
     ).all()
     written = 0
-    for instrument_pk, timeframe in series:
+    for instrument_pk, timeframe, name in series:
         bar_bulk.lock_series(connection, instrument_pk, timeframe)
         connection.execute(
             delete(bar_blocks).where(*_series_blocks(instrument_pk, timeframe, *_EVERY_INT64))
         )
         columns = bar_bulk.read_in_transaction(connection, instrument_pk, timeframe, *_EVERY_INT64)
         rows = BarArrays(**columns, price_precision=0)
+        problem = broken_rule(rows)
+        if problem is not None:
+            raise UnsoundRowsError(f"{name or f'instrument #{instrument_pk}'} {timeframe}", problem)
         write(connection, instrument_pk, timeframe, rows)
         written += len(rows)
     return len(series), written

@@ -317,6 +317,16 @@ class BarRepository:
         columns = self._read(instrument, timeframe, start_ns, end_ns)
         return BarArrays(**columns, price_precision=instrument.spec.price_precision)
 
+    def rows(
+        self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> BarArrays:
+        """The rows of the ``bars`` table with ``start_ns <= ts < end_ns`` in time order:
+        what `data verify` checks (SQL users may edit them; loads read the blocks)."""
+        columns = bar_bulk.read_in_transaction(
+            self._connection, instrument.pk, timeframe.value, start_ns, end_ns
+        )
+        return BarArrays(**columns, price_precision=instrument.spec.price_precision)
+
     def rebuild_blocks(self) -> tuple[int, int]:
         """Write every series' column blocks anew from its rows (repairs damaged blocks).
         Returns the series and the bars written."""

@@ -61,6 +61,40 @@ class BarArrays:
         )
 
 
+def unsound_bars(bars: BarArrays) -> np.ndarray:
+    """Mask of the bars no import lets in: a price not above zero or above nautilus'
+    ``PRICE_MAX``, a high and low that do not bracket the open and close, a volume below zero
+    or above ``QUANTITY_MAX``, or any value that is not a finite number (NaN fails every
+    comparison, and an infinity fails a bound)."""
+    with np.errstate(invalid="ignore"):
+        sound = (
+            (bars.low > 0)
+            & (bars.high <= PRICE_MAX)
+            & (bars.high >= np.maximum(bars.open, bars.close))
+            & (bars.low <= np.minimum(bars.open, bars.close))
+            & (bars.volume >= 0)
+            & (bars.volume <= QUANTITY_MAX)
+        )
+    return ~sound
+
+
+def broken_rule(bars: BarArrays) -> str | None:
+    """How ``bars`` read back from a store or a cache differ from what ntrader writes (times
+    strictly increasing, every bar sound), or None when they do not."""
+    ts = bars.ts
+    if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
+        return "bar times are not strictly increasing"
+    unsound = np.flatnonzero(unsound_bars(bars))
+    if unsound.size == 0:
+        return None
+    first = np.datetime_as_string(np.datetime64(int(ts[unsound[0]]), "ns"), unit="s")
+    return (
+        f"{unsound.size} of {len(ts)} bars are not sound (a price not above zero, high and "
+        f"low not bracketing open and close, a negative volume, or a value that is not a "
+        f"number), the first at {first}Z"
+    )
+
+
 def exact_at(values: np.ndarray, decimals: int) -> np.ndarray:
     """Mask of the values that ``decimals`` decimals write exactly, in at most 15 digits.
 

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ntrader.db.repositories import BarRepository, StoredInstrument
-from ntrader.models.bars import VALUE_COLUMNS, BarArrays
+from ntrader.models.bars import VALUE_COLUMNS, BarArrays, broken_rule
 from ntrader.models.enums import Timeframe
 from ntrader.services import telemetry
 from ntrader.utils.settings import get_settings
@@ -44,6 +44,9 @@ class CacheStats:
     unversioned: int = 0
     """Loads of ranges no recorded import touched (nothing there, or bars older than
     revisions), which have no version to key them by."""
+    rejected: int = 0
+    """Entries whose bars ntrader cannot have written (out of order, out of range, unsound):
+    loaded from the store instead, and replaced."""
 
 
 class BarCache:
@@ -92,9 +95,20 @@ class BarCache:
         cached = self._call("get", key)
         bars = _decode(cached, instrument.spec.price_precision) if cached else None
         if bars is not None:
-            self.stats.hits += 1
-            telemetry.record_cache(hit=True)
-            return bars
+            problem = _not_written_here(bars, start_ns, end_ns)
+            if problem is None:
+                self.stats.hits += 1
+                telemetry.record_cache(hit=True)
+                return bars
+            # Anyone who can reach Redis can write there: such an entry is replaced.
+            self.stats.rejected += 1
+            _log.warning(
+                "A Redis bar cache entry of %s %s holds bars ntrader did not write (%s); "
+                "loading them from the store instead.",
+                instrument.spec.instrument_id,
+                timeframe.value,
+                problem,
+            )
         self.stats.misses += 1
         telemetry.record_cache(hit=False)
         bars = repository.load(instrument, timeframe, start_ns, end_ns)
@@ -151,6 +165,13 @@ def _encode(bars: BarArrays) -> bytes:
     with pa.ipc.new_stream(sink, _SCHEMA) as writer:
         writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
+
+
+def _not_written_here(bars: BarArrays, start_ns: int, end_ns: int) -> str | None:
+    """Why a decoded entry cannot be the load it is keyed by, or None."""
+    if len(bars) and (bars.ts[0] < start_ns or bars.ts[-1] >= end_ns):
+        return "bars outside the range its key names"
+    return broken_rule(bars)
 
 
 def _decode(payload: bytes, price_precision: int) -> BarArrays | None:

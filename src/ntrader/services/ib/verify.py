@@ -5,7 +5,9 @@ says should exist and the store lacks; weekends and holidays are not gaps, and a
 ends at its early close. US equities follow the NYSE calendar (``exchange_calendars``' XNYS),
 FX trades from Sunday 17:00 to Friday 17:00 New York. Bars outside the extended session
 (04:00-20:00 New York for equities) or on a day the market was closed are reported, as are
-duplicates and bars whose high and low do not bracket their open and close.
+unsound bars (``unsound_bars``: a high and low that do not bracket the open and close, a
+price not above zero, ...). It reads the rows of the ``bars`` table, which SQL users may
+edit; loads read the column blocks, and refuse unsound ones.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pandas as pd
 from ntrader.core.calendars import TradingCalendar, calendar_for
 from ntrader.core.errors import NotFoundError, UserInputError
 from ntrader.db.database import Database
-from ntrader.models.bars import BarArrays
+from ntrader.models.bars import BarArrays, unsound_bars
 from ntrader.models.enums import Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services.ib.chunks import NEW_YORK, session_days, session_start
@@ -71,7 +73,7 @@ def verify(
             if end
             else None
         )
-        data = repos.bars.load(
+        data = repos.bars.rows(
             stored,
             timeframe,
             (lo * NS_PER_SECOND) if lo is not None else np.iinfo(np.int64).min,
@@ -87,7 +89,6 @@ def verify(
     first_day = start or days[0]
     last_day = end or days[-1]
     problems = [
-        *_duplicates(data, timeframe),
         *_ohlc(data, timeframe),
         *_outside_hours(spec, timeframe, data, days),
         *_gaps(spec, timeframe, data, first_day, last_day),
@@ -116,33 +117,11 @@ def _examples(ts: np.ndarray, timeframe: Timeframe) -> list[str]:
     return [_when(int(t), timeframe) for t in ts[:_EXAMPLES]]
 
 
-def _duplicates(data: BarArrays, timeframe: Timeframe) -> list[Problem]:
-    steps = np.diff(data.ts)
-    repeated = data.ts[1:][steps == 0]
-    backwards = data.ts[1:][steps < 0]
-    problems = []
-    if repeated.size:
-        problems.append(
-            Problem("duplicate bars", int(repeated.size), _examples(repeated, timeframe))
-        )
-    if backwards.size:
-        problems.append(
-            Problem("bars out of order", int(backwards.size), _examples(backwards, timeframe))
-        )
-    return problems
-
-
 def _ohlc(data: BarArrays, timeframe: Timeframe) -> list[Problem]:
-    bad = (
-        (data.high < data.low)
-        | (data.high < np.maximum(data.open, data.close))
-        | (data.low > np.minimum(data.open, data.close))
-        | (np.minimum.reduce([data.open, data.high, data.low, data.close]) <= 0)
-        | (data.volume < 0)
-    )
+    bad = unsound_bars(data)
     if not bad.any():
         return []
-    return [Problem("OHLC violations", int(bad.sum()), _examples(data.ts[bad], timeframe))]
+    return [Problem("unsound bars (OHLC)", int(bad.sum()), _examples(data.ts[bad], timeframe))]
 
 
 def _outside_hours(
