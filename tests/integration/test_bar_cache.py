@@ -305,49 +305,59 @@ def test_an_entry_that_is_not_ours_is_a_miss_and_is_replaced(
     assert (cache.stats.misses, cache.stats.hits) == (2, 1)
 
 
-def _forged(bars: BarArrays, **columns: np.ndarray) -> bytes:
-    """An Arrow stream in the cache's own layout holding ``bars`` with ``columns`` changed."""
-    values = {name: columns.get(name, getattr(bars, name)) for name in FIELDS}
-    return bar_cache._encode(BarArrays(**values, price_precision=bars.price_precision))
+def _altered(entry: bytes, bars: BarArrays) -> bytes:
+    """``entry`` with its bars' closes moved one cent, still sound, its tag kept."""
+    moved = BarArrays(
+        **{name: getattr(bars, name) for name in FIELDS if name != "close"},
+        close=bars.close + 0.01,
+        price_precision=bars.price_precision,
+    )
+    return entry[:32] + bar_cache._encode(moved)
 
 
 @pytest.mark.parametrize(
-    ("forge", "problem"),
+    "forge",
     [
-        (lambda b: {"ts": b.ts[::-1].copy()}, "bar times are not strictly increasing"),
-        (lambda b: {"ts": b.ts - 10**18}, "bars outside the range its key names"),
-        (lambda b: {"close": np.where(b.ts == b.ts[3], np.nan, b.close)}, "1 of 10 bars"),
-        (lambda b: {"low": b.low * 0 - 1}, "10 of 10 bars are not sound"),
-        (lambda b: {"high": b.low - 1}, "10 of 10 bars are not sound"),
-        (lambda b: {"volume": -b.volume}, "10 of 10 bars are not sound"),
+        pytest.param(lambda entry, bars, other: bar_cache._encode(bars), id="unsigned"),
+        pytest.param(lambda entry, bars, other: _altered(entry, bars), id="altered"),
+        pytest.param(lambda entry, bars, other: other, id="copied-from-another-key"),
+        pytest.param(
+            lambda entry, bars, other: (
+                bar_cache._tag(b"another store" * 3, "k", entry[32:]) + entry[32:]
+            ),
+            id="signed-by-another-store",
+        ),
     ],
 )
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_entry_ntrader_cannot_have_written_is_refused_loudly_and_replaced(
+def test_an_entry_this_store_did_not_write_is_refused_loudly_and_replaced(
     database: Database,
     redis_key_prefix: str,
     redis_client: redis.Redis,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     forge: Any,
-    problem: str,
 ) -> None:
-    """Anyone who reaches Redis can write there: an entry in the right layout whose bars are
-    out of order, out of range or unsound never reaches a backtest."""
+    """Anyone who reaches Redis can write there: an entry in the cache's own layout, whose
+    bars are sound but not the store's (or not for its key), never reaches a backtest."""
     _import(database, tmp_path / "msft.csv", _days(1, range(2, 12)))
     prefix = f"{redis_key_prefix}{uuid.uuid4().hex[:8]}:"
     cache = BarCache.connect(REDIS_URL, key_prefix=prefix, ttl_seconds=60, max_bytes=2**20)
     stored = _load(database, cache, JANUARY)
     [key] = redis_client.scan_iter(match=f"{prefix}*")
-    redis_client.set(key, _forged(stored, **forge(stored)))
+    _load(database, cache, EVERYTHING)  # a second entry, for another key
+    [other] = [k for k in redis_client.scan_iter(match=f"{prefix}*") if k != key]
+    entry = redis_client.get(key)
+    assert isinstance(entry, bytes)
+    redis_client.set(key, forge(entry, stored, redis_client.get(other)))
     with caplog.at_level(logging.WARNING, logger="ntrader.services.bar_cache"):
         _assert_same(_load(database, cache, JANUARY), _uncached(database, JANUARY))
-    [warning] = caplog.messages
-    assert "A Redis bar cache entry of MSFT.NASDAQ DAILY holds bars ntrader did not write" in (
-        warning
-    )
-    assert problem in warning
+    assert caplog.messages == [
+        "A Redis bar cache entry of MSFT.NASDAQ DAILY is not one this store wrote there; "
+        "loading the bars from the store instead."
+    ]
     assert cache.stats.rejected == 1
     # Replaced by what the store holds: the next load is a hit again.
+    assert redis_client.get(key) == entry
     _assert_same(_load(database, cache, JANUARY), _uncached(database, JANUARY))
-    assert (cache.stats.misses, cache.stats.hits, cache.stats.rejected) == (2, 1, 1)
+    assert (cache.stats.misses, cache.stats.hits, cache.stats.rejected) == (3, 1, 1)

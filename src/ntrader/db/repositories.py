@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from ntrader.db.tables import (
     instruments,
     performance_reports,
     portfolio_snapshots,
+    store_secrets,
     strategies,
     sweep_points,
     sweeps,
@@ -316,6 +318,21 @@ class BarRepository:
         and has not committed yet."""
         columns = self._read(instrument, timeframe, start_ns, end_ns)
         return BarArrays(**columns, price_precision=instrument.spec.price_precision)
+
+    def cache_secret(self) -> bytes:
+        """The secret that signs this store's bars in a cache, made on first use (an upsert:
+        two processes making it at once get the same one)."""
+        dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
+        query = select(store_secrets.c.value).where(store_secrets.c.name == "bar_cache")
+        found = self._connection.execute(query).scalar_one_or_none()
+        if found is None:
+            self._connection.execute(
+                dialect.insert(store_secrets)
+                .values(name="bar_cache", value=secrets.token_bytes(32))
+                .on_conflict_do_nothing(index_elements=[store_secrets.c.name])
+            )
+            found = self._connection.execute(query).scalar_one()
+        return bytes(found)
 
     def rows(
         self, instrument: StoredInstrument, timeframe: Timeframe, start_ns: int, end_ns: int

@@ -106,6 +106,15 @@ bar_blocks = Table(
     PrimaryKeyConstraint("instrument_id", "timeframe", "block"),
 )
 
+# Secrets of the store, each made on first use (migration 0014): ``bar_cache`` signs this
+# store's entries in the Redis bar cache.
+store_secrets = Table(
+    "store_secrets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
 # One row per import that added or replaced bars of a series (instrument, timeframe): its
 # ``revision`` counts up from 1, so a series' data version is its highest revision.
 bar_revisions = Table(

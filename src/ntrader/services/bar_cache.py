@@ -8,10 +8,17 @@ which no later load asks for, never older bars under the newer one.
 
 Redis is a convenience, never a dependency: when it is unreachable or full the cache turns
 itself off for the rest of the process after one warning, and loads go to the store.
+
+Nor is it trusted: anyone who can reach it can write there. Each entry is signed with the
+store's own secret (migration 0014) over its key and its bars, so an entry someone else
+wrote, altered, or copied from another key (an older version's bars under a newer key) is
+refused with a warning, loaded from the store and replaced.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from ntrader.db.repositories import BarRepository, StoredInstrument
-from ntrader.models.bars import VALUE_COLUMNS, BarArrays, broken_rule
+from ntrader.models.bars import VALUE_COLUMNS, BarArrays
 from ntrader.models.enums import Timeframe
 from ntrader.services import telemetry
 from ntrader.utils.settings import get_settings
@@ -30,7 +37,9 @@ _log = logging.getLogger(__name__)
 
 _SCHEMA = pa.schema([("ts", pa.int64())] + [(name, pa.float64()) for name in VALUE_COLUMNS])
 # Bumped when the stored layout changes, so an older ntrader's entries are never read.
-_FORMAT = "v1"
+_FORMAT = "v2"
+# An entry: this keyed BLAKE2b of its Redis key and its Arrow stream, then the stream.
+_TAG_BYTES = 32
 
 
 @dataclass
@@ -45,8 +54,8 @@ class CacheStats:
     """Loads of ranges no recorded import touched (nothing there, or bars older than
     revisions), which have no version to key them by."""
     rejected: int = 0
-    """Entries whose bars ntrader cannot have written (out of order, out of range, unsound):
-    loaded from the store instead, and replaced."""
+    """Entries this store did not sign for their key (written by someone else, altered, or
+    copied from another key): loaded from the store instead, and replaced."""
 
 
 class BarCache:
@@ -92,31 +101,29 @@ class BarCache:
             f"{self._key_prefix}bars:{_FORMAT}:{instrument.spec.instrument_id}:"
             f"{timeframe.value}:{start_ns}:{end_ns}:{version}"
         )
+        secret = repository.cache_secret()
         cached = self._call("get", key)
-        bars = _decode(cached, instrument.spec.price_precision) if cached else None
-        if bars is not None:
-            problem = _not_written_here(bars, start_ns, end_ns)
-            if problem is None:
+        if cached:
+            stream = _verified(cached, secret, key)
+            if stream is not None:
                 self.stats.hits += 1
                 telemetry.record_cache(hit=True)
-                return bars
-            # Anyone who can reach Redis can write there: such an entry is replaced.
+                return _decode(stream, instrument.spec.price_precision)
             self.stats.rejected += 1
             _log.warning(
-                "A Redis bar cache entry of %s %s holds bars ntrader did not write (%s); "
-                "loading them from the store instead.",
+                "A Redis bar cache entry of %s %s is not one this store wrote there; loading "
+                "the bars from the store instead.",
                 instrument.spec.instrument_id,
                 timeframe.value,
-                problem,
             )
         self.stats.misses += 1
         telemetry.record_cache(hit=False)
         bars = repository.load(instrument, timeframe, start_ns, end_ns)
-        payload = _encode(bars)
-        if len(payload) > self._max_bytes:
+        stream = _encode(bars)
+        if _TAG_BYTES + len(stream) > self._max_bytes:
             self.stats.too_large += 1
         else:
-            self._call("set", key, payload, ex=self._ttl_seconds)
+            self._call("set", key, _tag(secret, key, stream) + stream, ex=self._ttl_seconds)
         return bars
 
     def clear(self) -> int:
@@ -167,21 +174,23 @@ def _encode(bars: BarArrays) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _not_written_here(bars: BarArrays, start_ns: int, end_ns: int) -> str | None:
-    """Why a decoded entry cannot be the load it is keyed by, or None."""
-    if len(bars) and (bars.ts[0] < start_ns or bars.ts[-1] >= end_ns):
-        return "bars outside the range its key names"
-    return broken_rule(bars)
+def _tag(secret: bytes, key: str, stream: bytes | memoryview) -> bytes:
+    signer = hashlib.blake2b(key.encode(), key=secret, digest_size=_TAG_BYTES)
+    signer.update(b"\0")
+    signer.update(stream)
+    return signer.digest()
 
 
-def _decode(payload: bytes, price_precision: int) -> BarArrays | None:
-    """The bars in ``payload``, or None when it is not an entry this version wrote."""
-    try:
-        table = pa.ipc.open_stream(payload).read_all()
-    except (pa.ArrowInvalid, OSError):
-        return None
-    if not table.schema.equals(_SCHEMA):
-        return None
+def _verified(entry: bytes, secret: bytes, key: str) -> memoryview | None:
+    """The Arrow stream of ``entry`` if this store signed it for ``key``, else None."""
+    view = memoryview(entry)  # no copy of a stream of many megabytes
+    tag, stream = view[:_TAG_BYTES], view[_TAG_BYTES:]
+    return stream if hmac.compare_digest(tag, _tag(secret, key, stream)) else None
+
+
+def _decode(stream: memoryview, price_precision: int) -> BarArrays:
+    """The bars of a stream this store signed (so written by ``_encode``)."""
+    table = pa.ipc.open_stream(pa.py_buffer(stream)).read_all()
     # Arrow's buffers are read-only; nautilus' bar builder wants writable arrays.
     columns = {name: np.array(table.column(name).to_numpy(), copy=True) for name in _SCHEMA.names}
     return BarArrays(**columns, price_precision=price_precision)
