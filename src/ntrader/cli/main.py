@@ -81,8 +81,9 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(name) for name in names)
+        # As click shortens a loaded command's help (its own helper is deprecated in 8.3).
         rows = [
-            (name, click.utils.make_default_short_help(command_summary(name), limit))
+            (name, click.Command(name, help=command_summary(name)).get_short_help_str(limit))
             for name in names
         ]
         with formatter.section("Commands"):
