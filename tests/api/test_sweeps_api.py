@@ -13,16 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import update
 
 from ntrader.db.database import Database
-from ntrader.db.tables import sweeps, walk_forwards
 from ntrader.models.enums import RunStatus
 from ntrader.services.data_service import DataService, ImportRequest
 from ntrader.services.instruments import find_stored
 from ntrader.services.run_history import RunHistory
-from ntrader.services.sweep_service import SweepService
-from ntrader.services.walk_forward import Duration, WalkForwardService
 from tests.api.server import (
     Server,
     assert_problem,
@@ -34,7 +30,7 @@ from tests.api.server import (
 from tests.conftest import SAMPLE_DIR
 from tests.factories import delete_stored_bars
 from tests.inprocess_cli import invoke_ntrader
-from tests.integration.sweep_support import BASE, SPEC
+from tests.integration.sweep_support import running_sweep_and_analysis
 
 V1 = "/api/v1"
 BODY: dict[str, Any] = {
@@ -278,21 +274,11 @@ def test_resume_with_force_takes_over_a_record_held_on_another_machine(
 ) -> None:
     """The resume routes' ``force``: 409 with the CLI's hint without it, then the job runs
     the sweep or the analysis to its end."""
-    database = Database(sqlite_server.database_url)
-    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
-    walk_forward_id = WalkForwardService(database).create(
-        BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
+    sweep_id, walk_forward_id = running_sweep_and_analysis(
+        sqlite_server.database_url, "far.example", 4242
     )
-    with database.transaction() as repos:
-        for table, row_id in ((sweeps, sweep.id), (walk_forwards, walk_forward_id)):
-            repos.connection.execute(
-                update(table)
-                .where(table.c.id == row_id)
-                .values(status="RUNNING", host="far.example", host_pid=4242)
-            )
-    database.dispose()
     with sqlite_server.client() as client:
-        for path in (f"{V1}/sweeps/{sweep.id}", f"{V1}/walk-forwards/{walk_forward_id}"):
+        for path in (f"{V1}/sweeps/{sweep_id}", f"{V1}/walk-forwards/{walk_forward_id}"):
             refused = assert_problem(client.post(f"{path}/resume"), 409)
             assert "process 4242 on far.example, another machine" in str(refused["detail"])
             assert "--force`" in str(refused["hint"])

@@ -10,14 +10,12 @@ import os
 import socket
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ntrader.db.database import Database
 from ntrader.db.tables import backtest_results, sweeps, walk_forwards
-from ntrader.services.sweep_service import SweepService
-from ntrader.services.walk_forward import Duration, WalkForwardService
 from tests.e2e.conftest import RunCli
-from tests.integration.sweep_support import BASE, SPEC
+from tests.integration.sweep_support import running_sweep_and_analysis
 
 HOLDERS = {
     # This test's own process: alive.
@@ -30,20 +28,7 @@ HOLDERS = {
 def _running(database_url: str, holder: str) -> tuple[str, str]:
     """A sweep and a walk-forward analysis stored RUNNING in ``holder``'s process."""
     host, pid, _sentence = HOLDERS[holder]
-    database = Database(database_url)
-    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
-    walk_forward_id = WalkForwardService(database).create(
-        BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
-    )
-    with database.transaction() as repos:
-        for table, row_id in ((sweeps, sweep.id), (walk_forwards, walk_forward_id)):
-            repos.connection.execute(
-                update(table)
-                .where(table.c.id == row_id)
-                .values(status="RUNNING", host=host, host_pid=pid)
-            )
-    database.dispose()
-    return sweep.id, walk_forward_id
+    return running_sweep_and_analysis(database_url, host, pid)
 
 
 def _rows(database_url: str) -> tuple[object, ...]:

@@ -23,7 +23,7 @@ from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepService
 from ntrader.services.walk_forward import Duration, WalkForwardService
 from ntrader.services.walk_forward_history import WalkForwardHistory
-from tests.integration.sweep_support import BASE, SPEC
+from tests.integration.sweep_support import BASE, SPEC, running_sweep_and_analysis
 
 # (host, pid) of a process that cannot be checked from here, and the reason stored.
 UNCHECKABLE = {
@@ -89,20 +89,17 @@ def test_force_takes_over_a_sweep_whose_process_cannot_be_checked(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_force_does_not_take_over_a_process_running_here(database: Database) -> None:
-    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
-    walk_forward_id = WalkForwardService(database).create(
-        BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
+    sweep_id, walk_forward_id = running_sweep_and_analysis(
+        database.url, socket.gethostname(), os.getpid()
     )
-    _hold(database, sweeps, sweep.id, socket.gethostname(), os.getpid())
-    _hold(database, walk_forwards, walk_forward_id, socket.gethostname(), os.getpid())
     sentence = f"process {os.getpid()} on this machine"
     with pytest.raises(ConflictError, match=sentence) as refused:
-        SweepHistory(database).requeue(sweep.id, force=True)
+        SweepHistory(database).requeue(sweep_id, force=True)
     assert "--force" not in str(refused.value.hint)
     with pytest.raises(ConflictError, match=sentence) as refused:
         WalkForwardHistory(database).requeue(walk_forward_id, force=True)
     assert "--force" not in str(refused.value.hint)
-    assert SweepHistory(database).get(sweep.id).status is SweepStatus.RUNNING
+    assert SweepHistory(database).get(sweep_id).status is SweepStatus.RUNNING
     assert WalkForwardHistory(database).get(walk_forward_id).status is RunStatus.RUNNING
 
 

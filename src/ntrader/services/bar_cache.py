@@ -10,9 +10,9 @@ Redis is a convenience, never a dependency: when it is unreachable or full the c
 itself off for the rest of the process after one warning, and loads go to the store.
 
 Nor is it trusted: anyone who can reach it can write there. Each entry is signed with the
-store's own secret (migration 0014) over its key and its bars (HMAC-SHA256), so an entry someone else
-wrote, altered, or copied from another key (an older version's bars under a newer key) is
-refused with a warning, loaded from the store and replaced.
+store's own secret (migration 0014) over its key and its bars (HMAC-SHA256), so an entry
+someone else wrote, altered, or copied from another key (an older version's bars under a
+newer key) is refused with a warning, loaded from the store and replaced.
 """
 
 from __future__ import annotations
