@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from ntrader.core.errors import ConflictError, UserInputError
-from ntrader.db.database import Database
+from ntrader.db.database import Database, Repositories
 from ntrader.db.tables import backtest_results, sweeps, walk_forwards
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepStatus
 from ntrader.services.backtest_service import BacktestService
+from ntrader.services.liveness import take_over
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepService
@@ -92,6 +94,11 @@ def test_force_does_not_take_over_a_process_running_here(database: Database) -> 
     sweep_id, walk_forward_id = running_sweep_and_analysis(
         database.url, socket.gethostname(), os.getpid()
     )
+    run_id = BacktestService(database).submit(BASE).id
+    _hold(database, backtest_results, run_id, socket.gethostname(), os.getpid())
+    with pytest.raises(UserInputError, match="only interrupted runs"):
+        BacktestService(database).resume(run_id, force=True)
+    assert BacktestService(database).get(run_id).status is RunStatus.RUNNING
     sentence = f"process {os.getpid()} on this machine"
     with pytest.raises(ConflictError, match=sentence) as refused:
         SweepHistory(database).requeue(sweep_id, force=True)
@@ -156,3 +163,42 @@ def test_force_resumes_a_backtest_whose_process_cannot_be_checked(
     assert again.run.status is RunStatus.COMPLETED
     assert (again.run.host, again.run.host_pid) == (socket.gethostname(), os.getpid())
     assert again.run.metrics == first.run.metrics
+
+
+def test_a_take_over_that_lost_the_race_is_refused_and_changes_nothing(
+    database: Database,
+) -> None:
+    """Two `--force` resumes at once: each reads the record held elsewhere, the first takes
+    it over (and its resume claims it); the second's conditional update finds it changed."""
+    (host, pid), _reason = UNCHECKABLE["elsewhere"]
+    sweep_id, walk_forward_id = running_sweep_and_analysis(database.url, host, pid)
+    run_id = BacktestService(database).submit(BASE).id
+    # Another process there: the analysis' take-over takes its own process' runs too.
+    _hold(database, backtest_results, run_id, host, pid + 1)
+    read_by_second: list[tuple[Any, str, Callable[[Repositories], Any]]] = [
+        (SweepHistory(database).get(sweep_id), "Sweep", lambda repos: repos.sweeps),
+        (
+            WalkForwardHistory(database).get(walk_forward_id),
+            "Walk-forward analysis",
+            lambda repos: repos.walk_forwards,
+        ),
+        (BacktestService(database).get(run_id), "Backtest", lambda repos: repos.backtests),
+    ]
+    assert SweepHistory(database).requeue(sweep_id, force=True).status is SweepStatus.PENDING
+    assert WalkForwardHistory(database).requeue(walk_forward_id, force=True).status is (
+        RunStatus.PENDING
+    )
+    with database.transaction() as repos:
+        take_over(repos.backtests, read_by_second[2][0], "Backtest", "show")
+        repos.backtests.mark_running(
+            run_id, host=socket.gethostname(), pid=os.getpid(), versions=("x", "y")
+        )
+    for record, noun, records in read_by_second:
+        with (
+            pytest.raises(ConflictError, match="changed while it was being taken over"),
+            database.transaction() as repos,
+        ):
+            take_over(records(repos), record, noun, "show")
+    assert SweepHistory(database).get(sweep_id).status is SweepStatus.PENDING
+    assert WalkForwardHistory(database).get(walk_forward_id).status is RunStatus.PENDING
+    assert BacktestService(database).get(run_id).host_pid == os.getpid()

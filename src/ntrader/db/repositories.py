@@ -320,8 +320,8 @@ class BarRepository:
         return BarArrays(**columns, price_precision=instrument.spec.price_precision)
 
     def cache_secret(self) -> bytes:
-        """The secret that signs this store's bars in a cache, made on first use (an upsert:
-        two processes making it at once get the same one)."""
+        """The secret that signs this store's bars in a cache (made by migration 0014; made
+        again if its row was deleted, by an upsert: two processes get the same one)."""
         dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
         query = select(store_secrets.c.value).where(store_secrets.c.name == "bar_cache")
         found = self._connection.execute(query).scalar_one_or_none()
@@ -483,6 +483,11 @@ class BacktestRepository:
         _interrupt_held(
             self._connection, backtest_results, host, pid, reason, completed_at=utc_now()
         )
+
+    def take_over(self, run: RunRecord, reason: str) -> bool:
+        """Mark ``run`` INTERRUPTED with ``reason`` if it is still RUNNING in the process it
+        was read with; False if anyone changed it since (see ``_take_over``)."""
+        return _take_over(self._connection, backtest_results, run, reason, completed_at=utc_now())
 
     def complete(
         self,
@@ -856,6 +861,11 @@ class SweepRepository:
         """Mark INTERRUPTED the sweeps left RUNNING by process ``pid`` on ``host``."""
         _interrupt_held(self._connection, sweeps, host, pid, reason, completed_at=utc_now())
 
+    def take_over(self, sweep: SweepRecord, reason: str) -> bool:
+        """Mark ``sweep`` INTERRUPTED with ``reason`` if it is still RUNNING in the process
+        it was read with; False if anyone changed it since (see ``_take_over``)."""
+        return _take_over(self._connection, sweeps, sweep, reason, completed_at=utc_now())
+
     def _record(self, row: Any, *, with_points: bool = True) -> SweepRecord:
         points: tuple[SweepPoint, ...] = ()
         if with_points:
@@ -1068,6 +1078,11 @@ class WalkForwardRepository:
         """Mark INTERRUPTED the analyses left RUNNING by process ``pid`` on ``host``."""
         _interrupt_held(self._connection, walk_forwards, host, pid, reason)
 
+    def take_over(self, record: WalkForwardRecord, reason: str) -> bool:
+        """Mark ``record`` INTERRUPTED with ``reason`` if it is still RUNNING in the process
+        it was read with; False if anyone changed it since (see ``_take_over``)."""
+        return _take_over(self._connection, walk_forwards, record, reason)
+
     def set_current_sweep(self, walk_forward_id: str, sweep_id: str) -> None:
         """Record the training sweep of the window the analysis is running."""
         self._connection.execute(
@@ -1241,6 +1256,24 @@ def _interrupt_held(
         )
         .values(status=RunStatus.INTERRUPTED.value, error_message=reason, **values)
     )
+
+
+def _take_over(connection: Connection, table: Any, record: Any, reason: str, **values: Any) -> bool:
+    """One conditional update: ``record`` (a row of ``table``) INTERRUPTED with ``reason``
+    only while it is RUNNING in the very process it was read with. Two ``--force`` resumes
+    racing: the later one finds the row changed (INTERRUPTED, or claimed by the earlier)
+    and is refused, so the earlier one's claim is never overwritten."""
+    taken = connection.execute(
+        update(table)
+        .where(
+            table.c.id == record.id,
+            table.c.status == RunStatus.RUNNING.value,
+            table.c.host.is_not_distinct_from(record.host),
+            table.c.host_pid.is_not_distinct_from(record.host_pid),
+        )
+        .values(status=RunStatus.INTERRUPTED.value, error_message=reason, **values)
+    )
+    return taken.rowcount == 1
 
 
 def _by_reference(connection: Connection, table: Any, reference: str, noun: str) -> Any:

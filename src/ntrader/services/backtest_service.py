@@ -36,7 +36,7 @@ from ntrader.models.strategy import StrategyRecord
 from ntrader.services import telemetry
 from ntrader.services.bar_cache import load_bars
 from ntrader.services.instruments import find_stored
-from ntrader.services.liveness import holder, is_stale, this_process, unverifiable
+from ntrader.services.liveness import holder, is_stale, take_over, this_process, unverifiable
 from ntrader.services.run_history import RunHistory
 from ntrader.services.simulation import SimulationResult, simulate
 from ntrader.utils.logging import bound, get_logger
@@ -333,7 +333,11 @@ class BacktestService:
         same record; ``force`` takes over one RUNNING in a process that cannot be checked
         from here (on another machine, or not recorded)."""
         run = self.get(run_ref)
-        if run.status is RunStatus.INTERRUPTED or is_stale(run) or (force and unverifiable(run)):
+        if force and unverifiable(run):
+            with self._database.transaction() as repos:
+                take_over(repos.backtests, run, "Backtest", f"ntrader backtest show {run.id[:8]}")
+            return self._execute_stored(run, on_stage, on_progress)
+        if run.status is RunStatus.INTERRUPTED or is_stale(run):
             return self._execute_stored(run, on_stage, on_progress)
         hint = "Use `ntrader backtest rerun` to run a finished backtest again."
         if unverifiable(run):

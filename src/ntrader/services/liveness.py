@@ -14,9 +14,12 @@ import os
 import socket
 from typing import Any, Protocol
 
+from ntrader.core.errors import ConflictError
 from ntrader.db.database import Repositories
+from ntrader.utils.logging import get_logger
 
 RUNNING = "RUNNING"  # the same in RunStatus and SweepStatus
+_log = get_logger(__name__)
 
 
 class Held(Protocol):
@@ -60,13 +63,6 @@ def unverifiable(record: Held) -> bool:
     return record.host is None or record.host_pid is None or record.host != socket.gethostname()
 
 
-def taken_over(record: Held) -> str:
-    """Why a record taken over with ``--force`` stopped, as it is stored."""
-    if record.host is None or record.host_pid is None:
-        return "taken over with --force from a process ntrader did not record"
-    return f"taken over with --force from process {record.host_pid} on {record.host}"
-
-
 def holder(record: Held) -> str:
     """Which process holds a RUNNING record, for the sentence that refuses to touch it."""
     if record.host is None or record.host_pid is None:
@@ -92,6 +88,31 @@ class HeldRecords[R: HeldRecord](Protocol):
     def running(self) -> list[R]: ...
 
     def interrupt_held(self, host: str, pid: int, reason: str) -> None: ...
+
+
+class TakenOver[R](Protocol):
+    """A repository whose records ``--force`` can take over (runs, sweeps, analyses)."""
+
+    def take_over(self, record: R, reason: str, /) -> bool: ...
+
+
+def take_over[R: HeldRecord](records: TakenOver[R], record: R, noun: str, show: str) -> str:
+    """Store ``record`` (RUNNING in a process that cannot be checked from here) INTERRUPTED
+    as taken over with ``--force``, in one conditional update; returns the reason stored.
+    Refused when it changed since it was read: another resume took it first."""
+    if record.host is None or record.host_pid is None:
+        reason = "taken over with --force from a process ntrader did not record"
+    else:
+        reason = f"taken over with --force from process {record.host_pid} on {record.host}"
+    if not records.take_over(record, reason):
+        raise ConflictError(
+            f"{noun} {record.id} changed while it was being taken over: another resume took "
+            "it first.",
+            hint=f"`{show}` shows where it is now.",
+        )
+    # The record's reason is cleared when the resume claims it: the log keeps the trace.
+    _log.warning("record.taken_over", record=record.id, reason=reason)
+    return reason
 
 
 def _release_stale(repos: Repositories, record: Held, records: HeldRecords[Any]) -> bool:

@@ -29,7 +29,7 @@ from ntrader.services.liveness import (
     is_stale,
     release_all_stale,
     released,
-    taken_over,
+    take_over,
     unverifiable,
 )
 
@@ -167,13 +167,20 @@ def still_running(sweep: SweepRecord) -> ConflictError:
     )
 
 
-def interrupt_sweep(repos: Repositories, sweep_id: str, reason: str) -> None:
-    """Store a sweep INTERRUPTED with the reason, and its runs that were left PENDING or
-    RUNNING: resume runs them again."""
+def interrupt_runs(repos: Repositories, sweep_id: str, reason: str) -> None:
+    """Store the sweep's runs that were left PENDING or RUNNING INTERRUPTED with the reason:
+    resume runs them again."""
     for run in repos.sweeps.runs(sweep_id).values():
         if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
             repos.backtests.mark_finished(run.id, RunStatus.INTERRUPTED, reason)
-    repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
+
+
+def take_over_sweep(repos: Repositories, sweep: SweepRecord) -> str:
+    """Take over ``sweep`` and its unfinished runs (``liveness.take_over``); the reason."""
+    shown = f"ntrader backtest sweep show {sweep.id[:8]}"
+    reason = take_over(repos.sweeps, sweep, "Sweep", shown)
+    interrupt_runs(repos, sweep.id, reason)
+    return reason
 
 
 def admit(repos: Repositories, sweep_ref: str, *, force: bool = False) -> SweepRecord:
@@ -185,7 +192,7 @@ def admit(repos: Repositories, sweep_ref: str, *, force: bool = False) -> SweepR
     if sweep.status is SweepStatus.RUNNING:
         if not (force and unverifiable(sweep)):
             raise still_running(sweep)
-        interrupt_sweep(repos, sweep.id, taken_over(sweep))
+        take_over_sweep(repos, sweep)
         return repos.sweeps.get(sweep.id)
     return sweep
 
@@ -214,7 +221,8 @@ class SweepHistory:
         and its runs that were left PENDING or RUNNING: `backtest sweep resume` runs them
         again."""
         with self._database.transaction() as repos:
-            interrupt_sweep(repos, sweep_id, reason)
+            interrupt_runs(repos, sweep_id, reason)
+            repos.sweeps.set_status(sweep_id, SweepStatus.INTERRUPTED, error_message=reason)
 
     def end_pending(self, sweep_id: str, reason: str) -> None:
         """Store a sweep that is still PENDING INTERRUPTED with the reason (its job was

@@ -25,10 +25,10 @@ from ntrader.services.liveness import (
     is_stale,
     release_all_stale,
     released,
-    taken_over,
+    take_over,
     unverifiable,
 )
-from ntrader.services.sweep_history import interrupt_sweep
+from ntrader.services.sweep_history import take_over_sweep
 
 # What an analysis that stopped unfinished is stored as; only these can be resumed.
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED)
@@ -71,17 +71,17 @@ def admit(repos: Repositories, walk_forward_ref: str, *, force: bool = False) ->
     record = released(repos, find_walk_forward(repos, walk_forward_ref), repos.walk_forwards)
     if not (force and unverifiable(record)):
         return record
-    reason = taken_over(record)
+    shown = f"ntrader backtest walk-forward show {record.id[:8]}"
+    reason = take_over(repos.walk_forwards, record, "Walk-forward analysis", shown)
     if record.current_sweep_id is not None:
         try:
             training = repos.sweeps.get(record.current_sweep_id)
         except NotFoundError:  # deleted meanwhile: the window trains a new one
             training = None
         if training is not None and training.status is SweepStatus.RUNNING:
-            interrupt_sweep(repos, training.id, reason)
+            take_over_sweep(repos, training)
     if record.host is not None and record.host_pid is not None:
         repos.backtests.interrupt_held(record.host, record.host_pid, reason)  # its test run
-    repos.walk_forwards.update(record.id, RunStatus.INTERRUPTED, error_message=reason)
     return repos.walk_forwards.get(record.id)
 
 
