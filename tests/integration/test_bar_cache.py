@@ -318,12 +318,12 @@ def _altered(entry: bytes, bars: BarArrays) -> bytes:
 @pytest.mark.parametrize(
     "forge",
     [
-        pytest.param(lambda entry, bars, other: bar_cache._encode(bars), id="unsigned"),
-        pytest.param(lambda entry, bars, other: _altered(entry, bars), id="altered"),
-        pytest.param(lambda entry, bars, other: other, id="copied-from-another-key"),
+        pytest.param(lambda entry, bars, other, key: bar_cache._encode(bars), id="unsigned"),
+        pytest.param(lambda entry, bars, other, key: _altered(entry, bars), id="altered"),
+        pytest.param(lambda entry, bars, other, key: other, id="copied-from-another-key"),
         pytest.param(
-            lambda entry, bars, other: (
-                bar_cache._tag(b"another store" * 3, "k", entry[32:]) + entry[32:]
+            lambda entry, bars, other, key: (
+                bar_cache._tag(b"another store" * 3, key, entry[32:]) + entry[32:]
             ),
             id="signed-by-another-store",
         ),
@@ -349,7 +349,7 @@ def test_an_entry_this_store_did_not_write_is_refused_loudly_and_replaced(
     [other] = [k for k in redis_client.scan_iter(match=f"{prefix}*") if k != key]
     entry = redis_client.get(key)
     assert isinstance(entry, bytes)
-    redis_client.set(key, forge(entry, stored, redis_client.get(other)))
+    redis_client.set(key, forge(entry, stored, redis_client.get(other), key.decode()))
     with caplog.at_level(logging.WARNING, logger="ntrader.services.bar_cache"):
         _assert_same(_load(database, cache, JANUARY), _uncached(database, JANUARY))
     assert caplog.messages == [

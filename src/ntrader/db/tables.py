@@ -106,8 +106,8 @@ bar_blocks = Table(
     PrimaryKeyConstraint("instrument_id", "timeframe", "block"),
 )
 
-# Secrets of the store, each made on first use (migration 0014): ``bar_cache`` signs this
-# store's entries in the Redis bar cache.
+# Secrets of the store (migration 0014): ``bar_cache`` signs this store's entries in the
+# Redis bar cache.
 store_secrets = Table(
     "store_secrets",
     metadata,
