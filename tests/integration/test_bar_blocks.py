@@ -237,8 +237,11 @@ def test_migration_0013_builds_the_blocks_of_bars_an_older_version_stored(
 ) -> None:
     daily = _bars([0, 1440, 2880], 50.0)
     minutes = _bars(list(range(0, 3 * bar_blocks.BAR_LENGTHS_PER_BLOCK, 7)), 20.0)
+    unsound = _bars([0, 1, 2], 10.0)
+    unsound.high[2] = 1.0  # a row edited by hand: high below low
     with empty_database.transaction() as repos:
         stored = repos.instruments.add(InstrumentSpec(symbol="ZZZ", venue="NYSE"))
+        edited = repos.instruments.add(InstrumentSpec(symbol="BAD", venue="NYSE"))
         repos.bars.add(stored, Timeframe.DAILY, daily)
     empty_database.dispose()
     config = Config()
@@ -249,6 +252,7 @@ def test_migration_0013_builds_the_blocks_of_bars_an_older_version_stored(
     try:
         with older.transaction() as repos:  # what an older version's import wrote: rows only
             bar_bulk.insert_bars(repos.connection, stored.pk, "1MIN", minutes)
+            bar_bulk.insert_bars(repos.connection, edited.pk, "1MIN", unsound)
     finally:
         older.dispose()
     command.upgrade(config, "head")
@@ -258,5 +262,14 @@ def test_migration_0013_builds_the_blocks_of_bars_an_older_version_stored(
             for timeframe, data in ((Timeframe.MINUTE_1, minutes), (Timeframe.DAILY, daily)):
                 loaded = repos.bars.load(stored, timeframe, 0, 2**62)
                 _assert_same(loaded, {name: getattr(data, name) for name in COLUMNS})
+        # The unsound rows did not stop the migration; loads refuse them, and so does a
+        # rebuild, naming the series.
+        with (
+            pytest.raises(bar_blocks.DamagedBlocksError, match=r"BAD\.NYSE 1MIN are damaged"),
+            upgraded.transaction() as repos,
+        ):
+            repos.bars.load(edited, Timeframe.MINUTE_1, 0, 2**62)
+        with pytest.raises(bar_blocks.UnsoundRowsError, match=r"unsound bars of BAD\.NYSE 1MIN"):
+            store.rebuild_bar_blocks(database_url)
     finally:
         upgraded.dispose()

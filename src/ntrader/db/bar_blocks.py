@@ -186,9 +186,11 @@ def _read_blocks(
     return columns
 
 
-def rebuild_all(connection: Connection) -> tuple[int, int]:
+def rebuild_all(connection: Connection, *, refuse_unsound: bool = True) -> tuple[int, int]:
     """Write every series' blocks anew from its rows in ``bars`` (each series locked as an
-    import locks it). Returns the series and the bars written."""
+    import locks it). Returns the series and the bars written. Unsound rows are refused
+    (``UnsoundRowsError``), unless ``refuse_unsound`` is False: then they are packed, and
+    loads refuse them."""
     series = connection.execute(
         select(bars.c.instrument_id, bars.c.timeframe, instruments.c.instrument_id)
         .distinct()
@@ -203,7 +205,7 @@ def rebuild_all(connection: Connection) -> tuple[int, int]:
         )
         columns = bar_bulk.read_in_transaction(connection, instrument_pk, timeframe, *_EVERY_INT64)
         rows = BarArrays(**columns, price_precision=0)
-        problem = broken_rule(rows)
+        problem = broken_rule(rows) if refuse_unsound else None
         if problem is not None:
             raise UnsoundRowsError(f"{name or f'instrument #{instrument_pk}'} {timeframe}", problem)
         write(connection, instrument_pk, timeframe, rows)
