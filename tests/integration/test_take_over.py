@@ -202,3 +202,30 @@ def test_a_take_over_that_lost_the_race_is_refused_and_changes_nothing(
     assert SweepHistory(database).get(sweep_id).status is SweepStatus.PENDING
     assert WalkForwardHistory(database).get(walk_forward_id).status is RunStatus.PENDING
     assert BacktestService(database).get(run_id).host_pid == os.getpid()
+
+
+def test_two_resumes_of_one_run_never_both_run_it(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process resumes the run while this one loads its bars: this one's claim
+    finds the run changed and is refused, so the run is not simulated and stored twice."""
+    service = BacktestService(database)
+    run_id = service.submit(BASE).id
+    with database.transaction() as repos:
+        repos.backtests.mark_finished(run_id, RunStatus.INTERRUPTED, "Ctrl-C")
+    load_all = BacktestService._load_all
+
+    def loaded_while_another_resumes(self: BacktestService, repos: Any, config: Any) -> Any:
+        loaded = load_all(self, repos, config)
+        with database.transaction() as other:
+            read = BacktestService(database).get(run_id)
+            assert other.backtests.claim(read, host="other.example", pid=7, versions=("x", "y"))
+        return loaded
+
+    monkeypatch.setattr(BacktestService, "_load_all", loaded_while_another_resumes)
+    with pytest.raises(ConflictError, match="changed while it was being started"):
+        service.resume(run_id)
+    run = service.get(run_id)
+    assert (run.status, run.host, run.host_pid) == (RunStatus.RUNNING, "other.example", 7)
+    with database.transaction() as repos:
+        assert repos.backtests.trades(run_id) == []

@@ -461,17 +461,23 @@ class BacktestRepository:
         started_at: datetime | None = None,
     ) -> None:
         """``started_at``: when the run began elsewhere (a sweep's worker), else now."""
-        self._set(
-            run_id,
-            status=RunStatus.RUNNING.value,
-            started_at=started_at or utc_now(),
-            completed_at=None,
-            error_message=None,
-            host=host,
-            host_pid=pid,
-            ntrader_version=versions[0],
-            nautilus_version=versions[1],
+        self._set(run_id, **_running(host, pid, versions, started_at))
+
+    def claim(self, run: RunRecord, *, host: str, pid: int, versions: tuple[str, str]) -> bool:
+        """Mark a stored run RUNNING in this process only if it is still as ``run`` was read
+        (status and process): of two resumes or starts of one run, the later one finds it
+        changed and gets False, instead of running it a second time into the same record."""
+        claimed = self._connection.execute(
+            update(backtest_results)
+            .where(
+                backtest_results.c.id == run.id,
+                backtest_results.c.status == run.status.value,
+                backtest_results.c.host.is_not_distinct_from(run.host),
+                backtest_results.c.host_pid.is_not_distinct_from(run.host_pid),
+            )
+            .values(**_running(host, pid, versions, None))
         )
+        return claimed.rowcount == 1
 
     def mark_finished(
         self, run_id: str, status: RunStatus, error_message: str | None = None
@@ -1256,6 +1262,22 @@ def _interrupt_held(
         )
         .values(status=RunStatus.INTERRUPTED.value, error_message=reason, **values)
     )
+
+
+def _running(
+    host: str, pid: int, versions: tuple[str, str], started_at: datetime | None
+) -> dict[str, Any]:
+    """The columns of a run claimed RUNNING by process ``pid`` on ``host``."""
+    return {
+        "status": RunStatus.RUNNING.value,
+        "started_at": started_at or utc_now(),
+        "completed_at": None,
+        "error_message": None,
+        "host": host,
+        "host_pid": pid,
+        "ntrader_version": versions[0],
+        "nautilus_version": versions[1],
+    }
 
 
 def _take_over(connection: Connection, table: Any, record: Any, reason: str, **values: Any) -> bool:

@@ -336,7 +336,7 @@ class BacktestService:
         if force and unverifiable(run):
             with self._database.transaction() as repos:
                 take_over(repos.backtests, run, "Backtest", f"ntrader backtest show {run.id[:8]}")
-            return self._execute_stored(run, on_stage, on_progress)
+            return self._execute_stored(self.get(run.id), on_stage, on_progress)
         if run.status is RunStatus.INTERRUPTED or is_stale(run):
             return self._execute_stored(run, on_stage, on_progress)
         hint = "Use `ntrader backtest rerun` to run a finished backtest again."
@@ -361,7 +361,7 @@ class BacktestService:
             loaded = self._load_all(repos, run.config)
         strategy_type = strategy_registry.resolve(run.config.strategy_type)
         strategy_type.validate(run.config.parameters)
-        return self._execute(run.id, run.config, loaded, on_stage, on_progress)
+        return self._execute(run.id, run.config, loaded, on_stage, on_progress, claimed_from=run)
 
     def rerun(
         self,
@@ -432,9 +432,13 @@ class BacktestService:
         loaded: LoadedInputs,
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None = None,
+        *,
+        claimed_from: RunRecord | None = None,
     ) -> BacktestOutcome:
+        """Run and store ``run_id``. A stored run (``claimed_from``: as it was read) is
+        claimed only if nobody changed it since; a run this call created is marked."""
         with bound(run_id=run_id):
-            return self._execute_logged(run_id, config, loaded, on_stage, on_progress)
+            return self._execute_logged(run_id, config, loaded, on_stage, on_progress, claimed_from)
 
     def _execute_logged(
         self,
@@ -443,6 +447,7 @@ class BacktestService:
         loaded: LoadedInputs,
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None,
+        claimed_from: RunRecord | None,
     ) -> BacktestOutcome:
         inputs, benchmark, warnings = loaded.inputs, loaded.benchmark, loaded.warnings
         stage = on_stage or (lambda _text: None)
@@ -458,7 +463,16 @@ class BacktestService:
         started = time.perf_counter()
         host, pid = this_process()
         with self._database.transaction() as repos:
-            repos.backtests.mark_running(run_id, host=host, pid=pid, versions=engine_versions())
+            if claimed_from is None:
+                repos.backtests.mark_running(run_id, host=host, pid=pid, versions=engine_versions())
+            elif not repos.backtests.claim(
+                claimed_from, host=host, pid=pid, versions=engine_versions()
+            ):
+                raise ConflictError(
+                    f"Backtest {run_id} changed while it was being started: another process "
+                    "started or resumed it first.",
+                    hint=f"`ntrader backtest show {run_id[:8]}` shows where it is now.",
+                )
         try:
             stage("Running the engine")
             with sigterm_interrupts():
