@@ -467,17 +467,9 @@ class BacktestRepository:
         """Mark a stored run RUNNING in this process only if it is still as ``run`` was read
         (status and process): of two resumes or starts of one run, the later one finds it
         changed and gets False, instead of running it a second time into the same record."""
-        claimed = self._connection.execute(
-            update(backtest_results)
-            .where(
-                backtest_results.c.id == run.id,
-                backtest_results.c.status == run.status.value,
-                backtest_results.c.host.is_not_distinct_from(run.host),
-                backtest_results.c.host_pid.is_not_distinct_from(run.host_pid),
-            )
-            .values(**_running(host, pid, versions, None))
+        return _if_unchanged(
+            self._connection, backtest_results, run, **_running(host, pid, versions, None)
         )
-        return claimed.rowcount == 1
 
     def mark_finished(
         self, run_id: str, status: RunStatus, error_message: str | None = None
@@ -1281,21 +1273,34 @@ def _running(
 
 
 def _take_over(connection: Connection, table: Any, record: Any, reason: str, **values: Any) -> bool:
-    """One conditional update: ``record`` (a row of ``table``) INTERRUPTED with ``reason``
-    only while it is RUNNING in the very process it was read with. Two ``--force`` resumes
-    racing: the later one finds the row changed (INTERRUPTED, or claimed by the earlier)
-    and is refused, so the earlier one's claim is never overwritten."""
-    taken = connection.execute(
+    """``record`` (a row of ``table``, read RUNNING) INTERRUPTED with ``reason`` while it is
+    still RUNNING in the very process it was read with. Two ``--force`` resumes racing: the
+    later one finds the row changed (INTERRUPTED, or claimed by the earlier) and is refused,
+    so the earlier one's claim is never overwritten."""
+    return _if_unchanged(
+        connection,
+        table,
+        record,
+        status=RunStatus.INTERRUPTED.value,
+        error_message=reason,
+        **values,
+    )
+
+
+def _if_unchanged(connection: Connection, table: Any, record: Any, **values: Any) -> bool:
+    """Set ``values`` on ``record``'s row of ``table`` in one conditional update, only if
+    its status and process are still as ``record`` was read; False if they changed."""
+    updated = connection.execute(
         update(table)
         .where(
             table.c.id == record.id,
-            table.c.status == RunStatus.RUNNING.value,
+            table.c.status == record.status.value,
             table.c.host.is_not_distinct_from(record.host),
             table.c.host_pid.is_not_distinct_from(record.host_pid),
         )
-        .values(status=RunStatus.INTERRUPTED.value, error_message=reason, **values)
+        .values(**values)
     )
-    return taken.rowcount == 1
+    return updated.rowcount == 1
 
 
 def _by_reference(connection: Connection, table: Any, reference: str, noun: str) -> Any:

@@ -19,15 +19,8 @@ from ntrader.models.backtest import BacktestConfig
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepStatus
 from ntrader.models.walk_forward import WalkForwardRecord, WalkForwardResult, WindowResult
+from ntrader.services import liveness
 from ntrader.services.cursors import newest_first_page, page_start
-from ntrader.services.liveness import (
-    holder,
-    is_stale,
-    release_all_stale,
-    released,
-    take_over,
-    unverifiable,
-)
 from ntrader.services.sweep_history import take_over_sweep
 
 # What an analysis that stopped unfinished is stored as; only these can be resumed.
@@ -68,11 +61,13 @@ def admit(repos: Repositories, walk_forward_ref: str, *, force: bool = False) ->
     INTERRUPTED first, with what that process left RUNNING (its training sweep, its runs).
     With ``force``, so is one whose process cannot be checked from here (the user says it
     is gone)."""
-    record = released(repos, find_walk_forward(repos, walk_forward_ref), repos.walk_forwards)
-    if not (force and unverifiable(record)):
+    record = liveness.released(
+        repos, find_walk_forward(repos, walk_forward_ref), repos.walk_forwards
+    )
+    if not (force and liveness.unverifiable(record)):
         return record
     shown = f"ntrader backtest walk-forward show {record.id[:8]}"
-    reason = take_over(repos.walk_forwards, record, "Walk-forward analysis", shown)
+    reason = liveness.take_over(repos.walk_forwards, record, "Walk-forward analysis", shown)
     if record.current_sweep_id is not None:
         try:
             training = repos.sweeps.get(record.current_sweep_id)
@@ -103,14 +98,14 @@ def not_resumable(record: WalkForwardRecord) -> ConflictError:
         return ConflictError(sentence, hint=f"{shown} shows it.")
     if record.status is RunStatus.RUNNING:
         sentence = (
-            f"Walk-forward analysis {record.id} is RUNNING in {holder(record)}; it can be "
-            "resumed once it has stopped."
+            f"Walk-forward analysis {record.id} is RUNNING in {liveness.holder(record)}; it "
+            "can be resumed once it has stopped."
         )
     hint = (
         f"Wait until it stops, or cancel its job (POST /api/v1/walk-forwards/"
         f"{record.id[:8]}/cancel); {shown} shows how far it got."
     )
-    if unverifiable(record):
+    if liveness.unverifiable(record):
         hint += (
             f" If that process is gone, `ntrader backtest walk-forward resume {record.id[:8]} "
             "--force` takes the analysis over."
@@ -159,7 +154,7 @@ class WalkForwardHistory:
             warnings=(),
             status=record.status,
             error_message=record.error_message,
-            stale=is_stale(record),
+            stale=liveness.is_stale(record),
         )
 
     def stitched(self, config: BacktestConfig, windows: Sequence[WindowResult]) -> pd.Series:
@@ -190,7 +185,7 @@ class WalkForwardHistory:
         """Mark INTERRUPTED the analyses a stopped job runner left queued and those left
         RUNNING by a process that is gone; returns their ids."""
         with self._database.transaction() as repos:
-            stale = release_all_stale(repos, repos.walk_forwards)
+            stale = liveness.release_all_stale(repos, repos.walk_forwards)
             return repos.walk_forwards.interrupt_pending(created_before) + stale
 
 
