@@ -59,11 +59,10 @@ class UnsoundRowsError(ServiceUnavailableError):
     """The ``bars`` table holds bars no import lets in (edited outside ntrader): their
     blocks are not rebuilt from them."""
 
-    def __init__(self, series: str, problem: str) -> None:
+    def __init__(self, symbol: str, timeframe: str, problem: str) -> None:
         self.problem = problem
-        symbol, timeframe = series.rsplit(" ", 1)
         super().__init__(
-            f"The bars table holds unsound bars of {series}: {problem}.",
+            f"The bars table holds unsound bars of {symbol} {timeframe}: {problem}.",
             hint=f"`ntrader data verify --instrument {symbol} --timeframe {timeframe}` lists "
             "them; import the series again with --replace (or correct those rows), then run "
             "`ntrader db rebuild-blocks`.",
@@ -207,7 +206,7 @@ def rebuild_all(connection: Connection, *, refuse_unsound: bool = True) -> tuple
         rows = BarArrays(**columns, price_precision=0)
         problem = broken_rule(rows) if refuse_unsound else None
         if problem is not None:
-            raise UnsoundRowsError(f"{name or f'instrument #{instrument_pk}'} {timeframe}", problem)
+            raise UnsoundRowsError(name or f"instrument #{instrument_pk}", timeframe, problem)
         write(connection, instrument_pk, timeframe, rows)
         written += len(rows)
     return len(series), written
