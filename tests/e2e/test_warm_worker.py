@@ -103,9 +103,15 @@ def _ready_spare(run_cli: RunCli, warm: dict[str, str], runtime: Path, **more: s
     """The pid of a spare listening: a command run in its own process starts one."""
     if not _listening(runtime):
         run_cli(*UNKNOWN_STRATEGY, check_exit=1, env_extra={**warm, **more})
-    _wait(lambda: _listening(runtime), "a spare to listen")
-    [pid] = _wait(lambda: _spares(runtime), "the spare's process")
-    return int(pid)
+
+    def one_listening() -> list[int]:
+        # Exactly one: a spare started while another was on its way up finds the lock
+        # taken and leaves, but its process is seen until it has.
+        pids = _spares(runtime)
+        return pids if len(pids) == 1 and _listening(runtime) else []
+
+    [pid] = _wait(one_listening, "one spare listening")
+    return pid
 
 
 def _listening(runtime: Path) -> bool:
