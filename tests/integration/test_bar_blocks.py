@@ -142,7 +142,7 @@ def test_damaged_blocks_are_refused_naming_the_series_and_the_repair(
     assert raised.value.exit_code == 3
     assert "ntrader db rebuild-blocks" in (raised.value.hint or "")
     with empty_database.transaction() as repos:
-        assert repos.bars.rebuild_blocks() == (1, 3)
+        assert repos.bars.rebuild_blocks() == bar_blocks.Rebuilt(1, 3)
         _assert_same(repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62), _rows(repos, stored))
 
 
@@ -194,7 +194,7 @@ def test_unsound_bars_in_a_block_are_refused(
     )
     assert raised.value.exit_code == 3
     with empty_database.transaction() as repos:
-        assert repos.bars.rebuild_blocks() == (1, 3)
+        assert repos.bars.rebuild_blocks() == bar_blocks.Rebuilt(1, 3)
         _assert_same(repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62), _rows(repos, stored))
 
 
@@ -218,7 +218,8 @@ def test_unsound_rows_are_not_built_into_blocks_and_verify_lists_them(
     assert raised.value.message == (
         "The bars table holds unsound bars of ZZZ.NYSE 1MIN: 1 of 3 bars are not sound (a "
         "price not above zero, high and low not bracketing open and close, a negative volume, "
-        "or a value that is not a number), the first at 2024-01-03T14:31:00Z."
+        "or a value that is not a number), the first at 2024-01-03T14:31:00Z. Its blocks "
+        "were left as they were."
     )
     assert "`ntrader data verify --instrument ZZZ.NYSE --timeframe 1MIN`" in str(raised.value.hint)
     with empty_database.transaction() as repos:
@@ -230,6 +231,56 @@ def test_unsound_rows_are_not_built_into_blocks_and_verify_lists_them(
     assert ("unsound bars (OHLC)", 1, ["2024-01-03 14:31Z"]) in [
         (p.check, p.count, p.examples) for p in report.problems
     ]
+
+
+def test_unsound_rows_of_some_series_do_not_hold_back_the_repair_of_the_others(
+    empty_database: Database,
+) -> None:
+    """Every block damaged, two series' rows edited into unsound bars: the rebuild repairs
+    and commits the sound series, leaves the two as they were, and is refused naming both."""
+    minutes = [0, 1, 2]
+    with empty_database.transaction() as repos:
+        sound = repos.instruments.add(InstrumentSpec(symbol="AAA", venue="NYSE"))
+        edited = [
+            repos.instruments.add(InstrumentSpec(symbol=symbol, venue="NYSE"))
+            for symbol in ("BBB", "CCC")
+        ]
+        for stored in (sound, *edited):
+            repos.bars.add(stored, Timeframe.MINUTE_1, _bars(minutes, 10.0))
+            repos.bars.add(stored, Timeframe.DAILY, _bars([0, 1440], 10.0))
+        repos.connection.execute(
+            update(bars_table)
+            .where(
+                bars_table.c.instrument_id.in_([stored.pk for stored in edited]),
+                bars_table.c.timeframe == "1MIN",
+                bars_table.c.ts == MINUTE_NS,
+            )
+            .values(volume=-1.0)
+        )
+    _damage(empty_database, bar_count=0)
+    with pytest.raises(bar_blocks.UnsoundRowsError) as raised:
+        store.rebuild_bar_blocks(empty_database.url)
+    problem = (
+        "1 of 3 bars are not sound (a price not above zero, high and low not bracketing open "
+        "and close, a negative volume, or a value that is not a number), the first at "
+        "1970-01-01T00:01:00Z"
+    )
+    assert raised.value.message == (
+        f"The bars table holds unsound bars of 2 series: BBB.NYSE 1MIN ({problem}); CCC.NYSE "
+        f"1MIN ({problem}). Their blocks were left as they were; those of the other 4 series "
+        "(9 bars) were rebuilt."
+    )
+    assert raised.value.exit_code == 3
+    assert "--instrument BBB.NYSE --timeframe 1MIN` lists them (and likewise for each series)" in (
+        raised.value.hint or ""
+    )
+    with empty_database.transaction() as repos:
+        for stored in (sound, *edited):
+            repos.bars.load(stored, Timeframe.DAILY, 0, 2**62)  # rebuilt: no longer refused
+        _assert_same(repos.bars.load(sound, Timeframe.MINUTE_1, 0, 2**62), _rows(repos, sound))
+        for stored in edited:
+            with pytest.raises(bar_blocks.DamagedBlocksError, match="holds 144 bytes for 0 bars"):
+                repos.bars.load(stored, Timeframe.MINUTE_1, 0, 2**62)
 
 
 def test_migration_0013_builds_the_blocks_of_bars_an_older_version_stored(

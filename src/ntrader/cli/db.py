@@ -75,7 +75,9 @@ def rebuild_blocks() -> None:
     """Write the packed bar blocks that loads read anew from the bars table.
 
     Loads refuse blocks that are not what ntrader writes and name this command; it rebuilds
-    every series in one transaction, so an interrupted rebuild changes nothing.
+    every series in one transaction, so an interrupted rebuild changes nothing. A series
+    whose rows hold unsound bars keeps its blocks and is named (exit 3); the others are
+    rebuilt.
 
     \b
     Examples:

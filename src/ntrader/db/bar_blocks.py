@@ -15,6 +15,8 @@ of the bars stored before it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sqlalchemy import ColumnElement, Connection, delete, select
 
@@ -55,16 +57,52 @@ class DamagedBlocksError(ServiceUnavailableError):
         )
 
 
-class UnsoundRowsError(ServiceUnavailableError):
-    """The ``bars`` table holds bars no import lets in (edited outside ntrader): their
-    blocks are not rebuilt from them."""
+@dataclass(frozen=True, slots=True)
+class UnsoundSeries:
+    """A series whose rows in ``bars`` hold bars no import lets in, and the first such bar."""
 
-    def __init__(self, symbol: str, timeframe: str, problem: str) -> None:
-        self.problem = problem
+    symbol: str
+    timeframe: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """What a rebuild wrote (series and bars), and the series it left as they were."""
+
+    series: int
+    bars: int
+    unsound: tuple[UnsoundSeries, ...] = ()
+
+
+class UnsoundRowsError(ServiceUnavailableError):
+    """The ``bars`` table holds bars no import lets in (edited outside ntrader): the blocks of
+    those series are not rebuilt from them; the other series' are."""
+
+    def __init__(self, rebuilt: Rebuilt) -> None:
+        self.rebuilt = rebuilt
+        first, *others = rebuilt.unsound
+        if others:
+            found = f"{len(rebuilt.unsound)} series: " + "; ".join(
+                f"{series} ({series.problem})" for series in rebuilt.unsound
+            )
+            kept = "Their blocks were left as they were"
+        else:
+            found = f"{first}: {first.problem}"
+            kept = "Its blocks were left as they were"
+        if rebuilt.series:
+            kept += (
+                f"; those of the other {rebuilt.series:,} series ({rebuilt.bars:,} bars) were "
+                "rebuilt"
+            )
         super().__init__(
-            f"The bars table holds unsound bars of {symbol} {timeframe}: {problem}.",
-            hint=f"`ntrader data verify --instrument {symbol} --timeframe {timeframe}` lists "
-            "them; import the series again with --replace (or correct those rows), then run "
+            f"The bars table holds unsound bars of {found}. {kept}.",
+            hint=f"`ntrader data verify --instrument {first.symbol} --timeframe "
+            f"{first.timeframe}` lists them{' (and likewise for each series)' if others else ''}; "
+            "import the series again with --replace (or correct those rows), then run "
             "`ntrader db rebuild-blocks`.",
         )
 
@@ -185,31 +223,34 @@ def _read_blocks(
     return columns
 
 
-def rebuild_all(connection: Connection, *, refuse_unsound: bool = True) -> tuple[int, int]:
+def rebuild_all(connection: Connection, *, refuse_unsound: bool = True) -> Rebuilt:
     """Write every series' blocks anew from its rows in ``bars`` (each series locked as an
-    import locks it). Returns the series and the bars written. Unsound rows are refused
-    (``UnsoundRowsError``), unless ``refuse_unsound`` is False: then they are packed, and
-    loads refuse them."""
+    import locks it). A series with unsound rows keeps the blocks it has and is listed in
+    what this returns, unless ``refuse_unsound`` is False: then its rows are packed, and
+    loads refuse them. One such series does not hold back the repair of the others."""
     series = connection.execute(
         select(bars.c.instrument_id, bars.c.timeframe, instruments.c.instrument_id)
         .distinct()
         .outerjoin(instruments, instruments.c.id == bars.c.instrument_id)
         .order_by(bars.c.instrument_id, bars.c.timeframe)
     ).all()
-    written = 0
+    written: list[int] = []
+    unsound: list[UnsoundSeries] = []
     for instrument_pk, timeframe, name in series:
         bar_bulk.lock_series(connection, instrument_pk, timeframe)
-        connection.execute(
-            delete(bar_blocks).where(*_series_blocks(instrument_pk, timeframe, *_EVERY_INT64))
-        )
         columns = bar_bulk.read_in_transaction(connection, instrument_pk, timeframe, *_EVERY_INT64)
         rows = BarArrays(**columns, price_precision=0)
         problem = broken_rule(rows) if refuse_unsound else None
         if problem is not None:
-            raise UnsoundRowsError(name or f"instrument #{instrument_pk}", timeframe, problem)
+            symbol = name or f"instrument #{instrument_pk}"
+            unsound.append(UnsoundSeries(symbol, timeframe, problem))
+            continue
+        connection.execute(
+            delete(bar_blocks).where(*_series_blocks(instrument_pk, timeframe, *_EVERY_INT64))
+        )
         write(connection, instrument_pk, timeframe, rows)
-        written += len(rows)
-    return len(series), written
+        written.append(len(rows))
+    return Rebuilt(len(written), sum(written), tuple(unsound))
 
 
 # Every time and every block number: the whole series.

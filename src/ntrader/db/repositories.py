@@ -344,9 +344,9 @@ class BarRepository:
         )
         return BarArrays(**columns, price_precision=instrument.spec.price_precision)
 
-    def rebuild_blocks(self) -> tuple[int, int]:
-        """Write every series' column blocks anew from its rows (repairs damaged blocks).
-        Returns the series and the bars written."""
+    def rebuild_blocks(self) -> bar_blocks.Rebuilt:
+        """Write every series' column blocks anew from its rows (repairs damaged blocks);
+        a series with unsound rows keeps its blocks and is named in what this returns."""
         return bar_blocks.rebuild_all(self._connection)
 
     def _read(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ntrader.db.bar_blocks import UnsoundRowsError
 from ntrader.db.database import Database
 from ntrader.db.engine import (
     create_db_engine,
@@ -89,11 +90,17 @@ def migrate(database_url: str | None) -> Migration:
 
 
 def rebuild_bar_blocks(database_url: str | None) -> BlocksRebuilt:
-    """Write the column blocks loads read anew from the bars table, in one transaction."""
+    """Write the column blocks loads read anew from the bars table, in one transaction.
+
+    A series whose rows are unsound keeps its blocks; the others are rebuilt and committed,
+    then ``UnsoundRowsError`` names what was left, so a partial repair never reads as a
+    whole one."""
     database = open_database(database_url)
     try:
         with database.transaction() as repos:
-            series, bars = repos.bars.rebuild_blocks()
-        return BlocksRebuilt(describe_url(str(database.engine.url)), series, bars)
+            rebuilt = repos.bars.rebuild_blocks()
+        if rebuilt.unsound:
+            raise UnsoundRowsError(rebuilt)
+        return BlocksRebuilt(describe_url(str(database.engine.url)), rebuilt.series, rebuilt.bars)
     finally:
         database.dispose()
