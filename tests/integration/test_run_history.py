@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -168,3 +168,26 @@ def test_runs_stored_before_fill_timing_existed_read_as_close_fills(database: Da
         connection.execute(update(backtest_configurations).values(config=old))
     assert RunHistory(database).get(run_id).config.fill_at is FillAt.CLOSE
     assert CONFIG.fill_at is FillAt.NEXT_OPEN  # new runs fill at the next open
+
+
+def test_a_run_whose_pid_a_later_process_reuses_is_stale(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run RUNNING since an hour ago in a pid that a process started now holds (reused,
+    as after a reboot): that process is not the run's, so the run resumes."""
+    run_id = _interrupted_run(database, monkeypatch)
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        with database.transaction() as repos:
+            repos.backtests.mark_running(
+                run_id,
+                host=socket.gethostname(),
+                pid=later.pid,
+                versions=("x", "y"),
+                started_at=datetime.now(UTC) - timedelta(hours=1),
+            )
+        assert is_stale(RunHistory(database).get(run_id))
+        assert BacktestService(database).resume(run_id).run.status is RunStatus.COMPLETED
+    finally:
+        later.kill()
+        later.wait()

@@ -8,7 +8,9 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -52,14 +54,20 @@ def _dead_pid() -> int:
     return int(done.stdout)
 
 
-def _hold(database: Database, record_id: str, host: str | None, pid: int | None) -> None:
-    """Store the sweep or analysis ``record_id`` RUNNING in that process."""
+def _hold(
+    database: Database,
+    record_id: str,
+    host: str | None,
+    pid: int | None,
+    claimed_at: datetime | None = None,
+) -> None:
+    """Store the sweep or analysis ``record_id`` RUNNING in that process, claimed then."""
     with database.transaction() as repos:
         for table in (sweeps, walk_forwards):
             repos.connection.execute(
                 update(table)
                 .where(table.c.id == record_id)
-                .values(status="RUNNING", host=host, host_pid=pid)
+                .values(status="RUNNING", host=host, host_pid=pid, claimed_at=claimed_at)
             )
 
 
@@ -156,3 +164,84 @@ def test_the_api_resume_queues_a_stale_record_again(database: Database) -> None:
     resumed = SweepService(database).resume(sweep.id, InProcessExecutor())
     assert resumed.sweep.status is SweepStatus.COMPLETED
     assert (resumed.sweep.host, resumed.sweep.host_pid) == (socket.gethostname(), os.getpid())
+
+
+def test_the_claim_time_goes_down_and_up(database: Database, database_url: str) -> None:
+    """Migration 0015: rows claimed before it have no claim time and are judged by their
+    process alone, as before."""
+    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
+    database.dispose()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    try:
+        command.downgrade(config, "0014")
+        for table in ("sweeps", "walk_forwards"):
+            assert "claimed_at" not in _columns(database_url, table)
+    finally:
+        command.upgrade(config, "head")
+    upgraded = Database(database_url)
+    try:
+        for table in ("sweeps", "walk_forwards"):
+            assert "claimed_at" in _columns(database_url, table)
+        _hold(upgraded, sweep.id, socket.gethostname(), os.getpid())
+        old = SweepHistory(upgraded).get(sweep.id)
+        assert old.claimed_at is None
+        assert not is_stale(old)
+    finally:
+        upgraded.dispose()
+
+
+@pytest.fixture
+def later_process() -> Iterator[int]:
+    """The pid of a live process started now: one that reused a holder's pid, as after a
+    reboot."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        yield process.pid
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_pid_reused_by_a_process_started_after_the_claim_is_stale(
+    database: Database, later_process: int
+) -> None:
+    """A record's pid alive on this host, but in a process that started after the record was
+    claimed, is not its holder: the record is stale and resumes, for sweeps, analyses and
+    runs alike. Its real holder, started before the claim, keeps it."""
+    host = socket.gethostname()
+    sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
+    walk_forward_id = WalkForwardService(database).create(BASE, SPEC, **WINDOWS)
+    with database.transaction() as repos:
+        assert repos.sweeps.claim(sweep.id, [SweepStatus.PENDING], (host, os.getpid()))
+        assert repos.walk_forwards.claim(
+            walk_forward_id, [RunStatus.PENDING], RunStatus.RUNNING, (host, os.getpid())
+        )
+    sweep_now = SweepHistory(database).get(sweep.id)
+    for record in (sweep_now, WalkForwardHistory(database).get(walk_forward_id)):
+        assert record.claimed_at is not None
+        assert abs(record.claimed_at - datetime.now(UTC)) < timedelta(seconds=30)
+        assert not is_stale(record)  # this process: it started before it claimed them
+
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    for record_id in (sweep.id, walk_forward_id):
+        _hold(database, record_id, host, later_process, claimed_at=an_hour_ago)
+    assert is_stale(SweepHistory(database).get(sweep.id))
+    assert is_stale(WalkForwardHistory(database).get(walk_forward_id))
+    assert SweepHistory(database).requeue(sweep.id).status is SweepStatus.PENDING
+    assert WalkForwardHistory(database).requeue(walk_forward_id).status is RunStatus.PENDING
+    reason = f"its process {later_process} on {host} ended before it finished"
+    assert SweepHistory(database).get(sweep.id).error_message is None  # requeued: cleared
+    # Claimed a moment ago by the same pid: the process is its holder, and keeps it.
+    time.sleep(0.1)
+    _hold(database, sweep.id, host, later_process, claimed_at=datetime.now(UTC))
+    assert not is_stale(SweepHistory(database).get(sweep.id))
+    with pytest.raises(ConflictError, match=f"process {later_process} on this machine"):
+        SweepHistory(database).requeue(sweep.id)
+    # Start-up recovery takes the same rule, and says why.
+    _hold(database, walk_forward_id, host, later_process, claimed_at=an_hour_ago)
+    assert WalkForwardLedger(database).recover(datetime(2000, 1, 1, tzinfo=UTC)) == [
+        walk_forward_id
+    ]
+    assert WalkForwardHistory(database).get(walk_forward_id).error_message == reason

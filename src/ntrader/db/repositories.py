@@ -851,6 +851,7 @@ class SweepRepository:
                 error_message=None,
                 host=host,
                 host_pid=pid,
+                claimed_at=utc_now(),
             )
         )
         return moved.rowcount == 1
@@ -894,6 +895,7 @@ class SweepRepository:
             points=points,
             host=row["host"],
             host_pid=row["host_pid"],
+            claimed_at=row["claimed_at"],
         )
 
     def set_screen(self, sweep_id: str, screens: Sequence[dict[str, Any]]) -> None:
@@ -1041,6 +1043,7 @@ class WalkForwardRepository:
             current_sweep_id=row["current_sweep_id"],
             host=row["host"],
             host_pid=row["host_pid"],
+            claimed_at=row["claimed_at"],
         )
 
     def claim(
@@ -1062,7 +1065,12 @@ class WalkForwardRepository:
                 walk_forwards.c.status.in_([s.value for s in allowed]),
             )
             .values(
-                status=status.value, efficiency=None, error_message=None, host=host, host_pid=pid
+                status=status.value,
+                efficiency=None,
+                error_message=None,
+                host=host,
+                host_pid=pid,
+                claimed_at=utc_now() if holder else None,
             )
         )
         return moved.rowcount == 1

@@ -257,9 +257,11 @@ sweeps = Table(
     Column("created_at", UtcDateTime, nullable=False, index=True),
     Column("completed_at", UtcDateTime, nullable=True),
     Column("error_message", Text, nullable=True),  # why an INTERRUPTED sweep stopped
-    # The process that last claimed it RUNNING (None before 0012): a dead one makes it stale.
+    # The process that last claimed it RUNNING (None before 0012): a dead one makes it stale,
+    # as does one that started after the claim (its pid reused; None before 0015).
     Column("host", String(255), nullable=True),
     Column("host_pid", Integer, nullable=True),
+    Column("claimed_at", UtcDateTime, nullable=True),
 )
 
 sweep_points = Table(
@@ -299,9 +301,11 @@ walk_forwards = Table(
     Column("spec", JSON, nullable=True),  # the training sweeps' space (None before 0009)
     # The training sweep of the window being run: resume continues it if it was cut short.
     Column("current_sweep_id", String(36), nullable=True),
-    # The process that last claimed it RUNNING (None before 0012): a dead one makes it stale.
+    # The process that last claimed it RUNNING (None before 0012): a dead one makes it stale,
+    # as does one that started after the claim (its pid reused; None before 0015).
     Column("host", String(255), nullable=True),
     Column("host_pid", Integer, nullable=True),
+    Column("claimed_at", UtcDateTime, nullable=True),
 )
 
 # An IB fetch job of the HTTP API: its request (`data fetch`'s options), its last progress

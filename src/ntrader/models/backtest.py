@@ -355,6 +355,11 @@ class RunRecord(BaseModel):
     host_pid: int | None = None
 
     @property
+    def claimed_at(self) -> datetime | None:
+        """When its process claimed it RUNNING: the run's start."""
+        return self.started_at
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.started_at is None or self.completed_at is None:
             return None

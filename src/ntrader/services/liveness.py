@@ -2,16 +2,19 @@
 the one rule that tells a stale one: RUNNING, recorded on this host, its process gone.
 
 A stale record was left by a process killed with SIGKILL, a crash or a power cut: resume
-accepts it as it accepts an INTERRUPTED one. Its host cannot be checked from another
-machine, and a record stored before its process was recorded (no host) is not known stale:
-both stay refused unless the user, who can check, takes them over with ``--force``. A
-process this machine sees running is never taken over.
+accepts it as it accepts an INTERRUPTED one. After a reboot its pid may belong to another
+process: one that started after the record was claimed is not its holder. Its host cannot
+be checked from another machine, and a record stored before its process was recorded (no
+host) is not known stale: both stay refused unless the user, who can check, takes them over
+with ``--force``. A process this machine sees running, and that is the one that claimed the
+record, is never taken over.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime
 from typing import Any, Protocol
 
 from ntrader.core.errors import ConflictError
@@ -34,6 +37,14 @@ class Held(Protocol):
     @property
     def host_pid(self) -> int | None: ...
 
+    @property
+    def claimed_at(self) -> datetime | None: ...
+
+
+# How much later than the claim a process may seem to have started and still be its holder:
+# Linux gives a process' start to the clock tick, from a boot time counted in whole seconds.
+_START_TIME_SLACK_SECONDS = 2.0
+
 
 def this_process() -> tuple[str, int]:
     """What a record claimed by this process stores: this host's name and our pid."""
@@ -51,8 +62,23 @@ def is_stale(record: Held) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, owned by someone else
+        pass
+    return _started_after(record.host_pid, record.claimed_at)
+
+
+def _started_after(pid: int, claimed_at: datetime | None) -> bool:
+    """Whether process ``pid`` started after ``claimed_at``: it reuses the pid of the process
+    that claimed the record (the holder started before it claimed). Unknown (no claim time
+    stored, or no start time readable) counts as not."""
+    if claimed_at is None:
         return False
-    return False
+    import psutil  # only when a record's process is checked
+
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:  # gone meanwhile, or not ours to read
+        return False
+    return started > claimed_at.timestamp() + _START_TIME_SLACK_SECONDS
 
 
 def unverifiable(record: Held) -> bool:
