@@ -9,14 +9,12 @@ import itertools
 import numpy as np
 import pytest
 from alembic import command
-from alembic.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
 from ntrader.db import bar_blocks, bar_bulk
 from ntrader.db.database import Database, Repositories
-from ntrader.db.engine import MIGRATIONS_DIR
 from ntrader.db.repositories import StoredInstrument
 from ntrader.db.tables import bar_blocks as bar_blocks_table
 from ntrader.db.tables import bars as bars_table
@@ -25,6 +23,7 @@ from ntrader.models.enums import Timeframe
 from ntrader.models.instrument import InstrumentSpec
 from ntrader.services import store
 from ntrader.services.ib.verify import verify
+from tests.integration.migration_support import alembic_config
 
 MINUTE_NS = 60 * 10**9
 # Minute bars over about five blocks, so batches start, end and straddle block edges.
@@ -295,9 +294,7 @@ def test_migration_0013_builds_the_blocks_of_bars_an_older_version_stored(
         edited = repos.instruments.add(InstrumentSpec(symbol="BAD", venue="NYSE"))
         repos.bars.add(stored, Timeframe.DAILY, daily)
     empty_database.dispose()
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config = alembic_config(database_url)
     command.downgrade(config, "0012")
     older = Database(database_url, migrate=False)
     try:

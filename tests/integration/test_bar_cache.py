@@ -361,3 +361,39 @@ def test_an_entry_this_store_did_not_write_is_refused_loudly_and_replaced(
     assert redis_client.get(key) == entry
     _assert_same(_load(database, cache, JANUARY), _uncached(database, JANUARY))
     assert (cache.stats.misses, cache.stats.hits, cache.stats.rejected) == (3, 1, 1)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_signed_entry_of_unsound_bars_is_refused_and_replaced(
+    database: Database,
+    redis_key_prefix: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Signed with this store's own secret (it leaked, or a bug wrote it), an entry whose bars
+    no import lets in is still refused: the cache keeps the rule every load keeps."""
+    _import(database, tmp_path / "msft.csv", _days(1, range(2, 12)))
+    prefix = f"{redis_key_prefix}{uuid.uuid4().hex[:8]}:"
+    cache = BarCache.connect(REDIS_URL, key_prefix=prefix, ttl_seconds=60, max_bytes=2**20)
+    stored = _load(database, cache, JANUARY)
+    [key] = redis_client.scan_iter(match=f"{prefix}*")
+    entry = redis_client.get(key)
+    unsound = BarArrays(
+        **{name: getattr(stored, name).copy() for name in FIELDS},
+        price_precision=stored.price_precision,
+    )
+    unsound.high[1] = unsound.low[1] - 1
+    stream = bar_cache._encode(unsound)
+    with database.transaction() as repos:
+        secret = repos.bars.cache_secret()
+    redis_client.set(key, bar_cache._tag(secret, key.decode(), stream) + stream)
+    with caplog.at_level(logging.WARNING, logger="ntrader.services.bar_cache"):
+        _assert_same(_load(database, cache, JANUARY), _uncached(database, JANUARY))
+    [warning] = caplog.messages
+    assert warning.startswith(
+        "A Redis bar cache entry of MSFT.NASDAQ DAILY holds unsound bars: 1 of "
+    )
+    assert warning.endswith("; loading the bars from the store instead.")
+    assert cache.stats.rejected == 1
+    assert redis_client.get(key) == entry  # replaced by what the store holds

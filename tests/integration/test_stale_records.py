@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, update
 
 from ntrader.api.jobs import SweepLedger, WalkForwardLedger
 from ntrader.core.errors import ConflictError
 from ntrader.db.database import Database
-from ntrader.db.engine import MIGRATIONS_DIR, SCHEMA_HEAD, create_db_engine, current_revision
+from ntrader.db.engine import SCHEMA_HEAD, create_db_engine, current_revision
 from ntrader.db.tables import sweeps, walk_forwards
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepStatus
@@ -30,6 +29,7 @@ from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepService
 from ntrader.services.walk_forward import Duration, WalkForwardService
 from ntrader.services.walk_forward_history import WalkForwardHistory
+from tests.integration.migration_support import alembic_config
 from tests.integration.sweep_support import BASE, SPEC
 
 WINDOWS = {"train": Duration(12, "M"), "test": Duration(6, "M")}
@@ -77,9 +77,7 @@ def test_the_process_columns_go_down_and_up_and_old_rows_are_not_known_stale(
     sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
     walk_forward_id = WalkForwardService(database).create(BASE, SPEC, **WINDOWS)
     database.dispose()
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config = alembic_config(database_url)
     try:
         command.downgrade(config, "0011")
         for table in ("sweeps", "walk_forwards"):
@@ -171,9 +169,7 @@ def test_the_claim_time_goes_down_and_up(database: Database, database_url: str) 
     process alone, as before."""
     sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
     database.dispose()
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config = alembic_config(database_url)
     try:
         command.downgrade(config, "0014")
         for table in ("sweeps", "walk_forwards"):

@@ -4,14 +4,14 @@ again on both backends, an analysis stored before it reads back without one."""
 from __future__ import annotations
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect
 
 from ntrader.db.database import Database
-from ntrader.db.engine import MIGRATIONS_DIR, SCHEMA_HEAD, create_db_engine, current_revision
+from ntrader.db.engine import SCHEMA_HEAD, create_db_engine, current_revision
 from ntrader.models.enums import RunStatus
 from ntrader.services.walk_forward import Duration, WalkForwardService
 from ntrader.services.walk_forward_history import WalkForwardHistory
+from tests.integration.migration_support import alembic_config
 from tests.integration.sweep_support import BASE, SPEC
 
 
@@ -30,9 +30,7 @@ def test_the_current_sweep_column_goes_down_and_up_and_keeps_analyses(
         BASE, SPEC, train=Duration(12, "M"), test=Duration(6, "M")
     )
     database.dispose()
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config = alembic_config(database_url)
     try:
         command.downgrade(config, "0010")
         assert "current_sweep_id" not in _columns(database_url)

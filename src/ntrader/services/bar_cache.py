@@ -12,7 +12,9 @@ itself off for the rest of the process after one warning, and loads go to the st
 Nor is it trusted: anyone who can reach it can write there. Each entry is signed with the
 store's own secret (migration 0014) over its key and its bars (HMAC-SHA256), so an entry
 someone else wrote, altered, or copied from another key (an older version's bars under a
-newer key) is refused with a warning, loaded from the store and replaced.
+newer key) is refused with a warning, loaded from the store and replaced. A signed entry
+is still held to the rule every load of the store keeps (``models.bars.broken_rule``):
+bars no import lets in never reach a backtest, whatever wrote them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from ntrader.db.repositories import BarRepository, StoredInstrument
-from ntrader.models.bars import VALUE_COLUMNS, BarArrays
+from ntrader.models.bars import VALUE_COLUMNS, BarArrays, broken_rule
 from ntrader.models.enums import Timeframe
 from ntrader.services import telemetry
 from ntrader.utils.settings import get_settings
@@ -105,16 +107,21 @@ class BarCache:
         cached = self._call("get", key)
         if cached:
             stream = _verified(cached, secret, key)
+            problem = "is not one this store wrote there"
             if stream is not None:
-                self.stats.hits += 1
-                telemetry.record_cache(hit=True)
-                return _decode(stream, instrument.spec.price_precision)
+                bars = _decode(stream, instrument.spec.price_precision)
+                unsound = broken_rule(bars)
+                if unsound is None:
+                    self.stats.hits += 1
+                    telemetry.record_cache(hit=True)
+                    return bars
+                problem = f"holds unsound bars: {unsound}"
             self.stats.rejected += 1
             _log.warning(
-                "A Redis bar cache entry of %s %s is not one this store wrote there; loading "
-                "the bars from the store instead.",
+                "A Redis bar cache entry of %s %s %s; loading the bars from the store instead.",
                 instrument.spec.instrument_id,
                 timeframe.value,
+                problem,
             )
         self.stats.misses += 1
         telemetry.record_cache(hit=False)
