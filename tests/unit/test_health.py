@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,9 @@ def test_a_migrated_store_and_live_redis_are_healthy(tmp_path: Path) -> None:
 
 
 def test_an_unmigrated_store_and_unreachable_redis_fail(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # a store that exists, with no schema
+    url = f"sqlite:///{empty}"
     with refused_port() as port:
         redis_url = f"redis://:Redis-Pw7@127.0.0.1:{port}/0"
         report = run_health_checks(_settings(tmp_path, database_url=url, redis_url=redis_url))
@@ -53,6 +56,20 @@ def test_an_unmigrated_store_and_unreachable_redis_fail(tmp_path: Path) -> None:
     assert "ntrader db upgrade" in checks["database"].detail
     assert checks["redis"].status is CheckStatus.FAIL
     assert "Redis-Pw7" not in checks["redis"].detail
+
+
+def test_an_sqlite_store_not_made_yet_is_a_warning_and_is_not_made(tmp_path: Path) -> None:
+    """A laptop before its first command: the store is made (and migrated) on first use, so
+    its absence is no failure, and the check does not leave an empty file behind."""
+    path = tmp_path / "data" / "ntrader.db"
+    report = run_health_checks(_settings(tmp_path, database_url=f"sqlite:///{path}"))
+    [database] = [check for check in report.checks if check.name == "database"]
+    assert database.status is CheckStatus.WARN
+    assert database.detail == (
+        f"no store yet at {path}: the first command that uses it makes and migrates it"
+    )
+    assert report.healthy
+    assert not path.exists()
 
 
 def test_redis_is_not_checked_unless_configured(tmp_path: Path) -> None:

@@ -141,6 +141,14 @@ def _path_hint(text: str) -> str:
     return f"Fix {faults.URL_SETTING}."
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file an SQLite URL names; None for another backend, memory or a ``file:`` URI."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite" and _is_sqlite_file(parsed):
+        return Path(parsed.database or "")
+    return None
+
+
 def create_db_engine(
     url: str | URL, *, sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS
 ) -> Engine:
@@ -151,8 +159,9 @@ def create_db_engine(
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if _is_sqlite_file(parsed):
-            _prepare_sqlite_path(Path(parsed.database or ""))
+        path = sqlite_file(parsed)
+        if path is not None:
+            _prepare_sqlite_path(path)
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_busy_timeout_ms))
         return engine

@@ -65,8 +65,14 @@ class HealthReport:
 
 
 def check_database(settings: Settings) -> Probe:
-    from ntrader.services.store import schema_state
+    from ntrader.services.store import missing_store, schema_state
 
+    missing = missing_store(settings.resolved_database_url)
+    if missing is not None:  # not opened: that would leave an empty file behind
+        return Probe(
+            CheckStatus.WARN,
+            f"no store yet at {missing}: the first command that uses it makes and migrates it",
+        )
     state = schema_state(settings.resolved_database_url)
     if state.current == state.head:
         return Probe(CheckStatus.OK, f"{state.database} at revision {state.current} (newest)")

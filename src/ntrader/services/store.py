@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -19,6 +20,7 @@ from ntrader.db.engine import (
     current_revision,
     describe_url,
     head_revision,
+    sqlite_file,
     upgrade,
 )
 from ntrader.utils.settings import get_settings
@@ -72,6 +74,13 @@ def _engine(database_url: str | None) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def missing_store(database_url: str) -> Path | None:
+    """The SQLite file ``database_url`` names, when it does not exist yet: the first command
+    that opens the store makes and migrates it."""
+    path = sqlite_file(database_url)
+    return path if path is not None and not path.exists() else None
 
 
 def schema_state(database_url: str | None) -> SchemaState:
