@@ -265,9 +265,9 @@ def test_unsound_rows_of_some_series_do_not_hold_back_the_repair_of_the_others(
         "1970-01-01T00:01:00Z"
     )
     assert raised.value.message == (
-        f"The bars table holds unsound bars of 2 series: BBB.NYSE 1MIN ({problem}); CCC.NYSE "
-        f"1MIN ({problem}). Their blocks were left as they were; those of the other 4 series "
-        "(9 bars) were rebuilt."
+        "The bars table holds unsound bars of 2 series (BBB.NYSE 1MIN, CCC.NYSE 1MIN); in "
+        f"BBB.NYSE 1MIN, {problem}. Their blocks were left as they were; those of the other 4 "
+        "series (9 bars) were rebuilt."
     )
     assert raised.value.exit_code == 3
     assert "--instrument BBB.NYSE --timeframe 1MIN` lists them (and likewise for each series)" in (

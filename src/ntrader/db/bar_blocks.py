@@ -86,9 +86,8 @@ class UnsoundRowsError(ServiceUnavailableError):
         self.rebuilt = rebuilt
         first, *others = rebuilt.unsound
         if others:
-            found = f"{len(rebuilt.unsound)} series: " + "; ".join(
-                f"{series} ({series.problem})" for series in rebuilt.unsound
-            )
+            names = ", ".join(str(series) for series in rebuilt.unsound)
+            found = f"{len(rebuilt.unsound)} series ({names}); in {first}, {first.problem}"
             kept = "Their blocks were left as they were"
         else:
             found = f"{first}: {first.problem}"
