@@ -32,12 +32,14 @@ from ntrader.cli.render import (
     render_run_list,
     render_summary_table,
 )
+from ntrader.cli.render_ib import render_verify
 from ntrader.cli.render_strategy import render_strategy, render_strategy_list, render_validation
 from ntrader.models.backtest import BacktestConfig, RunRecord
 from ntrader.models.bars import BarCoverage
 from ntrader.models.enums import RunStatus, StrategyStatus, Timeframe
 from ntrader.models.metrics import InstrumentFigures, Metrics
 from ntrader.models.strategy import StrategyRecord
+from ntrader.services.ib.verify import Problem, VerifyReport
 from ntrader.services.metrics import compute_metrics
 from ntrader.services.reports.catalog import Kind, format_value, sign_tone
 from ntrader.services.strategy_service import ValidationReport
@@ -348,3 +350,23 @@ def test_unexpected_sql_errors_are_described_without_sql_or_parameters(
 )
 def test_unexpected_errors_are_short_and_hide_passwords(error: Exception, described: str) -> None:
     assert output.describe_exception(error) == described
+
+
+@_SETTINGS
+@given(instrument=named, check=named, example=hostile)
+def test_a_verification_with_problems_prints_its_series_and_each_problem_as_itself(
+    rendered: Callable[[Callable[[], None]], str], instrument: str, check: str, example: str
+) -> None:
+    report = VerifyReport(
+        instrument_id=instrument,
+        timeframe=Timeframe.MINUTE_1,
+        first_day=date(2024, 1, 2),
+        last_day=date(2024, 3, 28),
+        bars=31_590,
+        problems=[Problem(check=check, count=12_345, examples=[example, "2024-01-03 14:31Z"])],
+    )
+    printed = rendered(lambda: render_verify(report, json_output=False))
+    assert_shown(f"{instrument} 1MIN: 31,590 bars, 2024-01-02 to 2024-03-28", printed)
+    assert_shown(check, printed)
+    assert "12,345" in printed
+    assert_shown(example, printed)

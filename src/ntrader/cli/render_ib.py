@@ -124,10 +124,14 @@ def render_verify(report: VerifyReport, *, json_output: bool) -> None:
     if report.ok:
         print_success(f"{title}: no gaps, unsound bars or off-hours bars.")
         return
-    table = Table(title=title, title_justify="left")
+    # On its own line: a table's title wraps at the table's width, narrower than this one.
+    stdout().print(styled(title))
+    table = Table()
     table.add_column("Check", style="bold")
     table.add_column("Count", justify="right", style="red")
     table.add_column("First examples")
     for problem in report.problems:
-        table.add_row(problem.check, f"{problem.count:,}", styled(", ".join(problem.examples)))
+        table.add_row(
+            styled(problem.check), f"{problem.count:,}", styled(", ".join(problem.examples))
+        )
     stdout().print(table)
