@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def test_health_is_open_but_details_need_the_token(store: Database) -> None:
 
 
 def test_health_answers_503_when_a_check_fails(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'never-migrated.db'}", migrate=False)
+    empty = tmp_path / "never-migrated.db"
+    sqlite3.connect(empty).close()  # a store that exists, with no schema
+    database = Database(f"sqlite:///{empty}", migrate=False)
     response = _get(database, Settings(), "/health")
     database.dispose()
     assert response.status_code == 503
