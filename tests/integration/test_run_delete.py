@@ -67,7 +67,7 @@ def _completed_run(database: Database, *, trades: int = 2, configuration: str | 
             run_id = repos.backtests.create(CONFIG)
         else:
             run_id = repos.backtests.create_for(configuration)
-        repos.backtests.mark_running(run_id, host="h", pid=1, versions=("x", "y"))
+        repos.backtests.mark_running(run_id, ("h", 1, None), ("x", "y"))
         repos.backtests.complete(
             run_id,
             metrics=compute_metrics(np.full(3, 1e5), records),
@@ -228,7 +228,7 @@ def test_a_run_that_changed_after_the_plan_is_not_deleted(empty_database: Databa
     history = RunHistory(empty_database)
     plan = history.plan_delete([run_id])
     with empty_database.transaction() as repos:  # resumed by another process meanwhile
-        repos.backtests.mark_running(run_id, host="elsewhere", pid=4242, versions=("x", "y"))
+        repos.backtests.mark_running(run_id, ("elsewhere", 4242, None), ("x", "y"))
     before = _store(empty_database)
     with pytest.raises(UserInputError, match="changed or was deleted while this command ran"):
         history.delete(plan)

@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from ntrader.models.execution import FillAt
 from ntrader.services import backtest_service
 from ntrader.services.backtest_service import BacktestService, RunInterruptedError
 from ntrader.services.data_service import DataService, ImportRequest
-from ntrader.services.liveness import is_stale
+from ntrader.services.liveness import is_stale, process_start, this_process
 from ntrader.services.run_history import RunHistory
 
 CONFIG = BacktestConfig(
@@ -100,7 +100,7 @@ def test_a_killed_run_shows_as_stale_and_can_be_resumed(
     )
     with database.transaction() as repos:
         repos.backtests.mark_running(
-            run_id, host=socket.gethostname(), pid=int(dead.stdout), versions=("x", "y")
+            run_id, (socket.gethostname(), int(dead.stdout), None), ("x", "y")
         )
     run = RunHistory(database).get(run_id)
     assert run.status is RunStatus.RUNNING
@@ -111,9 +111,7 @@ def test_a_killed_run_shows_as_stale_and_can_be_resumed(
 def test_a_live_run_is_not_stale(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = _interrupted_run(database, monkeypatch)
     with database.transaction() as repos:
-        repos.backtests.mark_running(
-            run_id, host=socket.gethostname(), pid=os.getpid(), versions=("x", "y")
-        )
+        repos.backtests.mark_running(run_id, this_process(), ("x", "y"))
     assert not is_stale(RunHistory(database).get(run_id))
     with pytest.raises(UserInputError, match="only interrupted runs"):
         BacktestService(database).resume(run_id)
@@ -170,24 +168,26 @@ def test_runs_stored_before_fill_timing_existed_read_as_close_fills(database: Da
     assert CONFIG.fill_at is FillAt.NEXT_OPEN  # new runs fill at the next open
 
 
-def test_a_run_whose_pid_a_later_process_reuses_is_stale(
+def test_a_run_whose_pid_names_another_process_now_is_stale(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run RUNNING since an hour ago in a pid that a process started now holds (reused,
-    as after a reboot): that process is not the run's, so the run resumes."""
+    """A run RUNNING in a pid that another process than its holder now has (reused, as after
+    a reboot): the run resumes. The run's own process, recorded by its claim, keeps it."""
     run_id = _interrupted_run(database, monkeypatch)
     later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
-        with database.transaction() as repos:
-            repos.backtests.mark_running(
-                run_id,
-                host=socket.gethostname(),
-                pid=later.pid,
-                versions=("x", "y"),
-                started_at=datetime.now(UTC) - timedelta(hours=1),
-            )
-        assert is_stale(RunHistory(database).get(run_id))
-        assert BacktestService(database).resume(run_id).run.status is RunStatus.COMPLETED
+        now_there = process_start(later.pid)
+        assert now_there is not None
+        boot, _, ticks = now_there.partition(":")
+        for start, stale in ((now_there, False), (f"{boot}:{int(ticks) - 1}", True)):
+            with database.transaction() as repos:
+                repos.backtests.mark_running(
+                    run_id, (socket.gethostname(), later.pid, start), ("x", "y")
+                )
+            assert is_stale(RunHistory(database).get(run_id)) is stale
+        resumed = BacktestService(database).resume(run_id).run
+        assert resumed.status is RunStatus.COMPLETED
+        assert (resumed.host_pid, resumed.holder_start) == (os.getpid(), process_start(os.getpid()))
     finally:
         later.kill()
         later.wait()

@@ -8,9 +8,8 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -23,7 +22,7 @@ from ntrader.db.engine import SCHEMA_HEAD, create_db_engine, current_revision
 from ntrader.db.tables import sweeps, walk_forwards
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepStatus
-from ntrader.services.liveness import is_stale
+from ntrader.services.liveness import is_stale, process_start, this_process
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepService
@@ -54,20 +53,14 @@ def _dead_pid() -> int:
     return int(done.stdout)
 
 
-def _hold(
-    database: Database,
-    record_id: str,
-    host: str | None,
-    pid: int | None,
-    claimed_at: datetime | None = None,
-) -> None:
-    """Store the sweep or analysis ``record_id`` RUNNING in that process, claimed then."""
+def _hold(database: Database, record_id: str, host: str | None, pid: int | None) -> None:
+    """Store the sweep or analysis ``record_id`` RUNNING in that process."""
     with database.transaction() as repos:
         for table in (sweeps, walk_forwards):
             repos.connection.execute(
                 update(table)
                 .where(table.c.id == record_id)
-                .values(status="RUNNING", host=host, host_pid=pid, claimed_at=claimed_at)
+                .values(status="RUNNING", host=host, host_pid=pid)
             )
 
 
@@ -164,25 +157,36 @@ def test_the_api_resume_queues_a_stale_record_again(database: Database) -> None:
     assert (resumed.sweep.host, resumed.sweep.host_pid) == (socket.gethostname(), os.getpid())
 
 
-def test_the_claim_time_goes_down_and_up(database: Database, database_url: str) -> None:
-    """Migration 0015: rows claimed before it have no claim time and are judged by their
-    process alone, as before."""
+def test_the_holder_start_goes_down_and_up(database: Database, database_url: str) -> None:
+    """Migration 0015: a record claimed before it reads back with no holder start and is
+    judged by its pid alone, as before."""
     sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
     database.dispose()
     config = alembic_config(database_url)
     try:
         command.downgrade(config, "0014")
-        for table in ("sweeps", "walk_forwards"):
-            assert "claimed_at" not in _columns(database_url, table)
+        for table in ("backtest_results", "sweeps", "walk_forwards"):
+            assert "holder_start" not in _columns(database_url, table)
+        engine = create_db_engine(database_url)
+        with engine.begin() as connection:  # claimed by a version before 0015: this process
+            connection.execute(
+                update(sweeps)
+                .where(sweeps.c.id == sweep.id)
+                .values(status="RUNNING", host=socket.gethostname(), host_pid=os.getpid())
+            )
+        engine.dispose()
     finally:
         command.upgrade(config, "head")
     upgraded = Database(database_url)
     try:
-        for table in ("sweeps", "walk_forwards"):
-            assert "claimed_at" in _columns(database_url, table)
-        _hold(upgraded, sweep.id, socket.gethostname(), os.getpid())
+        for table in ("backtest_results", "sweeps", "walk_forwards"):
+            assert "holder_start" in _columns(database_url, table)
         old = SweepHistory(upgraded).get(sweep.id)
-        assert old.claimed_at is None
+        assert (old.status, old.host_pid, old.holder_start) == (
+            SweepStatus.RUNNING,
+            os.getpid(),
+            None,
+        )
         assert not is_stale(old)
     finally:
         upgraded.dispose()
@@ -190,8 +194,8 @@ def test_the_claim_time_goes_down_and_up(database: Database, database_url: str) 
 
 @pytest.fixture
 def later_process() -> Iterator[int]:
-    """The pid of a live process started now: one that reused a holder's pid, as after a
-    reboot."""
+    """The pid of a live process that is not the one a record names: as a pid reused after a
+    reboot, or once the holder ended."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         yield process.pid
@@ -200,44 +204,61 @@ def later_process() -> Iterator[int]:
         process.wait()
 
 
-def test_a_pid_reused_by_a_process_started_after_the_claim_is_stale(
+def test_a_pid_that_names_another_process_now_is_stale(
     database: Database, later_process: int
 ) -> None:
-    """A record's pid alive on this host, but in a process that started after the record was
-    claimed, is not its holder: the record is stale and resumes, for sweeps, analyses and
-    runs alike. Its real holder, started before the claim, keeps it."""
+    """A record's pid alive on this host, but another process than the one that claimed it
+    (another boot, or another start): the record is stale and resumes. Releasing it leaves
+    what the process now holding that pid claimed itself."""
     host = socket.gethostname()
     sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
+    live_sweep, _plan = SweepService(database).create(BASE, SPEC, "local")
     walk_forward_id = WalkForwardService(database).create(BASE, SPEC, **WINDOWS)
     with database.transaction() as repos:
-        assert repos.sweeps.claim(sweep.id, [SweepStatus.PENDING], (host, os.getpid()))
+        assert repos.sweeps.claim(sweep.id, [SweepStatus.PENDING], this_process())
         assert repos.walk_forwards.claim(
-            walk_forward_id, [RunStatus.PENDING], RunStatus.RUNNING, (host, os.getpid())
+            walk_forward_id, [RunStatus.PENDING], RunStatus.RUNNING, this_process()
         )
-    sweep_now = SweepHistory(database).get(sweep.id)
-    for record in (sweep_now, WalkForwardHistory(database).get(walk_forward_id)):
-        assert record.claimed_at is not None
-        assert abs(record.claimed_at - datetime.now(UTC)) < timedelta(seconds=30)
-        assert not is_stale(record)  # this process: it started before it claimed them
+    ours = process_start(os.getpid())
+    assert ours is not None
+    for record in (
+        SweepHistory(database).get(sweep.id),
+        WalkForwardHistory(database).get(walk_forward_id),
+    ):
+        assert (record.host, record.host_pid, record.holder_start) == (host, os.getpid(), ours)
+        assert not is_stale(record)
 
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    for record_id in (sweep.id, walk_forward_id):
-        _hold(database, record_id, host, later_process, claimed_at=an_hour_ago)
+    now_there = process_start(later_process)
+    assert now_there is not None and now_there != ours
+    boot, _, ticks = now_there.partition(":")
+    another_boot = f"{boot[::-1]}:{ticks}"
+    another_start = f"{boot}:{int(ticks) - 1}"
+    _hold_as(database, sweep.id, host, later_process, another_boot)
+    _hold_as(database, walk_forward_id, host, later_process, another_start)
+    _hold_as(database, live_sweep.id, host, later_process, now_there)
     assert is_stale(SweepHistory(database).get(sweep.id))
     assert is_stale(WalkForwardHistory(database).get(walk_forward_id))
-    assert SweepHistory(database).requeue(sweep.id).status is SweepStatus.PENDING
-    assert WalkForwardHistory(database).requeue(walk_forward_id).status is RunStatus.PENDING
-    reason = f"its process {later_process} on {host} ended before it finished"
-    assert SweepHistory(database).get(sweep.id).error_message is None  # requeued: cleared
-    # Claimed a moment ago by the same pid: the process is its holder, and keeps it.
-    time.sleep(0.1)
-    _hold(database, sweep.id, host, later_process, claimed_at=datetime.now(UTC))
-    assert not is_stale(SweepHistory(database).get(sweep.id))
+    assert not is_stale(SweepHistory(database).get(live_sweep.id))  # that process holds it
     with pytest.raises(ConflictError, match=f"process {later_process} on this machine"):
-        SweepHistory(database).requeue(sweep.id)
-    # Start-up recovery takes the same rule, and says why.
-    _hold(database, walk_forward_id, host, later_process, claimed_at=an_hour_ago)
+        SweepHistory(database).requeue(live_sweep.id)
+
+    # Start-up recovery releases the stale ones, with the reason, and only those.
+    assert SweepLedger(database).recover(datetime(2000, 1, 1, tzinfo=UTC)) == [sweep.id]
     assert WalkForwardLedger(database).recover(datetime(2000, 1, 1, tzinfo=UTC)) == [
         walk_forward_id
     ]
+    reason = f"its process {later_process} on {host} ended before it finished"
+    assert SweepHistory(database).get(sweep.id).error_message == reason
     assert WalkForwardHistory(database).get(walk_forward_id).error_message == reason
+    assert SweepHistory(database).get(live_sweep.id).status is SweepStatus.RUNNING
+    assert SweepHistory(database).requeue(sweep.id).status is SweepStatus.PENDING
+
+
+def _hold_as(database: Database, record_id: str, host: str, pid: int, start: str) -> None:
+    """``_hold`` with which process the pid was when it claimed ``record_id``."""
+    _hold(database, record_id, host, pid)
+    with database.transaction() as repos:
+        for table in (sweeps, walk_forwards):
+            repos.connection.execute(
+                update(table).where(table.c.id == record_id).values(holder_start=start)
+            )

@@ -41,7 +41,7 @@ def _completed_run(store: Database, metrics: Metrics) -> str:
     )
     with store.transaction() as repos:
         run_id = repos.backtests.create(CONFIG)
-        repos.backtests.mark_running(run_id, host="h", pid=1, versions=("x", "y"))
+        repos.backtests.mark_running(run_id, ("h", 1, None), ("x", "y"))
         repos.backtests.complete(
             run_id,
             metrics=metrics,

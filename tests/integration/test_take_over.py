@@ -19,7 +19,7 @@ from ntrader.db.tables import backtest_results, sweeps, walk_forwards
 from ntrader.models.enums import RunStatus
 from ntrader.models.sweep import SweepStatus
 from ntrader.services.backtest_service import BacktestService
-from ntrader.services.liveness import take_over
+from ntrader.services.liveness import take_over, this_process
 from ntrader.services.sweep_executors import InProcessExecutor
 from ntrader.services.sweep_history import SweepHistory
 from ntrader.services.sweep_service import SweepService
@@ -190,9 +190,7 @@ def test_a_take_over_that_lost_the_race_is_refused_and_changes_nothing(
     )
     with database.transaction() as repos:
         take_over(repos.backtests, read_by_second[2][0], "Backtest", "show")
-        repos.backtests.mark_running(
-            run_id, host=socket.gethostname(), pid=os.getpid(), versions=("x", "y")
-        )
+        repos.backtests.mark_running(run_id, this_process(), ("x", "y"))
     for record, noun, records in read_by_second:
         with (
             pytest.raises(ConflictError, match="changed while it was being taken over"),
@@ -219,7 +217,7 @@ def test_two_resumes_of_one_run_never_both_run_it(
         loaded = load_all(self, repos, config)
         with database.transaction() as other:
             read = BacktestService(database).get(run_id)
-            assert other.backtests.claim(read, host="other.example", pid=7, versions=("x", "y"))
+            assert other.backtests.claim(read, ("other.example", 7, None), ("x", "y"))
         return loaded
 
     monkeypatch.setattr(BacktestService, "_load_all", loaded_while_another_resumes)

@@ -454,21 +454,23 @@ class BacktestRepository:
     def mark_running(
         self,
         run_id: str,
-        *,
-        host: str,
-        pid: int,
+        holder: tuple[str, int, str | None],
         versions: tuple[str, str],
         started_at: datetime | None = None,
     ) -> None:
-        """``started_at``: when the run began elsewhere (a sweep's worker), else now."""
-        self._set(run_id, **_running(host, pid, versions, started_at))
+        """Mark a run RUNNING in process ``holder`` (host, pid, start: see
+        ``liveness.this_process``). ``started_at``: when the run began elsewhere (a sweep's
+        worker), else now."""
+        self._set(run_id, **_running(holder, versions, started_at))
 
-    def claim(self, run: RunRecord, *, host: str, pid: int, versions: tuple[str, str]) -> bool:
-        """Mark a stored run RUNNING in this process only if it is still as ``run`` was read
-        (status and process): of two resumes or starts of one run, the later one finds it
-        changed and gets False, instead of running it a second time into the same record."""
+    def claim(
+        self, run: RunRecord, holder: tuple[str, int, str | None], versions: tuple[str, str]
+    ) -> bool:
+        """Mark a stored run RUNNING in process ``holder`` only if it is still as ``run`` was
+        read (status and process): of two resumes or starts of one run, the later one finds
+        it changed and gets False, instead of running it a second time into the same record."""
         return _if_unchanged(
-            self._connection, backtest_results, run, **_running(host, pid, versions, None)
+            self._connection, backtest_results, run, **_running(holder, versions, None)
         )
 
     def mark_finished(
@@ -476,10 +478,17 @@ class BacktestRepository:
     ) -> None:
         self._set(run_id, status=status.value, error_message=error_message, completed_at=utc_now())
 
-    def interrupt_held(self, host: str, pid: int, reason: str) -> None:
-        """Mark INTERRUPTED the runs left RUNNING by process ``pid`` on ``host``."""
+    def interrupt_held(
+        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
+    ) -> None:
+        """Mark INTERRUPTED the runs left RUNNING by process ``pid`` on ``host`` (only those
+        of the process ``holder_start`` names, when given)."""
         _interrupt_held(
-            self._connection, backtest_results, host, pid, reason, completed_at=utc_now()
+            self._connection,
+            backtest_results,
+            (host, pid, holder_start),
+            reason,
+            completed_at=utc_now(),
         )
 
     def take_over(self, run: RunRecord, reason: str) -> bool:
@@ -835,12 +844,14 @@ class SweepRepository:
             self._record(row._mapping, with_points=False) for row in self._connection.execute(query)
         ]
 
-    def claim(self, sweep_id: str, allowed: Sequence[SweepStatus], holder: tuple[str, int]) -> bool:
-        """Store a sweep RUNNING in process ``holder`` (host, pid) only if it is in one of
+    def claim(
+        self, sweep_id: str, allowed: Sequence[SweepStatus], holder: tuple[str, int, str | None]
+    ) -> bool:
+        """Store a sweep RUNNING in process ``holder`` (host, pid, start) only if it is in one of
         the ``allowed`` statuses, in one statement: of two processes starting or resuming
         it, one wins. A resumed sweep is no longer the one that stopped: its reason and
         statistics go. True if it moved."""
-        host, pid = holder
+        host, pid, start = holder
         moved = self._connection.execute(
             update(sweeps)
             .where(sweeps.c.id == sweep_id, sweeps.c.status.in_([s.value for s in allowed]))
@@ -851,14 +862,19 @@ class SweepRepository:
                 error_message=None,
                 host=host,
                 host_pid=pid,
-                claimed_at=utc_now(),
+                holder_start=start,
             )
         )
         return moved.rowcount == 1
 
-    def interrupt_held(self, host: str, pid: int, reason: str) -> None:
-        """Mark INTERRUPTED the sweeps left RUNNING by process ``pid`` on ``host``."""
-        _interrupt_held(self._connection, sweeps, host, pid, reason, completed_at=utc_now())
+    def interrupt_held(
+        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
+    ) -> None:
+        """Mark INTERRUPTED the sweeps left RUNNING by process ``pid`` on ``host`` (only those
+        of the process ``holder_start`` names, when given)."""
+        _interrupt_held(
+            self._connection, sweeps, (host, pid, holder_start), reason, completed_at=utc_now()
+        )
 
     def take_over(self, sweep: SweepRecord, reason: str) -> bool:
         """Mark ``sweep`` INTERRUPTED with ``reason`` if it is still RUNNING in the process
@@ -895,7 +911,7 @@ class SweepRepository:
             points=points,
             host=row["host"],
             host_pid=row["host_pid"],
-            claimed_at=row["claimed_at"],
+            holder_start=row["holder_start"],
         )
 
     def set_screen(self, sweep_id: str, screens: Sequence[dict[str, Any]]) -> None:
@@ -1043,7 +1059,7 @@ class WalkForwardRepository:
             current_sweep_id=row["current_sweep_id"],
             host=row["host"],
             host_pid=row["host_pid"],
-            claimed_at=row["claimed_at"],
+            holder_start=row["holder_start"],
         )
 
     def claim(
@@ -1051,13 +1067,13 @@ class WalkForwardRepository:
         walk_forward_id: str,
         allowed: Sequence[RunStatus],
         status: RunStatus,
-        holder: tuple[str, int] | None = None,
+        holder: tuple[str, int, str | None] | None = None,
     ) -> bool:
         """Move an analysis to ``status`` only if it is in one of the ``allowed`` ones, in
         one statement: of two processes starting or resuming it, one wins. ``holder``
-        (host, pid) is the process that runs it now (None: none yet, it is queued). True if
+        (host, pid, start) is the process that runs it now (None: none yet, it is queued). True if
         it moved."""
-        host, pid = holder or (None, None)
+        host, pid, start = holder or (None, None, None)
         moved = self._connection.execute(
             update(walk_forwards)
             .where(
@@ -1070,7 +1086,7 @@ class WalkForwardRepository:
                 error_message=None,
                 host=host,
                 host_pid=pid,
-                claimed_at=utc_now() if holder else None,
+                holder_start=start,
             )
         )
         return moved.rowcount == 1
@@ -1080,9 +1096,12 @@ class WalkForwardRepository:
         query = select(walk_forwards).where(walk_forwards.c.status == RunStatus.RUNNING.value)
         return [self._record(row._mapping) for row in self._connection.execute(query)]
 
-    def interrupt_held(self, host: str, pid: int, reason: str) -> None:
-        """Mark INTERRUPTED the analyses left RUNNING by process ``pid`` on ``host``."""
-        _interrupt_held(self._connection, walk_forwards, host, pid, reason)
+    def interrupt_held(
+        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
+    ) -> None:
+        """Mark INTERRUPTED the analyses left RUNNING by process ``pid`` on ``host`` (only
+        those of the process ``holder_start`` names, when given)."""
+        _interrupt_held(self._connection, walk_forwards, (host, pid, holder_start), reason)
 
     def take_over(self, record: WalkForwardRecord, reason: str) -> bool:
         """Mark ``record`` INTERRUPTED with ``reason`` if it is still RUNNING in the process
@@ -1249,25 +1268,31 @@ def _fetch_job(row: Any) -> FetchJob:
 
 
 def _interrupt_held(
-    connection: Connection, table: Any, host: str, pid: int, reason: str, **values: Any
+    connection: Connection,
+    table: Any,
+    holder: tuple[str, int, str | None],
+    reason: str,
+    **values: Any,
 ) -> None:
-    """Mark INTERRUPTED the rows of ``table`` left RUNNING by process ``pid`` on ``host``
-    (runs, sweeps and analyses spell both statuses alike)."""
+    """Mark INTERRUPTED the rows of ``table`` left RUNNING by ``holder`` (host, pid, and the
+    process that pid was, when known: a pid reused since names another process, whose own
+    claims stay). Runs, sweeps and analyses spell both statuses alike."""
+    host, pid, start = holder
+    held = [table.c.host == host, table.c.host_pid == pid]
+    if start is not None:
+        held.append(table.c.holder_start == start)
     connection.execute(
         update(table)
-        .where(
-            table.c.status == RunStatus.RUNNING.value,
-            table.c.host == host,
-            table.c.host_pid == pid,
-        )
+        .where(table.c.status == RunStatus.RUNNING.value, *held)
         .values(status=RunStatus.INTERRUPTED.value, error_message=reason, **values)
     )
 
 
 def _running(
-    host: str, pid: int, versions: tuple[str, str], started_at: datetime | None
+    holder: tuple[str, int, str | None], versions: tuple[str, str], started_at: datetime | None
 ) -> dict[str, Any]:
-    """The columns of a run claimed RUNNING by process ``pid`` on ``host``."""
+    """The columns of a run claimed RUNNING by ``holder`` (host, pid, start)."""
+    host, pid, holder_start = holder
     return {
         "status": RunStatus.RUNNING.value,
         "started_at": started_at or utc_now(),
@@ -1275,6 +1300,7 @@ def _running(
         "error_message": None,
         "host": host,
         "host_pid": pid,
+        "holder_start": holder_start,
         "ntrader_version": versions[0],
         "nautilus_version": versions[1],
     }
@@ -1305,6 +1331,7 @@ def _if_unchanged(connection: Connection, table: Any, record: Any, **values: Any
             table.c.status == record.status.value,
             table.c.host.is_not_distinct_from(record.host),
             table.c.host_pid.is_not_distinct_from(record.host_pid),
+            table.c.holder_start.is_not_distinct_from(record.holder_start),
         )
         .values(**values)
     )

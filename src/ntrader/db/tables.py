@@ -181,6 +181,8 @@ backtest_results = Table(
     Column("nautilus_version", String(32), nullable=True),
     Column("host_pid", Integer, nullable=True),
     Column("host", String(255), nullable=True),
+    # Which process that pid was (``liveness.process_start``; None before 0015).
+    Column("holder_start", String(64), nullable=True),
 )
 
 
@@ -258,10 +260,10 @@ sweeps = Table(
     Column("completed_at", UtcDateTime, nullable=True),
     Column("error_message", Text, nullable=True),  # why an INTERRUPTED sweep stopped
     # The process that last claimed it RUNNING (None before 0012): a dead one makes it stale,
-    # as does one that started after the claim (its pid reused; None before 0015).
+    # as does a pid that names another process now (``holder_start``; None before 0015).
     Column("host", String(255), nullable=True),
     Column("host_pid", Integer, nullable=True),
-    Column("claimed_at", UtcDateTime, nullable=True),
+    Column("holder_start", String(64), nullable=True),
 )
 
 sweep_points = Table(
@@ -302,10 +304,10 @@ walk_forwards = Table(
     # The training sweep of the window being run: resume continues it if it was cut short.
     Column("current_sweep_id", String(36), nullable=True),
     # The process that last claimed it RUNNING (None before 0012): a dead one makes it stale,
-    # as does one that started after the claim (its pid reused; None before 0015).
+    # as does a pid that names another process now (``holder_start``; None before 0015).
     Column("host", String(255), nullable=True),
     Column("host_pid", Integer, nullable=True),
-    Column("claimed_at", UtcDateTime, nullable=True),
+    Column("holder_start", String(64), nullable=True),
 )
 
 # An IB fetch job of the HTTP API: its request (`data fetch`'s options), its last progress

@@ -353,11 +353,7 @@ class RunRecord(BaseModel):
     nautilus_version: str | None = None
     host: str | None = None
     host_pid: int | None = None
-
-    @property
-    def claimed_at(self) -> datetime | None:
-        """When its process claimed it RUNNING: the run's start."""
-        return self.started_at
+    holder_start: str | None = None  # which process that pid was; None before 0015
 
     @property
     def duration_seconds(self) -> float | None:

@@ -115,7 +115,7 @@ class SweepRecord(BaseModel):
     # The process that last claimed it RUNNING; None for sweeps stored before 0012.
     host: str | None = None
     host_pid: int | None = None
-    claimed_at: datetime | None = None  # when it did; None before 0015
+    holder_start: str | None = None  # which process that pid was; None before 0015
 
 
 class SweepRunView(BaseModel):

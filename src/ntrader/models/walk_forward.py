@@ -179,7 +179,7 @@ class WalkForwardRecord:
     # The process that last claimed it RUNNING; None for analyses stored before 0012.
     host: str | None = None
     host_pid: int | None = None
-    claimed_at: datetime | None = None  # when it did; None before 0015
+    holder_start: str | None = None  # which process that pid was; None before 0015
 
 
 @dataclass(frozen=True, slots=True)

@@ -461,13 +461,11 @@ class BacktestService:
             bars=bars,
         )
         started = time.perf_counter()
-        host, pid = this_process()
+        holder, versions = this_process(), engine_versions()
         with self._database.transaction() as repos:
             if claimed_from is None:
-                repos.backtests.mark_running(run_id, host=host, pid=pid, versions=engine_versions())
-            elif not repos.backtests.claim(
-                claimed_from, host=host, pid=pid, versions=engine_versions()
-            ):
+                repos.backtests.mark_running(run_id, holder, versions)
+            elif not repos.backtests.claim(claimed_from, holder, versions):
                 raise ConflictError(
                     f"Backtest {run_id} changed while it was being started: another process "
                     "started or resumed it first.",

@@ -2,8 +2,9 @@
 the one rule that tells a stale one: RUNNING, recorded on this host, its process gone.
 
 A stale record was left by a process killed with SIGKILL, a crash or a power cut: resume
-accepts it as it accepts an INTERRUPTED one. After a reboot its pid may belong to another
-process: one that started after the record was claimed is not its holder. Its host cannot
+accepts it as it accepts an INTERRUPTED one. After a reboot, or once its holder ended, its
+pid may name another process: the record keeps which process claimed it (the boot and the
+clock tick it started at), so that one is not taken for its holder. Its host cannot
 be checked from another machine, and a record stored before its process was recorded (no
 host) is not known stale: both stay refused unless the user, who can check, takes them over
 with ``--force``. A process this machine sees running, and that is the one that claimed the
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from ntrader.core.errors import ConflictError
@@ -38,47 +39,60 @@ class Held(Protocol):
     def host_pid(self) -> int | None: ...
 
     @property
-    def claimed_at(self) -> datetime | None: ...
+    def holder_start(self) -> str | None: ...
 
 
-# How much later than the claim a process may seem to have started and still be its holder:
-# Linux gives a process' start to the clock tick, from a boot time counted in whole seconds.
-_START_TIME_SLACK_SECONDS = 2.0
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
-def this_process() -> tuple[str, int]:
-    """What a record claimed by this process stores: this host's name and our pid."""
-    return socket.gethostname(), os.getpid()
+def process_start(pid: int) -> str | None:
+    """Which process ``pid`` is, whatever its number: the id of this boot and the clock tick
+    since boot it started at (Linux's /proc: neither moves when the wall clock is set). None
+    where it cannot be read: another system, or the process is gone."""
+    try:
+        boot = _BOOT_ID.read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 of stat(5); the command name (field 2) may hold spaces and parentheses, so the
+    # fields are counted from after its closing one.
+    return f"{boot}:{stat[stat.rindex(')') + 2 :].split()[19]}"
+
+
+def this_process() -> tuple[str, int, str | None]:
+    """What a record claimed by this process stores: this host's name, our pid and which
+    process that pid is."""
+    pid = os.getpid()
+    return socket.gethostname(), pid, process_start(pid)
 
 
 def is_stale(record: Held) -> bool:
-    """A RUNNING record whose process on this host is gone (killed, crashed, power cut)."""
+    """A RUNNING record whose process on this host is gone (killed, crashed, power cut), its
+    pid dead or naming another process now."""
     if record.status != RUNNING or record.host_pid is None:
         return False
     if record.host != socket.gethostname():
         return False
+    return not _alive(record.host_pid) or _reused(record)
+
+
+def _alive(pid: int) -> bool:
     try:
-        os.kill(record.host_pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:  # alive, owned by someone else
-        pass
-    return _started_after(record.host_pid, record.claimed_at)
+        return True
+    return True
 
 
-def _started_after(pid: int, claimed_at: datetime | None) -> bool:
-    """Whether process ``pid`` started after ``claimed_at``: it reuses the pid of the process
-    that claimed the record (the holder started before it claimed). Unknown (no claim time
-    stored, or no start time readable) counts as not."""
-    if claimed_at is None:
+def _reused(record: Held) -> bool:
+    """Whether the record's pid names another process now than the one that claimed it.
+    Unknown (stored before 0015, or unreadable here) counts as not."""
+    if record.holder_start is None or record.host_pid is None:
         return False
-    import psutil  # only when a record's process is checked
-
-    try:
-        started = psutil.Process(pid).create_time()
-    except psutil.Error:  # gone meanwhile, or not ours to read
-        return False
-    return started > claimed_at.timestamp() + _START_TIME_SLACK_SECONDS
+    now = process_start(record.host_pid)
+    return now is not None and now != record.holder_start
 
 
 def unverifiable(record: Held) -> bool:
@@ -113,7 +127,9 @@ class HeldRecords[R: HeldRecord](Protocol):
 
     def running(self) -> list[R]: ...
 
-    def interrupt_held(self, host: str, pid: int, reason: str) -> None: ...
+    def interrupt_held(
+        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
+    ) -> None: ...
 
 
 class TakenOver[R](Protocol):
@@ -149,8 +165,10 @@ def _release_stale(repos: Repositories, record: Held, records: HeldRecords[Any])
         return False
     assert record.host is not None and record.host_pid is not None  # is_stale checked
     reason = f"its process {record.host_pid} on {record.host} ended before it finished"
-    records.interrupt_held(record.host, record.host_pid, reason)
-    repos.backtests.interrupt_held(record.host, record.host_pid, reason)
+    # A pid alive again names another process, whose own claims are not released.
+    start = record.holder_start if _alive(record.host_pid) else None
+    records.interrupt_held(record.host, record.host_pid, reason, holder_start=start)
+    repos.backtests.interrupt_held(record.host, record.host_pid, reason, holder_start=start)
     return True
 
 

@@ -319,9 +319,8 @@ class SweepService:
         with self._database.transaction() as repos:
             repos.backtests.mark_running(
                 run_id,
-                host=outcome.host,
-                pid=outcome.pid,
-                versions=engine_versions(),
+                (outcome.host, outcome.pid, None),  # a worker's: stored finished at once
+                engine_versions(),
                 started_at=outcome.started_at,
             )
             if outcome.result is not None:

@@ -76,7 +76,9 @@ def admit(repos: Repositories, walk_forward_ref: str, *, force: bool = False) ->
         if training is not None and training.status is SweepStatus.RUNNING:
             take_over_sweep(repos, training)
     if record.host is not None and record.host_pid is not None:
-        repos.backtests.interrupt_held(record.host, record.host_pid, reason)  # its test run
+        repos.backtests.interrupt_held(  # its test run
+            record.host, record.host_pid, reason, holder_start=record.holder_start
+        )
     return repos.walk_forwards.get(record.id)
 
 
