@@ -72,6 +72,22 @@ def test_an_sqlite_store_not_made_yet_is_a_warning_and_is_not_made(tmp_path: Pat
     assert not path.exists()
 
 
+def test_an_sqlite_store_that_cannot_be_made_fails(tmp_path: Path) -> None:
+    """Where the first command could not make the store (a file where its directory should
+    be, or a directory this user cannot write), the check fails, naming the place."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    path = blocker / "ntrader.db"
+    report = run_health_checks(_settings(tmp_path, database_url=f"sqlite:///{path}"))
+    [database] = [check for check in report.checks if check.name == "database"]
+    assert database.status is CheckStatus.FAIL
+    assert database.detail == (
+        f"no store at {path}, and none can be made there: {blocker} is not a directory this "
+        "user can write to"
+    )
+    assert not report.healthy
+
+
 def test_redis_is_not_checked_unless_configured(tmp_path: Path) -> None:
     names = [c.name for c in DEFAULT_CHECKS if c.applies(_settings(tmp_path))]
     assert names == ["database", "disk", "memory"]

@@ -7,6 +7,7 @@ message (redacted: it may quote a URL) is the detail. New checks join ``DEFAULT_
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -69,6 +70,13 @@ def check_database(settings: Settings) -> Probe:
 
     missing = missing_store(settings.resolved_database_url)
     if missing is not None:  # not opened: that would leave an empty file behind
+        parent = _existing_ancestor(missing.parent)
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            return Probe(
+                CheckStatus.FAIL,
+                f"no store at {missing}, and none can be made there: {parent} is not a "
+                "directory this user can write to",
+            )
         return Probe(
             CheckStatus.WARN,
             f"no store yet at {missing}: the first command that uses it makes and migrates it",
