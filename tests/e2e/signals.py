@@ -54,7 +54,11 @@ class Gated(SignalStrategy):
     def update_signal(self, bar: Bar) -> None:
         self._bars += 1
         if self._bars == 1 and self._stalls(bar):
-            time.sleep(120)
+            # Short sleeps: a SIGTERM the kernel hands to another thread of the process sets
+            # the handler's flag but does not wake a long sleep in the main thread.
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
         if self._bars == self.config.period + 1:
             self.go_long(bar)
         if self._bars == self.config.period + 21:
