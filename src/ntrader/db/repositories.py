@@ -67,6 +67,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# The process that claims a record RUNNING: host, pid, and which process that pid is
+# (``liveness.process_start``; None where it cannot be read).
+type Holder = tuple[str, int, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredInstrument:
     pk: int
@@ -454,7 +459,7 @@ class BacktestRepository:
     def mark_running(
         self,
         run_id: str,
-        holder: tuple[str, int, str | None],
+        holder: Holder,
         versions: tuple[str, str],
         started_at: datetime | None = None,
     ) -> None:
@@ -463,9 +468,7 @@ class BacktestRepository:
         worker), else now."""
         self._set(run_id, **_running(holder, versions, started_at))
 
-    def claim(
-        self, run: RunRecord, holder: tuple[str, int, str | None], versions: tuple[str, str]
-    ) -> bool:
+    def claim(self, run: RunRecord, holder: Holder, versions: tuple[str, str]) -> bool:
         """Mark a stored run RUNNING in process ``holder`` only if it is still as ``run`` was
         read (status and process): of two resumes or starts of one run, the later one finds
         it changed and gets False, instead of running it a second time into the same record."""
@@ -478,18 +481,9 @@ class BacktestRepository:
     ) -> None:
         self._set(run_id, status=status.value, error_message=error_message, completed_at=utc_now())
 
-    def interrupt_held(
-        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
-    ) -> None:
-        """Mark INTERRUPTED the runs left RUNNING by process ``pid`` on ``host`` (only those
-        of the process ``holder_start`` names, when given)."""
-        _interrupt_held(
-            self._connection,
-            backtest_results,
-            (host, pid, holder_start),
-            reason,
-            completed_at=utc_now(),
-        )
+    def interrupt_held(self, holder: Holder, reason: str) -> None:
+        """Mark INTERRUPTED the runs left RUNNING by ``holder`` (see ``_interrupt_held``)."""
+        _interrupt_held(self._connection, backtest_results, holder, reason, completed_at=utc_now())
 
     def take_over(self, run: RunRecord, reason: str) -> bool:
         """Mark ``run`` INTERRUPTED with ``reason`` if it is still RUNNING in the process it
@@ -844,9 +838,7 @@ class SweepRepository:
             self._record(row._mapping, with_points=False) for row in self._connection.execute(query)
         ]
 
-    def claim(
-        self, sweep_id: str, allowed: Sequence[SweepStatus], holder: tuple[str, int, str | None]
-    ) -> bool:
+    def claim(self, sweep_id: str, allowed: Sequence[SweepStatus], holder: Holder) -> bool:
         """Store a sweep RUNNING in process ``holder`` (host, pid, start) only if it is in one of
         the ``allowed`` statuses, in one statement: of two processes starting or resuming
         it, one wins. A resumed sweep is no longer the one that stopped: its reason and
@@ -867,14 +859,9 @@ class SweepRepository:
         )
         return moved.rowcount == 1
 
-    def interrupt_held(
-        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
-    ) -> None:
-        """Mark INTERRUPTED the sweeps left RUNNING by process ``pid`` on ``host`` (only those
-        of the process ``holder_start`` names, when given)."""
-        _interrupt_held(
-            self._connection, sweeps, (host, pid, holder_start), reason, completed_at=utc_now()
-        )
+    def interrupt_held(self, holder: Holder, reason: str) -> None:
+        """Mark INTERRUPTED the sweeps left RUNNING by ``holder`` (see ``_interrupt_held``)."""
+        _interrupt_held(self._connection, sweeps, holder, reason, completed_at=utc_now())
 
     def take_over(self, sweep: SweepRecord, reason: str) -> bool:
         """Mark ``sweep`` INTERRUPTED with ``reason`` if it is still RUNNING in the process
@@ -1067,7 +1054,7 @@ class WalkForwardRepository:
         walk_forward_id: str,
         allowed: Sequence[RunStatus],
         status: RunStatus,
-        holder: tuple[str, int, str | None] | None = None,
+        holder: Holder | None = None,
     ) -> bool:
         """Move an analysis to ``status`` only if it is in one of the ``allowed`` ones, in
         one statement: of two processes starting or resuming it, one wins. ``holder``
@@ -1096,12 +1083,9 @@ class WalkForwardRepository:
         query = select(walk_forwards).where(walk_forwards.c.status == RunStatus.RUNNING.value)
         return [self._record(row._mapping) for row in self._connection.execute(query)]
 
-    def interrupt_held(
-        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
-    ) -> None:
-        """Mark INTERRUPTED the analyses left RUNNING by process ``pid`` on ``host`` (only
-        those of the process ``holder_start`` names, when given)."""
-        _interrupt_held(self._connection, walk_forwards, (host, pid, holder_start), reason)
+    def interrupt_held(self, holder: Holder, reason: str) -> None:
+        """Mark INTERRUPTED the analyses left RUNNING by ``holder`` (see ``_interrupt_held``)."""
+        _interrupt_held(self._connection, walk_forwards, holder, reason)
 
     def take_over(self, record: WalkForwardRecord, reason: str) -> bool:
         """Mark ``record`` INTERRUPTED with ``reason`` if it is still RUNNING in the process
@@ -1270,13 +1254,14 @@ def _fetch_job(row: Any) -> FetchJob:
 def _interrupt_held(
     connection: Connection,
     table: Any,
-    holder: tuple[str, int, str | None],
+    holder: Holder,
     reason: str,
     **values: Any,
 ) -> None:
-    """Mark INTERRUPTED the rows of ``table`` left RUNNING by ``holder`` (host, pid, and the
-    process that pid was, when known: a pid reused since names another process, whose own
-    claims stay). Runs, sweeps and analyses spell both statuses alike."""
+    """Mark INTERRUPTED the rows of ``table`` left RUNNING by ``holder``: its host and pid,
+    and, when its start is given, only the rows that very process claimed (the pid may name
+    another process since, whose own claims stay). Runs, sweeps and analyses spell both
+    statuses alike."""
     host, pid, start = holder
     held = [table.c.host == host, table.c.host_pid == pid]
     if start is not None:
@@ -1289,7 +1274,7 @@ def _interrupt_held(
 
 
 def _running(
-    holder: tuple[str, int, str | None], versions: tuple[str, str], started_at: datetime | None
+    holder: Holder, versions: tuple[str, str], started_at: datetime | None
 ) -> dict[str, Any]:
     """The columns of a run claimed RUNNING by ``holder`` (host, pid, start)."""
     host, pid, holder_start = holder

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ntrader.core.errors import ConflictError
 from ntrader.db.database import Repositories
+from ntrader.db.repositories import Holder
 from ntrader.utils.logging import get_logger
 
 RUNNING = "RUNNING"  # the same in RunStatus and SweepStatus
@@ -59,7 +60,7 @@ def process_start(pid: int) -> str | None:
     return f"{boot}:{stat[stat.rindex(')') + 2 :].split()[19]}"
 
 
-def this_process() -> tuple[str, int, str | None]:
+def this_process() -> Holder:
     """What a record claimed by this process stores: this host's name, our pid and which
     process that pid is."""
     pid = os.getpid()
@@ -69,30 +70,27 @@ def this_process() -> tuple[str, int, str | None]:
 def is_stale(record: Held) -> bool:
     """A RUNNING record whose process on this host is gone (killed, crashed, power cut), its
     pid dead or naming another process now."""
-    if record.status != RUNNING or record.host_pid is None:
-        return False
-    if record.host != socket.gethostname():
-        return False
-    return not _alive(record.host_pid) or _reused(record)
+    return _gone_holder(record) is not None
 
 
-def _alive(pid: int) -> bool:
+def _gone_holder(record: Held) -> Holder | None:
+    """The process a stale record names, as its rows are to be released: with no start when
+    its pid is dead (whatever that pid held is gone), with the record's own start when the
+    pid names another process now (whose own claims stay). None when not stale; a start
+    not known (stored before 0015, or unreadable here) counts as the same process."""
+    host, pid = record.host, record.host_pid
+    if record.status != RUNNING or pid is None or host != socket.gethostname():
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return host, pid, None
     except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def _reused(record: Held) -> bool:
-    """Whether the record's pid names another process now than the one that claimed it.
-    Unknown (stored before 0015, or unreadable here) counts as not."""
-    if record.holder_start is None or record.host_pid is None:
-        return False
-    now = process_start(record.host_pid)
-    return now is not None and now != record.holder_start
+        pass
+    if record.holder_start is None:
+        return None
+    now = process_start(pid)
+    return (host, pid, record.holder_start) if now not in (None, record.holder_start) else None
 
 
 def unverifiable(record: Held) -> bool:
@@ -127,9 +125,7 @@ class HeldRecords[R: HeldRecord](Protocol):
 
     def running(self) -> list[R]: ...
 
-    def interrupt_held(
-        self, host: str, pid: int, reason: str, *, holder_start: str | None = None
-    ) -> None: ...
+    def interrupt_held(self, holder: Holder, reason: str) -> None: ...
 
 
 class TakenOver[R](Protocol):
@@ -161,14 +157,12 @@ def _release_stale(repos: Repositories, record: Held, records: HeldRecords[Any])
     """If ``record`` (one of ``records``) is stale, mark it INTERRUPTED with the runs its
     dead process left RUNNING (an analysis's test run), so that resume takes it as it takes
     an interrupted one. True if it was stale."""
-    if not is_stale(record):
+    gone = _gone_holder(record)
+    if gone is None:
         return False
-    assert record.host is not None and record.host_pid is not None  # is_stale checked
     reason = f"its process {record.host_pid} on {record.host} ended before it finished"
-    # A pid alive again names another process, whose own claims are not released.
-    start = record.holder_start if _alive(record.host_pid) else None
-    records.interrupt_held(record.host, record.host_pid, reason, holder_start=start)
-    repos.backtests.interrupt_held(record.host, record.host_pid, reason, holder_start=start)
+    records.interrupt_held(gone, reason)
+    repos.backtests.interrupt_held(gone, reason)
     return True
 
 

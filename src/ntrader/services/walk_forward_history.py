@@ -77,7 +77,7 @@ def admit(repos: Repositories, walk_forward_ref: str, *, force: bool = False) ->
             take_over_sweep(repos, training)
     if record.host is not None and record.host_pid is not None:
         repos.backtests.interrupt_held(  # its test run
-            record.host, record.host_pid, reason, holder_start=record.holder_start
+            (record.host, record.host_pid, record.holder_start), reason
         )
     return repos.walk_forwards.get(record.id)
 
