@@ -107,11 +107,11 @@ def run_statuses(url: str) -> list[tuple[str, str, str | None]]:
 
 
 def start_running_backtest(
-    run_cli: RunCli, cli_env: dict[str, str], database_url: str, tmp_path: Path
+    run_cli: RunCli, cli_env: dict[str, str], database_url: str, tmp_path: Path, *extra: str
 ) -> subprocess.Popen[str]:
-    """Import the minute bars, start `backtest run` of the gated strategy on them, stalling
-    on its first bar, and return once the run is stored RUNNING: it cannot finish before a
-    signal lands. Resume it with ``resume_stalled``."""
+    """Import the minute bars, start `backtest run [extra...]` of the gated strategy on them,
+    stalling on its first bar, and return once the run is stored RUNNING: it cannot finish
+    before a signal lands. Resume it with ``resume_stalled``."""
     csv = tmp_path / "minutes.csv"
     minute_csv(csv, days=40)
     import_bars(run_cli, csv, "TEST", "--timeframe", "1MIN", database_url=database_url)
@@ -133,6 +133,7 @@ def start_running_backtest(
             "TEST",
             "--strategy",
             "gated",
+            *extra,
         ],
         env={**cli_env, "NTRADER_DATABASE_URL": database_url, "STALL_FROM": "2023-01-01"},
         stdout=subprocess.PIPE,

@@ -77,3 +77,23 @@ def test_missing_file(run_cli: RunCli, tmp_path: Path) -> None:
     result = import_bars(run_cli, tmp_path / "nope.csv", "AAPL", database_url=url, check_exit=1)
     assert "nope.csv" in result.stderr
     assert json.loads(run_cli("data", "list", "--json", database_url=url).stdout) == []
+
+
+def test_json_error_of_a_bad_file_lists_every_broken_rule_with_its_lines(
+    invoke_cli: RunCli, database_url: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad_bars.csv"
+    bad.write_text(
+        HEADER + GOOD + "2024-01-03,10,8,9,8.5,100\n2024-01-04,10,11,9,10.5,-5\n"
+        "2024-01-05,10,11,9,10.5,-7\n"
+    )
+    result = import_bars(invoke_cli, bad, "SPY", "--json", database_url=database_url, check_exit=1)
+    payload = json.loads(result.stdout)
+    assert payload["exit_code"] == 1
+    assert payload["error"].endswith(
+        "bad_bars.csv: volume is negative on lines 4, 5 (2 rows); high is below low on line 3 "
+        "(1 row)."
+    )
+    found = [(error["rule"], error["lines"], error["rows"]) for error in payload["errors"]]
+    assert found == [("volume is negative", [4, 5], 2), ("high is below low", [3], 1)]
+    assert json.loads(invoke_cli("data", "list", "--json", database_url=database_url).stdout) == []

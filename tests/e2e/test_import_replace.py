@@ -52,6 +52,7 @@ def test_differing_file_is_refused_then_replaced(
         "(2024-01-03: close 10.50 → 10.75); nothing was imported." in message
     )
     assert "--replace" in message and "Traceback" not in message
+    assert json.loads(refused.stdout)["rows_changed"] == 1
     assert _stored_closes(database_url) == [10.5] * 5
 
     replaced = import_bars(

@@ -116,11 +116,7 @@ async def _ntrader_error(request: Request, exc: Exception) -> JSONResponse:
         database = request.app.state.api.database
         message = hide_server_places(message, database)
         hint = hide_server_places(hint, database) if hint else hint
-    errors = None
-    if isinstance(exc, DataValidationError) and exc.violations:
-        errors = [
-            {"rule": rule, "lines": lines, "rows": rows} for rule, lines, rows in exc.violations
-        ]
+    errors = exc.details().get("errors")
     return problem(status_of(exc, takes_body=_takes_body(request)), message, hint, errors=errors)
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -124,13 +124,18 @@ def _json_requested(app: AppContext, argv: Sequence[str]) -> bool:
 
 
 def _fail(
-    app: AppContext, argv: Sequence[str], message: str, exit_code: int, hint: str | None = None
+    app: AppContext,
+    argv: Sequence[str],
+    message: str,
+    exit_code: int,
+    hint: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> int:
     """One human sentence on stderr and, with --json, one JSON error object on stdout."""
     from ntrader.cli.output import print_error, print_json_error
 
     if _json_requested(app, argv):
-        print_json_error(message, exit_code, hint)
+        print_json_error(message, exit_code, hint, details)
     print_error(message, hint)
     return exit_code
 
@@ -290,7 +295,7 @@ def _invoke(argv: Sequence[str], app: AppContext, prog_name: str | None) -> int:
         # An interruption SIGTERM caused ends as the signal does, whatever error said so.
         interrupted = exc.exit_code == 128 + signal.SIGINT and by_sigterm(exc)
         code = 128 + signal.SIGTERM if interrupted else exc.exit_code
-        return _fail(app, argv, exc.message, code, cli_hint(exc.hint))
+        return _fail(app, argv, exc.message, code, cli_hint(exc.hint), exc.details())
     except Exception as exc:
         _record_error(type(exc).__name__)
         _log_crash(app, exc)

@@ -90,9 +90,12 @@ def describe_exception(exc: BaseException, limit: int = 200) -> str:
 TONE_STYLE = {"good": "green", "bad": "red", "neutral": "default"}
 
 
-def print_json_error(message: str, exit_code: int, hint: str | None = None) -> None:
-    """The --json form of a failure: one object on stdout, so scripts never parse nothing."""
-    error = {"error": message, "exit_code": exit_code, "hint": hint}
+def print_json_error(
+    message: str, exit_code: int, hint: str | None = None, details: dict[str, Any] | None = None
+) -> None:
+    """The --json form of a failure: one object on stdout, so scripts never parse nothing;
+    ``details`` (an error's own fields, such as the rules a file broke) are added to it."""
+    error = {**(details or {}), "error": message, "exit_code": exit_code, "hint": hint}
     sys.stdout.write(json.dumps(error, indent=2) + "\n")
     sys.stdout.flush()
 

@@ -5,6 +5,8 @@ Services raise these; the CLI turns them into one clear sentence and an exit cod
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NtraderError(Exception):
     """Base class: a problem the user can act on, shown without a traceback."""
@@ -15,6 +17,11 @@ class NtraderError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def details(self) -> dict[str, Any]:
+        """What a script needs beyond the sentence, as JSON-ready fields (the CLI's --json
+        error object and the API's problem carry them); none by default."""
+        return {}
 
 
 class UserInputError(NtraderError):
@@ -44,6 +51,16 @@ class DataValidationError(UserInputError):
         super().__init__(message, hint)
         # Each broken rule with the first lines that break it and how many rows do.
         self.violations = violations or []
+
+    def details(self) -> dict[str, Any]:
+        if not self.violations:
+            return {}
+        return {
+            "errors": [
+                {"rule": rule, "lines": lines, "rows": rows}
+                for rule, lines, rows in self.violations
+            ]
+        }
 
 
 class ServiceUnavailableError(NtraderError):

@@ -16,6 +16,7 @@ of the bars stored before it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, Connection, delete, select
@@ -104,6 +105,15 @@ class UnsoundRowsError(ServiceUnavailableError):
             "import the series again with --replace (or correct those rows), then run "
             "`ntrader db rebuild-blocks`.",
         )
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "rebuilt": {"series": self.rebuilt.series, "bars": self.rebuilt.bars},
+            "unsound": [
+                {"instrument": each.symbol, "timeframe": each.timeframe, "problem": each.problem}
+                for each in self.rebuilt.unsound
+            ],
+        }
 
 
 def block_span_ns(timeframe: str) -> int:

@@ -56,7 +56,16 @@ class BacktestOutcome:
     warnings: tuple[str, ...]
 
 
-class RunInterruptedError(NtraderError):
+class StoredRunError(NtraderError):
+    """An error about one stored run: its id goes with the --json error object."""
+
+    run_id: str
+
+    def details(self) -> dict[str, Any]:
+        return {"run_id": self.run_id}
+
+
+class RunInterruptedError(StoredRunError):
     """Ctrl-C (or SIGTERM) during a run: the run is stored as INTERRUPTED and can be resumed."""
 
     exit_code = 130
@@ -71,7 +80,7 @@ class RunInterruptedError(NtraderError):
         self.exit_code = 128 + stopped_by
 
 
-class RunFailedError(NtraderError):
+class RunFailedError(StoredRunError):
     """A stored run failed: its record is FAILED and the message says which run and why."""
 
     def __init__(self, run_id: str, reason: str, hint: str | None, exit_code: int = 1) -> None:
@@ -85,7 +94,7 @@ class RunFailedError(NtraderError):
         self.exit_code = exit_code
 
 
-class RunSavedError(NtraderError):
+class RunSavedError(StoredRunError):
     """A run finished and is stored, then a later step (reading it back, writing result
     files, printing) failed: the message says the run is safe and how to reach it."""
 

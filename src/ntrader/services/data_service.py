@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -119,6 +120,9 @@ class BarsDifferError(DataValidationError, ConflictError):
             "the file.",
         )
         self.rows_changed = count
+
+    def details(self) -> dict[str, Any]:
+        return {"rows_changed": self.rows_changed}
 
 
 def _describe_change(

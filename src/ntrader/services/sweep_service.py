@@ -63,8 +63,12 @@ class SweepInterruptedError(NtraderError):
             hint=f"Run the rest with `ntrader backtest sweep resume {sweep_id[:8]}`.",
         )
         self.sweep_id = sweep_id
+        self.done, self.total = done, total
         # 128 + the signal number, as a shell reports a process the signal ended.
         self.exit_code = 128 + stopped_by
+
+    def details(self) -> dict[str, Any]:
+        return {"sweep_id": self.sweep_id, "runs_done": self.done, "runs": self.total}
 
 
 # (runs done, runs in the sweep, the best row so far or None)

@@ -195,7 +195,15 @@ class WalkForwardInterruptedError(NtraderError):
             hint=f"Run the rest with `ntrader backtest walk-forward resume {walk_forward_id[:8]}`.",
         )
         self.walk_forward_id = walk_forward_id
+        self.done, self.total = done, total
         self.exit_code = 128 + stopped_by
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "walk_forward_id": self.walk_forward_id,
+            "windows_done": self.done,
+            "windows": self.total,
+        }
 
 
 class WalkForwardService:
