@@ -17,32 +17,40 @@ from collections.abc import Callable
 from pathlib import Path
 
 from datagen import consecutive_minutes, random_walk_bars, write_csv
-from harness import PostgresServer, fmt_seconds, median, open_database, spread, timed
+from harness import (
+    PostgresBackend,
+    PostgresServer,
+    fmt_seconds,
+    fresh_database,
+    interleave,
+    median,
+    spread,
+    timed,
+)
 
 from ntrader.db import bar_bulk
 from ntrader.models.bars import BarArrays
 from ntrader.services.csv_loader import read_bars_csv
 
 
-def _copy_into_fresh(server: PostgresServer, bars: BarArrays, *, keyed: bool) -> float:
-    url = server.create("key" if keyed else "nokey")
-    try:
-        with open_database(url) as database, database.engine.connect() as connection:
-            if not keyed:
-                key = connection.exec_driver_sql(
-                    "SELECT conname FROM pg_constraint "
-                    "WHERE conrelid = 'bars'::regclass AND contype = 'p'"
-                ).scalar_one()
-                connection.exec_driver_sql(f'ALTER TABLE bars DROP CONSTRAINT "{key}"')
-                connection.commit()
+def _copy_into_fresh(backend: PostgresBackend, bars: BarArrays, *, keyed: bool) -> float:
+    with (
+        fresh_database(backend, "key" if keyed else "nokey") as database,
+        database.engine.connect() as connection,
+    ):
+        if not keyed:
+            key = connection.exec_driver_sql(
+                "SELECT conname FROM pg_constraint "
+                "WHERE conrelid = 'bars'::regclass AND contype = 'p'"
+            ).scalar_one()
+            connection.exec_driver_sql(f'ALTER TABLE bars DROP CONSTRAINT "{key}"')
+            connection.commit()
 
-            def copy_and_commit() -> None:
-                bar_bulk.insert_bars(connection, 1, "1MIN", bars)
-                connection.commit()
+        def copy_and_commit() -> None:
+            bar_bulk.insert_bars(connection, 1, "1MIN", bars)
+            connection.commit()
 
-            return timed(copy_and_commit)
-    finally:
-        server.drop(url)
+        return timed(copy_and_commit)
 
 
 def main() -> None:
@@ -55,18 +63,19 @@ def main() -> None:
     problem = server.available()
     if problem is not None:
         raise SystemExit(f"PostgreSQL is not reachable: {problem}")
+    backend = PostgresBackend(server)
     with tempfile.TemporaryDirectory() as workdir:
         csv_path = write_csv(bars, Path(workdir) / "probe.csv")
         cases: dict[str, Callable[[], float]] = {
-            "COPY + commit, with the key": lambda: _copy_into_fresh(server, bars, keyed=True),
-            "COPY + commit, key dropped": lambda: _copy_into_fresh(server, bars, keyed=False),
+            "COPY + commit, with the key": lambda: _copy_into_fresh(backend, bars, keyed=True),
+            "COPY + commit, key dropped": lambda: _copy_into_fresh(backend, bars, keyed=False),
             "read and check the CSV": lambda: timed(lambda: read_bars_csv(csv_path)),
         }
         try:
-            samples = {name: [case() for _ in range(args.repeat)] for name, case in cases.items()}
+            samples = interleave(args.repeat, cases)
         finally:
             server.close()
-    print(f"{args.rows:,} bars, {args.repeat} runs each (median, range)")
+    print(f"{args.rows:,} bars, {args.repeat} interleaved runs each (median, range)")
     for name, seconds in samples.items():
         ceiling = args.rows / median(seconds)
         print(
